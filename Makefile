@@ -1,0 +1,216 @@
+# prdshm: a cross-process lock service over POSIX shared memory.
+#
+#   make            build the library and the tools
+#   make check      build and run every test (installs missing Debian packages)
+#   make run        build, then execute the plan in prdpar.yaml
+#   make asan|ubsan|tsan|valgrind   rerun the tests under a checker
+#   make bench | fuzz | torture | coverage
+#   make install [PREFIX=/usr/local] [DESTDIR=...]
+#
+# V=1 prints the full commands.  Builds go to $(BUILD) (default: build/).
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+SONAME        := libprdshm.so.$(VERSION_MAJOR)
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+BUILD ?= build
+CC    ?= cc
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla \
+        -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+OPT      ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Ilib
+CFLAGS   += -std=c11 $(OPT) $(WARN) -fPIC -pthread $(SANITIZE)
+LDFLAGS  += -pthread $(SANITIZE)
+LDLIBS   += -lyaml -lrt
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The test build of the library compiles in the crash hooks (PRDSHM_TEST_HOOKS).
+LIBT_OBJ  := $(LIB_SRC:%.c=$(BUILD)/hooks/%.o)
+TOOL_MAINS:= $(sort $(wildcard tools/prdshm-*.c))
+TOOL_COMMON_SRC := $(filter-out $(TOOL_MAINS),$(sort $(wildcard tools/*.c)))
+TOOL_COMMON_OBJ := $(TOOL_COMMON_SRC:%.c=$(BUILD)/%.o)
+TOOLS     := $(TOOL_MAINS:tools/%.c=$(BUILD)/bin/%)
+TEST_MAINS:= $(sort $(wildcard tests/test_*.c))
+TEST_COMMON_SRC := $(filter-out $(TEST_MAINS),$(sort $(wildcard tests/*.c)))
+TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(BUILD)/%.o)
+TESTS     := $(TEST_MAINS:tests/%.c=$(BUILD)/tests/%)
+HEADERS   := $(wildcard lib/*.h lib/internal/*.h tools/*.h tests/*.h)
+
+STATIC := $(BUILD)/libprdshm.a
+SHARED := $(BUILD)/$(SONAME)
+STATIC_T := $(BUILD)/libprdshm-hooks.a
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all lib tools check unit cli deps install uninstall clean run \
+        asan ubsan tsan valgrind bench fuzz torture coverage format
+
+all: lib tools
+
+# --- dependencies --------------------------------------------------------
+# A fresh Debian machine lacks some -dev packages; install them (root or
+# passwordless sudo) or stop with the exact command to run.
+DEB_PKGS := libyaml-dev libcunit1-dev libjansson-dev
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	$(Q)mkdir -p $(BUILD)
+	$(Q)missing=""; \
+	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
+	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "prdshm: missing packages:$$missing"; \
+	       echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	  echo "prdshm: installing$$missing"; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
+	  { echo "prdshm: apt-get install$$missing failed"; exit 1; }; \
+	fi
+	$(Q)touch $@
+
+# --- library ---------------------------------------------------------------
+lib: $(STATIC) $(SHARED) $(BUILD)/prdshm.pc
+
+$(BUILD)/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/hooks/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (hooks)")
+	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_TEST_HOOKS -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(STATIC_T): $(LIBT_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)ln -sf $(SONAME) $(BUILD)/libprdshm.so
+
+$(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# --- tools -----------------------------------------------------------------
+tools: $(TOOLS)
+
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(TOOL_COMMON_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
+
+# --- tests -----------------------------------------------------------------
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(STATIC_T)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcunit -ljansson $(LDLIBS)
+
+# TEST_WRAP runs each test program under a checker (valgrind).
+check: all $(TESTS)
+	$(Q)BUILD=$(BUILD) TEST_WRAP="$(TEST_WRAP)" TEST_FILTER="$(TEST_FILTER)" \
+	  bash tests/run.sh $(TESTS)
+
+unit: $(TESTS)
+	$(Q)BUILD=$(BUILD) TEST_WRAP="$(TEST_WRAP)" bash tests/run.sh --unit-only $(TESTS)
+
+asan:
+	$(MAKE) check BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+ubsan:
+	$(MAKE) check BUILD=build-ubsan SANITIZE="-fsanitize=undefined -fno-sanitize-recover=undefined"
+tsan:
+	$(MAKE) check BUILD=build-tsan SANITIZE="-fsanitize=thread" TEST_FILTER="$(TSAN_TESTS)"
+valgrind:
+	$(MAKE) check BUILD=build-valgrind OPT="-O1 -g" \
+	  TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no"
+
+# --- run the main job ------------------------------------------------------
+run: all
+	$(BUILD)/bin/prdshm-run -c prdpar.yaml
+
+# --- install ---------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libprdshm.so
+	install -m 644 lib/prdshm.h $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(BUILD)/prdshm.pc $(DESTDIR)$(PKGCONFIGDIR)
+	$(if $(wildcard docs/man/*.1),install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(MANDIR)/man1)
+
+uninstall:
+	rm -f $(TOOLS:$(BUILD)/bin/%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(DESTDIR)$(LIBDIR)/libprdshm.a $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libprdshm.so
+	rm -f $(DESTDIR)$(INCLUDEDIR)/prdshm.h $(DESTDIR)$(PKGCONFIGDIR)/prdshm.pc
+	rm -f $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard docs/man/*.1))
+
+clean:
+	rm -rf build build-asan build-ubsan build-tsan build-valgrind build-cov build-fuzz
+
+format:
+	clang-format -i lib/*.c lib/*.h lib/internal/*.h tools/*.c tools/*.h tests/*.c tests/*.h
+
+# --- benchmark, torture, fuzzing, coverage ---------------------------------
+BENCH_SRC   := $(sort $(wildcard tests/bench/*.c))
+TORTURE_SRC := $(sort $(wildcard tests/torture/*.c))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+BENCH_ARGS  ?=
+TORTURE_KILLS ?= 2000
+
+$(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
+
+bench: all $(BUILD)/prdshm-bench
+	$(BUILD)/prdshm-bench $(BENCH_ARGS)
+
+$(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+torture: all $(BUILD)/prdshm-torture
+	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS)
+
+FUZZ_TIME ?= 30
+fuzz: | $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	  SANITIZE="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libprdshm-hooks.a
+	$(Q)set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang $(CPPFLAGS) -DPRDSHM_TEST_HOOKS -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/$$n $$f build-fuzz/libprdshm-hooks.a -pthread $(LDLIBS); \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_TIME)s"; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
+	    || { tail -40 build-fuzz/$$n.log; exit 1; }; done
+
+coverage:
+	$(MAKE) check BUILD=build-cov OPT="-O0 -g" SANITIZE="--coverage"
+	$(Q)bash tests/coverage.sh build-cov

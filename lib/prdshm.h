@@ -1,0 +1,695 @@
+/*
+ * prdshm.h: cross-process lock table and phase scheduler over POSIX shared memory.
+ *
+ * One shared-memory segment (shm_open + mmap) holds
+ *   - a fixed-size lock table: named resources locked SHARED or EXCLUSIVE,
+ *     granted in FIFO order, with try / timed / blocking acquire, deadlock
+ *     detection and automatic release of a dead process's locks;
+ *   - a phase-state array: a plan of phases with dependencies, claimed
+ *     atomically by agents and executed wave by wave;
+ *   - an agents table: one slot per session, whose liveness the kernel
+ *     reports through an OFD lock the session holds on the segment's fd.
+ *
+ * Conventions
+ *   - Every function that can fail returns int: 0 on success, a negative
+ *     PRDSHM_E... code otherwise.  prdshm_strerror() names the code;
+ *     prdshm_last_error() gives the detailed message of the calling thread's
+ *     most recent failure ("lock table full (max_locks=1024)").
+ *   - Handles are opaque.  Every *_close / *_free accepts NULL.
+ *   - Thread safety: a prdshm_seg and a prdshm_session may be shared by the
+ *     threads of one process.  Lock ownership belongs to the session: two
+ *     threads using one session are one owner.  Give each independent worker
+ *     thread its own session.
+ *   - fork(): a child inherits the parent's file descriptors, and with them
+ *     the open file description whose OFD lock keeps the parent's sessions
+ *     "alive".  A child must not use its parent's handles; it opens its own
+ *     prdshm_seg and sessions.  Session descriptors are O_CLOEXEC unless
+ *     PRDSHM_SESSION_INHERIT is given (see prdshm_session_open()).
+ *   - Names: resource names are 1..255 bytes, with no NUL byte.  Phase ids and
+ *     agent ids are 1..63 bytes of printable ASCII without spaces.
+ */
+#ifndef PRDSHM_H
+#define PRDSHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Version                                                                  */
+
+#define PRDSHM_VERSION_MAJOR 0
+#define PRDSHM_VERSION_MINOR 1
+#define PRDSHM_VERSION_PATCH 0
+#define PRDSHM_VERSION_NUMBER \
+	(PRDSHM_VERSION_MAJOR * 10000 + PRDSHM_VERSION_MINOR * 100 + PRDSHM_VERSION_PATCH)
+
+/** @return the library's version string, e.g. "0.1.0". */
+const char *prdshm_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+/*
+ * XX(NAME, value, message).  Values are part of the ABI: never renumber,
+ * never reuse.  A retired code keeps its line with the message "(retired)".
+ */
+#define PRDSHM_ERRNO_MAP(XX)                                                   \
+	XX(EINVAL, -1, "invalid argument")                                     \
+	XX(ENOMEM, -2, "out of memory")                                        \
+	XX(ENOENT, -3, "no such segment")                                      \
+	XX(EEXIST, -4, "segment already exists")                               \
+	XX(EACCES, -5, "permission denied")                                    \
+	XX(ENOTSEG, -6, "not a prdshm segment (bad magic)")                    \
+	XX(EVERSION, -7, "segment format or layout mismatch")                  \
+	XX(ECORRUPT, -8, "segment corrupt")                                    \
+	XX(ERECOVER, -9, "segment needs recovery")                             \
+	XX(EBUSY, -10, "resource busy")                                        \
+	XX(ETIMEDOUT, -11, "timed out")                                        \
+	XX(EDEADLK, -12, "deadlock detected")                                  \
+	XX(ELOCKFULL, -13, "lock table full")                                  \
+	XX(EAGENTFULL, -14, "agents table full")                               \
+	XX(EPHASEFULL, -15, "phase table full")                                \
+	XX(ESYS, -16, "system call failed")                                    \
+	XX(EHELD, -17, "resource already held by this session")                \
+	XX(ENOTHELD, -18, "resource not held by this session")                 \
+	XX(ENAME, -19, "invalid name")                                         \
+	XX(ETRANSITION, -20, "illegal phase transition")                       \
+	XX(ENOPHASE, -21, "no such phase")                                     \
+	XX(ECONFIG, -22, "invalid configuration")                              \
+	XX(ECYCLE, -23, "dependency cycle")                                    \
+	XX(EUNKNOWNDEP, -24, "unknown dependency")                             \
+	XX(EWAIT, -25, "no phase ready yet")                                   \
+	XX(EDONE, -26, "no phase left to claim")                               \
+	XX(EINUSE, -27, "segment in use by live agents")                       \
+	XX(EDEADOWNER, -28, "dead agents hold locks or phases")                \
+	XX(ENOAGENT, -29, "no such agent")
+
+enum prdshm_errno {
+	PRDSHM_OK = 0,
+#define PRDSHM__ERR_ENUM(name, val, msg) PRDSHM_##name = (val),
+	PRDSHM_ERRNO_MAP(PRDSHM__ERR_ENUM)
+#undef PRDSHM__ERR_ENUM
+};
+
+/** @return a static message for @p err ("unknown error" if not ours). */
+const char *prdshm_strerror(int err);
+
+/** @return the code's name, e.g. "PRDSHM_EBUSY"; "PRDSHM_OK" for 0. */
+const char *prdshm_err_name(int err);
+
+/**
+ * The detailed message of the calling thread's last failed call, e.g.
+ * "lock table full (max_locks=1024)" or "open /prdpar: Permission denied".
+ * Valid until the thread's next prdshm call.  Empty string if none.
+ */
+const char *prdshm_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Enumerations                                                             */
+
+typedef enum prdshm_mode {
+	PRDSHM_SHARED = 1,
+	PRDSHM_EXCLUSIVE = 2,
+} prdshm_mode;
+
+/** Phase statuses.  The values are stored in the segment: never renumber. */
+typedef enum prdshm_phase_status {
+	PRDSHM_PHASE_NOT_STARTED = 0,
+	PRDSHM_PHASE_QUEUED = 1,
+	PRDSHM_PHASE_IN_PROGRESS = 2,
+	PRDSHM_PHASE_COMPLETED = 3,
+	PRDSHM_PHASE_FAILED = 4,
+	PRDSHM_PHASE_BLOCKED = 5,
+	PRDSHM_PHASE_SKIPPED = 6,
+	PRDSHM_PHASE_CANCELLED = 7,
+} prdshm_phase_status;
+#define PRDSHM_PHASE_NSTATUS 8
+
+/** Agent statuses.  DEAD is derived: the session's OFD lock is gone. */
+typedef enum prdshm_agent_status {
+	PRDSHM_AGENT_IDLE = 0,
+	PRDSHM_AGENT_BUSY = 1,
+	PRDSHM_AGENT_EXITED = 2,
+	PRDSHM_AGENT_DEAD = 3,
+} prdshm_agent_status;
+
+typedef enum prdshm_scheduling {
+	PRDSHM_SCHED_WAVES = 0,
+	PRDSHM_SCHED_EAGER = 1,
+} prdshm_scheduling;
+
+/** @return "NOT_STARTED", "QUEUED", ...; NULL if out of range. */
+const char *prdshm_phase_status_name(int status);
+/** @return "IDLE", "BUSY", "EXITED", "DEAD"; NULL if out of range. */
+const char *prdshm_agent_status_name(int status);
+/** @return "shared" or "exclusive"; NULL if out of range. */
+const char *prdshm_mode_name(int mode);
+
+/* ------------------------------------------------------------------------ */
+/* Limits                                                                    */
+
+#define PRDSHM_NAME_MAX 255    /* resource name, bytes */
+#define PRDSHM_ID_MAX 63       /* phase id, agent id, bytes */
+#define PRDSHM_SHM_NAME_MAX 255 /* "/name", bytes */
+#define PRDSHM_MSG_MAX 191     /* phase message, log line, bytes */
+#define PRDSHM_LOG_LINES 8     /* log ring per agent */
+
+/* ------------------------------------------------------------------------ */
+/* Configuration (lib/config.c)                                             */
+
+/** Where a diagnostic points: file, 1-based line and column (0 if none). */
+typedef struct prdshm_diag {
+	char file[256];
+	int line;
+	int column;
+	char msg[512];
+} prdshm_diag;
+
+/** One phase of the plan, as written in prdpar.yaml. */
+typedef struct prdshm_phase_def {
+	char *id;
+	char *name;
+	char **deps;
+	size_t ndeps;
+	char **outputs;
+	size_t noutputs;
+	double estimated_minutes; /* 0 when not given */
+	char *command;            /* NULL when not given */
+	int line, column;         /* where it was defined; 0 if not from a file */
+} prdshm_phase_def;
+
+/** Where a configuration value came from. */
+typedef enum prdshm_origin {
+	PRDSHM_FROM_DEFAULT = 0,
+	PRDSHM_FROM_FILE = 1,
+	PRDSHM_FROM_ENV = 2,
+	PRDSHM_FROM_CMDLINE = 3,
+} prdshm_origin;
+
+/**
+ * The effective configuration.  Plain data: tools may read any field.
+ * Change fields through prdshm_config_set() so that the origin is tracked
+ * and the value validated.
+ */
+typedef struct prdshm_config {
+	/* Parallel execution. */
+	int max_parallel_agents;      /* [3] */
+	int lock_timeout_seconds;     /* [300] */
+	int wave_delay_seconds;       /* [5] */
+	int conflict_retry_attempts;  /* [3] */
+	int monitoring_update_interval; /* [2] seconds */
+	prdshm_scheduling scheduling; /* [waves] */
+	int phase_max_attempts;       /* [1] */
+	int deadlock_timeout_ms;      /* [500] wait before checking for a deadlock */
+	/* Segment. */
+	char shm_name[PRDSHM_SHM_NAME_MAX + 1]; /* ["/prdpar"] */
+	unsigned shm_mode;            /* [0600] */
+	int max_locks;                /* [1024] */
+	int max_phases;               /* [256] */
+	int max_agents;               /* [64] */
+	/* The plan. */
+	prdshm_phase_def *phases;
+	size_t nphases;
+	/* Private: origin and position of each key; use prdshm_config_origin(). */
+	struct prdshm__config_src *src_;
+	char *path_; /* the file read, if any */
+} prdshm_config;
+
+/** Fill @p cfg with the built-in defaults and no phases.  Never fails. */
+void prdshm_config_init(prdshm_config *cfg);
+
+/** Free what @p cfg owns (phases, origins).  Accepts NULL. */
+void prdshm_config_free(prdshm_config *cfg);
+
+/**
+ * Read a YAML file over @p cfg.  Nothing is applied unless the whole file is
+ * valid: on error @p cfg is unchanged and @p diag says what and where.
+ * @return 0; PRDSHM_ENOENT if the file does not exist; PRDSHM_EACCES;
+ *         PRDSHM_ECONFIG (syntax, unknown or duplicate key, wrong type, out of
+ *         range, bad phase: @p diag has file, line, column and message).
+ */
+int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *diag);
+
+/** The same from a string; @p name is used as the file name in @p diag. */
+int prdshm_config_load_string(prdshm_config *cfg, const char *yaml, size_t len,
+			      const char *name, prdshm_diag *diag);
+
+/**
+ * Apply PRD_PARALLEL_<KEY> environment variables over @p cfg.  All or
+ * nothing, like prdshm_config_load_file(); @p diag->file names the variable.
+ * @return 0 or PRDSHM_ECONFIG.
+ */
+int prdshm_config_apply_env(prdshm_config *cfg, prdshm_diag *diag);
+
+/**
+ * Set one key from its text form ("max_locks", "2048") as @p origin.
+ * @return 0, or PRDSHM_ECONFIG (unknown key, bad value) with @p diag set.
+ */
+int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
+		      prdshm_origin origin, prdshm_diag *diag);
+
+/**
+ * Check the cross-key constraints (max_parallel_agents <= max_agents, the
+ * segment size cap, the plan's graph: duplicate id, unknown dependency,
+ * cycle, more phases than max_phases).
+ * @return 0 or PRDSHM_ECONFIG with @p diag set.
+ */
+int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag);
+
+/**
+ * Defaults, then @p path (or ./prdpar.yaml if @p path is NULL and it exists),
+ * then the environment, then validate.  The usual way to start.
+ * @return 0, PRDSHM_ENOENT (an explicit @p path is missing), PRDSHM_ECONFIG.
+ */
+int prdshm_config_load(prdshm_config *cfg, const char *path, prdshm_diag *diag);
+
+/** Where key @p key came from, with its line/column when from a file. */
+prdshm_origin prdshm_config_origin(const prdshm_config *cfg, const char *key,
+				   int *line, int *column);
+
+/** The names of all keys, NULL-terminated, in documentation order. */
+const char *const *prdshm_config_keys(void);
+
+/** Format key @p key's value as text into @p buf.  @return 0 or PRDSHM_EINVAL. */
+int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size_t size);
+
+/**
+ * Write @p cfg as YAML (libyaml's emitter) to @p out; reading the result back
+ * gives the same values.  @return 0 or PRDSHM_ESYS.
+ */
+int prdshm_config_write(const prdshm_config *cfg, FILE *out);
+
+/* ------------------------------------------------------------------------ */
+/* Dependency graph (lib/graph.c): pure computation, no segment needed.     */
+
+typedef struct prdshm_graph prdshm_graph;
+
+/**
+ * Build the graph of @p n phases.  Phase i of the graph is phases[i].
+ * @return 0; PRDSHM_EINVAL (duplicate or invalid id: @p diag names it);
+ *         PRDSHM_EUNKNOWNDEP ("phase 'b' depends on unknown phase 'x'");
+ *         PRDSHM_ECYCLE (@p diag->msg prints the cycle "a -> b -> c -> a");
+ *         PRDSHM_ENOMEM.  Linear in phases + edges.
+ */
+int prdshm_graph_build(const prdshm_phase_def *phases, size_t n, prdshm_graph **out,
+		       prdshm_diag *diag);
+void prdshm_graph_free(prdshm_graph *g);
+
+size_t prdshm_graph_nphases(const prdshm_graph *g);
+/** Index of phase @p id, or -1. */
+long prdshm_graph_find(const prdshm_graph *g, const char *id);
+/** Number of waves: wave k holds the phases whose deps all lie in waves < k. */
+size_t prdshm_graph_nwaves(const prdshm_graph *g);
+/** The wave of phase @p i (0-based). */
+size_t prdshm_graph_wave_of(const prdshm_graph *g, size_t i);
+/** The phases of wave @p w; @return their count, *idx points into @p g. */
+size_t prdshm_graph_wave(const prdshm_graph *g, size_t w, const size_t **idx);
+/** True if @p a depends on @p b, directly or transitively. */
+int prdshm_graph_depends_on(const prdshm_graph *g, size_t a, size_t b);
+
+/** A pair of phases that may run at once and declare the same output. */
+typedef struct prdshm_conflict {
+	size_t a, b;          /* phase indexes, a < b */
+	const char *resource; /* points into the phase definitions */
+} prdshm_conflict;
+/** @return the number of conflicts; *out points into @p g. */
+size_t prdshm_graph_conflicts(const prdshm_graph *g, const prdshm_conflict **out);
+
+/** Length (minutes) of the longest path by estimated time. */
+double prdshm_graph_critical_length(const prdshm_graph *g);
+/** The critical path, first phase first; @return its length in phases. */
+size_t prdshm_graph_critical_path(const prdshm_graph *g, const size_t **idx);
+/** Longest remaining path from phase @p i, itself included (its priority). */
+double prdshm_graph_remaining(const prdshm_graph *g, size_t i);
+
+/* ------------------------------------------------------------------------ */
+/* Segment (lib/segment.c)                                                  */
+
+typedef struct prdshm_seg prdshm_seg;
+typedef struct prdshm_session prdshm_session;
+
+/**
+ * Create segment cfg->shm_name with mode cfg->shm_mode, sized from the limits
+ * in @p cfg, and load cfg's plan of phases (every phase NOT_STARTED, or
+ * QUEUED when its dependencies are none).  Creation is exclusive (O_EXCL)
+ * and initialisation happens under an OFD lock on byte 0, so a concurrent
+ * prdshm_seg_open() waits for it and never sees a half-built table.
+ * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg);
+ *         PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap failed).
+ */
+int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
+
+/**
+ * Attach to an existing segment.  Checks magic, format version, layout hash
+ * and the stored sizes against the file before trusting anything.
+ * Waits at most a few seconds for a concurrent creator to finish.
+ * @return 0; PRDSHM_ENOENT; PRDSHM_EACCES; PRDSHM_ENOTSEG (wrong magic);
+ *         PRDSHM_EVERSION (other format or layout: another build or ABI);
+ *         PRDSHM_ECORRUPT (sizes or offsets inconsistent, or initialisation
+ *         never finished); PRDSHM_ENAME (bad @p shm_name); PRDSHM_ESYS.
+ */
+int prdshm_seg_open(const char *shm_name, prdshm_seg **out);
+
+/**
+ * Open, or create from @p cfg if it does not exist; safe against a concurrent
+ * creator (the loser of the race opens what the winner made).
+ * @param created set to 1 if this call created the segment (may be NULL).
+ */
+int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *created);
+
+/**
+ * Detach.  Does not close sessions: close them first (their memory stays
+ * valid only while the segment is attached).  Accepts NULL.
+ */
+void prdshm_seg_close(prdshm_seg *seg);
+
+/**
+ * Remove the name; attached processes keep their mapping.
+ * @return 0, PRDSHM_ENOENT, PRDSHM_EACCES, PRDSHM_ENAME, PRDSHM_ESYS.
+ */
+int prdshm_seg_unlink(const char *shm_name);
+
+/** Segment facts, copied out. */
+typedef struct prdshm_seg_info {
+	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
+	uint64_t size;          /* bytes mapped */
+	uint32_t format;        /* format version */
+	uint32_t layout_hash;
+	uint64_t created_ns;    /* CLOCK_REALTIME */
+	uint32_t max_locks, max_phases, max_agents, nparts;
+	uint32_t needs_recovery; /* 1 after an unrepairable crash */
+	/* The configuration stored at creation. */
+	int max_parallel_agents, lock_timeout_seconds, wave_delay_seconds,
+		conflict_retry_attempts, monitoring_update_interval, phase_max_attempts,
+		deadlock_timeout_ms;
+	prdshm_scheduling scheduling;
+} prdshm_seg_info;
+
+/** Fill @p info.  Never blocks.  @return 0 or PRDSHM_EINVAL. */
+int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
+
+/* ------------------------------------------------------------------------ */
+/* Sessions (lib/session.c)                                                 */
+
+/** Keep the session's descriptor across exec (flock(1)'s "lock lives as long
+ *  as the command").  Default: O_CLOEXEC. */
+#define PRDSHM_SESSION_INHERIT 0x1
+
+/**
+ * Register a session: a slot in the agents table whose liveness the kernel
+ * tracks through an OFD lock on the slot's byte of a private descriptor of
+ * the segment.  PID, start time and uid are recorded for display only.
+ * @param agent_id 1..63 printable bytes; NULL for "pid-<pid>".
+ * Dead sessions are reaped before the table is declared full.
+ * @return 0; PRDSHM_ENAME; PRDSHM_EAGENTFULL ("agents table full
+ *         (max_agents=N)"); PRDSHM_ERECOVER; PRDSHM_ESYS.
+ */
+int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			prdshm_session **out);
+
+/**
+ * Release every lock the session holds, mark its agent EXITED, free its slot
+ * and drop its OFD lock.  Accepts NULL.
+ */
+void prdshm_session_close(prdshm_session *s);
+
+/**
+ * Forget the session without touching the segment: close the descriptor and
+ * free the handle.  The slot stays held for as long as any process keeps an
+ * inherited copy of the descriptor, then counts as dead and is reaped.
+ * For a forked child that must not act for its parent.  Accepts NULL.
+ */
+void prdshm_session_abandon(prdshm_session *s);
+
+/** The session's slot index in the agents table. */
+int prdshm_session_slot(const prdshm_session *s);
+/** The session's descriptor (for PRDSHM_SESSION_INHERIT users). */
+int prdshm_session_fd(const prdshm_session *s);
+
+/* ------------------------------------------------------------------------ */
+/* Locks (lib/locktable.c)                                                  */
+
+#define PRDSHM_TRY 0             /* timeout: fail with PRDSHM_EBUSY at once */
+#define PRDSHM_WAIT_DEFAULT (-1) /* timeout: lock_timeout_seconds */
+#define PRDSHM_WAIT_FOREVER (-2) /* timeout: none (deadlocks still detected) */
+
+/**
+ * Acquire @p resource in @p mode.  Requests are granted in FIFO order: a
+ * request never passes an earlier conflicting one, so a stream of SHARED
+ * requests cannot starve a waiting EXCLUSIVE one.  While waiting, locks held
+ * by dead sessions are released, and after deadlock_timeout_ms the waits-for
+ * graph is checked: if this request closes a cycle it fails with
+ * PRDSHM_EDEADLK and the others proceed.
+ * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
+ *        or PRDSHM_WAIT_FOREVER.
+ * @param phase_id recorded with the lock for inspection (NULL: none).
+ * @return 0; PRDSHM_ENAME (bad resource name); PRDSHM_EHELD (this session
+ *         holds it already: use upgrade/downgrade); PRDSHM_EBUSY (try mode,
+ *         conflict); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK; PRDSHM_ELOCKFULL
+ *         ("lock table full (max_locks=N)"); PRDSHM_ERECOVER; PRDSHM_EINVAL.
+ */
+int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
+		int64_t timeout_ms, const char *phase_id);
+
+/** Release @p resource.  @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME. */
+int prdshm_unlock(prdshm_session *s, const char *resource);
+
+/**
+ * Release everything the session holds.  @param freed number released (may be
+ * NULL).  @return 0 or PRDSHM_ERECOVER.
+ */
+int prdshm_unlock_all(prdshm_session *s, size_t *freed);
+
+/**
+ * Acquire @p n resources all-or-nothing: on failure nothing is held and the
+ * return value is the failing resource's error; *failed (may be NULL) gets
+ * its index.  Resources are taken in a canonical order, so two sessions
+ * asking for the same set cannot deadlock each other.  @p timeout_ms bounds
+ * the whole call.  Duplicate names are PRDSHM_EINVAL.
+ */
+int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
+		     prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
+		     size_t *failed);
+
+/**
+ * Upgrade a SHARED hold to EXCLUSIVE.  The session keeps its SHARED hold while
+ * it waits for the other holders to leave; an upgrade goes ahead of queued
+ * requests (it already holds the resource).  Two sessions upgrading the same
+ * resource deadlock: one gets PRDSHM_EDEADLK and keeps its SHARED hold.
+ * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD; PRDSHM_EBUSY;
+ *         PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK.  On failure the SHARED hold stays.
+ */
+int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
+
+/**
+ * Downgrade an EXCLUSIVE hold to SHARED; waiting SHARED requests that are now
+ * compatible are woken.  Never blocks.  @return 0 (also if already SHARED),
+ * PRDSHM_ENOTHELD.
+ */
+int prdshm_downgrade(prdshm_session *s, const char *resource);
+
+/** One holder or waiter of a resource, copied out. */
+typedef struct prdshm_holder {
+	char agent_id[PRDSHM_ID_MAX + 1];
+	char phase_id[PRDSHM_ID_MAX + 1];
+	int32_t pid;
+	int32_t slot;        /* session slot */
+	prdshm_mode mode;
+	int waiting;         /* 0: holds it, 1: waits for it */
+	int alive;           /* session alive (kernel OFD lock) */
+	uint64_t since_ns;   /* CLOCK_REALTIME when granted / when it began waiting */
+} prdshm_holder;
+
+/**
+ * Who holds or waits for @p resource, in grant order.  With @p mode non-zero,
+ * only the records that would block a request in @p mode from a new session.
+ * @param out array of @p cap entries; @param n total count (may exceed cap).
+ * @return 0 or PRDSHM_ENAME.
+ */
+int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
+		      prdshm_holder *out, size_t cap, size_t *n);
+
+/**
+ * Release the locks of every dead session, mark its agent DEAD and free its
+ * slot.  Phases the dead agents held IN_PROGRESS are failed (or requeued while
+ * attempts remain, or always when @p requeue is set).
+ * @param report called once per action with a one-line description (may be
+ *        NULL).  @param nreaped number of dead sessions reaped (may be NULL).
+ * @return 0 or PRDSHM_ERECOVER.
+ */
+int prdshm_reap(prdshm_seg *seg, int requeue,
+		void (*report)(void *ctx, const char *line), void *ctx, size_t *nreaped);
+
+/* ------------------------------------------------------------------------ */
+/* Phases (lib/phases.c)                                                    */
+
+/** Result of a claim: the phase handed to the caller. */
+typedef struct prdshm_claim {
+	int32_t index;   /* phase index */
+	char id[PRDSHM_ID_MAX + 1];
+	uint32_t attempt; /* 1 for the first run */
+} prdshm_claim;
+
+/**
+ * Hand the session the best ready phase, atomically: dependencies
+ * COMPLETED, not taken, fewer than max_parallel_agents IN_PROGRESS, and in
+ * waves mode only phases of the current wave (a new wave opens
+ * wave_delay_seconds after the previous one finished).  Ready phases are
+ * offered longest-remaining-path first.  The phase becomes IN_PROGRESS and
+ * the agent BUSY.
+ * @return 0; PRDSHM_EWAIT (nothing ready now, others still running or a wave
+ *         delay pending: wait and call again); PRDSHM_EDONE (all phases
+ *         finished, or the rest is blocked: stop); PRDSHM_ERECOVER.
+ */
+int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out);
+
+/**
+ * Wait until a claim may succeed (a phase finished, a wave opened) or
+ * @p timeout_ms passes.  Uses the phase doorbell; never holds a mutex while
+ * sleeping.  @return 0 (woken or timed out: call claim again).
+ */
+int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms);
+
+/** Mark the session's IN_PROGRESS phase @p index COMPLETED.  @return 0,
+ *  PRDSHM_ENOPHASE, PRDSHM_ETRANSITION (not IN_PROGRESS by this session). */
+int prdshm_phase_complete(prdshm_session *s, int32_t index);
+
+/**
+ * Mark phase @p index FAILED with @p exit_status and @p message (truncated to
+ * PRDSHM_MSG_MAX).  Its dependants become BLOCKED, transitively.
+ */
+int prdshm_phase_fail(prdshm_session *s, int32_t index, int exit_status,
+		      const char *message);
+
+/**
+ * Move phase @p id to @p to by hand (prdshm-phase): retry (FAILED, CANCELLED,
+ * BLOCKED -> QUEUED, unblocking dependants), cancel (-> CANCELLED), skip
+ * (-> SKIPPED; counts as done for its dependants).  @p s may be NULL (the
+ * transition is recorded as made by "operator").
+ * @return 0; PRDSHM_ENOPHASE; PRDSHM_ETRANSITION (prdshm_last_error() names
+ *         both states: "IN_PROGRESS -> QUEUED").
+ */
+int prdshm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
+		     prdshm_phase_status to);
+
+/** 1 if @p from -> @p to is in the transition table, else 0. */
+int prdshm_phase_transition_allowed(prdshm_phase_status from, prdshm_phase_status to);
+
+/** Record a heartbeat for the session's agent and its status. */
+int prdshm_agent_heartbeat(prdshm_session *s);
+
+/** Append a line (truncated to PRDSHM_MSG_MAX) to the agent's log ring. */
+int prdshm_agent_log(prdshm_session *s, const char *line);
+
+/* ------------------------------------------------------------------------ */
+/* Snapshot (lib/snapshot.c): a consistent copy for inspection.             */
+
+typedef struct prdshm_agent_info {
+	int32_t slot;
+	char id[PRDSHM_ID_MAX + 1];
+	int32_t pid;
+	uint32_t uid;
+	uint64_t start_ns;      /* session opened, CLOCK_REALTIME */
+	uint64_t heartbeat_ns;
+	prdshm_agent_status status;
+	int alive;
+	int32_t phase;          /* phase index, -1 if none */
+	uint32_t nlog;          /* lines in log[], oldest first */
+	char log[PRDSHM_LOG_LINES][PRDSHM_MSG_MAX + 1];
+} prdshm_agent_info;
+
+typedef struct prdshm_lock_info {
+	char resource[PRDSHM_NAME_MAX + 1];
+	size_t resource_len;    /* the name may hold any byte but NUL */
+	prdshm_mode mode;       /* strongest mode held; 0 if only waiters */
+	size_t nholders;        /* entries of holders[] that hold; the rest wait */
+	size_t nrecords;
+	prdshm_holder *holders; /* holders first, then waiters in FIFO order */
+} prdshm_lock_info;
+
+typedef struct prdshm_phase_info {
+	int32_t index;
+	char id[PRDSHM_ID_MAX + 1];
+	char *name;
+	char **deps;
+	size_t ndeps;
+	char **outputs;
+	size_t noutputs;
+	char *command;          /* NULL if none */
+	double estimated_minutes;
+	prdshm_phase_status status;
+	uint32_t wave;
+	int32_t agent_slot;     /* -1 if none */
+	char agent_id[PRDSHM_ID_MAX + 1];
+	uint32_t attempts;
+	int exit_status;
+	uint64_t start_ns, end_ns;
+	char message[PRDSHM_MSG_MAX + 1];
+	char changed_by[PRDSHM_ID_MAX + 1]; /* who made the last transition */
+	uint64_t changed_ns;
+	double remaining;       /* longest remaining path (minutes) */
+} prdshm_phase_info;
+
+typedef struct prdshm_wave_info {
+	uint32_t number;
+	uint32_t nphases, ncompleted, nfailed, nrunning;
+	uint64_t start_ns, end_ns; /* 0 if not started / not finished */
+	const char *status;     /* "pending", "running", "done", "failed" */
+} prdshm_wave_info;
+
+typedef struct prdshm_snapshot {
+	prdshm_seg_info seg;
+	uint64_t taken_ns;
+	int locked;             /* 0 if read without the mutexes (may be torn) */
+	uint64_t run_start_ns, run_end_ns;
+	uint32_t current_wave;
+	size_t nagents;
+	prdshm_agent_info *agents; /* slots ever used */
+	size_t nlocks;
+	prdshm_lock_info *locks;
+	size_t nphases;
+	prdshm_phase_info *phases;
+	size_t nwaves;
+	prdshm_wave_info *waves;
+} prdshm_snapshot;
+
+/** How to take a snapshot. */
+#define PRDSHM_SNAP_NOLOCK 0x1 /* read without taking any mutex */
+
+/**
+ * Copy the whole state out.  Each mutex is taken with a short timeout and
+ * held only while copying; a mutex that cannot be taken in time is skipped
+ * and its part read without it (snap->locked = 0).  Never repairs, never
+ * blocks for long.  @return 0, PRDSHM_ENOMEM.
+ */
+int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
+void prdshm_snapshot_free(prdshm_snapshot *snap);
+
+/* ------------------------------------------------------------------------ */
+/* Invariant check (lib/check.c)                                            */
+
+/**
+ * Check every invariant of the segment; call @p report once per problem.
+ * @return 0 healthy; PRDSHM_EDEADOWNER (recoverable: dead sessions hold locks
+ *         or IN_PROGRESS phases); PRDSHM_ECORRUPT (an invariant is broken);
+ *         PRDSHM_ERECOVER (marked as needing recovery).
+ */
+int prdshm_check(prdshm_seg *seg, unsigned flags,
+		 void (*report)(void *ctx, int severity, const char *problem), void *ctx);
+
+/**
+ * Rebuild every derived structure from the authoritative records (as after a
+ * crash inside a critical section), reap dead sessions and clear the
+ * needs-recovery mark.  @return 0 or PRDSHM_ECORRUPT if it cannot repair.
+ */
+int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PRDSHM_H */

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Run the test programs given as arguments, then the command-line tests in
+# tests/cli/, and print one closing line "tests: N passed, N failed".
+#   TEST_WRAP    a command to run each program under (valgrind ...)
+#   TEST_FILTER  space-separated program names to run (default: all)
+#   TEST_TIMEOUT seconds allowed per program (default 900)
+set -u
+unit_only=0
+if [ "${1:-}" = "--unit-only" ]; then unit_only=1; shift; fi
+BUILD=${BUILD:-build}
+timeout_s=${TEST_TIMEOUT:-900}
+passed=0; failed=0; failures=()
+
+for prog in "$@"; do
+  name=$(basename "$prog")
+  if [ -n "${TEST_FILTER:-}" ] && ! [[ " $TEST_FILTER " == *" $name "* ]]; then continue; fi
+  log="$BUILD/tests/$name.log"
+  echo "== $name"
+  # shellcheck disable=SC2086
+  timeout -k 10 "$timeout_s" ${TEST_WRAP:-} "$prog" >"$log" 2>&1
+  rc=$?
+  res=$(grep -E '^RESULT ' "$log" | tail -1)
+  p=$(sed -n 's/.*passed=\([0-9]*\).*/\1/p' <<<"$res"); f=$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$res")
+  p=${p:-0}; f=${f:-0}
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$rc" != 0 ]; then
+    failures+=("$name")
+    echo "-- $name failed (exit $rc); its log:"; tail -60 "$log"
+  else
+    echo "   $p passed"
+  fi
+done
+
+if [ "$unit_only" = 0 ] && [ -z "${TEST_FILTER:-}" ] && [ -d tests/cli ]; then
+  for t in tests/cli/*.sh; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .sh)
+    log="$BUILD/tests/cli-$name.log"
+    mkdir -p "$BUILD/tests"
+    echo "== cli/$name"
+    BUILD=$BUILD TEST_WRAP="${TEST_WRAP:-}" timeout -k 10 "$timeout_s" bash "$t" >"$log" 2>&1
+    rc=$?
+    p=$(grep -c '^ok ' "$log"); f=$(grep -c '^not ok ' "$log")
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    if [ "$rc" != 0 ]; then failures+=("cli/$name"); echo "-- cli/$name failed (exit $rc):"; grep -v '^ok ' "$log" | tail -60
+    else echo "   $p passed"; fi
+  done
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then echo "failed: ${failures[*]}"; fi
+echo "tests: $passed passed, $failed failed"
+[ "$failed" = 0 ] && [ ${#failures[@]} = 0 ]

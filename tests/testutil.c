@@ -1,0 +1,135 @@
+/*
+ * testutil.c: main() of every CUnit test program and shared helpers.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/Basic.h>
+
+#include "testutil.h"
+
+static char shm_names[64][64];
+static int nshm_names;
+
+const char *tu_shm_name(void)
+{
+	static int counter;
+	char *buf = shm_names[nshm_names++ % 64];
+
+	snprintf(buf, sizeof(shm_names[0]), "/prdshm-t%ld-%d", (long)getpid(), counter++);
+	return buf;
+}
+
+void tu_config(prdshm_config *cfg)
+{
+	prdshm_config_init(cfg);
+	snprintf(cfg->shm_name, sizeof(cfg->shm_name), "%s", tu_shm_name());
+	cfg->max_locks = 256;
+	cfg->max_agents = 16;
+	cfg->max_phases = 64;
+}
+
+int64_t tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tu_wait_child(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (tu_now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		/* Polling a child's exit: there is no descriptor to wait on. */
+		usleep(1000);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+void tu_signal(int fd, char c)
+{
+	while (write(fd, &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+int tu_await(int fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	unsigned char c;
+	int r;
+
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return -1;
+	if (read(fd, &c, 1) != 1)
+		return -1;
+	return c;
+}
+
+pid_t tu_fork(int (*fn)(void *arg), void *arg)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+static void unlink_leftovers(void)
+{
+	for (int i = 0; i < nshm_names && i < 64; i++)
+		prdshm_seg_unlink(shm_names[i]);
+}
+
+int main(int argc, char **argv)
+{
+	CU_pSuite suite;
+	const char *only = argc > 1 ? argv[1] : NULL;
+	unsigned run, failed;
+	const char *t = getenv("TU_TIMEOUT");
+
+	/* A watchdog: a hung test fails the program instead of the CI run. */
+	alarm(t ? (unsigned)atoi(t) : 600);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 2;
+	suite = CU_add_suite(tu_suite, NULL, NULL);
+	for (const tu_test *x = tu_tests; x->name; x++) {
+		if (only && strcmp(only, x->name) != 0)
+			continue;
+		CU_add_test(suite, x->name, x->fn);
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	run = CU_get_number_of_tests_run();
+	failed = CU_get_number_of_tests_failed();
+	printf("RESULT %s passed=%u failed=%u\n", tu_suite, run - failed, failed);
+	CU_cleanup_registry();
+	unlink_leftovers();
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * testutil.h: the shared main of the CUnit test programs and helpers for
+ * multi-process tests (bounded waits, pipes as synchronisation).
+ *
+ * A test program defines its tests and the suite name:
+ *
+ *     static void test_something(void) { CU_ASSERT_EQUAL(f(), 0); }
+ *     const tu_test tu_tests[] = { TU(test_something), { NULL, NULL } };
+ *     const char *tu_suite = "something";
+ *
+ * and links with testutil.c, which provides main().
+ */
+#ifndef PRDSHM_TESTUTIL_H
+#define PRDSHM_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "prdshm.h"
+
+typedef struct tu_test {
+	const char *name;
+	void (*fn)(void);
+} tu_test;
+
+#define TU(fn) { #fn, fn }
+
+extern const tu_test tu_tests[];
+extern const char *tu_suite;
+
+/* A segment name unique to this process and call: "/prdshm-t<pid>-<n>". */
+const char *tu_shm_name(void);
+
+/* Defaults with a unique shm_name and small limits; caller frees. */
+void tu_config(prdshm_config *cfg);
+
+/*
+ * Wait for child @p pid at most @p timeout_ms.  Returns its exit status
+ * (0..255), 128+signal if it was killed, or -1 on timeout (the child is then
+ * SIGKILLed and reaped).
+ */
+int tu_wait_child(pid_t pid, int timeout_ms);
+
+/* Write one byte to @p fd; read one byte from @p fd within @p timeout_ms.
+ * tu_await returns the byte read, or -1 on timeout / EOF. */
+void tu_signal(int fd, char c);
+int tu_await(int fd, int timeout_ms);
+
+/* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
+int64_t tu_now_ms(void);
+
+/* Fork a child that runs @p fn(arg) and _exit()s with its return value. */
+pid_t tu_fork(int (*fn)(void *arg), void *arg);
+
+/* Assert inside a child: on failure print and _exit(1). */
+#define TU_CHILD_ASSERT(cond)                                                  \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: child assertion failed: %s\n", \
+				__FILE__, __LINE__, #cond);                    \
+			_exit(1);                                              \
+		}                                                              \
+	} while (0)
+
+#endif
