@@ -1,0 +1,196 @@
+/*
+ * segment.h: the layout of the shared segment and the process-local handle.
+ *
+ * The segment is position independent: it stores offsets and indexes, never
+ * pointers.  Every index read from it is checked against the limits in the
+ * header before use, because any process with write access may scribble on
+ * the mapping.  See docs/design.md for the diagram.
+ *
+ *   +----------------------+  0
+ *   | struct prdshm__hdr   |  magic, format, layout hash, limits, offsets,
+ *   |                      |  config, sess_mutex
+ *   +----------------------+  hdr->off_agents
+ *   | agents[max_agents]   |  one per session slot        (sess_mutex)
+ *   +----------------------+  hdr->off_parts
+ *   | parts[nparts]        |  one robust mutex per lock partition
+ *   +----------------------+  hdr->off_slots
+ *   | slots[nparts * S]    |  resources, S per partition  (part mutex)
+ *   +----------------------+  hdr->off_recs
+ *   | recs[nparts * R]     |  holders and waiters         (part mutex)
+ *   +----------------------+  hdr->off_buckets
+ *   | buckets[nparts * B]  |  hash chain heads            (part mutex)
+ *   +----------------------+  hdr->off_phases
+ *   | phase region         |  lib/internal/phases.h       (phase mutex)
+ *   +----------------------+  hdr->size
+ */
+#ifndef PRDSHM_INTERNAL_SEGMENT_H
+#define PRDSHM_INTERNAL_SEGMENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "prdshm.h"
+
+#define PRDSHM__MAGIC UINT64_C(0x31304d4853445250) /* "PRDSHM01" little-endian */
+#define PRDSHM__FORMAT 1u
+#define PRDSHM__NIL UINT32_MAX
+
+/* Byte offsets of the OFD locks taken on the segment's descriptor. */
+#define PRDSHM__INIT_BYTE 0            /* held (write) while initialising */
+#define PRDSHM__SESSION_BYTE(slot) (1 + (off_t)(slot)) /* held by a live session */
+
+/* A robust, process-shared mutex on its own cache line. */
+struct prdshm__mutex {
+	pthread_mutex_t m;
+} __attribute__((aligned(64)));
+
+/* ---- Segment header -------------------------------------------------- */
+
+struct prdshm__hdr {
+	/* Written once at creation, read-only afterwards.  magic is stored
+	 * last, with release order, so a reader that sees it sees the rest. */
+	uint64_t magic;
+	uint32_t format;
+	uint32_t layout_hash;
+	uint64_t size;
+	uint64_t created_ns;
+	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
+
+	/* Limits (immutable). */
+	uint32_t max_locks, max_phases, max_agents;
+	uint32_t nparts;           /* lock partitions, a power of two */
+	uint32_t slots_per_part;   /* resource slots per partition */
+	uint32_t recs_per_part;    /* holder/waiter records per partition */
+	uint32_t buckets_per_part; /* hash buckets per partition, power of two */
+	uint32_t phase_bytes;      /* size of the phase region */
+
+	/* Offsets from the start of the segment (immutable). */
+	uint64_t off_agents, off_parts, off_slots, off_recs, off_buckets, off_phases;
+
+	/* Configuration stored at creation (immutable). */
+	int32_t max_parallel_agents, lock_timeout_seconds, wave_delay_seconds,
+		conflict_retry_attempts, monitoring_update_interval, phase_max_attempts,
+		deadlock_timeout_ms, scheduling;
+
+	/* Set (atomically) when a repair failed; every operation then returns
+	 * PRDSHM_ERECOVER until prdshm_recover() clears it. */
+	uint32_t needs_recovery;
+	/* Number of resource slots in use across partitions; maintained with
+	 * atomic adds so that max_locks is a table-wide limit. */
+	uint32_t locks_used;
+
+	/* Guards agents[] (state, gen, identity, log ring). */
+	struct prdshm__mutex sess_mutex;
+};
+
+/* ---- Agents (session slots) ----------------------------------------- */
+
+enum { PRDSHM__SLOT_FREE = 0, PRDSHM__SLOT_ACTIVE = 1 };
+
+struct prdshm__agent {
+	/* Guarded by sess_mutex.  gen is also read without it (atomic load):
+	 * a record naming (slot, gen) belongs to a live session only while gen
+	 * matches and the slot's OFD lock is held. */
+	uint32_t state;   /* PRDSHM__SLOT_FREE / ACTIVE */
+	uint32_t gen;     /* bumped at each session open */
+	uint32_t used;    /* 1 once a session has ever used the slot */
+	uint32_t status;  /* prdshm_agent_status (DEAD set by reaping) */
+	int32_t pid;      /* display only */
+	uint32_t uid;     /* display only */
+	int32_t phase;    /* phase index or -1; guarded by the phase mutex */
+	uint32_t nlog;    /* log lines written, total; ring index = n % LINES */
+	uint64_t start_ns;
+	uint64_t heartbeat_ns; /* written with atomic stores by the owner */
+	char id[PRDSHM_ID_MAX + 1];
+	char log[PRDSHM_LOG_LINES][PRDSHM_MSG_MAX + 1];
+};
+
+/* ---- Lock table ------------------------------------------------------ */
+
+/* One partition of the lock table: its mutex guards its slots, records and
+ * buckets.  Free lists and counters are derived state, rebuilt on repair. */
+struct prdshm__part {
+	struct prdshm__mutex mutex;
+	uint32_t free_slot;   /* head of the free-slot list (derived) */
+	uint32_t free_rec;    /* head of the free-record list (derived) */
+	uint32_t nslots;      /* slots in use (derived) */
+	uint32_t nrecs;       /* records in use (derived) */
+	uint64_t seq;         /* next arrival number: FIFO order of records */
+} __attribute__((aligned(64)));
+
+/* A named resource.  Authoritative: name_len (0 = free), name, hash.
+ * Everything else is derived from the records and rebuilt on repair. */
+struct prdshm__slot {
+	uint32_t hash;
+	uint32_t name_len;
+	uint32_t chain;     /* next slot in the bucket chain or free list */
+	uint32_t head;      /* first record, in arrival order */
+	uint32_t nshared;   /* SHARED holds */
+	uint32_t nexcl;     /* EXCLUSIVE holds (0 or 1) */
+	uint32_t nwaiting;  /* waiting records (incl. upgrades) */
+	/* Futex word: bumped (under the mutex) whenever a waiter may have
+	 * become grantable; waiters sleep on it without the mutex. */
+	uint32_t doorbell;
+	char name[PRDSHM_NAME_MAX + 1];
+};
+
+enum { PRDSHM__REC_FREE = 0, PRDSHM__REC_HELD = 1, PRDSHM__REC_WAITING = 2 };
+#define PRDSHM__REC_UPGRADING 0x1 /* a HELD SHARED record waiting to become EXCLUSIVE */
+
+/* A holder or waiter.  Authoritative: state, mode, slot, sess, gen, seq,
+ * flags; next is derived (slot list or free list). */
+struct prdshm__rec {
+	uint32_t state;
+	uint32_t mode;
+	uint32_t slot;   /* slot index within the partition */
+	uint32_t sess;   /* session slot */
+	uint32_t gen;    /* session generation */
+	uint32_t next;
+	uint32_t flags;
+	uint32_t pad_;
+	uint64_t seq;
+	uint64_t since_ns;
+	char phase[PRDSHM_ID_MAX + 1];
+};
+
+/* ---- The process-local handle --------------------------------------- */
+
+struct prdshm_seg {
+	int fd;                  /* O_CLOEXEC; used for OFD liveness tests */
+	unsigned char *base;
+	size_t size;
+	struct prdshm__hdr *hdr;
+	struct prdshm__agent *agents;
+	struct prdshm__part *parts;
+	struct prdshm__slot *slots;
+	struct prdshm__rec *recs;
+	uint32_t *buckets;
+	unsigned char *phases;   /* the phase region; see phases.h */
+	/* Copies of the immutable limits, validated at open: the library
+	 * indexes with these, never with values re-read from the segment. */
+	uint32_t max_agents, nparts, slots_per_part, recs_per_part, buckets_per_part;
+	char name[PRDSHM_SHM_NAME_MAX + 1];
+};
+
+/* Layout hash of this build: struct sizes, pthread_mutex_t, pointer size. */
+uint32_t prdshm__layout_hash(void);
+
+/* 1 if shm_name is "/name" with no other slash, 2..255 bytes. */
+int prdshm__valid_shm_name(const char *name);
+
+static inline struct prdshm__slot *prdshm__part_slots(struct prdshm_seg *seg, uint32_t p)
+{
+	return seg->slots + (size_t)p * seg->slots_per_part;
+}
+
+static inline struct prdshm__rec *prdshm__part_recs(struct prdshm_seg *seg, uint32_t p)
+{
+	return seg->recs + (size_t)p * seg->recs_per_part;
+}
+
+static inline uint32_t *prdshm__part_buckets(struct prdshm_seg *seg, uint32_t p)
+{
+	return seg->buckets + (size_t)p * seg->buckets_per_part;
+}
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * session.h: sessions and liveness (lib/session.c).
+ */
+#ifndef PRDSHM_INTERNAL_SESSION_H
+#define PRDSHM_INTERNAL_SESSION_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "internal/segment.h"
+
+struct prdshm_session {
+	struct prdshm_seg *seg;
+	int fd;         /* private open file description holding the OFD lock */
+	uint32_t slot;
+	uint32_t gen;
+	pid_t pid;      /* the process that opened it */
+	char id[PRDSHM_ID_MAX + 1];
+};
+
+/*
+ * 1 if session (slot, gen) is alive: the slot still carries generation @p gen
+ * and some process holds the OFD lock on the slot's byte.  Does not take
+ * sess_mutex (gen is read atomically); never trust it for the caller's own
+ * session, whose lock does not conflict with itself.
+ */
+int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
+
+/* Take sess_mutex (repairing if needed).  @return 0 or PRDSHM_ERECOVER. */
+int prdshm__sess_lock(struct prdshm_seg *seg, int64_t timeout_ms);
+void prdshm__sess_unlock(struct prdshm_seg *seg);
+
+/* Copy the agent id of slot @p slot into @p buf (PRDSHM_ID_MAX + 1 bytes),
+ * without locking ("?" if out of range). */
+void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf);
+
+/* Mark dead session slots free (status DEAD) and fail their phases.
+ * Called by prdshm_reap() after the lock partitions are swept. */
+int prdshm__sessions_reap(struct prdshm_seg *seg, int requeue,
+			  void (*report)(void *ctx, const char *line), void *ctx,
+			  size_t *nreaped);
+#endif
