@@ -206,7 +206,7 @@ static int link_deps(prdshm_graph *g, prdshm_diag *diag)
 {
 	size_t total = 0, m = 0;
 	size_t *mark = NULL;
-	int err = PRDSHM_ENOMEM;
+	int err = 0;
 
 	for (size_t i = 0; i < g->n; i++) {
 		if (g->phases[i].ndeps > SIZE_MAX / 4 - total)
@@ -791,9 +791,10 @@ int prdshm_graph_build(const prdshm_phase_def *phases, size_t n, prdshm_graph **
 	prdshm_graph *g;
 	int err;
 
+	if (out)
+		*out = NULL;
 	if (out == NULL || (phases == NULL && n > 0))
 		return graph_fail(diag, NULL, PRDSHM_EINVAL, "graph: no phases or no output");
-	*out = NULL;
 	if (n > SIZE_MAX / 64)
 		return graph_fail(diag, NULL, PRDSHM_ENOMEM, "too many phases (%zu)", n);
 	g = calloc(1, sizeof(*g));
