@@ -664,8 +664,9 @@ typedef struct prdshm_snapshot {
 /**
  * Copy the whole state out.  Each mutex is taken with a short timeout and
  * held only while copying; a mutex that cannot be taken in time is skipped
- * and its part read without it (snap->locked = 0).  Never repairs, never
- * blocks for long.  @return 0, PRDSHM_ENOMEM.
+ * and its part read without it (snap->locked = 0).  Never blocks for long; a
+ * mutex whose holder died is repaired first, as by any locker.
+ * @return 0, PRDSHM_ENOMEM.
  */
 int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
 void prdshm_snapshot_free(prdshm_snapshot *snap);
@@ -673,8 +674,13 @@ void prdshm_snapshot_free(prdshm_snapshot *snap);
 /* ------------------------------------------------------------------------ */
 /* Invariant check (lib/check.c)                                            */
 
+#define PRDSHM_CHECK_WARN 1  /* severity: recoverable (a dead holder) */
+#define PRDSHM_CHECK_ERROR 2 /* severity: a broken invariant */
+
 /**
- * Check every invariant of the segment; call @p report once per problem.
+ * Check every invariant of the segment; call @p report once per problem with
+ * its severity.  Takes each mutex with a short timeout like a snapshot;
+ * @p flags may be PRDSHM_SNAP_NOLOCK.
  * @return 0 healthy; PRDSHM_EDEADOWNER (recoverable: dead sessions hold locks
  *         or IN_PROGRESS phases); PRDSHM_ECORRUPT (an invariant is broken);
  *         PRDSHM_ERECOVER (marked as needing recovery).

@@ -75,9 +75,7 @@ struct prdshm__hdr {
 	/* Set (atomically) when a repair failed; every operation then returns
 	 * PRDSHM_ERECOVER until prdshm_recover() clears it. */
 	uint32_t needs_recovery;
-	/* Number of resource slots in use across partitions; maintained with
-	 * atomic adds so that max_locks is a table-wide limit. */
-	uint32_t locks_used;
+	uint32_t pad_;
 
 	/* Guards agents[] (state, gen, identity, log ring). */
 	struct prdshm__mutex sess_mutex;
@@ -131,6 +129,11 @@ struct prdshm__slot {
 	/* Futex word: bumped (under the mutex) whenever a waiter may have
 	 * become grantable; waiters sleep on it without the mutex. */
 	uint32_t doorbell;
+	/* Waiters inside FUTEX_WAIT (atomic).  A waker skips the wake system
+	 * call when it is 0.  Too high after a crash only costs a system call;
+	 * too low costs at most one capped sleep. */
+	uint32_t nsleepers;
+	uint32_t pad_;
 	char name[PRDSHM_NAME_MAX + 1];
 };
 

@@ -1,0 +1,173 @@
+/*
+ * check.c: the invariants of the segment, checked for prdshm-inspect --check
+ * and the tests.  Like inspection it never waits long for a mutex.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal/locktable.h"
+#include "internal/phases.h"
+#include "internal/session.h"
+#include "internal/util.h"
+
+#define CHECK_LOCK_MS 200
+
+struct checker {
+	struct prdshm_seg *seg;
+	void (*report)(void *ctx, int severity, const char *problem);
+	void *ctx;
+	int worst; /* 0, PRDSHM_CHECK_WARN or PRDSHM_CHECK_ERROR */
+};
+
+static void problem(struct checker *c, int severity, const char *fmt, ...)
+	PRDSHM__PRINTF(3, 4);
+
+static void problem(struct checker *c, int severity, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (severity > c->worst)
+		c->worst = severity;
+	if (c->report)
+		c->report(c->ctx, severity, buf);
+}
+
+/* Walk slot @p si's record list, checking each record and the counters. */
+static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
+{
+	struct prdshm_seg *seg = c->seg;
+	const struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t nshared = 0, nexcl = 0, nwaiting = 0, n = 0, i = sl->head;
+	uint64_t lastseq = 0;
+	int nl = (int)(sl->name_len > 64 ? 64 : sl->name_len);
+
+	for (; i < seg->recs_per_part && n <= seg->recs_per_part; n++) {
+		const struct prdshm__rec *r = &recs[i];
+
+		if (r->state != PRDSHM__REC_HELD && r->state != PRDSHM__REC_WAITING)
+			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': free record %u on its list", nl,
+				sl->name, i);
+		if (r->slot != si || r->sess >= seg->max_agents)
+			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record %u points elsewhere", nl,
+				sl->name, i);
+		if (n > 0 && r->seq <= lastseq)
+			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': records out of FIFO order", nl,
+				sl->name);
+		lastseq = r->seq;
+		if (r->state == PRDSHM__REC_HELD && r->mode == PRDSHM_EXCLUSIVE)
+			nexcl++;
+		else if (r->state == PRDSHM__REC_HELD)
+			nshared++;
+		if (r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
+			nwaiting++;
+		if (r->sess < seg->max_agents && !prdshm__session_alive(seg, r->sess, r->gen)) {
+			char id[PRDSHM_ID_MAX + 1];
+
+			prdshm__agent_id(seg, r->sess, id);
+			problem(c, PRDSHM_CHECK_WARN, "lock '%.*s': dead agent %s still %s it", nl,
+				sl->name, id, r->state == PRDSHM__REC_HELD ? "holds" : "waits for");
+		}
+		i = r->next;
+	}
+	if (n > seg->recs_per_part)
+		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record list loops", nl, sl->name);
+	if (n == 0)
+		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': in use without records", nl, sl->name);
+	if (nexcl > 1 || (nexcl == 1 && nshared > 0))
+		problem(c, PRDSHM_CHECK_ERROR,
+			"lock '%.*s': %u exclusive and %u shared holders at once", nl, sl->name,
+			nexcl, nshared);
+	if (nexcl != sl->nexcl || nshared != sl->nshared || nwaiting != sl->nwaiting)
+		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': counters disagree with records", nl,
+			sl->name);
+	return n;
+}
+
+static void check_partition(struct checker *c, uint32_t p)
+{
+	struct prdshm_seg *seg = c->seg;
+	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t nslots = 0, nrecs_listed = 0, nrecs = 0;
+
+	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+		const struct prdshm__slot *sl = &slots[i];
+
+		if (sl->name_len == 0)
+			continue;
+		nslots++;
+		if (sl->name_len > PRDSHM_NAME_MAX ||
+		    sl->hash != prdshm__hash(sl->name, sl->name_len)) {
+			problem(c, PRDSHM_CHECK_ERROR, "partition %u slot %u: bad name or hash", p, i);
+			continue;
+		}
+		nrecs_listed += check_slot(c, p, i);
+	}
+	for (uint32_t i = 0; i < seg->recs_per_part; i++)
+		nrecs += recs[i].state != PRDSHM__REC_FREE;
+	if (nslots != seg->parts[p].nslots || nrecs != seg->parts[p].nrecs)
+		problem(c, PRDSHM_CHECK_ERROR, "partition %u: usage counters disagree", p);
+	if (nrecs != nrecs_listed)
+		problem(c, PRDSHM_CHECK_ERROR, "partition %u: %u records in use, %u on lists", p,
+			nrecs, nrecs_listed);
+}
+
+static void check_locks(struct checker *c, unsigned flags)
+{
+	for (uint32_t p = 0; p < c->seg->nparts; p++) {
+		int locked = !(flags & PRDSHM_SNAP_NOLOCK) &&
+			     prdshm__part_lock(c->seg, p, CHECK_LOCK_MS) == 0;
+
+		check_partition(c, p);
+		if (locked)
+			prdshm__part_unlock(c->seg, p);
+	}
+}
+
+static void check_agents(struct checker *c)
+{
+	struct prdshm_seg *seg = c->seg;
+
+	for (uint32_t i = 0; i < seg->max_agents; i++) {
+		const struct prdshm__agent *a = &seg->agents[i];
+		char id[PRDSHM_ID_MAX + 1];
+
+		if (a->state != PRDSHM__SLOT_ACTIVE && a->state != PRDSHM__SLOT_FREE)
+			problem(c, PRDSHM_CHECK_ERROR, "agent slot %u: bad state %u", i, a->state);
+		if (a->state != PRDSHM__SLOT_ACTIVE || prdshm__session_alive(seg, i, a->gen))
+			continue;
+		prdshm__agent_id(seg, i, id);
+		problem(c, PRDSHM_CHECK_WARN, "agent %s (slot %u, pid %d) is dead", id, i,
+			(int)a->pid);
+	}
+}
+
+static void phase_report(void *ctx, int severity, const char *msg)
+{
+	problem(ctx, severity, "%s", msg);
+}
+
+int prdshm_check(prdshm_seg *seg, unsigned flags,
+		 void (*report)(void *ctx, int severity, const char *problem), void *ctx)
+{
+	struct checker c = { .seg = seg, .report = report, .ctx = ctx };
+
+	if (seg == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
+	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
+		problem(&c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
+		return PRDSHM_ERECOVER;
+	}
+	check_agents(&c);
+	check_locks(&c, flags);
+	prdshm__phases_check(seg, phase_report, &c);
+	if (c.worst == PRDSHM_CHECK_ERROR)
+		return PRDSHM_ECORRUPT;
+	return c.worst ? PRDSHM_EDEADOWNER : 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * futex.c: the futex system call behind the doorbells (see futex.h).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/futex.h"
+#include "internal/util.h"
+
+int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+	struct timespec ts;
+	long r;
+
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+	ts.tv_nsec = (long)(timeout_ns % 1000000000);
+	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
+	if (r == -1 && errno == ETIMEDOUT)
+		return PRDSHM_ETIMEDOUT;
+	return 0;
+}
+
+void prdshm__futex_wake_all(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}

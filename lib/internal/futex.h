@@ -1,0 +1,34 @@
+/*
+ * futex.h: doorbells (lib/futex.c).
+ *
+ * A doorbell is a 32-bit word in the segment.  A waker changes the state it
+ * guards under the mutex, increments the word, unlocks, then wakes.  A
+ * waiter reads the word under the mutex, unlocks, and sleeps only while the
+ * word still holds the value it read, so no wake-up is lost.  Unlike a
+ * pthread condition variable, a doorbell has no hidden state that a killed
+ * waiter could leave inconsistent.
+ */
+#ifndef PRDSHM_INTERNAL_FUTEX_H
+#define PRDSHM_INTERNAL_FUTEX_H
+
+#include <stdint.h>
+
+/* Sleep while *word == expected, at most @p timeout_ns (>= 0).
+ * @return 0 when woken or the value differed, PRDSHM_ETIMEDOUT, or
+ * 0 on EINTR (callers re-check their condition anyway). */
+int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+
+/* Wake every sleeper on @p word. */
+void prdshm__futex_wake_all(uint32_t *word);
+
+/* Increment the doorbell (call holding the mutex that guards its state). */
+static inline void prdshm__doorbell_ring(uint32_t *word)
+{
+	__atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t prdshm__doorbell_read(const uint32_t *word)
+{
+	return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+#endif

@@ -1,0 +1,58 @@
+/*
+ * locktable.h: the lock table's internals shared with segment, session,
+ * deadlock, snapshot and check code (lib/locktable.c).
+ */
+#ifndef PRDSHM_INTERNAL_LOCKTABLE_H
+#define PRDSHM_INTERNAL_LOCKTABLE_H
+
+#include <stdint.h>
+
+#include "internal/segment.h"
+
+/* Empty partition @p p: all slots and records on the free lists.  Called
+ * by the creator, and by repair before rebuilding. */
+void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p);
+
+/* Take partition @p p's mutex, repairing it if its holder died.
+ * @return 0 or PRDSHM_ERECOVER. */
+int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms);
+void prdshm__part_unlock(struct prdshm_seg *seg, uint32_t p);
+
+/* Rebuild partition @p p's derived state from its records.  Call when
+ * holding the partition mutex.  @return 0 (it cannot fail: whatever is
+ * invalid is dropped). */
+int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p);
+
+/* Remove the records of dead sessions from partition @p p and wake the
+ * waiters they blocked.  Call when holding the partition mutex.
+ * @return the number of records removed. */
+uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
+				 void (*report)(void *ctx, const char *line), void *ctx);
+
+/* Release all records of session (slot, gen) in partition @p p.  Call when
+ * holding the partition mutex.  @return the number released. */
+uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32_t slot,
+				      uint32_t gen);
+
+/* 1 if record @p a (in mode ma) and a request in mode mb conflict. */
+static inline int prdshm__modes_conflict(uint32_t ma, uint32_t mb)
+{
+	return ma == PRDSHM_EXCLUSIVE || mb == PRDSHM_EXCLUSIVE;
+}
+
+/* The mode a record counts as for the requests behind it: an upgrading
+ * SHARED holder already blocks newcomers as if it were EXCLUSIVE. */
+static inline uint32_t prdshm__rec_effective_mode(const struct prdshm__rec *r)
+{
+	return (r->flags & PRDSHM__REC_UPGRADING) ? PRDSHM_EXCLUSIVE : r->mode;
+}
+
+/* Deadlock check for the waiting record @p rec of partition @p p, owned by
+ * session (slot, gen).  Takes every partition mutex (the caller holds none).
+ * If the request closes a cycle in the waits-for graph it is withdrawn (an
+ * upgrade falls back to its SHARED hold) and PRDSHM_EDEADLK is returned with
+ * the cycle in prdshm_last_error(); 1 if the record was granted meanwhile;
+ * 0 if there is no cycle; PRDSHM_ERECOVER. */
+int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t rec,
+			   uint32_t slot, uint32_t gen);
+#endif

@@ -1,0 +1,928 @@
+/*
+ * locktable.c: named SHARED / EXCLUSIVE locks in a fixed-size hash table.
+ *
+ * The table is split into partitions, each guarded by its own robust mutex
+ * (one partition below 256 locks).  A resource name hashes to a partition
+ * and, within it, to a bucket whose chain links the partition's slots.
+ *
+ * Each slot keeps one list of records, holders and waiters together, in
+ * arrival order (seq).  A request is grantable when no earlier record
+ * conflicts with it and no later record holds a conflicting mode: that is
+ * FIFO among conflicting requests, so a stream of SHARED requests cannot
+ * pass a waiting EXCLUSIVE one.  Waiters grant themselves: a releaser only
+ * rings the slot's doorbell, and each woken waiter re-evaluates its record
+ * under the mutex.
+ *
+ * Authoritative state is the records (state, mode, slot, session, seq) and
+ * the slots' names; lists, chains, free lists and counters are derived and
+ * are rebuilt by prdshm__part_rebuild() after a crash (see docs/design.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/futex.h"
+#include "internal/locktable.h"
+#include "internal/robust.h"
+#include "internal/session.h"
+#include "internal/util.h"
+
+/* Longest single sleep: a waiter blocked by a holder that died notices it
+ * within this bound, even though nobody rings the doorbell for it. */
+#define WAIT_CAP_NS (100 * 1000000LL)
+/* Doorbell polls before sleeping: a hand-off after a short hold is cheaper
+ * to catch spinning than through a futex round trip (microseconds). */
+#define SPIN_POLLS 400
+
+/* ---- Partition mutex and repair ------------------------------------- */
+
+static int part_repair(struct prdshm_seg *seg, void *arg)
+{
+	uint32_t p = (uint32_t)(uintptr_t)arg;
+
+	prdshm__part_rebuild(seg, p);
+	prdshm__part_sweep_dead(seg, p, NULL, NULL);
+	return 0;
+}
+
+int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
+{
+	int r;
+
+	if (PRDSHM__UNLIKELY(__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)))
+		return prdshm__fail(PRDSHM_ERECOVER, "%s needs recovery: run prdshm-cleanup",
+				    seg->name);
+	r = prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, part_repair,
+			       (void *)(uintptr_t)p);
+	return r;
+}
+
+void prdshm__part_unlock(struct prdshm_seg *seg, uint32_t p)
+{
+	prdshm__mutex_unlock(&seg->parts[p].mutex);
+}
+
+static inline uint32_t part_of(const struct prdshm_seg *seg, uint32_t hash)
+{
+	return (hash >> 24) & (seg->nparts - 1);
+}
+
+/* ---- Slots ------------------------------------------------------------ */
+
+static int name_len(const char *resource, size_t *len)
+{
+	size_t n;
+
+	if (resource == NULL)
+		return prdshm__fail(PRDSHM_ENAME, "resource name is NULL");
+	n = strnlen(resource, PRDSHM_NAME_MAX + 1);
+	if (n == 0 || n > PRDSHM_NAME_MAX)
+		return prdshm__fail(PRDSHM_ENAME, "resource name must be 1..%d bytes (got %s)",
+				    PRDSHM_NAME_MAX, n == 0 ? "0" : "more");
+	*len = n;
+	return 0;
+}
+
+/* Find the slot of @p name in partition @p p.  Call holding its mutex.
+ * Chains are walked at most slots_per_part steps, so a corrupted chain
+ * cannot loop forever. */
+static uint32_t slot_find(struct prdshm_seg *seg, uint32_t p, const char *name, size_t len,
+			  uint32_t hash)
+{
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t i = prdshm__part_buckets(seg, p)[hash & (seg->buckets_per_part - 1)];
+
+	for (uint32_t steps = 0; i < seg->slots_per_part && steps < seg->slots_per_part;
+	     steps++) {
+		struct prdshm__slot *sl = &slots[i];
+
+		if (sl->hash == hash && sl->name_len == len && memcmp(sl->name, name, len) == 0)
+			return i;
+		i = sl->chain;
+	}
+	return PRDSHM__NIL;
+}
+
+static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name, size_t len,
+			   uint32_t hash)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t *bucket = &prdshm__part_buckets(seg, p)[hash & (seg->buckets_per_part - 1)];
+	uint32_t i = part->free_slot;
+	struct prdshm__slot *sl;
+
+	if (i >= seg->slots_per_part)
+		return PRDSHM__NIL;
+	sl = &slots[i];
+	part->free_slot = sl->chain;
+	memcpy(sl->name, name, len);
+	sl->name[len] = '\0';
+	sl->hash = hash;
+	sl->head = PRDSHM__NIL;
+	sl->nshared = sl->nexcl = sl->nwaiting = 0;
+	PRDSHM__CRASH_POINT("slot_alloc");
+	sl->name_len = (uint32_t)len; /* authoritative: the slot is in use */
+	sl->chain = *bucket;
+	*bucket = i;
+	part->nslots++;
+	return i;
+}
+
+/* Return an empty slot to the free list. */
+static void slot_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t *link = &prdshm__part_buckets(seg, p)[slots[i].hash & (seg->buckets_per_part - 1)];
+
+	for (uint32_t steps = 0; *link < seg->slots_per_part && steps < seg->slots_per_part;
+	     steps++) {
+		if (*link == i) {
+			*link = slots[i].chain;
+			break;
+		}
+		link = &slots[*link].chain;
+	}
+	slots[i].name_len = 0;
+	slots[i].chain = part->free_slot;
+	part->free_slot = i;
+	part->nslots--;
+}
+
+/* ---- Records ---------------------------------------------------------- */
+
+static uint32_t rec_alloc(struct prdshm_seg *seg, uint32_t p)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	uint32_t i = part->free_rec;
+
+	if (i >= seg->recs_per_part)
+		return PRDSHM__NIL;
+	part->free_rec = prdshm__part_recs(seg, p)[i].next;
+	part->nrecs++;
+	return i;
+}
+
+static void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[i];
+
+	r->state = PRDSHM__REC_FREE;
+	r->flags = 0;
+	r->next = part->free_rec;
+	part->free_rec = i;
+	part->nrecs--;
+}
+
+/* Append record @p ri to the end of slot @p si's list. */
+static void list_append(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+
+	while (*link < seg->recs_per_part)
+		link = &recs[*link].next;
+	recs[ri].next = PRDSHM__NIL;
+	*link = ri;
+}
+
+static void list_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+
+	while (*link < seg->recs_per_part && *link != ri)
+		link = &recs[*link].next;
+	if (*link == ri)
+		*link = recs[ri].next;
+}
+
+static void count_add(struct prdshm__slot *sl, const struct prdshm__rec *r, int delta)
+{
+	if (r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
+		sl->nwaiting += (uint32_t)delta;
+	if (r->state != PRDSHM__REC_HELD)
+		return;
+	if (r->mode == PRDSHM_EXCLUSIVE)
+		sl->nexcl += (uint32_t)delta;
+	else
+		sl->nshared += (uint32_t)delta;
+}
+
+/* The record of session (slot, gen) on slot @p si, or NIL. */
+static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t sess,
+			 uint32_t gen)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t i = prdshm__part_slots(seg, p)[si].head;
+
+	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
+		if (recs[i].sess == sess && recs[i].gen == gen)
+			return i;
+		i = recs[i].next;
+	}
+	return PRDSHM__NIL;
+}
+
+/* ---- Granting --------------------------------------------------------- */
+
+/* Whether waiting record @p ri (or the upgrade of held record @p ri) can be
+ * granted now.  Call holding the partition mutex. */
+static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	const struct prdshm__rec *me = &recs[ri];
+	int upgrade = (me->flags & PRDSHM__REC_UPGRADING) != 0;
+	int before = 1;
+	uint32_t i = prdshm__part_slots(seg, p)[si].head;
+
+	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
+		const struct prdshm__rec *x = &recs[i];
+
+		if (i == ri) {
+			before = 0;
+		} else if (upgrade) {
+			/* An upgrade already holds the resource: it waits only
+			 * for the other holders, not for queued requests. */
+			if (x->state == PRDSHM__REC_HELD)
+				return 0;
+		} else if (before) {
+			if (prdshm__modes_conflict(prdshm__rec_effective_mode(x), me->mode))
+				return 0;
+		} else if (x->state == PRDSHM__REC_HELD &&
+			   prdshm__modes_conflict(x->mode, me->mode)) {
+			return 0;
+		}
+		i = x->next;
+	}
+	return 1;
+}
+
+static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+
+	count_add(sl, r, -1);
+	PRDSHM__CRASH_POINT("lock_grant");
+	if (r->flags & PRDSHM__REC_UPGRADING) {
+		r->mode = PRDSHM_EXCLUSIVE;
+		r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
+	} else {
+		r->state = PRDSHM__REC_HELD;
+		r->since_ns = prdshm__now_real();
+	}
+	count_add(sl, r, +1);
+}
+
+/* Something changed that may let waiters in: ring the doorbell.  The
+ * futex wake itself is issued after unlocking (wake_after). */
+static int ring(struct prdshm__slot *sl)
+{
+	if (sl->nwaiting == 0)
+		return 0;
+	prdshm__doorbell_ring(&sl->doorbell);
+	return 1;
+}
+
+static void wake_after(struct prdshm__slot *sl)
+{
+	if (__atomic_load_n(&sl->nsleepers, __ATOMIC_SEQ_CST) != 0)
+		prdshm__futex_wake_all(&sl->doorbell);
+}
+
+/* Remove record @p ri from slot @p si; free the slot if it is now empty.
+ * @return 1 if waiters must be woken (after unlocking). */
+static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	int woke;
+
+	count_add(sl, r, -1);
+	list_remove(seg, p, si, ri);
+	PRDSHM__CRASH_POINT("lock_remove");
+	rec_free(seg, p, ri);
+	woke = ring(sl);
+	if (sl->head >= seg->recs_per_part)
+		slot_free(seg, p, si);
+	return woke;
+}
+
+/* Give up waiting: a request is removed, an upgrade falls back to its
+ * SHARED hold.  @return 1 if waiters must be woken. */
+static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+
+	if (!(r->flags & PRDSHM__REC_UPGRADING))
+		return rec_remove(seg, p, si, ri);
+	count_add(sl, r, -1);
+	r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
+	count_add(sl, r, +1);
+	return ring(sl);
+}
+
+/* Remove the records on slot @p si whose sessions are dead, other than
+ * @p keep.  May free the slot when it empties (only if @p keep is NIL).
+ * @return the number removed. */
+static uint32_t slot_sweep_dead(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t keep)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	uint32_t i = sl->head, n = 0;
+
+	for (uint32_t steps = 0; i < seg->recs_per_part && steps < seg->recs_per_part; steps++) {
+		uint32_t next = recs[i].next;
+
+		if (i != keep && !prdshm__session_alive(seg, recs[i].sess, recs[i].gen)) {
+			count_add(sl, &recs[i], -1);
+			list_remove(seg, p, si, i);
+			rec_free(seg, p, i);
+			n++;
+		}
+		i = next;
+	}
+	if (n)
+		ring(sl);
+	if (n && sl->head >= seg->recs_per_part)
+		slot_free(seg, p, si);
+	return n;
+}
+
+/* ---- Acquire ---------------------------------------------------------- */
+
+/* A request being served: what prdshm_lock() and its relatives share. */
+struct request {
+	struct prdshm_session *s;
+	const char *name;
+	size_t len;
+	uint32_t hash, p;
+	uint32_t mode;
+	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0 = try; UINT64_MAX = none */
+	const char *phase;
+	/* Set while the request has a record. */
+	uint32_t si, ri;
+};
+
+static int request_init(struct request *q, struct prdshm_session *s, const char *resource,
+			int mode, int64_t timeout_ms, const char *phase)
+{
+	int r;
+
+	if (s == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
+	if (mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE)
+		return prdshm__fail(PRDSHM_EINVAL, "mode must be SHARED or EXCLUSIVE");
+	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
+	r = name_len(resource, &q->len);
+	if (r)
+		return r;
+	q->s = s;
+	q->name = resource;
+	q->hash = prdshm__hash(resource, q->len);
+	q->p = part_of(s->seg, q->hash);
+	q->mode = (uint32_t)mode;
+	q->phase = phase;
+	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
+		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
+	if (timeout_ms == PRDSHM_WAIT_FOREVER)
+		q->deadline = UINT64_MAX;
+	else if (timeout_ms == 0)
+		q->deadline = 0;
+	else
+		q->deadline = prdshm__now_mono() + (uint64_t)timeout_ms * 1000000u;
+	return 0;
+}
+
+static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t seq)
+{
+	r->mode = q->mode;
+	r->slot = q->si;
+	r->sess = q->s->slot;
+	r->gen = q->s->gen;
+	r->flags = 0;
+	r->seq = seq;
+	r->since_ns = prdshm__now_real();
+	prdshm__strlcpy(r->phase, q->phase ? q->phase : "", sizeof(r->phase));
+}
+
+/* Create the request's record, granted if possible.  Call holding the
+ * partition mutex.  @return 0 (q->si, q->ri set; *granted), PRDSHM_EHELD or
+ * PRDSHM_ELOCKFULL. */
+static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
+{
+	struct prdshm__part *part = &seg->parts[q->p];
+	struct prdshm__slot *sl;
+	struct prdshm__rec *r;
+	int fresh = 0;
+
+	q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
+	if (q->si == PRDSHM__NIL) {
+		q->si = slot_alloc(seg, q->p, q->name, q->len, q->hash);
+		if (q->si == PRDSHM__NIL)
+			return PRDSHM_ELOCKFULL;
+		fresh = 1;
+	} else if (rec_find(seg, q->p, q->si, q->s->slot, q->s->gen) != PRDSHM__NIL) {
+		return prdshm__fail(PRDSHM_EHELD, "'%.*s' is already held by this session",
+				    (int)(q->len > 64 ? 64 : q->len), q->name);
+	}
+	q->ri = rec_alloc(seg, q->p);
+	if (q->ri == PRDSHM__NIL) {
+		if (fresh)
+			slot_free(seg, q->p, q->si);
+		return PRDSHM_ELOCKFULL;
+	}
+	sl = &prdshm__part_slots(seg, q->p)[q->si];
+	r = &prdshm__part_recs(seg, q->p)[q->ri];
+	/* Fast path: nothing that could conflict is there. */
+	*granted = sl->head >= seg->recs_per_part ||
+		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0);
+	rec_fill(r, q, part->seq++);
+	list_append(seg, q->p, q->si, q->ri);
+	PRDSHM__CRASH_POINT("lock_link");
+	r->state = *granted ? PRDSHM__REC_HELD : PRDSHM__REC_WAITING;
+	count_add(sl, r, +1);
+	if (!*granted && grantable(seg, q->p, q->si, q->ri)) {
+		grant(seg, q->p, q->si, q->ri);
+		*granted = 1;
+	}
+	return 0;
+}
+
+static int table_full(struct prdshm_seg *seg)
+{
+	if (seg->nparts == 1)
+		return prdshm__fail(PRDSHM_ELOCKFULL, "lock table full (max_locks=%u)",
+				    seg->hdr->max_locks);
+	return prdshm__fail(PRDSHM_ELOCKFULL,
+			    "lock table full (max_locks=%u; partition of %u slots, %u records "
+			    "is full)",
+			    seg->hdr->max_locks, seg->slots_per_part, seg->recs_per_part);
+}
+
+/* Sleep until the doorbell moves, the deadline passes or the wait cap
+ * expires, without holding any mutex.  @return 1 if the sleep timed out. */
+static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
+{
+	uint64_t now;
+	int r;
+
+	for (int i = 0; i < SPIN_POLLS; i++) {
+		if (prdshm__doorbell_read(&sl->doorbell) != bell)
+			return 0;
+		__builtin_ia32_pause();
+	}
+	now = prdshm__now_mono();
+	if (now >= until)
+		return 1;
+	__atomic_add_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
+	r = prdshm__futex_wait(&sl->doorbell, bell, (int64_t)(until - now));
+	__atomic_sub_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
+	return r == PRDSHM_ETIMEDOUT;
+}
+
+/* Our record is still ours: a repair may have dropped it. */
+static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
+{
+	const struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[q->ri];
+
+	return r->state != PRDSHM__REC_FREE && r->sess == q->s->slot && r->gen == q->s->gen &&
+	       r->slot == q->si;
+}
+
+static int deadline_passed(struct prdshm_seg *seg, struct request *q, int *woke)
+{
+	if (prdshm__now_mono() < q->deadline)
+		return 0;
+	*woke = withdraw(seg, q->p, q->si, q->ri);
+	return 1;
+}
+
+/*
+ * Wait until the request's record is granted.  Entered holding the
+ * partition mutex, with the record waiting; returns without it.
+ * @return 0, PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK, PRDSHM_ERECOVER, or 1 if the
+ * record vanished in a repair (the caller starts over).
+ */
+static int wait_grant(struct prdshm_seg *seg, struct request *q)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	uint64_t check_at = prdshm__now_mono() +
+			    (uint64_t)seg->hdr->deadlock_timeout_ms * 1000000u;
+	int woke = 0, r, timed_out;
+
+	for (;;) {
+		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
+		uint64_t until = prdshm__now_mono() + WAIT_CAP_NS;
+
+		if (until > q->deadline)
+			until = q->deadline;
+		if (until > check_at)
+			until = check_at;
+		prdshm__part_unlock(seg, q->p);
+		timed_out = doze(sl, bell, until);
+		if (prdshm__now_mono() >= check_at) {
+			r = prdshm__deadlock_check(seg, q->p, q->ri, q->s->slot, q->s->gen);
+			if (r == PRDSHM_EDEADLK || r == PRDSHM_ERECOVER)
+				return r;
+			check_at = prdshm__now_mono() +
+				   (uint64_t)seg->hdr->deadlock_timeout_ms * 1000000u;
+		}
+		r = prdshm__part_lock(seg, q->p, -1);
+		if (r)
+			return r;
+		if (!rec_is_ours(seg, q)) {
+			prdshm__part_unlock(seg, q->p);
+			return 1;
+		}
+		/* Capped sleeps expire even when nobody rings: that is when a
+		 * waiter looks for holders that died. */
+		if (timed_out && !grantable(seg, q->p, q->si, q->ri))
+			slot_sweep_dead(seg, q->p, q->si, q->ri);
+		if (grantable(seg, q->p, q->si, q->ri)) {
+			grant(seg, q->p, q->si, q->ri);
+			prdshm__part_unlock(seg, q->p);
+			return 0;
+		}
+		if (deadline_passed(seg, q, &woke)) {
+			prdshm__part_unlock(seg, q->p);
+			if (woke)
+				wake_after(sl);
+			return prdshm__fail(PRDSHM_ETIMEDOUT, "timed out waiting for '%.*s'",
+					    (int)(q->len > 64 ? 64 : q->len), q->name);
+		}
+	}
+}
+
+static int acquire(struct request *q)
+{
+	struct prdshm_seg *seg = q->s->seg;
+	int granted = 0, r, reaped = 0, woke = 0;
+	struct prdshm__slot *sl;
+
+again:
+	r = prdshm__part_lock(seg, q->p, -1);
+	if (r)
+		return r;
+	r = enqueue(seg, q, &granted);
+	if (r == PRDSHM_ELOCKFULL && !reaped) {
+		/* Dead sessions' records may be what fills the table. */
+		prdshm__part_sweep_dead(seg, q->p, NULL, NULL);
+		reaped = 1;
+		r = enqueue(seg, q, &granted);
+	}
+	if (r) {
+		prdshm__part_unlock(seg, q->p);
+		return r == PRDSHM_ELOCKFULL ? table_full(seg) : r;
+	}
+	if (!granted && slot_sweep_dead(seg, q->p, q->si, q->ri) &&
+	    grantable(seg, q->p, q->si, q->ri)) {
+		grant(seg, q->p, q->si, q->ri);
+		granted = 1;
+	}
+	if (granted) {
+		prdshm__part_unlock(seg, q->p);
+		return 0;
+	}
+	sl = &prdshm__part_slots(seg, q->p)[q->si];
+	if (q->deadline == 0) {
+		woke = withdraw(seg, q->p, q->si, q->ri);
+		prdshm__part_unlock(seg, q->p);
+		if (woke)
+			wake_after(sl);
+		return prdshm__fail(PRDSHM_EBUSY, "'%.*s' is busy",
+				    (int)(q->len > 64 ? 64 : q->len), q->name);
+	}
+	r = wait_grant(seg, q);
+	if (r == 1)
+		goto again;
+	return r;
+}
+
+int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64_t timeout_ms,
+		const char *phase_id)
+{
+	struct request q;
+	int r = request_init(&q, s, resource, (int)mode, timeout_ms, phase_id);
+
+	if (r)
+		return r;
+	return acquire(&q);
+}
+
+/* ---- Release, upgrade, downgrade ------------------------------------ */
+
+/* Lock the resource's partition and find the session's record on it.
+ * On success the caller holds the partition mutex. */
+static int find_own(struct request *q)
+{
+	struct prdshm_seg *seg = q->s->seg;
+	int r = prdshm__part_lock(seg, q->p, -1);
+
+	if (r)
+		return r;
+	q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
+	q->ri = q->si == PRDSHM__NIL ? PRDSHM__NIL
+				     : rec_find(seg, q->p, q->si, q->s->slot, q->s->gen);
+	if (q->ri == PRDSHM__NIL ||
+	    prdshm__part_recs(seg, q->p)[q->ri].state != PRDSHM__REC_HELD) {
+		prdshm__part_unlock(seg, q->p);
+		return prdshm__fail(PRDSHM_ENOTHELD, "'%.*s' is not held by this session",
+				    (int)(q->len > 64 ? 64 : q->len), q->name);
+	}
+	return 0;
+}
+
+int prdshm_unlock(prdshm_session *s, const char *resource)
+{
+	struct request q;
+	struct prdshm__slot *sl;
+	int r = request_init(&q, s, resource, PRDSHM_SHARED, 0, NULL);
+	int woke;
+
+	if (r)
+		return r;
+	r = find_own(&q);
+	if (r)
+		return r;
+	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
+	woke = rec_remove(s->seg, q.p, q.si, q.ri);
+	prdshm__part_unlock(s->seg, q.p);
+	if (woke)
+		wake_after(sl);
+	return 0;
+}
+
+int prdshm_downgrade(prdshm_session *s, const char *resource)
+{
+	struct request q;
+	struct prdshm__slot *sl;
+	struct prdshm__rec *rec;
+	int r = request_init(&q, s, resource, PRDSHM_SHARED, 0, NULL);
+	int woke = 0;
+
+	if (r)
+		return r;
+	r = find_own(&q);
+	if (r)
+		return r;
+	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
+	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
+	if (rec->mode == PRDSHM_EXCLUSIVE) {
+		count_add(sl, rec, -1);
+		rec->mode = PRDSHM_SHARED;
+		count_add(sl, rec, +1);
+		woke = ring(sl);
+	}
+	prdshm__part_unlock(s->seg, q.p);
+	if (woke)
+		wake_after(sl);
+	return 0;
+}
+
+int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
+{
+	struct request q;
+	struct prdshm__slot *sl;
+	struct prdshm__rec *rec;
+	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
+	int woke;
+
+	if (r)
+		return r;
+	r = find_own(&q);
+	if (r)
+		return r;
+	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
+	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
+	if (rec->mode == PRDSHM_EXCLUSIVE || rec->flags & PRDSHM__REC_UPGRADING) {
+		prdshm__part_unlock(s->seg, q.p);
+		return 0;
+	}
+	count_add(sl, rec, -1);
+	rec->flags |= PRDSHM__REC_UPGRADING;
+	count_add(sl, rec, +1);
+	if (!grantable(s->seg, q.p, q.si, q.ri))
+		slot_sweep_dead(s->seg, q.p, q.si, q.ri);
+	if (grantable(s->seg, q.p, q.si, q.ri)) {
+		grant(s->seg, q.p, q.si, q.ri);
+		prdshm__part_unlock(s->seg, q.p);
+		return 0;
+	}
+	if (q.deadline == 0) {
+		woke = withdraw(s->seg, q.p, q.si, q.ri);
+		prdshm__part_unlock(s->seg, q.p);
+		if (woke)
+			wake_after(sl);
+		return prdshm__fail(PRDSHM_EBUSY, "'%.*s' has other holders",
+				    (int)(q.len > 64 ? 64 : q.len), q.name);
+	}
+	r = wait_grant(s->seg, &q);
+	return r == 1 ? prdshm__fail(PRDSHM_ENOTHELD, "hold lost in a repair") : r;
+}
+
+/* ---- Whole-session and whole-partition operations --------------------- */
+
+uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32_t slot,
+				      uint32_t gen)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < seg->recs_per_part && seg->parts[p].nrecs > 0; i++) {
+		struct prdshm__rec *r = &recs[i];
+		struct prdshm__slot *sl;
+
+		if (r->state == PRDSHM__REC_FREE || r->sess != slot || r->gen != gen ||
+		    r->slot >= seg->slots_per_part)
+			continue;
+		sl = &prdshm__part_slots(seg, p)[r->slot];
+		if (rec_remove(seg, p, r->slot, i))
+			wake_after(sl); /* under the mutex: rare path, keep it simple */
+		n++;
+	}
+	return n;
+}
+
+int prdshm_unlock_all(prdshm_session *s, size_t *freed)
+{
+	size_t n = 0;
+	int r = 0;
+
+	if (s == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
+	for (uint32_t p = 0; p < s->seg->nparts; p++) {
+		if (__atomic_load_n(&s->seg->parts[p].nrecs, __ATOMIC_RELAXED) == 0)
+			continue; /* racy peek: our records cannot appear behind our back */
+		r = prdshm__part_lock(s->seg, p, -1);
+		if (r)
+			break;
+		n += prdshm__part_release_session(s->seg, p, s->slot, s->gen);
+		prdshm__part_unlock(s->seg, p);
+	}
+	if (freed)
+		*freed = n;
+	return r;
+}
+
+uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
+				 void (*report)(void *ctx, const char *line), void *ctx)
+{
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t n = 0;
+
+	for (uint32_t si = 0; si < seg->slots_per_part && seg->parts[p].nslots > 0; si++) {
+		struct prdshm__slot *sl = &slots[si];
+		char line[PRDSHM_NAME_MAX + 96];
+		uint32_t k;
+		int len = (int)sl->name_len;
+
+		if (len == 0 || len > PRDSHM_NAME_MAX)
+			continue;
+		/* Format before sweeping: the slot may be freed by it. */
+		snprintf(line, sizeof(line), "released lock records of dead agents on '%.*s'", len,
+			 sl->name);
+		k = slot_sweep_dead(seg, p, si, PRDSHM__NIL);
+		if (k == 0)
+			continue;
+		if (report)
+			report(ctx, line);
+		wake_after(sl);
+		n += k;
+	}
+	return n;
+}
+
+/* ---- Repair ----------------------------------------------------------- */
+
+/* Insert record @p ri into slot @p si's list in seq order. */
+static void list_insert_sorted(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+
+	while (*link < seg->recs_per_part && recs[*link].seq < recs[ri].seq)
+		link = &recs[*link].next;
+	recs[ri].next = *link;
+	*link = ri;
+}
+
+static int rec_valid(struct prdshm_seg *seg, uint32_t p, const struct prdshm__rec *r)
+{
+	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+
+	return (r->state == PRDSHM__REC_HELD || r->state == PRDSHM__REC_WAITING) &&
+	       (r->mode == PRDSHM_SHARED || r->mode == PRDSHM_EXCLUSIVE) &&
+	       r->slot < seg->slots_per_part && slots[r->slot].name_len != 0 &&
+	       r->sess < seg->max_agents;
+}
+
+/* Chain every named slot into its bucket. */
+static void chain_slots(struct prdshm_seg *seg, uint32_t p)
+{
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t *buckets = prdshm__part_buckets(seg, p);
+
+	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
+		buckets[b] = PRDSHM__NIL;
+	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+		uint32_t b = slots[i].hash & (seg->buckets_per_part - 1);
+
+		if (slots[i].name_len == 0)
+			continue;
+		slots[i].chain = buckets[b];
+		buckets[b] = i;
+	}
+}
+
+/* Slot pass of the rebuild: keep named slots whose hash belongs here, and
+ * drop duplicate names (keeping the first). */
+static void rebuild_slots(struct prdshm_seg *seg, uint32_t p)
+{
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t *buckets = prdshm__part_buckets(seg, p);
+
+	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
+		buckets[b] = PRDSHM__NIL;
+	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+		struct prdshm__slot *sl = &slots[i];
+
+		sl->head = PRDSHM__NIL;
+		sl->nshared = sl->nexcl = sl->nwaiting = 0;
+		if (sl->name_len == 0 || sl->name_len > PRDSHM_NAME_MAX ||
+		    memchr(sl->name, '\0', sl->name_len) != NULL) {
+			sl->name_len = 0;
+			continue;
+		}
+		sl->hash = prdshm__hash(sl->name, sl->name_len);
+		if (part_of(seg, sl->hash) != p ||
+		    slot_find(seg, p, sl->name, sl->name_len, sl->hash) != PRDSHM__NIL) {
+			sl->name_len = 0;
+			continue;
+		}
+		sl->name[sl->name_len] = '\0';
+		sl->chain = buckets[sl->hash & (seg->buckets_per_part - 1)];
+		buckets[sl->hash & (seg->buckets_per_part - 1)] = i;
+	}
+}
+
+int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint64_t maxseq = 0;
+
+	rebuild_slots(seg, p);
+	part->free_rec = PRDSHM__NIL;
+	part->nrecs = 0;
+	for (uint32_t i = seg->recs_per_part; i-- > 0;) {
+		struct prdshm__rec *r = &recs[i];
+
+		/* Only a held SHARED record can be upgrading. */
+		if (r->state != PRDSHM__REC_HELD || r->mode != PRDSHM_SHARED)
+			r->flags = 0;
+		r->flags &= PRDSHM__REC_UPGRADING;
+		if (!rec_valid(seg, p, r) ||
+		    rec_find(seg, p, r->slot, r->sess, r->gen) != PRDSHM__NIL) {
+			r->state = PRDSHM__REC_FREE;
+			r->next = part->free_rec;
+			part->free_rec = i;
+			continue;
+		}
+		r->phase[PRDSHM_ID_MAX] = '\0';
+		list_insert_sorted(seg, p, r->slot, i);
+		count_add(&slots[r->slot], r, +1);
+		if (r->seq > maxseq)
+			maxseq = r->seq;
+		part->nrecs++;
+	}
+	if (part->seq <= maxseq)
+		part->seq = maxseq + 1;
+	part->free_slot = PRDSHM__NIL;
+	part->nslots = 0;
+	for (uint32_t i = seg->slots_per_part; i-- > 0;) {
+		struct prdshm__slot *sl = &slots[i];
+
+		if (sl->head >= seg->recs_per_part)
+			sl->name_len = 0; /* no records: the resource is free */
+		if (sl->name_len == 0) {
+			sl->chain = part->free_slot;
+			part->free_slot = i;
+		} else {
+			part->nslots++;
+			/* Wake everyone: waiters re-evaluate against the
+			 * rebuilt lists. */
+			prdshm__doorbell_ring(&sl->doorbell);
+			prdshm__futex_wake_all(&sl->doorbell);
+		}
+	}
+	chain_slots(seg, p);
+	return 0;
+}

@@ -1,0 +1,486 @@
+/*
+ * segment.c: creating, opening, validating and closing the shared segment.
+ *
+ * Creation is exclusive (O_EXCL) and the creator initialises the segment
+ * while holding an OFD write lock on byte 0 of its descriptor; an opener
+ * takes a read lock on the same byte, so it waits for initialisation to end
+ * and never sees a half-built table.  The magic number is written last.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/locktable.h"
+#include "internal/phases.h"
+#include "internal/robust.h"
+#include "internal/segment.h"
+#include "internal/util.h"
+
+#define INIT_WAIT_MS 5000 /* the longest an opener waits for a creator */
+#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
+
+/* The lock table's geometry, computed from the limits alone so that an
+ * opener can recompute it and compare with what the header says. */
+struct layout {
+	uint32_t nparts, slots_per_part, recs_per_part, buckets_per_part;
+	uint64_t off_agents, off_parts, off_slots, off_recs, off_buckets, off_phases, size;
+};
+
+static uint32_t pow2_at_least(uint64_t n)
+{
+	uint32_t p = 1;
+
+	while (p < n && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+/*
+ * Small tables are one partition, so that max_locks is exact.  Larger ones
+ * are split into 16 partitions with their own mutexes (as PostgreSQL splits
+ * its lock manager) so that distinct resources do not serialise on one
+ * mutex; each partition gets 1/8 slack so that uneven hashing rarely fills
+ * one partition before the table holds max_locks resources.
+ */
+static void compute_layout(uint32_t max_locks, uint32_t max_agents, uint64_t phase_bytes,
+			   struct layout *L)
+{
+	uint64_t off;
+
+	L->nparts = max_locks >= 256 ? 16 : 1;
+	if (L->nparts == 1)
+		L->slots_per_part = max_locks;
+	else
+		L->slots_per_part = (uint32_t)(((uint64_t)max_locks * 9 / 8 + 15) / 16);
+	L->recs_per_part = L->slots_per_part * 2 + max_agents;
+	L->buckets_per_part = pow2_at_least((uint64_t)L->slots_per_part * 2);
+
+	off = ALIGN64(sizeof(struct prdshm__hdr));
+	L->off_agents = off;
+	off = ALIGN64(off + (uint64_t)max_agents * sizeof(struct prdshm__agent));
+	L->off_parts = off;
+	off = ALIGN64(off + (uint64_t)L->nparts * sizeof(struct prdshm__part));
+	L->off_slots = off;
+	off = ALIGN64(off + (uint64_t)L->nparts * L->slots_per_part * sizeof(struct prdshm__slot));
+	L->off_recs = off;
+	off = ALIGN64(off + (uint64_t)L->nparts * L->recs_per_part * sizeof(struct prdshm__rec));
+	L->off_buckets = off;
+	off = ALIGN64(off + (uint64_t)L->nparts * L->buckets_per_part * sizeof(uint32_t));
+	L->off_phases = off;
+	L->size = ALIGN64(off + phase_bytes);
+}
+
+uint32_t prdshm__layout_hash(void)
+{
+	/* Everything whose change would make another build misread the
+	 * segment: struct sizes, a few offsets, the mutex and pointer sizes. */
+	const uint64_t facts[] = {
+		sizeof(struct prdshm__hdr),
+		sizeof(struct prdshm__agent),
+		sizeof(struct prdshm__part),
+		sizeof(struct prdshm__slot),
+		sizeof(struct prdshm__rec),
+		sizeof(pthread_mutex_t),
+		sizeof(void *),
+		offsetof(struct prdshm__hdr, sess_mutex),
+		offsetof(struct prdshm__slot, name),
+		offsetof(struct prdshm__rec, phase),
+		PRDSHM_NAME_MAX,
+		PRDSHM_ID_MAX,
+		PRDSHM_MSG_MAX,
+		PRDSHM_LOG_LINES,
+		prdshm__phases_layout_hash(),
+	};
+	return prdshm__hash(facts, sizeof(facts));
+}
+
+int prdshm__valid_shm_name(const char *name)
+{
+	size_t n;
+
+	if (name == NULL || name[0] != '/')
+		return 0;
+	n = strnlen(name, PRDSHM_SHM_NAME_MAX + 1);
+	if (n < 2 || n > PRDSHM_SHM_NAME_MAX)
+		return 0;
+	return strchr(name + 1, '/') == NULL;
+}
+
+static int check_shm_name(const char *name)
+{
+	if (!prdshm__valid_shm_name(name))
+		return prdshm__fail(PRDSHM_ENAME,
+				    "invalid segment name '%.64s': must be '/name', 2..255 bytes, "
+				    "no other '/'",
+				    name ? name : "(null)");
+	return 0;
+}
+
+/* Take (F_WRLCK / F_RDLCK) or drop (F_UNLCK) the OFD lock on @p byte,
+ * retrying for at most @p wait_ms.  @return 0 or -1 with errno. */
+static int ofd_lock(int fd, short type, off_t byte, int wait_ms)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	uint64_t deadline = prdshm__now_mono() + (uint64_t)wait_ms * 1000000u;
+
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if ((errno != EAGAIN && errno != EACCES) || prdshm__now_mono() >= deadline)
+			return -1;
+		/* Initialisation takes milliseconds; poll rather than block so
+		 * that the wait is bounded (F_OFD_SETLKW has no timeout). */
+		usleep(1000);
+	}
+}
+
+static void bind_pointers(struct prdshm_seg *seg, const struct layout *L)
+{
+	seg->hdr = (struct prdshm__hdr *)seg->base;
+	seg->agents = (struct prdshm__agent *)(seg->base + L->off_agents);
+	seg->parts = (struct prdshm__part *)(seg->base + L->off_parts);
+	seg->slots = (struct prdshm__slot *)(seg->base + L->off_slots);
+	seg->recs = (struct prdshm__rec *)(seg->base + L->off_recs);
+	seg->buckets = (uint32_t *)(seg->base + L->off_buckets);
+	seg->phases = seg->base + L->off_phases;
+	seg->nparts = L->nparts;
+	seg->slots_per_part = L->slots_per_part;
+	seg->recs_per_part = L->recs_per_part;
+	seg->buckets_per_part = L->buckets_per_part;
+}
+
+void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p)
+{
+	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t *buckets = prdshm__part_buckets(seg, p);
+
+	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
+		buckets[b] = PRDSHM__NIL;
+	part->free_slot = PRDSHM__NIL;
+	for (uint32_t i = seg->slots_per_part; i-- > 0;) {
+		slots[i].chain = part->free_slot;
+		slots[i].head = PRDSHM__NIL;
+		part->free_slot = i;
+	}
+	part->free_rec = PRDSHM__NIL;
+	for (uint32_t i = seg->recs_per_part; i-- > 0;) {
+		recs[i].next = part->free_rec;
+		part->free_rec = i;
+	}
+	part->nslots = 0;
+	part->nrecs = 0;
+}
+
+static void init_header(struct prdshm_seg *seg, const prdshm_config *cfg,
+			const struct layout *L, uint64_t phase_bytes)
+{
+	struct prdshm__hdr *h = seg->hdr;
+
+	h->format = PRDSHM__FORMAT;
+	h->layout_hash = prdshm__layout_hash();
+	h->size = L->size;
+	h->created_ns = prdshm__now_real();
+	prdshm__strlcpy(h->shm_name, cfg->shm_name, sizeof(h->shm_name));
+	h->max_locks = (uint32_t)cfg->max_locks;
+	h->max_phases = (uint32_t)cfg->max_phases;
+	h->max_agents = (uint32_t)cfg->max_agents;
+	h->nparts = L->nparts;
+	h->slots_per_part = L->slots_per_part;
+	h->recs_per_part = L->recs_per_part;
+	h->buckets_per_part = L->buckets_per_part;
+	h->phase_bytes = (uint32_t)phase_bytes;
+	h->off_agents = L->off_agents;
+	h->off_parts = L->off_parts;
+	h->off_slots = L->off_slots;
+	h->off_recs = L->off_recs;
+	h->off_buckets = L->off_buckets;
+	h->off_phases = L->off_phases;
+	h->max_parallel_agents = cfg->max_parallel_agents;
+	h->lock_timeout_seconds = cfg->lock_timeout_seconds;
+	h->wave_delay_seconds = cfg->wave_delay_seconds;
+	h->conflict_retry_attempts = cfg->conflict_retry_attempts;
+	h->monitoring_update_interval = cfg->monitoring_update_interval;
+	h->phase_max_attempts = cfg->phase_max_attempts;
+	h->deadlock_timeout_ms = cfg->deadlock_timeout_ms;
+	h->scheduling = (int32_t)cfg->scheduling;
+}
+
+/* Fill a freshly truncated (all-zero) segment. */
+static int init_segment(struct prdshm_seg *seg, const prdshm_config *cfg,
+			const struct layout *L, uint64_t phase_bytes)
+{
+	int r;
+
+	init_header(seg, cfg, L, phase_bytes);
+	r = prdshm__mutex_init(&seg->hdr->sess_mutex);
+	for (uint32_t i = 0; r == 0 && i < (uint32_t)cfg->max_agents; i++)
+		seg->agents[i].phase = -1;
+	for (uint32_t p = 0; r == 0 && p < L->nparts; p++) {
+		r = prdshm__mutex_init(&seg->parts[p].mutex);
+		prdshm__part_reset_lists(seg, p);
+	}
+	if (r == 0)
+		r = prdshm__phases_init(seg, cfg);
+	if (r == 0)
+		__atomic_store_n(&seg->hdr->magic, PRDSHM__MAGIC, __ATOMIC_RELEASE);
+	return r;
+}
+
+static struct prdshm_seg *seg_alloc(const char *name)
+{
+	struct prdshm_seg *seg = calloc(1, sizeof(*seg));
+
+	if (seg == NULL)
+		return NULL;
+	seg->fd = -1;
+	prdshm__strlcpy(seg->name, name, sizeof(seg->name));
+	return seg;
+}
+
+int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
+{
+	struct prdshm_seg *seg = NULL;
+	struct layout L;
+	prdshm_diag diag;
+	uint64_t phase_bytes;
+	int r, created = 0;
+
+	if (cfg == NULL || out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
+	*out = NULL;
+	r = check_shm_name(cfg->shm_name);
+	if (r)
+		return r;
+	memset(&diag, 0, sizeof(diag));
+	if (prdshm_config_validate(cfg, &diag) != 0)
+		return prdshm__fail(PRDSHM_ECONFIG, "%s", diag.msg);
+	phase_bytes = prdshm__phases_bytes(cfg);
+	compute_layout((uint32_t)cfg->max_locks, (uint32_t)cfg->max_agents, phase_bytes, &L);
+
+	seg = seg_alloc(cfg->shm_name);
+	if (seg == NULL)
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	seg->fd = shm_open(cfg->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			   (mode_t)cfg->shm_mode);
+	if (seg->fd < 0) {
+		r = prdshm__fail_errno(PRDSHM_ESYS, "create %s", cfg->shm_name);
+		goto fail;
+	}
+	created = 1;
+	/* The umask must not narrow the configured mode. */
+	if (fchmod(seg->fd, (mode_t)cfg->shm_mode) != 0 ||
+	    ofd_lock(seg->fd, F_WRLCK, PRDSHM__INIT_BYTE, INIT_WAIT_MS) != 0 ||
+	    ftruncate(seg->fd, (off_t)L.size) != 0) {
+		r = prdshm__fail_errno(PRDSHM_ESYS, "initialise %s", cfg->shm_name);
+		goto fail;
+	}
+	seg->size = L.size;
+	seg->base = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+	if (seg->base == MAP_FAILED) {
+		seg->base = NULL;
+		r = prdshm__fail_errno(PRDSHM_ESYS, "mmap %s (%llu bytes)", cfg->shm_name,
+				       (unsigned long long)L.size);
+		goto fail;
+	}
+	bind_pointers(seg, &L);
+	seg->max_agents = (uint32_t)cfg->max_agents;
+	r = init_segment(seg, cfg, &L, phase_bytes);
+	if (r)
+		goto fail;
+	ofd_lock(seg->fd, F_UNLCK, PRDSHM__INIT_BYTE, 0);
+	*out = seg;
+	return 0;
+fail:
+	if (created)
+		shm_unlink(cfg->shm_name);
+	prdshm_seg_close(seg);
+	return r;
+}
+
+/* Everything an opener checks before trusting the header's numbers. */
+static int validate_header(struct prdshm_seg *seg, uint64_t file_size, struct layout *L)
+{
+	const struct prdshm__hdr *h = (const struct prdshm__hdr *)seg->base;
+
+	if (h->magic != PRDSHM__MAGIC)
+		return prdshm__fail(PRDSHM_ENOTSEG, "%s: not a prdshm segment (bad magic)",
+				    seg->name);
+	if (h->format != PRDSHM__FORMAT)
+		return prdshm__fail(PRDSHM_EVERSION,
+				    "%s: segment format %u, this build reads format %u", seg->name,
+				    h->format, PRDSHM__FORMAT);
+	if (h->layout_hash != prdshm__layout_hash())
+		return prdshm__fail(PRDSHM_EVERSION,
+				    "%s: layout hash %08x, this build has %08x (another build, "
+				    "C library or architecture made it)",
+				    seg->name, h->layout_hash, prdshm__layout_hash());
+	if (h->max_locks == 0 || h->max_locks > 100000000u || h->max_agents == 0 ||
+	    h->max_agents > 65536u || h->phase_bytes > file_size)
+		return prdshm__fail(PRDSHM_ECORRUPT, "%s: segment limits out of range", seg->name);
+	compute_layout(h->max_locks, h->max_agents, h->phase_bytes, L);
+	if (h->size != L->size || h->size != file_size || h->nparts != L->nparts ||
+	    h->slots_per_part != L->slots_per_part || h->recs_per_part != L->recs_per_part ||
+	    h->buckets_per_part != L->buckets_per_part || h->off_agents != L->off_agents ||
+	    h->off_parts != L->off_parts || h->off_slots != L->off_slots ||
+	    h->off_recs != L->off_recs || h->off_buckets != L->off_buckets ||
+	    h->off_phases != L->off_phases)
+		return prdshm__fail(PRDSHM_ECORRUPT,
+				    "%s: segment geometry does not match its limits (size %llu)",
+				    seg->name, (unsigned long long)file_size);
+	return 0;
+}
+
+/* Wait for a concurrent creator, then map the segment.  A creator holds
+ * byte 0 while it initialises; between its shm_open and its lock there is
+ * a short window where the object exists with size 0, so retry that too. */
+static int map_initialised(struct prdshm_seg *seg)
+{
+	uint64_t deadline = prdshm__now_mono() + (uint64_t)INIT_WAIT_MS * 1000000u;
+	struct stat st;
+	uint64_t magic = 0;
+
+	for (;;) {
+		if (ofd_lock(seg->fd, F_RDLCK, PRDSHM__INIT_BYTE, INIT_WAIT_MS) != 0)
+			return prdshm__fail_errno(PRDSHM_ESYS, "%s: wait for initialisation",
+						  seg->name);
+		if (fstat(seg->fd, &st) != 0)
+			return prdshm__fail_errno(PRDSHM_ESYS, "fstat %s", seg->name);
+		if ((uint64_t)st.st_size >= sizeof(struct prdshm__hdr) &&
+		    pread(seg->fd, &magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) && magic != 0)
+			break;
+		ofd_lock(seg->fd, F_UNLCK, PRDSHM__INIT_BYTE, 0);
+		if (prdshm__now_mono() >= deadline)
+			return prdshm__fail(PRDSHM_ECORRUPT,
+					    "%s: segment never finished initialisation (creator died?)",
+					    seg->name);
+		usleep(2000);
+	}
+	seg->size = (size_t)st.st_size;
+	seg->base = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+	ofd_lock(seg->fd, F_UNLCK, PRDSHM__INIT_BYTE, 0);
+	if (seg->base == MAP_FAILED) {
+		seg->base = NULL;
+		return prdshm__fail_errno(PRDSHM_ESYS, "mmap %s", seg->name);
+	}
+	return 0;
+}
+
+int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
+{
+	struct prdshm_seg *seg;
+	struct layout L;
+	int r;
+
+	if (out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open: NULL argument");
+	*out = NULL;
+	r = check_shm_name(shm_name);
+	if (r)
+		return r;
+	seg = seg_alloc(shm_name);
+	if (seg == NULL)
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	seg->fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
+	if (seg->fd < 0) {
+		r = prdshm__fail_errno(PRDSHM_ESYS, "open %s", shm_name);
+		goto fail;
+	}
+	r = map_initialised(seg);
+	if (r)
+		goto fail;
+	r = validate_header(seg, seg->size, &L);
+	if (r)
+		goto fail;
+	bind_pointers(seg, &L);
+	seg->max_agents = seg->hdr->max_agents;
+	r = prdshm__phases_validate(seg);
+	if (r)
+		goto fail;
+	*out = seg;
+	return 0;
+fail:
+	prdshm_seg_close(seg);
+	return r;
+}
+
+int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *created)
+{
+	int r;
+
+	if (created)
+		*created = 0;
+	if (cfg == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_or_create: NULL config");
+	/* Two rounds are enough: the loser of a creation race opens, and a
+	 * segment unlinked between our two calls is created again. */
+	for (int round = 0; round < 3; round++) {
+		r = prdshm_seg_open(cfg->shm_name, out);
+		if (r != PRDSHM_ENOENT)
+			return r;
+		r = prdshm_seg_create(cfg, out);
+		if (r == 0 && created)
+			*created = 1;
+		if (r != PRDSHM_EEXIST)
+			return r;
+	}
+	return r;
+}
+
+void prdshm_seg_close(prdshm_seg *seg)
+{
+	if (seg == NULL)
+		return;
+	if (seg->base)
+		munmap(seg->base, seg->size);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg);
+}
+
+int prdshm_seg_unlink(const char *shm_name)
+{
+	int r = check_shm_name(shm_name);
+
+	if (r)
+		return r;
+	if (shm_unlink(shm_name) != 0)
+		return prdshm__fail_errno(PRDSHM_ESYS, "unlink %s", shm_name);
+	return 0;
+}
+
+int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
+{
+	const struct prdshm__hdr *h;
+
+	if (seg == NULL || info == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
+	h = seg->hdr;
+	memset(info, 0, sizeof(*info));
+	prdshm__strlcpy(info->shm_name, seg->name, sizeof(info->shm_name));
+	info->size = seg->size;
+	info->format = h->format;
+	info->layout_hash = h->layout_hash;
+	info->created_ns = h->created_ns;
+	info->max_locks = h->max_locks;
+	info->max_phases = h->max_phases;
+	info->max_agents = seg->max_agents;
+	info->nparts = seg->nparts;
+	info->needs_recovery = __atomic_load_n(&h->needs_recovery, __ATOMIC_ACQUIRE);
+	info->max_parallel_agents = h->max_parallel_agents;
+	info->lock_timeout_seconds = h->lock_timeout_seconds;
+	info->wave_delay_seconds = h->wave_delay_seconds;
+	info->conflict_retry_attempts = h->conflict_retry_attempts;
+	info->monitoring_update_interval = h->monitoring_update_interval;
+	info->phase_max_attempts = h->phase_max_attempts;
+	info->deadlock_timeout_ms = h->deadlock_timeout_ms;
+	info->scheduling = (prdshm_scheduling)h->scheduling;
+	return 0;
+}

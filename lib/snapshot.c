@@ -1,0 +1,217 @@
+/*
+ * snapshot.c: copying the whole state out for inspection.
+ *
+ * Inspection must never hang on a wedged segment: each mutex is taken with
+ * a short timeout (repairing it, like any locker, if its holder died) (or not at all with PRDSHM_SNAP_NOLOCK) and held only
+ * while copying.  Without the mutex the copy may be torn, so everything read
+ * is bounds-checked as if hostile, and snap->locked says so.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/locktable.h"
+#include "internal/phases.h"
+#include "internal/robust.h"
+#include "internal/session.h"
+#include "internal/util.h"
+
+#define SNAP_LOCK_MS 200
+
+static void copy_agent(struct prdshm_seg *seg, uint32_t i, prdshm_agent_info *out)
+{
+	const struct prdshm__agent *a = &seg->agents[i];
+	uint32_t nlog = a->nlog;
+	uint32_t n = nlog < PRDSHM_LOG_LINES ? nlog : PRDSHM_LOG_LINES;
+
+	out->slot = (int32_t)i;
+	prdshm__agent_id(seg, i, out->id);
+	out->pid = a->pid;
+	out->uid = a->uid;
+	out->start_ns = a->start_ns;
+	out->heartbeat_ns = __atomic_load_n(&a->heartbeat_ns, __ATOMIC_RELAXED);
+	out->alive = a->state == PRDSHM__SLOT_ACTIVE && prdshm__session_alive(seg, i, a->gen);
+	out->status = a->status <= PRDSHM_AGENT_DEAD ? (prdshm_agent_status)a->status
+						     : PRDSHM_AGENT_DEAD;
+	if (a->state == PRDSHM__SLOT_ACTIVE && !out->alive)
+		out->status = PRDSHM_AGENT_DEAD;
+	out->phase = a->phase;
+	out->nlog = n;
+	/* Oldest first: the ring's next write position is nlog % LINES. */
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t idx = (nlog - n + k) % PRDSHM_LOG_LINES;
+
+		memcpy(out->log[k], a->log[idx], PRDSHM_MSG_MAX);
+		out->log[k][PRDSHM_MSG_MAX] = '\0';
+	}
+}
+
+static int snap_agents(struct prdshm_seg *seg, unsigned flags, prdshm_snapshot *snap)
+{
+	int locked = !(flags & PRDSHM_SNAP_NOLOCK) &&
+		     prdshm__sess_lock(seg, SNAP_LOCK_MS) == 0;
+	size_t n = 0;
+
+	if (!locked)
+		snap->locked = 0;
+	snap->agents = calloc(seg->max_agents ? seg->max_agents : 1, sizeof(*snap->agents));
+	if (snap->agents == NULL)
+		goto out;
+	for (uint32_t i = 0; i < seg->max_agents; i++)
+		if (seg->agents[i].used)
+			copy_agent(seg, i, &snap->agents[n++]);
+	snap->nagents = n;
+out:
+	if (locked)
+		prdshm__sess_unlock(seg);
+	return snap->agents ? 0 : PRDSHM_ENOMEM;
+}
+
+static void copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h)
+{
+	uint32_t sess = r->sess;
+
+	memset(h, 0, sizeof(*h));
+	prdshm__agent_id(seg, sess, h->agent_id);
+	memcpy(h->phase_id, r->phase, PRDSHM_ID_MAX);
+	h->phase_id[PRDSHM_ID_MAX] = '\0';
+	h->pid = sess < seg->max_agents ? seg->agents[sess].pid : 0;
+	h->slot = (int32_t)sess;
+	h->mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED;
+	h->waiting = r->state != PRDSHM__REC_HELD || (r->flags & PRDSHM__REC_UPGRADING);
+	if (r->flags & PRDSHM__REC_UPGRADING)
+		h->mode = PRDSHM_EXCLUSIVE;
+	h->alive = prdshm__session_alive(seg, sess, r->gen);
+	h->since_ns = r->since_ns;
+}
+
+/* Copy one slot's records, holders first, then waiters in FIFO order.
+ * An upgrading holder appears twice: as a SHARED holder and an EXCLUSIVE
+ * waiter. */
+static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__slot *sl,
+		     prdshm_lock_info *li)
+{
+	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	size_t cap = 8, n = 0;
+
+	li->holders = malloc(cap * sizeof(*li->holders));
+	if (li->holders == NULL)
+		return PRDSHM_ENOMEM;
+	li->resource_len = sl->name_len <= PRDSHM_NAME_MAX ? sl->name_len : PRDSHM_NAME_MAX;
+	memcpy(li->resource, sl->name, li->resource_len);
+	li->resource[li->resource_len] = '\0';
+	for (int waiting = 0; waiting < 2; waiting++) {
+		uint32_t i = sl->head;
+
+		for (uint32_t k = 0; i < seg->recs_per_part && k < seg->recs_per_part; k++) {
+			const struct prdshm__rec *r = &recs[i];
+			int held = r->state == PRDSHM__REC_HELD;
+			int waits = !held || (r->flags & PRDSHM__REC_UPGRADING);
+
+			i = r->next;
+			if (waiting ? !waits : !held)
+				continue;
+			if (n == cap) {
+				prdshm_holder *h = realloc(li->holders, 2 * cap * sizeof(*h));
+				if (h == NULL)
+					return PRDSHM_ENOMEM;
+				li->holders = h;
+				cap *= 2;
+			}
+			copy_record(seg, r, &li->holders[n]);
+			if (!waiting) {
+				li->holders[n].waiting = 0;
+				li->holders[n].mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE
+										  : PRDSHM_SHARED;
+				if (li->holders[n].mode > li->mode || li->mode == 0)
+					li->mode = li->holders[n].mode;
+				li->nholders++;
+			}
+			n++;
+		}
+	}
+	li->nrecords = n;
+	return 0;
+}
+
+static int snap_partition(struct prdshm_seg *seg, uint32_t p, prdshm_snapshot *snap,
+			  size_t *cap)
+{
+	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+
+	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+		prdshm_lock_info *li;
+
+		if (slots[i].name_len == 0)
+			continue;
+		if (snap->nlocks == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			li = realloc(snap->locks, ncap * sizeof(*li));
+			if (li == NULL)
+				return PRDSHM_ENOMEM;
+			snap->locks = li;
+			*cap = ncap;
+		}
+		li = &snap->locks[snap->nlocks++];
+		memset(li, 0, sizeof(*li));
+		if (copy_slot(seg, p, &slots[i], li) != 0)
+			return PRDSHM_ENOMEM;
+	}
+	return 0;
+}
+
+static int snap_locks(struct prdshm_seg *seg, unsigned flags, prdshm_snapshot *snap)
+{
+	size_t cap = 0;
+	int r = 0;
+
+	for (uint32_t p = 0; p < seg->nparts && r == 0; p++) {
+		int locked = !(flags & PRDSHM_SNAP_NOLOCK) &&
+			     prdshm__part_lock(seg, p, SNAP_LOCK_MS) == 0;
+
+		if (!locked)
+			snap->locked = 0;
+		r = snap_partition(seg, p, snap, &cap);
+		if (locked)
+			prdshm__part_unlock(seg, p);
+	}
+	return r;
+}
+
+int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
+{
+	prdshm_snapshot *snap;
+	int r;
+
+	if (seg == NULL || out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_snapshot_take: NULL argument");
+	*out = NULL;
+	snap = calloc(1, sizeof(*snap));
+	if (snap == NULL)
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	snap->locked = 1;
+	snap->taken_ns = prdshm__now_real();
+	prdshm_seg_info_get(seg, &snap->seg);
+	r = snap_agents(seg, flags, snap);
+	if (r == 0)
+		r = snap_locks(seg, flags, snap);
+	if (r == 0)
+		r = prdshm__phases_snapshot(seg, !(flags & PRDSHM_SNAP_NOLOCK), snap);
+	if (r) {
+		prdshm_snapshot_free(snap);
+		return prdshm__fail(r, "snapshot: out of memory");
+	}
+	*out = snap;
+	return 0;
+}
+
+void prdshm_snapshot_free(prdshm_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	for (size_t i = 0; i < snap->nlocks; i++)
+		free(snap->locks[i].holders);
+	free(snap->locks);
+	free(snap->agents);
+	prdshm__phases_snapshot_free(snap);
+	free(snap);
+}
