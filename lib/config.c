@@ -835,7 +835,9 @@ static int load_phase_string(struct loader *L, enum phase_key pk, char **dst)
 	struct where at = ev_where(L);
 	int err;
 
-	if (ev_is_null(L) && pk != PK_ID)
+	if (ev_is_null(L) && pk == PK_ID)
+		return diag_fail(L->diag, &at, PRDSHM_ECONFIG, "id: empty value");
+	if (ev_is_null(L))
 		return 0;
 	err = ev_strdup(L, phase_names[pk], dst);
 	if (err)
