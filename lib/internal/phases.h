@@ -11,6 +11,99 @@
 #include "prdshm.h"
 #include "internal/segment.h"
 
+/*
+ * The region, at seg->phases (offsets below are from its start):
+ *
+ *   +--------------------------------+  0
+ *   | struct prdshm__phase_region    |  mutex, doorbell, run and wave state
+ *   +--------------------------------+  off_phases
+ *   | phases[max_phases]             |  struct prdshm__phase
+ *   +--------------------------------+  off_waves
+ *   | waves[max_phases]              |  struct prdshm__wave
+ *   +--------------------------------+  off_arena
+ *   | arena                          |  topological order, dependency
+ *   |                                |  index lists, output tables,
+ *   |                                |  strings (NUL-terminated)
+ *   +--------------------------------+  region_bytes (= hdr->phase_bytes)
+ *
+ * Immutable fields are written by the creator under the init lock, before
+ * the segment's magic, and only read afterwards; every value read from them
+ * is still bounds-checked before use, because any process that maps the
+ * segment may scribble on it.
+ */
+#define PRDSHM__PHASES_MAGIC 0x53414850u /* "PHAS" little-endian */
+
+/* A string in the arena: @p len bytes at @p off, followed by a NUL.
+ * off == PRDSHM__NIL means "none" (a phase without a command). */
+struct prdshm__str {
+	uint32_t off;
+	uint32_t len;
+};
+
+struct prdshm__phase_region {
+	/* The phase mutex: guards every field marked "phase mutex" below, the
+	 * phases' and waves' mutable fields, and agents[].phase / .status. */
+	struct prdshm__mutex mutex;
+
+	/* Immutable after creation. */
+	uint32_t magic;           /* PRDSHM__PHASES_MAGIC */
+	uint32_t max_phases;      /* capacity of phases[] and waves[] */
+	uint32_t nphases;         /* phases in the plan, <= max_phases */
+	uint32_t nwaves;          /* waves of the plan, <= nphases */
+	uint64_t region_bytes;    /* equals hdr->phase_bytes */
+	uint64_t off_phases, off_waves, off_arena;
+	uint64_t arena_bytes;
+	uint32_t topo_off;        /* arena offset of uint32_t[nphases]: wave order */
+	int32_t max_parallel;     /* max_parallel_agents, >= 1 */
+	int32_t max_attempts;     /* phase_max_attempts, >= 1 */
+	int32_t wave_delay_s;     /* wave_delay_seconds, >= 0 */
+	int32_t scheduling;       /* prdshm_scheduling */
+	uint32_t pad0_;
+
+	/* Futex word: incremented (phase mutex held) whenever a claim may newly
+	 * succeed; waiters read it under the mutex, then sleep on it without. */
+	uint32_t doorbell;
+
+	/* Phase mutex. */
+	uint32_t current_wave;    /* waves mode: the open wave */
+	uint32_t nrunning;        /* derived: IN_PROGRESS phases */
+	uint32_t nopen;           /* derived: NOT_STARTED + QUEUED + IN_PROGRESS */
+	uint64_t run_start_ns;    /* first claim, CLOCK_REALTIME; 0 before */
+	uint64_t run_end_ns;      /* every phase final; 0 while open */
+	uint64_t wave_done_mono;  /* CLOCK_MONOTONIC when the last wave closed */
+} __attribute__((aligned(64)));
+
+struct prdshm__phase {
+	/* Immutable after creation. */
+	char id[PRDSHM_ID_MAX + 1];
+	struct prdshm__str name;
+	struct prdshm__str command;   /* off == PRDSHM__NIL: none */
+	uint32_t wave;
+	uint32_t ndeps, deps_off;     /* arena: uint32_t phase indexes */
+	uint32_t noutputs, outputs_off; /* arena: struct prdshm__str[noutputs] */
+	double estimated_minutes;
+	double remaining;             /* priority: longest remaining path */
+
+	/* Phase mutex. */
+	uint32_t status;              /* prdshm_phase_status */
+	uint32_t attempts;            /* claims so far */
+	int32_t agent_slot;           /* holder (IN_PROGRESS) or last runner; -1 */
+	uint32_t agent_gen;
+	int32_t exit_status;
+	uint32_t scratch;             /* meaningful within one critical section */
+	uint64_t start_ns, end_ns;    /* CLOCK_REALTIME; 0 if not yet */
+	uint64_t changed_ns;          /* last transition, CLOCK_REALTIME */
+	char agent_id[PRDSHM_ID_MAX + 1];
+	char changed_by[PRDSHM_ID_MAX + 1]; /* agent id or "operator" */
+	char message[PRDSHM_MSG_MAX + 1];
+};
+
+/* Phase mutex. */
+struct prdshm__wave {
+	uint64_t start_ns;            /* first claim in the wave; 0 before */
+	uint64_t end_ns;              /* all its phases final; 0 while open */
+};
+
 /* Bytes the phase region needs for @p cfg (max_phases and the plan). */
 size_t prdshm__phases_bytes(const prdshm_config *cfg);
 
@@ -31,4 +124,27 @@ uint32_t prdshm__phases_layout_hash(void);
 int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t gen,
 				const char *agent_id, int requeue,
 				void (*report)(void *ctx, const char *line), void *ctx);
+/* Take the phase mutex and rebuild everything derived (as after a crash),
+ * failing or requeueing the phases of dead sessions.  For prdshm_recover().
+ * @return 0, PRDSHM_ECORRUPT (cannot repair), PRDSHM_ERECOVER. */
+int prdshm__phases_recover(struct prdshm_seg *seg,
+			   void (*report)(void *ctx, const char *line), void *ctx);
+
+/* Fill snap->phases, nphases, waves, nwaves, run_start_ns, run_end_ns and
+ * current_wave with copies.  With @p locked, takes the phase mutex for at
+ * most 200 ms, else (or on timeout) reads without it and sets
+ * snap->locked = 0.  Strings are bounds-checked and terminated whatever the
+ * segment holds.  @return 0 or PRDSHM_ENOMEM (nothing left allocated). */
+int prdshm__phases_snapshot(struct prdshm_seg *seg, int locked, prdshm_snapshot *snap);
+/* Free what prdshm__phases_snapshot() allocated; resets those fields. */
+void prdshm__phases_snapshot_free(prdshm_snapshot *snap);
+
+/* Check the region's invariants, calling @p report once per problem with
+ * PRDSHM_CHECK_WARN (a dead holder) or PRDSHM_CHECK_ERROR.
+ * @return 0; PRDSHM_EDEADOWNER (an IN_PROGRESS phase held by a dead
+ * session); PRDSHM_ECORRUPT (status or index out of range, counts or
+ * readiness inconsistent, a phase done before its dependencies). */
+int prdshm__phases_check(struct prdshm_seg *seg, void (*report)(void *ctx, int severity,
+								const char *problem),
+			 void *ctx);
 #endif
