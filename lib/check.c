@@ -138,13 +138,14 @@ static void check_agents(struct checker *c)
 		const struct prdshm__agent *a = &seg->agents[i];
 		char id[PRDSHM_ID_MAX + 1];
 
+		/* A dead agent that holds nothing is history, not a problem:
+		 * what it holds is reported by the lock and phase checks. */
 		if (a->state != PRDSHM__SLOT_ACTIVE && a->state != PRDSHM__SLOT_FREE)
 			problem(c, PRDSHM_CHECK_ERROR, "agent slot %u: bad state %u", i, a->state);
-		if (a->state != PRDSHM__SLOT_ACTIVE || prdshm__session_alive(seg, i, a->gen))
-			continue;
-		prdshm__agent_id(seg, i, id);
-		problem(c, PRDSHM_CHECK_WARN, "agent %s (slot %u, pid %d) is dead", id, i,
-			(int)a->pid);
+		if (a->status > PRDSHM_AGENT_DEAD) {
+			prdshm__agent_id(seg, i, id);
+			problem(c, PRDSHM_CHECK_ERROR, "agent %s: bad status %u", id, a->status);
+		}
 	}
 }
 

@@ -66,7 +66,7 @@ out:
 	return snap->agents ? 0 : PRDSHM_ENOMEM;
 }
 
-static void copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h)
+void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h)
 {
 	uint32_t sess = r->sess;
 
@@ -117,7 +117,7 @@ static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__sl
 				li->holders = h;
 				cap *= 2;
 			}
-			copy_record(seg, r, &li->holders[n]);
+			prdshm__copy_record(seg, r, &li->holders[n]);
 			if (!waiting) {
 				li->holders[n].waiting = 0;
 				li->holders[n].mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE

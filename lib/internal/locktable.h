@@ -47,6 +47,9 @@ static inline uint32_t prdshm__rec_effective_mode(const struct prdshm__rec *r)
 	return (r->flags & PRDSHM__REC_UPGRADING) ? PRDSHM_EXCLUSIVE : r->mode;
 }
 
+/* Copy a record out for inspection (lib/snapshot.c). */
+void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h);
+
 /* Deadlock check for the waiting record @p rec of partition @p p, owned by
  * session (slot, gen).  Takes every partition mutex (the caller holds none).
  * If the request closes a cycle in the waits-for graph it is withdrawn (an

@@ -1,0 +1,629 @@
+/*
+ * test_locks.c: the lock table, in one process and across real processes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static prdshm_config cfg;
+static prdshm_seg *seg;
+
+static void setup(int max_locks)
+{
+	tu_config(&cfg);
+	cfg.max_locks = max_locks;
+	cfg.deadlock_timeout_ms = 300;
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+}
+
+static void teardown(void)
+{
+	prdshm_seg_close(seg);
+	seg = NULL;
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+static prdshm_session *session(const char *id)
+{
+	prdshm_session *s = NULL;
+
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, id, 0, &s), 0);
+	return s;
+}
+
+/* Children open their own handles: never the parent's after fork. */
+static prdshm_session *child_session(const char *id, prdshm_seg **cseg)
+{
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(cfg.shm_name, cseg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(*cseg, id, 0, &s) == 0);
+	return s;
+}
+
+static int healthy(void)
+{
+	return prdshm_check(seg, 0, NULL, NULL);
+}
+
+/* ---- single process ---------------------------------------------------- */
+
+static void test_names_validated(void)
+{
+	prdshm_session *s;
+	char big[300];
+
+	setup(64);
+	s = session("a");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CU_ASSERT_EQUAL(prdshm_lock(s, "", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_lock(s, big, PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_ENAME);
+	big[255] = '\0';
+	CU_ASSERT_EQUAL(prdshm_lock(s, big, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "\x01\"quote\n", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "m", 7, 0, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "m", PRDSHM_SHARED, -5, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	teardown();
+}
+
+static void test_held_and_not_held(void)
+{
+	prdshm_session *s;
+	size_t n = 0;
+
+	setup(64);
+	s = session("a");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 0, "p1"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_SHARED, 0, NULL), PRDSHM_EHELD);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "other"), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "r"), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	teardown();
+}
+
+static void test_shared_coexist_exclusive_busy(void)
+{
+	prdshm_session *a, *b, *c;
+	prdshm_holder h[4];
+	size_t n = 0;
+
+	setup(64);
+	a = session("a");
+	b = session("b");
+	c = session("c");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, 0, "pa"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, 0, "pb"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(c, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 4, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 2);
+	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "a");
+	CU_ASSERT_STRING_EQUAL(h[0].phase_id, "pa");
+	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_SHARED);
+	CU_ASSERT_EQUAL(h[0].waiting, 0);
+	CU_ASSERT_EQUAL(h[0].pid, getpid());
+	CU_ASSERT_EQUAL(h[0].alive, 1);
+	CU_ASSERT(h[0].since_ns > 0);
+	/* Conflict query: what would block a SHARED request?  Nothing. */
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", PRDSHM_SHARED, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", PRDSHM_EXCLUSIVE, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(b, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(c, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	prdshm_session_close(c);
+	teardown();
+}
+
+static void test_timed_acquire_times_out_near_deadline(void)
+{
+	prdshm_session *a, *b;
+	int64_t t0, dt;
+
+	setup(64);
+	a = session("a");
+	b = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	t0 = tu_now_ms();
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, 400, NULL), PRDSHM_ETIMEDOUT);
+	dt = tu_now_ms() - t0;
+	/* The contract: it returns at its deadline, not long after (±100 ms). */
+	CU_ASSERT(dt >= 390 && dt <= 500);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	teardown();
+}
+
+static void test_table_full_message(void)
+{
+	prdshm_session *s;
+	char name[32];
+
+	setup(8);
+	s = session("a");
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "res-%d", i);
+		CU_ASSERT_EQUAL(prdshm_lock(s, name, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(prdshm_lock(s, "res-8", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_ELOCKFULL);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "lock table full (max_locks=8)");
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "res-3"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "res-8", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	teardown();
+}
+
+static void test_lock_many_all_or_nothing(void)
+{
+	prdshm_session *a, *b;
+	const char *set[] = { "d", "a", "c", "b" };
+	const char *dup[] = { "a", "a" };
+	size_t failed = 99, n = 0;
+	prdshm_holder h[2];
+
+	setup(64);
+	a = session("a");
+	b = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(b, "c", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(a, set, 4, PRDSHM_EXCLUSIVE, PRDSHM_TRY, "p", &failed),
+			PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(failed, 2);
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_EQUAL(prdshm_lock_query(seg, set[i], 0, h, 2, &n), 0);
+		CU_ASSERT_EQUAL(n, strcmp(set[i], "c") == 0 ? 1 : 0);
+	}
+	CU_ASSERT_EQUAL(prdshm_unlock(b, "c"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(a, set, 4, PRDSHM_EXCLUSIVE, 1000, "p", &failed), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "b", PRDSHM_SHARED, 0, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_lock_many(b, dup, 2, PRDSHM_SHARED, 0, NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	teardown();
+}
+
+static void test_upgrade_downgrade(void)
+{
+	prdshm_session *a, *b;
+	prdshm_holder h[2];
+	size_t n = 0;
+
+	setup(64);
+	a = session("a");
+	b = session("b");
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 0), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", PRDSHM_TRY), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 200), PRDSHM_ETIMEDOUT);
+	/* The failed upgrade kept the SHARED hold. */
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 2, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(b, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", PRDSHM_TRY), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, 0, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_downgrade(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 2, &n), 0);
+	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_SHARED);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	teardown();
+}
+
+static void test_large_table_partitions(void)
+{
+	prdshm_session *s;
+	prdshm_seg_info info;
+	char name[32];
+
+	setup(4096);
+	prdshm_seg_info_get(seg, &info);
+	CU_ASSERT_EQUAL(info.nparts, 16);
+	s = session("a");
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "file-%d.c", i);
+		CU_ASSERT_EQUAL(prdshm_lock(s, name, i % 2 ? PRDSHM_SHARED : PRDSHM_EXCLUSIVE, 0,
+					    NULL),
+				0);
+	}
+	CU_ASSERT_EQUAL(healthy(), 0);
+	for (int i = 0; i < 3000; i += 2) {
+		snprintf(name, sizeof(name), "file-%d.c", i);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, name), 0);
+	}
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	teardown();
+}
+
+/* ---- threads sharing one segment handle ------------------------------- */
+
+struct thread_arg {
+	long *counter;
+	int n;
+	int failures;
+};
+
+static void *increment_thread(void *p)
+{
+	struct thread_arg *t = p;
+	prdshm_session *s = NULL;
+
+	if (prdshm_session_open(seg, NULL, 0, &s) != 0) {
+		t->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < t->n; i++) {
+		if (prdshm_lock(s, "counter", PRDSHM_EXCLUSIVE, 10000, NULL) != 0) {
+			t->failures++;
+			continue;
+		}
+		/* Relaxed atomics: TSan must see that the lock, not the
+		 * atomicity, is what keeps the increments exact. */
+		long v = __atomic_load_n(t->counter, __ATOMIC_RELAXED);
+		__atomic_store_n(t->counter, v + 1, __ATOMIC_RELAXED);
+		prdshm_unlock(s, "counter");
+	}
+	prdshm_session_close(s);
+	return NULL;
+}
+
+static void test_threads_share_a_handle(void)
+{
+	pthread_t th[4];
+	struct thread_arg args[4];
+	long counter = 0;
+
+	setup(64);
+	for (int i = 0; i < 4; i++) {
+		args[i] = (struct thread_arg){ .counter = &counter, .n = 2000 };
+		pthread_create(&th[i], NULL, increment_thread, &args[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(args[i].failures, 0);
+	}
+	CU_ASSERT_EQUAL(counter, 8000);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	teardown();
+}
+
+/* ---- processes -------------------------------------------------------- */
+
+static long *shared_counter; /* in a MAP_SHARED anonymous mapping */
+
+static int increment_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session(NULL, &cs);
+
+	for (int i = 0; i < 10000; i++) {
+		TU_CHILD_ASSERT(prdshm_lock(s, "counter", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+		/* Deliberately non-atomic: only the lock makes it exact. */
+		long v = *(volatile long *)shared_counter;
+		if (i % 64 == 0)
+			sched_yield();
+		*(volatile long *)shared_counter = v + 1;
+		TU_CHILD_ASSERT(prdshm_unlock(s, "counter") == 0);
+	}
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+static void test_four_processes_exact_counter(void)
+{
+	pid_t pids[4];
+
+	setup(64);
+	shared_counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(shared_counter != MAP_FAILED);
+	*shared_counter = 0;
+	for (int i = 0; i < 4; i++)
+		pids[i] = tu_fork(increment_child, NULL);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(tu_wait_child(pids[i], 120000), 0);
+	CU_ASSERT_EQUAL(*shared_counter, 40000);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	munmap(shared_counter, 4096);
+	teardown();
+}
+
+struct pipes {
+	int up[2];   /* child -> parent */
+	int down[2]; /* parent -> child */
+};
+
+static void pipes_open(struct pipes *p)
+{
+	CU_ASSERT_FATAL(pipe(p->up) == 0 && pipe(p->down) == 0);
+}
+
+static void pipes_close(struct pipes *p)
+{
+	close(p->up[0]);
+	close(p->up[1]);
+	close(p->down[0]);
+	close(p->down[1]);
+}
+
+static struct pipes pp;
+
+/* Takes "a" and "b" (EXCLUSIVE), reports, then waits to be killed. */
+static int holder_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("holder", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 0, "ph") == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "b", PRDSHM_SHARED, 0, "ph") == 0);
+	tu_signal(pp.up[1], 'h');
+	for (;;)
+		pause();
+}
+
+static void test_killed_holder_released_without_cleanup(void)
+{
+	prdshm_session *s;
+	pid_t pid;
+	int64_t t0, dt;
+
+	setup(64);
+	pipes_open(&pp);
+	pid = tu_fork(holder_child, NULL);
+	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
+	s = session("waiter");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "b", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	kill(pid, SIGKILL);
+	t0 = tu_now_ms();
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	/* No reap, no tool: the blocked request itself frees the dead lock. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+	dt = tu_now_ms() - t0;
+	CU_ASSERT(dt < 1000);
+	/* "b" is still held by the dead agent: check says recoverable... */
+	CU_ASSERT_EQUAL(healthy(), PRDSHM_EDEADOWNER);
+	/* ...until a reap. */
+	size_t nreaped = 0;
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
+	CU_ASSERT_EQUAL(nreaped, 1);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* A blocked waiter is released when the holder is killed while it waits. */
+static void test_blocked_waiter_gets_lock_of_killed_holder(void)
+{
+	prdshm_session *s;
+	pid_t pid;
+
+	setup(64);
+	pipes_open(&pp);
+	pid = tu_fork(holder_child, NULL);
+	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
+	s = session("waiter");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 300, NULL), PRDSHM_ETIMEDOUT);
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	prdshm_session_close(s);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* Crash inside a critical section at @p point; the next locker repairs. */
+static int crash_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("crasher", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "keep", PRDSHM_SHARED, 0, NULL) == 0);
+	setenv("PRDSHM_CRASH_AT", *(const char *const *)arg, 1);
+	/* Walk past every crash point: slot_alloc and lock_link (a new
+	 * resource), lock_grant (an upgrade), lock_remove (a release). */
+	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, 0, NULL);
+	prdshm_upgrade(s, "keep", 0);
+	prdshm_unlock(s, "victim");
+	return 3; /* the crash point was not reached */
+}
+
+static void test_crash_inside_critical_section_is_repaired(void)
+{
+	const char *points[] = { "slot_alloc", "lock_link", "lock_grant", "lock_remove" };
+
+	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
+		prdshm_session *s;
+		pid_t pid;
+
+		setup(64);
+		pid = tu_fork(crash_child, &points[k]);
+		CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+		s = session("next");
+		/* The partition mutex is owner-dead: this call repairs it. */
+		CU_ASSERT_EQUAL(prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, 2000, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, 2000, NULL), 0);
+		CU_ASSERT_EQUAL(healthy(), 0);
+		prdshm_session_close(s);
+		teardown();
+	}
+}
+
+/* ABBA: each child takes one, then asks for the other. */
+struct abba {
+	const char *first, *second;
+};
+
+static int abba_child(void *p)
+{
+	struct abba *x = p;
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session(x->first, &cs);
+	int r;
+
+	TU_CHILD_ASSERT(prdshm_lock(s, x->first, PRDSHM_EXCLUSIVE, 0, NULL) == 0);
+	tu_signal(pp.up[1], 'l');
+	TU_CHILD_ASSERT(tu_await(pp.down[0], 10000) == 'g');
+	r = prdshm_lock(s, x->second, PRDSHM_EXCLUSIVE, 10000, NULL);
+	if (r == PRDSHM_EDEADLK) {
+		TU_CHILD_ASSERT(strstr(prdshm_last_error(), "deadlock") != NULL);
+		prdshm_session_close(s);
+		return 42;
+	}
+	TU_CHILD_ASSERT(r == 0);
+	prdshm_session_close(s);
+	return 0;
+}
+
+static void test_abba_deadlock_detected(void)
+{
+	struct abba x = { "A", "B" }, y = { "B", "A" };
+	pid_t p1, p2;
+	int s1, s2;
+	int64_t t0;
+
+	setup(64);
+	pipes_open(&pp);
+	p1 = tu_fork(abba_child, &x);
+	p2 = tu_fork(abba_child, &y);
+	CU_ASSERT_EQUAL(tu_await(pp.up[0], 10000), 'l');
+	CU_ASSERT_EQUAL(tu_await(pp.up[0], 10000), 'l');
+	t0 = tu_now_ms();
+	tu_signal(pp.down[1], 'g');
+	tu_signal(pp.down[1], 'g');
+	s1 = tu_wait_child(p1, 10000);
+	s2 = tu_wait_child(p2, 10000);
+	/* Exactly one victim; the other finishes. */
+	CU_ASSERT((s1 == 42 && s2 == 0) || (s1 == 0 && s2 == 42));
+	CU_ASSERT(tu_now_ms() - t0 < 2000);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* Two SHARED holders both upgrade: one is told EDEADLK. */
+static void test_upgrade_deadlock(void)
+{
+	prdshm_session *a;
+	pid_t pid;
+	int st;
+
+	setup(64);
+	pipes_open(&pp);
+	a = session("a");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, 0, NULL), 0);
+	pid = fork();
+	if (pid == 0) {
+		prdshm_seg *cs = NULL;
+		prdshm_session *s = child_session("b", &cs);
+		TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_SHARED, 0, NULL) == 0);
+		tu_signal(pp.up[1], 's');
+		int r = prdshm_upgrade(s, "r", 10000);
+		prdshm_session_close(s);
+		_exit(r == PRDSHM_EDEADLK ? 42 : r == 0 ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 's');
+	int r = prdshm_upgrade(a, "r", 10000);
+	if (r == PRDSHM_EDEADLK)
+		prdshm_unlock(a, "r"); /* the victim gives way */
+	st = tu_wait_child(pid, 10000);
+	CU_ASSERT((r == PRDSHM_EDEADLK && st == 0) || (r == 0 && st == 42));
+	prdshm_session_close(a);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* A waiting EXCLUSIVE request is granted while SHARED requests keep coming. */
+static int shared_stream_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session(NULL, &cs);
+	int64_t end = tu_now_ms() + 3000;
+	long granted_after_x = 0;
+
+	while (tu_now_ms() < end) {
+		if (prdshm_lock(s, "hot", PRDSHM_SHARED, 5000, NULL) != 0)
+			return 1;
+		usleep(500); /* hold it a little, overlapping the others */
+		prdshm_unlock(s, "hot");
+		granted_after_x += __atomic_load_n(&shared_counter[1], __ATOMIC_RELAXED) != 0;
+	}
+	prdshm_session_close(s);
+	return 0;
+}
+
+static void test_exclusive_not_starved_by_shared_stream(void)
+{
+	prdshm_session *x;
+	pid_t pids[3];
+	int64_t t0;
+
+	setup(64);
+	shared_counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(shared_counter != MAP_FAILED);
+	for (int i = 0; i < 3; i++)
+		pids[i] = tu_fork(shared_stream_child, NULL);
+	x = session("writer");
+	usleep(100000); /* let the readers' stream get going; not a sync */
+	t0 = tu_now_ms();
+	CU_ASSERT_EQUAL(prdshm_lock(x, "hot", PRDSHM_EXCLUSIVE, 2500, NULL), 0);
+	__atomic_store_n(&shared_counter[1], 1, __ATOMIC_RELAXED);
+	/* Bounded by one read hold, not by the stream's end. */
+	CU_ASSERT(tu_now_ms() - t0 < 2500);
+	prdshm_unlock(x, "hot");
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(tu_wait_child(pids[i], 20000), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(x);
+	munmap(shared_counter, 4096);
+	teardown();
+}
+
+const tu_test tu_tests[] = {
+	TU(test_names_validated),
+	TU(test_held_and_not_held),
+	TU(test_shared_coexist_exclusive_busy),
+	TU(test_timed_acquire_times_out_near_deadline),
+	TU(test_table_full_message),
+	TU(test_lock_many_all_or_nothing),
+	TU(test_upgrade_downgrade),
+	TU(test_large_table_partitions),
+	TU(test_threads_share_a_handle),
+	TU(test_four_processes_exact_counter),
+	TU(test_killed_holder_released_without_cleanup),
+	TU(test_blocked_waiter_gets_lock_of_killed_holder),
+	TU(test_crash_inside_critical_section_is_repaired),
+	TU(test_abba_deadlock_detected),
+	TU(test_upgrade_deadlock),
+	TU(test_exclusive_not_starved_by_shared_stream),
+	{ NULL, NULL },
+};
+const char *tu_suite = "locks";

@@ -1,0 +1,300 @@
+/*
+ * test_segment.c: segment life cycle, stamping and refusal of foreign or
+ * corrupt segments, sessions and their table.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal/segment.h"
+#include "testutil.h"
+
+static void test_create_open_close(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *a = NULL, *b = NULL;
+	prdshm_seg_info info;
+
+	tu_config(&cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_create(&cfg, &b), PRDSHM_EEXIST);
+	CU_ASSERT_PTR_NULL(b);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open(cfg.shm_name, &b), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_info_get(b, &info), 0);
+	CU_ASSERT_EQUAL(info.max_locks, 256);
+	CU_ASSERT_EQUAL(info.max_agents, 16);
+	CU_ASSERT_EQUAL(info.lock_timeout_seconds, cfg.lock_timeout_seconds);
+	CU_ASSERT_STRING_EQUAL(info.shm_name, cfg.shm_name);
+	prdshm_seg_close(b);
+	prdshm_seg_close(a);
+	prdshm_seg_close(NULL);
+	CU_ASSERT_EQUAL(prdshm_seg_unlink(cfg.shm_name), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &b), PRDSHM_ENOENT);
+	CU_ASSERT_EQUAL(prdshm_seg_unlink(cfg.shm_name), PRDSHM_ENOENT);
+	prdshm_config_free(&cfg);
+}
+
+static void test_mode_is_applied(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *a = NULL;
+	struct stat st;
+	char path[300];
+
+	tu_config(&cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	snprintf(path, sizeof(path), "/dev/shm%s", cfg.shm_name);
+	CU_ASSERT_EQUAL(stat(path, &st), 0);
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	prdshm_seg_close(a);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+static void test_bad_names(void)
+{
+	prdshm_seg *s = NULL;
+
+	CU_ASSERT_EQUAL(prdshm_seg_open("noslash", &s), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_seg_open("/a/b", &s), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_seg_open("/", &s), PRDSHM_ENAME);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "invalid segment name"));
+}
+
+/* Create a segment, then let @p mutate damage its bytes; opening must fail
+ * with @p want. */
+static void open_damaged(void (*mutate)(unsigned char *base, size_t size), int want)
+{
+	prdshm_config cfg;
+	prdshm_seg *a = NULL, *b = NULL;
+	prdshm_seg_info info;
+
+	tu_config(&cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	prdshm_seg_info_get(a, &info);
+	mutate(a->base, info.size);
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &b), want);
+	CU_ASSERT_PTR_NULL(b);
+	CU_ASSERT_NOT_EQUAL(prdshm_last_error()[0], '\0');
+	prdshm_seg_close(a);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+static void bad_magic(unsigned char *base, size_t size)
+{
+	memcpy(base, "NOTOURS!", 8);
+}
+
+static void bad_format(unsigned char *base, size_t size)
+{
+	((struct prdshm__hdr *)base)->format = 99;
+}
+
+static void bad_layout(unsigned char *base, size_t size)
+{
+	((struct prdshm__hdr *)base)->layout_hash ^= 1;
+}
+
+static void bad_offsets(unsigned char *base, size_t size)
+{
+	((struct prdshm__hdr *)base)->off_recs += 64;
+}
+
+static void bad_limits(unsigned char *base, size_t size)
+{
+	((struct prdshm__hdr *)base)->max_agents = 1u << 30;
+}
+
+static void test_refuses_foreign_and_corrupt(void)
+{
+	open_damaged(bad_magic, PRDSHM_ENOTSEG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "bad magic"));
+	open_damaged(bad_format, PRDSHM_EVERSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "format 99"));
+	open_damaged(bad_layout, PRDSHM_EVERSION);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "layout hash"));
+	open_damaged(bad_offsets, PRDSHM_ECORRUPT);
+	open_damaged(bad_limits, PRDSHM_ECORRUPT);
+}
+
+static void test_not_initialised_is_corrupt(void)
+{
+	const char *name = tu_shm_name();
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	prdshm_seg *s = NULL;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	/* A creator that died before writing anything: the opener waits its
+	 * bounded time, then refuses. */
+	CU_ASSERT_EQUAL(ftruncate(fd, 4096), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_open(name, &s), PRDSHM_ECORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "initialisation"));
+	close(fd);
+	shm_unlink(name);
+}
+
+static void test_open_or_create(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *a = NULL, *b = NULL;
+	int created = -1;
+
+	tu_config(&cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open_or_create(&cfg, &a, &created), 0);
+	CU_ASSERT_EQUAL(created, 1);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open_or_create(&cfg, &b, &created), 0);
+	CU_ASSERT_EQUAL(created, 0);
+	prdshm_seg_close(a);
+	prdshm_seg_close(b);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+/* Racing creators: exactly one creates, all end with a usable segment. */
+static int race_child(void *arg)
+{
+	prdshm_config *cfg = arg;
+	prdshm_seg *s = NULL;
+	prdshm_session *ss = NULL;
+	int created = 0;
+
+	if (prdshm_seg_open_or_create(cfg, &s, &created) != 0)
+		return 10;
+	if (prdshm_session_open(s, NULL, 0, &ss) != 0)
+		return 11;
+	if (prdshm_lock(ss, "race", PRDSHM_EXCLUSIVE, 5000, NULL) != 0)
+		return 12;
+	prdshm_session_close(ss);
+	prdshm_seg_close(s);
+	return created ? 1 : 0;
+}
+
+static void test_racing_creators(void)
+{
+	prdshm_config cfg;
+	pid_t pids[6];
+	int ncreated = 0;
+
+	tu_config(&cfg);
+	for (int i = 0; i < 6; i++)
+		pids[i] = tu_fork(race_child, &cfg);
+	for (int i = 0; i < 6; i++) {
+		int st = tu_wait_child(pids[i], 20000);
+		CU_ASSERT(st == 0 || st == 1);
+		ncreated += st == 1;
+	}
+	CU_ASSERT_EQUAL(ncreated, 1);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+static void test_sessions_table_full(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = NULL;
+	prdshm_session *s[4] = { 0 }, *extra = NULL;
+
+	tu_config(&cfg);
+	cfg.max_agents = 4;
+	cfg.max_parallel_agents = 3;
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(prdshm_session_open(seg, NULL, 0, &s[i]), 0);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "one-more", 0, &extra), PRDSHM_EAGENTFULL);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "agents table full (max_agents=4)");
+	/* A closed session frees its slot. */
+	prdshm_session_close(s[2]);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "one-more", 0, &extra), 0);
+	CU_ASSERT_EQUAL(prdshm_session_slot(extra), 2);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "bad id", 0, &s[2]), PRDSHM_ENAME);
+	prdshm_session_close(extra);
+	for (int i = 0; i < 4; i++)
+		if (i != 2)
+			prdshm_session_close(s[i]);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+struct child_arg {
+	int fds[2];
+	char name[PRDSHM_SHM_NAME_MAX + 1];
+};
+
+/* A SIGKILLed session's slot is reaped when the table is full. */
+static int hold_slot_child(void *p)
+{
+	struct child_arg *arg = p;
+	prdshm_seg *s = NULL;
+	prdshm_session *ss = NULL;
+
+	if (prdshm_seg_open(arg->name, &s) || prdshm_session_open(s, "doomed", 0, &ss))
+		return 1;
+	tu_signal(arg->fds[1], 'r');
+	for (;;)
+		pause();
+}
+
+static void test_dead_session_reaped_when_full(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = NULL;
+	prdshm_session *a = NULL, *b = NULL;
+	struct child_arg arg;
+	pid_t pid;
+	prdshm_snapshot *snap = NULL;
+
+	tu_config(&cfg);
+	cfg.max_agents = 2;
+	cfg.max_parallel_agents = 2;
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(arg.fds), 0);
+	snprintf(arg.name, sizeof(arg.name), "%s", cfg.shm_name);
+	pid = tu_fork(hold_slot_child, &arg);
+	CU_ASSERT_EQUAL_FATAL(tu_await(arg.fds[0], 10000), 'r');
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "a", 0, &a), 0);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "b", 0, &b), PRDSHM_EAGENTFULL);
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "b", 0, &b), 0);
+	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL(snap->nagents, 2);
+	prdshm_snapshot_free(snap);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+	close(arg.fds[0]);
+	close(arg.fds[1]);
+}
+
+static void test_errors_table(void)
+{
+	CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_EBUSY), "resource busy");
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(PRDSHM_EDEADLK), "PRDSHM_EDEADLK");
+	CU_ASSERT_STRING_EQUAL(prdshm_strerror(12345), "unknown error");
+	CU_ASSERT_EQUAL(PRDSHM_EINVAL, -1);
+	CU_ASSERT_EQUAL(PRDSHM_ENOAGENT, -29);
+	CU_ASSERT_STRING_EQUAL(prdshm_version(), "0.1.0");
+}
+
+const tu_test tu_tests[] = {
+	TU(test_create_open_close),
+	TU(test_mode_is_applied),
+	TU(test_bad_names),
+	TU(test_refuses_foreign_and_corrupt),
+	TU(test_not_initialised_is_corrupt),
+	TU(test_open_or_create),
+	TU(test_racing_creators),
+	TU(test_sessions_table_full),
+	TU(test_dead_session_reaped_when_full),
+	TU(test_errors_table),
+	{ NULL, NULL },
+};
+const char *tu_suite = "segment";
