@@ -63,6 +63,8 @@ SHARED := $(BUILD)/$(SONAME)
 STATIC_T := $(BUILD)/libprdshm-hooks.a
 DEPS_STAMP := $(BUILD)/.deps-ok
 
+.SECONDARY:
+
 .PHONY: all lib tools check unit cli deps install uninstall clean run \
         asan ubsan tsan valgrind bench fuzz torture coverage format
 
