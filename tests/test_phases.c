@@ -126,9 +126,15 @@ static int claim_rc(prdshm_session *s)
 	return prdshm_phase_claim(s, &c);
 }
 
+static void print_problem(void *ctx, int severity, const char *problem)
+{
+	(void)ctx;
+	fprintf(stderr, "check: %d %s\n", severity, problem);
+}
+
 static int healthy(prdshm_seg *seg)
 {
-	return prdshm_check(seg, 0, NULL, NULL);
+	return prdshm_check(seg, 0, print_problem, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -929,6 +935,8 @@ static void kill_claimer(int attempts)
 		ASSERT_STATUS(seg, "c", COMPLETED);
 	}
 	ASSERT_STATUS(seg, "d", COMPLETED);
+	/* The dead agent's slot is reaped separately from its phase. */
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
 	destroy(seg, &cfg);
@@ -982,6 +990,8 @@ static void crash_at(const char *point)
 	ASSERT_STATUS(seg, "a", COMPLETED);
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	ASSERT_STATUS(seg, "d", COMPLETED);
+	/* The dead agent's slot is reaped separately from its phase. */
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
 	destroy(seg, &cfg);
