@@ -828,6 +828,28 @@ static void test_nothing_partial(void)
 	prdshm_config_free(&cfg);
 }
 
+/* The shipped prdpar.yaml documents the defaults: its values must be them. */
+static void test_shipped_file(void)
+{
+	const char *const *keys = prdshm_config_keys();
+	prdshm_config def, cfg;
+	prdshm_diag d;
+	char a[300], b[300];
+
+	prdshm_config_init(&def);
+	prdshm_config_init(&cfg);
+	/* The tests run from the top of the tree (make check). */
+	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_file(&cfg, "prdpar.yaml", &d), 0);
+	for (size_t i = 0; keys[i]; i++) {
+		CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, keys[i], NULL, NULL), PRDSHM_FROM_FILE);
+		CU_ASSERT_EQUAL(prdshm_config_get(&def, keys[i], a, sizeof(a)), 0);
+		CU_ASSERT_EQUAL(prdshm_config_get(&cfg, keys[i], b, sizeof(b)), 0);
+		CU_ASSERT_STRING_EQUAL(a, b);
+	}
+	prdshm_config_free(&cfg);
+	prdshm_config_free(&def);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_defaults),
 	TU(test_get_errors),
@@ -861,6 +883,7 @@ const tu_test tu_tests[] = {
 	TU(test_aliases),
 	TU(test_two_documents),
 	TU(test_nothing_partial),
+	TU(test_shipped_file),
 	{ NULL, NULL },
 };
 const char *tu_suite = "config";
