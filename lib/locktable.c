@@ -758,8 +758,6 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed)
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
 	for (uint32_t p = 0; p < s->seg->nparts; p++) {
-		if (__atomic_load_n(&s->seg->parts[p].nrecs, __ATOMIC_RELAXED) == 0)
-			continue; /* racy peek: our records cannot appear behind our back */
 		r = prdshm__part_lock(s->seg, p, -1);
 		if (r)
 			break;
