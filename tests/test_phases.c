@@ -1013,6 +1013,87 @@ static void test_crash_in_claim_after_status(void)
 	crash_at("phase_claim_agent");
 }
 
+/* ------------------------------------------------------------------------ */
+/* Corruption, inspection, agents                                           */
+
+static struct prdshm__phase *phase_rec(prdshm_seg *seg, uint32_t i)
+{
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+
+	return (struct prdshm__phase *)(void *)(seg->phases + reg->off_phases) + i;
+}
+
+static void test_check_and_snapshot_distrust_segment(void)
+{
+	prdshm_config cfg;
+	prdshm_snapshot *snap = NULL;
+	prdshm_seg *seg = chain_plan(&cfg, 1), *other = NULL;
+	struct prdshm__phase *b = phase_rec(seg, 1);
+	struct prdshm__str saved = b->name;
+	uint32_t saved_status = b->status, *dep;
+
+	/* A status out of range is corruption. */
+	b->status = 42;
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	b->status = saved_status;
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* A string pointing outside the arena is copied bounded, and reported. */
+	b->name.off = 0xfffffff0u;
+	b->name.len = 1000;
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_STRING_EQUAL(info_of(snap, "b")->name, "");
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	b->name = saved;
+	/* A dependency index out of range makes the segment unopenable. */
+	dep = (uint32_t *)(void *)(seg->phases +
+				   ((struct prdshm__phase_region *)(void *)seg->phases)->off_arena +
+				   b->deps_off);
+	*dep = 999;
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), PRDSHM_ECORRUPT);
+	*dep = 0;
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), 0);
+	prdshm_seg_close(other);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	destroy(seg, &cfg);
+}
+
+static void test_agent_heartbeat_and_log(void)
+{
+	prdshm_config cfg;
+	prdshm_snapshot *snap = NULL;
+	prdshm_seg *seg = chain_plan(&cfg, 1);
+	prdshm_session *s = session(seg, "logger");
+	prdshm_agent_info *ai = NULL;
+	char line[300];
+
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(s), 0);
+	for (int i = 0; i < PRDSHM_LOG_LINES + 2; i++) {
+		snprintf(line, sizeof(line), "line %d", i);
+		CU_ASSERT_EQUAL(prdshm_agent_log(s, line), 0);
+	}
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	CU_ASSERT_EQUAL(prdshm_agent_log(s, line), 0); /* truncated */
+	claim_expect(s, "a");
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	for (size_t i = 0; i < snap->nagents; i++) {
+		if (strcmp(snap->agents[i].id, "logger") == 0)
+			ai = &snap->agents[i];
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ai);
+	CU_ASSERT(ai->heartbeat_ns > 0);
+	CU_ASSERT_EQUAL(ai->status, PRDSHM_AGENT_BUSY);
+	CU_ASSERT_EQUAL(ai->phase, 0);
+	CU_ASSERT_EQUAL_FATAL(ai->nlog, PRDSHM_LOG_LINES);
+	CU_ASSERT_EQUAL(strlen(ai->log[PRDSHM_LOG_LINES - 1]), PRDSHM_MSG_MAX);
+	CU_ASSERT_STRING_EQUAL(ai->log[PRDSHM_LOG_LINES - 2], "line 9");
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(prdshm_agent_log(NULL, "x"), PRDSHM_EINVAL);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_transition_table),
 	TU(test_refused_transitions_name_both_states),
@@ -1038,6 +1119,8 @@ const tu_test tu_tests[] = {
 	TU(test_killed_claimer_requeued),
 	TU(test_crash_in_claim_before_status),
 	TU(test_crash_in_claim_after_status),
+	TU(test_check_and_snapshot_distrust_segment),
+	TU(test_agent_heartbeat_and_log),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phases";
