@@ -49,9 +49,14 @@ static prdshm_session *child_session(const char *id, prdshm_seg **cseg)
 	return s;
 }
 
+static void print_problem(void *ctx, int severity, const char *problem)
+{
+	fprintf(stderr, "check: %s\n", problem);
+}
+
 static int healthy(void)
 {
-	return prdshm_check(seg, 0, NULL, NULL);
+	return prdshm_check(seg, 0, print_problem, NULL);
 }
 
 /* ---- single process ---------------------------------------------------- */
