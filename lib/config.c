@@ -46,6 +46,8 @@
 #define CAP_MINUTES 1e9
 
 #define ENV_PREFIX "PRD_PARALLEL_"
+/* A configuration file larger than this is not one. */
+#define CAP_FILE_BYTES (64L << 20)
 /* Keys longer than this are unknown anyway; they are shortened in messages. */
 #define KEY_TEXT_MAX 64
 
@@ -92,6 +94,9 @@ static const char *const top_names[] = {
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
 	"max_locks", "max_phases", "max_agents", "phases", NULL,
 };
+
+_Static_assert(PRDSHM__ARRAY_SIZE(key_names) == NKEYS + 1, "key_names must list every key");
+_Static_assert(PRDSHM__ARRAY_SIZE(top_names) == NKEYS + 2, "top_names: every key and phases");
 
 enum phase_key { PK_ID, PK_NAME, PK_DEPS, PK_OUTPUTS, PK_ESTIMATE, PK_COMMAND, PK_N };
 
@@ -604,6 +609,8 @@ static void stage_commit(prdshm_config *cfg, prdshm_config *tmp, int take_phases
 
 struct loader {
 	yaml_parser_t parser;
+	const char *text; /* the input, for placing encoding errors */
+	size_t len;
 	yaml_event_t ev; /* the current event, owned while have_ev */
 	int have_ev;
 	const char *file;
@@ -625,6 +632,22 @@ static struct where ev_where(const struct loader *L)
 	return mark_where(L, L->ev.start_mark);
 }
 
+/* Line and column (in bytes) of byte @p off of the input. */
+static struct where offset_where(const struct loader *L, size_t off)
+{
+	struct where at = { L->file, 1, 1 };
+
+	for (size_t i = 0; i < off && i < L->len; i++) {
+		if (L->text[i] == '\n') {
+			at.line++;
+			at.column = 1;
+		} else {
+			at.column++;
+		}
+	}
+	return at;
+}
+
 static int syntax_error(struct loader *L)
 {
 	const yaml_parser_t *p = &L->parser;
@@ -632,8 +655,13 @@ static int syntax_error(struct loader *L)
 
 	if (p->error == YAML_MEMORY_ERROR)
 		return prdshm__fail(PRDSHM_ENOMEM, "%s: out of memory", L->file);
-	/* A reader error (bad encoding) has no mark of its own. */
-	at = mark_where(L, p->error == YAML_READER_ERROR ? p->mark : p->problem_mark);
+	if (p->error == YAML_READER_ERROR) {
+		/* A reader error (bad encoding) has a byte offset, not a mark. */
+		at = offset_where(L, p->problem_offset);
+		return diag_fail(L->diag, &at, PRDSHM_ECONFIG, "cannot read the input: %s",
+				 p->problem ? p->problem : "?");
+	}
+	at = mark_where(L, p->problem_mark);
 	if (p->context)
 		return diag_fail(L->diag, &at, PRDSHM_ECONFIG, "YAML syntax error: %s %s",
 				 p->problem ? p->problem : "?", p->context);
@@ -700,12 +728,11 @@ static int ev_is_null(const struct loader *L)
 static int ev_strdup(struct loader *L, const char *what, char **out)
 {
 	struct where at = ev_where(L);
-	size_t len = L->ev.data.scalar.length;
 
 	if (L->ev.type != YAML_SCALAR_EVENT)
 		return diag_fail(L->diag, &at, PRDSHM_ECONFIG,
 				 "%s: expected a single value, not a list or mapping", what);
-	if (strlen(ev_text(L)) != len)
+	if (strlen(ev_text(L)) != L->ev.data.scalar.length)
 		return diag_fail(L->diag, &at, PRDSHM_ECONFIG, "%s: the value holds a NUL byte",
 				 what);
 	*out = strdup(ev_text(L));
@@ -1114,32 +1141,75 @@ static int loader_init(struct loader *L, const char *file, prdshm_diag *diag)
 	return 0;
 }
 
+static int load_text(prdshm_config *cfg, const char *text, size_t len, const char *name,
+		     prdshm_diag *diag)
+{
+	struct loader L;
+	int err;
+
+	err = loader_init(&L, name, diag);
+	if (err)
+		return err;
+	L.text = text;
+	L.len = len;
+	yaml_parser_set_input_string(&L.parser, (const unsigned char *)text, len);
+	err = load_parser(cfg, &L);
+	yaml_parser_delete(&L.parser);
+	return err;
+}
+
 int prdshm_config_load_string(prdshm_config *cfg, const char *yaml, size_t len,
 			      const char *name, prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	struct loader L;
-	int err;
 
 	if (!diag)
 		diag = &dummy;
 	diag_clear(diag);
 	if (!cfg || (!yaml && len))
 		return prdshm__fail(PRDSHM_EINVAL, "config_load_string: no configuration or text");
-	err = loader_init(&L, name ? name : "(string)", diag);
-	if (err)
-		return err;
-	yaml_parser_set_input_string(&L.parser, (const unsigned char *)(yaml ? yaml : ""), len);
-	err = load_parser(cfg, &L);
-	yaml_parser_delete(&L.parser);
-	return err;
+	return load_text(cfg, yaml ? yaml : "", len, name ? name : "(string)", diag);
+}
+
+/* Read all of @p f into a new buffer. */
+static int read_all(FILE *f, const struct where *at, char **out, size_t *len,
+		    prdshm_diag *diag)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = NULL, *nb;
+
+	for (;;) {
+		nb = realloc(buf, cap);
+		if (!nb) {
+			free(buf);
+			return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+		}
+		buf = nb;
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		if (cap >= CAP_FILE_BYTES) {
+			free(buf);
+			return diag_fail(diag, at, PRDSHM_ECONFIG, "larger than %ld bytes",
+					 CAP_FILE_BYTES);
+		}
+		cap *= 2;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return diag_fail(diag, at, PRDSHM_ECONFIG, "cannot read: %s", strerror(errno));
+	}
+	*out = buf;
+	*len = n;
+	return 0;
 }
 
 int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *diag)
 {
 	prdshm_diag dummy;
 	struct where at = { path, 0, 0 };
-	struct loader L;
+	char *text = NULL;
+	size_t len = 0;
 	FILE *f;
 	int err;
 
@@ -1153,14 +1223,13 @@ int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *d
 		err = prdshm__fail_errno(PRDSHM_ECONFIG, "open %s", path);
 		return diag_fail(diag, &at, err, "cannot open: %s", strerror(errno));
 	}
-	err = loader_init(&L, path, diag);
-	if (err)
-		goto close;
-	yaml_parser_set_input_file(&L.parser, f);
-	err = load_parser(cfg, &L);
-	yaml_parser_delete(&L.parser);
-close:
+	/* Read whole, so that an encoding error can be placed by its byte offset. */
+	err = read_all(f, &at, &text, &len, diag);
 	fclose(f);
+	if (err)
+		return err;
+	err = load_text(cfg, text, len, path, diag);
+	free(text);
 	return err;
 }
 
@@ -1202,6 +1271,16 @@ out:
 	return err;
 }
 
+/* The diagnostic file of a value set by hand: the origin's usual name. */
+static const char *set_file(const prdshm_config *cfg, prdshm_origin origin)
+{
+	if (origin == PRDSHM_FROM_CMDLINE)
+		return "command line";
+	if (origin == PRDSHM_FROM_FILE && cfg->path_)
+		return cfg->path_;
+	return "(configuration)";
+}
+
 int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
 		      prdshm_origin origin, prdshm_diag *diag)
 {
@@ -1218,9 +1297,7 @@ int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
 	s.text = value;
 	s.len = strlen(value);
 	s.origin = origin;
-	s.at.file = origin == PRDSHM_FROM_CMDLINE ? "command line"
-		    : origin == PRDSHM_FROM_FILE && cfg->path_ ? cfg->path_
-							      : "(configuration)";
+	s.at.file = set_file(cfg, origin);
 	ki = find_key(key);
 	if (ki < 0)
 		return unknown_key(diag, &s.at, "key", key, key_names);

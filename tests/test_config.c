@@ -253,6 +253,9 @@ static void test_file_missing(void)
 	CU_ASSERT_STRING_EQUAL(d.file, "/nonexistent/prdpar.yaml");
 	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "cannot open"));
 	CU_ASSERT_EQUAL(prdshm_config_load(&cfg, "/nonexistent/prdpar.yaml", &d), PRDSHM_ENOENT);
+	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, "/tmp", &d), PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(d.msg, "cannot read: Is a directory");
+	CU_ASSERT_EQUAL(d.line, 0);
 	CU_ASSERT_EQUAL(cfg.max_locks, 1024);
 	prdshm_config_free(&cfg);
 }
@@ -550,6 +553,12 @@ static void test_syntax_error(void)
 		     "YAML syntax error: mapping values are not allowed in this context");
 	expect_error("max_locks: 5\nphases: [{id: a, name: b\n", 3, 1,
 		     "did not find expected ',' or '}'");
+}
+
+static void test_bad_encoding(void)
+{
+	expect_error("max_locks: 5\nshm_name: /a\xff\n", 2, 13,
+		     "cannot read the input: invalid leading UTF-8 octet");
 }
 
 static void test_unknown_key(void)
@@ -865,6 +874,7 @@ const tu_test tu_tests[] = {
 	TU(test_round_trip),
 	TU(test_write_to_file),
 	TU(test_syntax_error),
+	TU(test_bad_encoding),
 	TU(test_unknown_key),
 	TU(test_unknown_key_no_hint),
 	TU(test_duplicate_key),
