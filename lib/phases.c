@@ -18,6 +18,8 @@
  * sleeps while it is unchanged; anything that may let a claim succeed rings
  * it under the mutex and wakes the sleepers after unlocking.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1345,6 +1347,22 @@ int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t 
 	return 0;
 }
 
+/* Make the phase mutex usable again, whatever state a crash or a misuse
+ * left it in: recovery rebuilds everything it guards anyway. */
+static int revive(struct geom *g)
+{
+	pthread_mutex_t *m = &g->reg->mutex.m;
+	int r = pthread_mutex_trylock(m);
+
+	if (r == ENOTRECOVERABLE)
+		return prdshm__mutex_init(&g->reg->mutex);
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+	if (r == 0 || r == EOWNERDEAD)
+		pthread_mutex_unlock(m);
+	return 0;
+}
+
 int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 			   void *ctx)
 {
@@ -1359,6 +1377,8 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 		return prdshm__fail(PRDSHM_EINVAL, "no segment");
 	/* Not phase_lock(): recovery runs while the segment is marked. */
 	r = geom_load(seg, &g);
+	if (r == 0)
+		r = revive(&g);
 	if (r)
 		return r;
 	r = prdshm__mutex_lock(seg, &g.reg->mutex, -1, phases_repair, &rc);
@@ -1366,6 +1386,11 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 		return r;
 	r = repair_locked(seg, &g, &rc);
 	prdshm__mutex_unlock(&g.reg->mutex);
+	/* prdshm_recover() runs this last, after reaping, whose call into
+	 * prdshm__phases_session_died() may have found this mutex still
+	 * unrecoverable and marked the segment again: it is rebuilt now. */
+	if (r == 0)
+		__atomic_store_n(&seg->hdr->needs_recovery, 0, __ATOMIC_RELEASE);
 	return r;
 }
 

@@ -4,6 +4,8 @@
  * attempts, dead agents, repair after a crash inside the phase mutex, and
  * several processes running one plan.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1013,6 +1015,33 @@ static void test_crash_in_claim_after_status(void)
 	crash_at("phase_claim_agent");
 }
 
+/* A mutex made unrecoverable (its dead owner's state was never repaired)
+ * fails every call until prdshm_recover() revives and rebuilds it. */
+static void test_recover_unrecoverable_mutex(void)
+{
+	prdshm_config cfg;
+	struct crash_arg ca;
+	prdshm_seg *seg = chain_plan(&cfg, 2);
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	prdshm_session *s;
+	pid_t pid;
+
+	ca = (struct crash_arg){ cfg.shm_name, "phase_claim_agent" };
+	pid = tu_fork(crasher, &ca);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	/* Unlock without repair: the robust mutex becomes ENOTRECOVERABLE. */
+	CU_ASSERT_EQUAL_FATAL(pthread_mutex_lock(&reg->mutex.m), EOWNERDEAD);
+	pthread_mutex_unlock(&reg->mutex.m);
+	s = session(seg, "survivor");
+	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_ERECOVER);
+	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
+	run_to_end(s);
+	ASSERT_STATUS(seg, "c", COMPLETED);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Corruption, inspection, agents                                           */
 
@@ -1119,6 +1148,7 @@ const tu_test tu_tests[] = {
 	TU(test_killed_claimer_requeued),
 	TU(test_crash_in_claim_before_status),
 	TU(test_crash_in_claim_after_status),
+	TU(test_recover_unrecoverable_mutex),
 	TU(test_check_and_snapshot_distrust_segment),
 	TU(test_agent_heartbeat_and_log),
 	{ NULL, NULL },

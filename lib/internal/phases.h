@@ -124,9 +124,11 @@ uint32_t prdshm__phases_layout_hash(void);
 int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t gen,
 				const char *agent_id, int requeue,
 				void (*report)(void *ctx, const char *line), void *ctx);
-/* Take the phase mutex and rebuild everything derived (as after a crash),
- * failing or requeueing the phases of dead sessions.  For prdshm_recover().
- * @return 0, PRDSHM_ECORRUPT (cannot repair), PRDSHM_ERECOVER. */
+/* Revive the phase mutex if it is unrecoverable, take it and rebuild
+ * everything derived (as after a crash), failing or requeueing the phases
+ * of dead sessions; on success clear the segment's needs-recovery mark.
+ * For prdshm_recover(), as its last step.
+ * @return 0, PRDSHM_ECORRUPT (cannot repair), PRDSHM_ESYS. */
 int prdshm__phases_recover(struct prdshm_seg *seg,
 			   void (*report)(void *ctx, const char *line), void *ctx);
 
