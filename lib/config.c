@@ -279,11 +279,12 @@ static int parse_int_value(const struct key_def *k, const struct setting *s, str
 	int overflow;
 
 	if (parse_long(s->text, &v->n, &overflow) < 0)
-		return diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: expected an integer, got '%.64s'",
-				 k->name, s->text);
+		return diag_fail(diag, &s->at, PRDSHM_ECONFIG,
+				 "%s: expected an integer, got '%.64s'", k->name, s->text);
 	if (overflow)
-		return diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: %.64s is out of range (%ld..%ld)",
-				 k->name, s->text, k->min, k->max);
+		return diag_fail(diag, &s->at, PRDSHM_ECONFIG,
+				 "%s: %.64s is out of range (%ld..%ld)", k->name, s->text, k->min,
+				 k->max);
 	return 0;
 }
 
@@ -746,8 +747,8 @@ static int check_dup(struct loader *L, struct origin_rec *seen, const char *key,
 {
 	if (seen->line)
 		return diag_fail(L->diag, at, PRDSHM_ECONFIG,
-				 "duplicate key '%s' (first at line %d, column %d)", key, seen->line,
-				 seen->column);
+				 "duplicate key '%s' (first at line %d, column %d)", key,
+				 seen->line, seen->column);
 	seen->origin = PRDSHM_FROM_FILE;
 	seen->line = at->line;
 	seen->column = at->column;
@@ -783,12 +784,13 @@ static int parse_minutes(const char *s, double *out)
 static int load_estimate(struct loader *L, prdshm_phase_def *p)
 {
 	struct where at = ev_where(L);
+	int scalar = L->ev.type == YAML_SCALAR_EVENT;
 
-	if (L->ev.type != YAML_SCALAR_EVENT || parse_minutes(ev_text(L), &p->estimated_minutes))
+	if (!scalar || parse_minutes(ev_text(L), &p->estimated_minutes))
 		return diag_fail(L->diag, &at, PRDSHM_ECONFIG,
 				 "estimated_time: expected minutes or a duration such as 90m, "
 				 "1.5h or 30s, got '%.64s'",
-				 L->ev.type == YAML_SCALAR_EVENT ? ev_text(L) : "a list or mapping");
+				 scalar ? ev_text(L) : "a list or mapping");
 	return 0;
 }
 
@@ -913,7 +915,8 @@ static int load_phase_entry(struct loader *L, prdshm_phase_def *p, struct origin
 	int err;
 
 	if (L->ev.type != YAML_SCALAR_EVENT)
-		return diag_fail(L->diag, &at, PRDSHM_ECONFIG, "a phase's keys must be plain words");
+		return diag_fail(L->diag, &at, PRDSHM_ECONFIG,
+				 "a phase's keys must be plain words");
 	pk = phase_key_index(ev_text(L));
 	if (pk < 0)
 		return unknown_key(L->diag, &at, "phase key", ev_text(L), phase_names);
@@ -1020,7 +1023,8 @@ static int load_setting(struct loader *L, int ki, const struct where *key_at)
 	s.at = ev_where(L);
 	if (L->ev.type != YAML_SCALAR_EVENT)
 		return diag_fail(L->diag, &s.at, PRDSHM_ECONFIG,
-				 "%s: expected a single value, not a list or mapping", keys[ki].name);
+				 "%s: expected a single value, not a list or mapping",
+				 keys[ki].name);
 	s.text = ev_is_null(L) ? "" : ev_text(L);
 	s.len = ev_is_null(L) ? 0 : L->ev.data.scalar.length;
 	s.origin = PRDSHM_FROM_FILE;

@@ -619,10 +619,12 @@ static void test_out_of_range(void)
 {
 	expect_error("max_parallel_agents: 0\n", 1, 22,
 		     "max_parallel_agents: 0 is out of range (1..4096)");
-	expect_error("lock_timeout_seconds: -1\n", 1, 23, "lock_timeout_seconds: -1 is out of range");
+	expect_error("lock_timeout_seconds: -1\n", 1, 23,
+		     "lock_timeout_seconds: -1 is out of range");
 	expect_error("wave_delay_seconds: -5\n", 1, 21, "is out of range (0..");
 	expect_error("deadlock_timeout_ms: -1\n", 1, 22, "deadlock_timeout_ms: -1 is out of range");
-	expect_error("max_locks: 4000001\n", 1, 12, "max_locks: 4000001 is out of range (1..4000000)");
+	expect_error("max_locks: 4000001\n", 1, 12,
+		     "max_locks: 4000001 is out of range (1..4000000)");
 	expect_error("max_phases: 100001\n", 1, 13, "(1..100000)");
 	expect_error("max_agents: 4097\n", 1, 13, "max_agents: 4097 is out of range (1..4096)");
 	expect_error("max_agents: 99999999999999999999\n", 1, 13,
@@ -710,7 +712,8 @@ static void test_bad_mode(void)
 	prdshm_config cfg;
 	prdshm_diag d;
 
-	expect_error("shm_mode: 0800\n", 1, 11, "shm_mode: expected an octal mode such as 0600, got '0800'");
+	expect_error("shm_mode: 0800\n", 1, 11,
+		     "shm_mode: expected an octal mode such as 0600, got '0800'");
 	expect_error("shm_mode: rw\n", 1, 11, "expected an octal mode");
 	expect_error("shm_mode: -0600\n", 1, 11, "expected an octal mode");
 	expect_error("shm_mode: 01777\n", 1, 11, "shm_mode: 01777 is not within 0777");
@@ -748,7 +751,8 @@ static void test_estimated_time(void)
 		prdshm_config_free(&cfg);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(yaml, sizeof(yaml), "phases:\n  - id: a\n    estimated_time: %s\n", bad[i]);
+		snprintf(yaml, sizeof(yaml), "phases:\n  - id: a\n    estimated_time: %s\n",
+			 bad[i]);
 		expect_error(yaml, 3, 21, "estimated_time: expected minutes or a duration");
 	}
 }
@@ -800,7 +804,8 @@ static void test_too_many_phases(void)
 
 static void test_aliases(void)
 {
-	expect_error("max_locks: &n 5\nmax_agents: *n\n", 1, 12, "YAML anchors are not supported (&n)");
+	expect_error("max_locks: &n 5\nmax_agents: *n\n", 1, 12,
+		     "YAML anchors are not supported (&n)");
 	expect_error("phases:\n  - id: a\n    outputs: *o\n", 3, 14,
 		     "YAML aliases are not supported (*o)");
 }
@@ -862,6 +867,7 @@ static void test_shipped_file(void)
 const tu_test tu_tests[] = {
 	TU(test_defaults),
 	TU(test_get_errors),
+	TU(test_shipped_file),
 	TU(test_file),
 	TU(test_file_missing),
 	TU(test_load_default_path),
@@ -893,7 +899,6 @@ const tu_test tu_tests[] = {
 	TU(test_aliases),
 	TU(test_two_documents),
 	TU(test_nothing_partial),
-	TU(test_shipped_file),
 	{ NULL, NULL },
 };
 const char *tu_suite = "config";
