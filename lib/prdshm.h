@@ -537,7 +537,7 @@ typedef struct prdshm_claim {
 
 /**
  * Hand the session the best ready phase, atomically: dependencies
- * COMPLETED, not taken, fewer than max_parallel_agents IN_PROGRESS, and in
+ * COMPLETED or SKIPPED, not taken, fewer than max_parallel_agents IN_PROGRESS, and in
  * waves mode only phases of the current wave (a new wave opens
  * wave_delay_seconds after the previous one finished).  Ready phases are
  * offered longest-remaining-path first.  The phase becomes IN_PROGRESS and
@@ -666,7 +666,8 @@ typedef struct prdshm_snapshot {
  * held only while copying; a mutex that cannot be taken in time is skipped
  * and its part read without it (snap->locked = 0).  Never blocks for long; a
  * mutex whose holder died is repaired first, as by any locker.
- * @return 0, PRDSHM_ENOMEM.
+ * @return 0, PRDSHM_ENOMEM, PRDSHM_ECORRUPT (the phase region's header is
+ *         damaged).
  */
 int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
 void prdshm_snapshot_free(prdshm_snapshot *snap);

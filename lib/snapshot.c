@@ -198,7 +198,9 @@ int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 		r = prdshm__phases_snapshot(seg, !(flags & PRDSHM_SNAP_NOLOCK), snap);
 	if (r) {
 		prdshm_snapshot_free(snap);
-		return prdshm__fail(r, "snapshot: out of memory");
+		if (r == PRDSHM_ENOMEM)
+			return prdshm__fail(r, "snapshot: out of memory");
+		return r; /* the phase code said what is wrong */
 	}
 	*out = snap;
 	return 0;
