@@ -891,6 +891,14 @@ static int repair_locked(struct prdshm_seg *seg, const struct geom *g, struct re
 		if (g->ph[i].status == IP && !holder_alive(seg, &g->ph[i], rc))
 			holder_died(seg, g, i, 0, &op, rc->report, rc->ctx);
 	}
+	/* Every path to FAILED requeues while attempts remain, in the same
+	 * critical section; a crash in between (after set_status(FAILED),
+	 * before maybe_requeue) leaves a FAILED phase with attempts to spare
+	 * and its dependants BLOCKED for good.  Finish the requeue. */
+	for (uint32_t i = 0; i < g->n; i++) {
+		if (g->ph[i].status == FA)
+			maybe_requeue(g, i, 0, &op);
+	}
 	settle(g, &op);
 	refresh(g, &op, &st);
 	prdshm__doorbell_ring(&g->reg->doorbell);
