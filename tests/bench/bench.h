@@ -4,6 +4,7 @@
  *   main.c       options, the repetition runner, the table, JSON, targets
  *   local.c      one process: prdshm and the alternatives (flock, fcntl, mutex)
  *   procs.c      several processes: contended throughput and hand-off latency
+ *                (groups "contended" and "handoff")
  *   scale.c      a 1,000,000-lock table, phases, graph analysis, memory
  *   callgrind.c  instruction count per acquire+release, by re-running
  *                ourselves under valgrind
@@ -114,7 +115,8 @@ void bench_shared_free(void *p, size_t size);
 /* ---- Groups ---------------------------------------------------------- */
 
 int group_local(void);
-int group_procs(void);
+int group_contended(void);
+int group_handoff(void);
 int group_scale(void);
 int group_phases(void);
 int group_memory(void);

@@ -456,7 +456,8 @@ static void usage(FILE *f)
 		"  --json[=FILE]     JSON to FILE, or to stdout instead of the table\n"
 		"  --callgrind       count instructions per pair with valgrind (default:\n"
 		"                    when valgrind is installed); --no-callgrind: skip it\n"
-		"  --only NAME       one group (local procs scale phases memory callgrind)\n"
+		"  --only NAME       one group (local contended handoff scale phases\n"
+		"                    memory callgrind)\n"
 		"                    or, with --iterations N, one loop case run N times:\n"
 		"                   ");
 	for (int i = 0; local_case_ids[i]; i++)
@@ -528,7 +529,8 @@ static const struct {
 	const char *name;
 	int (*fn)(void);
 } groups[] = {
-	{ "local", group_local },   { "procs", group_procs },   { "scale", group_scale },
+	{ "local", group_local },   { "contended", group_contended },
+	{ "handoff", group_handoff }, { "scale", group_scale },
 	{ "phases", group_phases }, { "memory", group_memory }, { "callgrind", group_callgrind },
 };
 

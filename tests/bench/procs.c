@@ -448,7 +448,7 @@ static int pingpong(struct work *w, const char *id, const char *label,
 	return 0;
 }
 
-static int handoff(struct work *w)
+static int handoff(struct work *w, uint32_t nparts)
 {
 	int r;
 
@@ -479,7 +479,8 @@ static int mutex_init(pthread_mutex_t *m)
 	return 0;
 }
 
-int group_procs(void)
+/* The state both groups share: a segment and the children's shared page. */
+static int with_segment(int (*fn)(struct work *w, uint32_t nparts))
 {
 	static struct work w; /* static: the name arrays are large for a stack */
 	prdshm_config cfg;
@@ -500,12 +501,21 @@ int group_procs(void)
 	if (r == 0)
 		r = prdshm_seg_info_get(seg, &info);
 	if (r == 0)
-		r = contended(&w, info.nparts);
-	if (r == 0)
-		r = handoff(&w);
+		r = fn(&w, info.nparts);
 	prdshm_seg_close(seg);
 	prdshm_seg_unlink(cfg.shm_name);
 	prdshm_config_free(&cfg);
+	pthread_mutex_destroy(&w.sh->mutex);
 	bench_shared_free(w.sh, sizeof(*w.sh));
 	return r ? -1 : 0;
+}
+
+int group_contended(void)
+{
+	return with_segment(contended);
+}
+
+int group_handoff(void)
+{
+	return with_segment(handoff);
 }
