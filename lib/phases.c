@@ -711,7 +711,9 @@ static void update_waves(const struct geom *g, struct op *op, struct run_state *
 	uint64_t delay = (uint64_t)g->delay_s * 1000000000u, due;
 	int closed = 0;
 
-	for (uint32_t w = st->minw; w <= cw && w < g->nwaves; w++)
+	/* Every wave from the lowest open one on is unfinished, including
+	 * later waves closed when all the rest failed and reopened by a retry. */
+	for (uint32_t w = st->minw; w < g->nwaves; w++)
 		g->waves[w].end_ns = 0;
 	if (st->minw <= cw)
 		return;
