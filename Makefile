@@ -155,8 +155,12 @@ valgrind:
 	  TEST_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --trace-children=no"
 
 # --- run the main job ------------------------------------------------------
+# prdpar.yaml documents the defaults, wave_delay_seconds (5) included; one
+# second between waves keeps the demo plan under 10 s.  An explicit
+# PRD_PARALLEL_WAVE_DELAY_SECONDS still wins.
 run: all
-	$(BUILD)/bin/prdshm-run -c prdpar.yaml
+	PRD_PARALLEL_WAVE_DELAY_SECONDS=$${PRD_PARALLEL_WAVE_DELAY_SECONDS:-1} \
+	  $(BUILD)/bin/prdshm-run -c prdpar.yaml
 
 # --- install ---------------------------------------------------------------
 install: all

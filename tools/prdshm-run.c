@@ -816,7 +816,7 @@ static void header(struct run *r)
 	       r->info.shm_name, s->nphases, s->nwaves,
 	       r->info.scheduling == PRDSHM_SCHED_EAGER ? "eager" : "waves", r->jobs);
 	if (r->attach)
-		printf(", %zu phases done already", done);
+		printf(", %zu phase%s done already", done, done == 1 ? "" : "s");
 	printf("\n");
 	fflush(stdout);
 	wave_opened(r, s);
