@@ -113,11 +113,19 @@ uint32_t prdshm__hash(const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	uint32_t h = 2166136261u;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 16777619u;
+	/* The same FNV-1a, four bytes per iteration: every lock and unlock
+	 * hashes the name, and the loop's own compare and branch were a third
+	 * of the instructions per byte. */
+	for (; i + 4 <= len; i += 4) {
+		h = (h ^ p[i]) * 16777619u;
+		h = (h ^ p[i + 1]) * 16777619u;
+		h = (h ^ p[i + 2]) * 16777619u;
+		h = (h ^ p[i + 3]) * 16777619u;
 	}
+	for (; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
 	return h;
 }
 
