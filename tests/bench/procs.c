@@ -143,6 +143,11 @@ struct shared {
 	uint64_t count[MAXP];   /* operations done by each child */
 	uint64_t t0[MAXP], t1[MAXP]; /* when each child started and finished */
 	pthread_mutex_t mutex;  /* the bare-mutex floor */
+	/* One mutex per child, each on its own cache line: how well the
+	 * machine itself scales with no shared data at all. */
+	struct {
+		pthread_mutex_t m;
+	} __attribute__((aligned(64))) own[MAXP];
 };
 
 /* One kind of worker: how a child sets up and what it repeats. */
@@ -224,6 +229,21 @@ static int mutex_worker(void *arg, int i)
 
 	while (!stopped(w->sh)) {
 		if (pthread_mutex_lock(&w->sh->mutex) || pthread_mutex_unlock(&w->sh->mutex))
+			return bench_err("pthread_mutex_lock failed");
+		n++;
+	}
+	w->sh->count[i] = n;
+	return 0;
+}
+
+static int own_mutex_worker(void *arg, int i)
+{
+	struct work *w = arg;
+	pthread_mutex_t *m = &w->sh->own[i].m;
+	uint64_t n = 0;
+
+	while (!stopped(w->sh)) {
+		if (pthread_mutex_lock(m) || pthread_mutex_unlock(m))
 			return bench_err("pthread_mutex_lock failed");
 		n++;
 	}
@@ -325,6 +345,12 @@ static int contended(struct work *w, uint32_t nparts)
 	if (r == 0)
 		r = throughput(w, "distinct2", "prdshm, own resources, 2 procs (total)", 2,
 			       prdshm_setup, prdshm_worker, "distinct1");
+	if (r == 0)
+		r = throughput(w, "mutex_own1", "bare mutex, own mutex, 1 proc", 1, NULL,
+			       own_mutex_worker, NULL);
+	if (r == 0)
+		r = throughput(w, "mutex_own2", "bare mutex, own mutexes, 2 procs (total)", 2,
+			       NULL, own_mutex_worker, "mutex_own1");
 	if (r == 0)
 		r = throughput(w, "distinct4", "prdshm, own resources, 4 procs (total)", 4,
 			       prdshm_setup, prdshm_worker, "distinct1");
@@ -493,6 +519,8 @@ static int with_segment(int (*fn)(struct work *w, uint32_t nparts))
 	if (w.sh == NULL)
 		return bench_err("mmap: %s", strerror(errno));
 	mutex_init(&w.sh->mutex);
+	for (int i = 0; i < MAXP; i++)
+		mutex_init(&w.sh->own[i].m);
 	bench_config(&cfg);
 	w.shm_name = cfg.shm_name;
 	r = prdshm_seg_create(&cfg, &seg);
