@@ -136,9 +136,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(STATIC_T)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcunit -ljansson $(LDLIBS)
 
-# TEST_WRAP runs each test program under a checker (valgrind).
-check: all $(TESTS)
+# TEST_WRAP runs each test program under a checker (valgrind).  run.sh also
+# runs a bounded crash torture (TORTURE_CHECK_ARGS) and counts it as a test.
+TORTURE_CHECK_ARGS ?= --seconds 40
+check: all $(TESTS) $(BUILD)/prdshm-torture
 	$(Q)BUILD=$(BUILD) TEST_WRAP="$(TEST_WRAP)" TEST_FILTER="$(TEST_FILTER)" \
+	  TORTURE_BIN=$(BUILD)/prdshm-torture \
+	  TORTURE_ARGS="$(TORTURE_CHECK_ARGS) --inspect $(BUILD)/bin/prdshm-inspect" \
 	  bash tests/run.sh $(TESTS)
 
 unit: $(TESTS)
@@ -199,11 +203,12 @@ $(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
 bench: all $(BUILD)/prdshm-bench
 	$(BUILD)/prdshm-bench $(BENCH_ARGS)
 
+$(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o): $(wildcard tests/torture/*.h)
 $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 torture: all $(BUILD)/prdshm-torture
-	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS)
+	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS) --inspect $(BUILD)/bin/prdshm-inspect
 
 FUZZ_TIME ?= 30
 fuzz: | $(DEPS_STAMP)

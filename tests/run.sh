@@ -49,6 +49,27 @@ if [ "$unit_only" = 0 ] && [ -z "${TEST_FILTER:-}" ] && [ -d tests/cli ]; then
   done
 fi
 
+# The bounded crash torture (make check passes TORTURE_BIN): one test.  Not
+# under a checker (TEST_WRAP: valgrind would take hours) nor when a filter
+# leaves it out.
+if [ "$unit_only" = 0 ] && [ -n "${TORTURE_BIN:-}" ] && [ -x "$TORTURE_BIN" ] &&
+   [ -z "${TEST_WRAP:-}" ] &&
+   { [ -z "${TEST_FILTER:-}" ] || [[ " $TEST_FILTER " == *" prdshm-torture "* ]]; }; then
+  log="$BUILD/tests/torture.log"
+  mkdir -p "$BUILD/tests"
+  echo "== torture"
+  # shellcheck disable=SC2086
+  timeout -k 10 "$timeout_s" "$TORTURE_BIN" ${TORTURE_ARGS:---seconds 40} >"$log" 2>&1
+  rc=$?
+  if [ "$rc" = 0 ]; then
+    passed=$((passed + 1))
+    grep -E '^torture: (kills|dead holder)' "$log" | sed 's/^/   /'
+  else
+    failed=$((failed + 1)); failures+=("torture")
+    echo "-- torture failed (exit $rc):"; grep -v '^torture:   check warning' "$log" | tail -40
+  fi
+fi
+
 if [ ${#failures[@]} -gt 0 ]; then echo "failed: ${failures[*]}"; fi
 echo "tests: $passed passed, $failed failed"
 [ "$failed" = 0 ] && [ ${#failures[@]} = 0 ]
