@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,7 +27,7 @@
 /* How long agents have to stop after SIGTERM (they give their commands
  * 5 s) before they are killed. */
 #define CANCEL_GRACE_MS 10000
-#define BAR_WIDTH 30
+#define BAR_WIDTH 20
 
 enum { OPT_KEEP = TOOL_OPT_FIRST_PRIVATE, OPT_ATTACH, OPT_PLAIN, OPT_LOG };
 
@@ -221,28 +222,55 @@ static size_t count_open(const prdshm_snapshot *s)
 	return n;
 }
 
-static void draw_bar(const prdshm_snapshot *s, uint64_t elapsed)
+/* The terminal's width, so that no line of the view wraps: the view is
+ * erased by moving up one row per line printed. */
+static size_t term_cols(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		return ws.ws_col;
+	return 80;
+}
+
+/* One line of the view, cut to the terminal's width. */
+static void view_line(size_t cols, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void view_line(size_t cols, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (strlen(line) > cols - 1)
+		line[cols - 1] = '\0';
+	printf("%s\n", line);
+}
+
+static void draw_bar(const prdshm_snapshot *s, uint64_t elapsed, size_t cols)
 {
 	size_t done = count_status(s, PRDSHM_PHASE_COMPLETED) + count_status(s, PRDSHM_PHASE_SKIPPED);
 	size_t fill = s->nphases ? done * BAR_WIDTH / s->nphases : BAR_WIDTH;
-	char el[32];
+	char bar[BAR_WIDTH + 1], el[32];
 
-	dur(elapsed, el, sizeof(el));
-	printf("[");
 	for (size_t i = 0; i < BAR_WIDTH; i++)
-		putchar(i < fill ? '#' : '.');
-	printf("] %zu/%zu done  wave %u of %zu  %zu running  %zu failed  %s\n", done,
-	       s->nphases, (unsigned)s->current_wave, s->nwaves,
-	       count_status(s, PRDSHM_PHASE_IN_PROGRESS), count_status(s, PRDSHM_PHASE_FAILED),
-	       el);
+		bar[i] = i < fill ? '#' : '.';
+	bar[BAR_WIDTH] = '\0';
+	dur(elapsed, el, sizeof(el));
+	view_line(cols, "[%s] %zu/%zu  %s  wave %u of %zu  %zu running  %zu failed", bar,
+		  done, s->nphases, el, (unsigned)s->current_wave, s->nwaves,
+		  count_status(s, PRDSHM_PHASE_IN_PROGRESS), count_status(s, PRDSHM_PHASE_FAILED));
 }
 
 static void draw(struct run *r, const prdshm_snapshot *s)
 {
+	size_t cols = term_cols();
 	int lines = 1;
 
 	view_clear(r);
-	draw_bar(s, rn_mono_ns() - r->t0);
+	draw_bar(s, rn_mono_ns() - r->t0, cols);
 	for (size_t i = 0; i < s->nphases; i++) {
 		const prdshm_phase_info *p = &s->phases[i];
 		char el[32];
@@ -250,7 +278,7 @@ static void draw(struct run *r, const prdshm_snapshot *s)
 		if (p->status != PRDSHM_PHASE_IN_PROGRESS)
 			continue;
 		dur(span(p->start_ns, s->taken_ns), el, sizeof(el));
-		printf("  running  %-24.24s %-16.16s %s\n", p->id, p->agent_id, el);
+		view_line(cols, "  running  %-24.24s %-16.16s %s", p->id, p->agent_id, el);
 		lines++;
 	}
 	fflush(stdout);
