@@ -10,6 +10,8 @@
 #  3. An agent SIGKILLed mid-phase: the run goes on to the end with a
 #     replacement agent; the phase fails (phase_max_attempts: 1) or runs
 #     again (2); nothing stays locked; the command died with its agent.
+#  4. SIGTERM to an agent and SIGINT to prdshm-run: the running phase is
+#     CANCELLED, its command terminated, the segment kept and healthy.
 #
 # Waits are bounded polls on files the commands create, never bare sleeps.
 ROOT=$(pwd)
@@ -226,7 +228,63 @@ test_killed_agent() {
 	rm -f "/dev/shm${SHM}"
 }
 
+# ---- 4. SIGTERM to an agent, SIGINT to prdshm-run ----------------------------
+
+# "hang" says it is ready (with its own pid), then runs until killed;
+# "later" depends on it.
+hang_plan() {
+	cat <<EOF
+wave_delay_seconds: 0
+phases:
+  - id: hang
+    outputs: [hang-out]
+    command: echo \$\$ > "$TMP/hang.tmp"; mv "$TMP/hang.tmp" "$TMP/hang.pid"; exec sleep 60
+  - id: later
+    dependencies: [hang]
+    command: "true"
+EOF
+}
+
+test_signals() {
+	local pid rc
+	hang_plan >"$TMP/hang.yaml"
+	shm_name
+	rm -f "$TMP/hang.pid"
+	t_rc 0 "SIGTERM: create" "$BIN/prdshm-create" -q -c "$TMP/hang.yaml" --name "$SHM"
+	"$BIN/prdshm-agent" -q -c "$TMP/hang.yaml" --name "$SHM" --id termed >"$TMP/agent.out" 2>&1 &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_until 20 test -s "$TMP/hang.pid" || not_ok "SIGTERM: the phase never started"
+	kill -TERM "$pid"
+	wait "$pid"
+	rc=$?
+	if [ "$rc" = 143 ]; then ok "SIGTERM: the agent exits 143"; else not_ok "SIGTERM: exit $rc"; fi
+	if wait_until 5 gone "$(cat "$TMP/hang.pid")"; then ok "SIGTERM: its command was terminated"; else
+		not_ok "SIGTERM: the command still runs"; fi
+	t_rc 0 "SIGTERM: phase status" "$BIN/prdshm-phase" --name "$SHM" status hang
+	t_grep "$TMP/out" "CANCELLED" "SIGTERM: the phase is CANCELLED"
+	t_rc 0 "SIGTERM: nothing held (prdshm-inspect --check)" "$BIN/prdshm-inspect" --name "$SHM" --check
+	rm -f "/dev/shm${SHM}"
+
+	shm_name
+	rm -f "$TMP/hang.pid"
+	setsid "$BIN/prdshm-run" -c "$TMP/hang.yaml" --name "$SHM" --plain >"$TMP/out" 2>"$TMP/err" &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_until 20 test -s "$TMP/hang.pid" || not_ok "SIGINT: the phase never started"
+	kill -INT -- "-$pid" # as Ctrl-C does: the whole process group
+	wait "$pid"
+	rc=$?
+	if [ "$rc" = 130 ]; then ok "SIGINT: prdshm-run exits 130"; else
+		not_ok "SIGINT: exit $rc"; sed 's/^/#   /' "$TMP/out" "$TMP/err" | tail -20; fi
+	t_grep "$TMP/out" "hang: CANCELLED" "SIGINT: the running phase is CANCELLED"
+	t_grep "$TMP/out" "kept for inspection" "SIGINT: the segment is kept"
+	t_rc 0 "SIGINT: the kept segment is healthy" "$BIN/prdshm-inspect" --name "$SHM" --check
+	rm -f "/dev/shm${SHM}"
+}
+
 test_default_plan
 test_leftover
 test_killed_agent
+test_signals
 cli_done
