@@ -7,6 +7,10 @@
 #   TEST_WRAP  a checker (valgrind ...) to run the tools under; used only
 #              where timing does not matter (t_rc)
 
+# tests/run.sh runs every tests/cli/*.sh, this one too: as a script it has
+# nothing to test.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then exit 0; fi
+
 BUILD=${BUILD:-build}
 BIN=$(cd "$BUILD/bin" && pwd) || exit 1
 TESTS_RUN=0
