@@ -35,7 +35,6 @@
  * to catch spinning than through a futex round trip (microseconds). */
 #define SPIN_POLLS 400
 /* Polls of a busy partition mutex before blocking on it (see await_free). */
-#define MUTEX_POLLS 400
 
 /* ---- Partition mutex and repair ------------------------------------- */
 
@@ -48,30 +47,6 @@ static int part_repair(struct prdshm_seg *seg, void *arg)
 	return 0;
 }
 
-/*
- * Wait a little for a busy partition mutex to look free.  Critical sections
- * last well under a microsecond, but glibc's robust mutexes do not spin: a
- * contended lock sleeps in FUTEX_WAIT at once, and the holder's unlock then
- * pays a FUTEX_WAKE, microseconds on each side.  The most common case is a
- * waiter that saw the doorbell move while the releaser, who rings it under
- * the mutex, still holds it.  Only a read of the lock word (glibc's layout:
- * 0 when free); the lock itself is still taken by prdshm__mutex_lock(), so
- * nothing changes in ownership or recovery, and a dead owner's word
- * (non-zero) merely ends the polls.
- */
-static void await_free(struct prdshm_seg *seg, uint32_t p)
-{
-#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__i386__))
-	const int *word = &seg->parts[p].mutex.m.__data.__lock;
-
-	for (int i = 0; i < MUTEX_POLLS && __atomic_load_n(word, __ATOMIC_RELAXED) != 0; i++)
-		__builtin_ia32_pause();
-#else
-	(void)seg;
-	(void)p;
-#endif
-}
-
 int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
 {
 	int r;
@@ -79,8 +54,6 @@ int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
 	if (PRDSHM__UNLIKELY(__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)))
 		return prdshm__fail(PRDSHM_ERECOVER, "%s needs recovery: run prdshm-cleanup",
 				    seg->name);
-	if (timeout_ms < 0)
-		await_free(seg, p);
 	r = prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, part_repair,
 			       (void *)(uintptr_t)p);
 	return r;
@@ -504,7 +477,7 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 	for (int i = 0; i < SPIN_POLLS; i++) {
 		if (prdshm__doorbell_read(&sl->doorbell) != bell)
 			return 0;
-		__builtin_ia32_pause();
+		prdshm__cpu_relax();
 	}
 	now = prdshm__now_mono();
 	if (now >= until)

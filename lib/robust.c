@@ -41,12 +41,39 @@ int prdshm__mutex_init(struct prdshm__mutex *m)
 	return 0;
 }
 
+/*
+ * Critical sections last well under a microsecond, but glibc's robust
+ * mutexes do not spin: a contended lock sleeps in FUTEX_WAIT at once and
+ * the holder's unlock then pays a FUTEX_WAKE, microseconds on each side.
+ * The common case is a waiter woken by a doorbell while the releaser, who
+ * rings it under the mutex, still holds it.  So poll the lock word a little
+ * before locking.  Only a read (glibc's word is 0 when free): spinning with
+ * trylock instead changes the robust-list state, and on an unrecoverable
+ * mutex glibc's trylock and lock then disagree.  Ownership and dead-owner
+ * recovery stay entirely with pthread_mutex_lock().
+ */
+#define SPIN_POLLS 400
+
+static void await_free(pthread_mutex_t *m)
+{
+#if defined(__GLIBC__)
+	const int *word = &m->__data.__lock;
+
+	for (int i = 0; i < SPIN_POLLS && __atomic_load_n(word, __ATOMIC_RELAXED) != 0; i++)
+		prdshm__cpu_relax();
+#else
+	(void)m;
+#endif
+}
+
 static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 {
 	struct timespec ts;
 
-	if (timeout_ms < 0)
+	if (timeout_ms < 0) {
+		await_free(m);
 		return pthread_mutex_lock(m);
+	}
 	if (timeout_ms == 0)
 		return pthread_mutex_trylock(m);
 	/* pthread_mutex_timedlock takes a CLOCK_REALTIME deadline; the bound is

@@ -95,6 +95,7 @@ uint32_t prdshm__layout_hash(void)
 		PRDSHM_ID_MAX,
 		PRDSHM_MSG_MAX,
 		PRDSHM_LOG_LINES,
+		PRDSHM__HASH_VERSION,
 		prdshm__phases_layout_hash(),
 	};
 	return prdshm__hash(facts, sizeof(facts));

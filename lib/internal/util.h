@@ -31,11 +31,23 @@ int prdshm__fail_errno(int err_default, const char *fmt, ...) PRDSHM__PRINTF(2, 
 /* Forget the last message (successful calls need not call it). */
 void prdshm__clear_error(void);
 
+/* A spin-wait hint to the CPU. */
+static inline void prdshm__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* Clocks, in nanoseconds. */
 uint64_t prdshm__now_mono(void);
 uint64_t prdshm__now_real(void);
 
-/* FNV-1a, 32 bits: the resource-name hash stored in lock slots. */
+/* The resource-name hash stored in lock slots; bump PRDSHM__HASH_VERSION
+ * whenever its values change. */
+#define PRDSHM__HASH_VERSION 2
 uint32_t prdshm__hash(const void *data, size_t len);
 
 /* Copy a C string into a fixed buffer, always terminated, truncated. */
