@@ -22,16 +22,20 @@
 #include "internal/session.h"
 #include "internal/util.h"
 
+/* A waiting record: partition, record index, owning session. */
 struct wait_ref {
-	uint32_t p, ri; /* the record session i waits on; p = NIL if none */
+	uint32_t p, ri, sess;
 };
 
 struct dfs {
 	struct prdshm_seg *seg;
-	struct wait_ref *waits;
+	struct wait_ref *waits; /* every waiting record, sorted by session */
+	size_t nwaits;
+	uint32_t *first;   /* first[u]..first[u + 1]: session u's waiting records */
 	uint32_t *parent;  /* session that reached this one, NIL = unvisited */
 	uint32_t *stack;
 	uint32_t nstack;
+	struct wait_ref start; /* the request being checked */
 };
 
 static int lock_all(struct prdshm_seg *seg, uint32_t *nlocked)
@@ -50,27 +54,54 @@ static void unlock_all(struct prdshm_seg *seg, uint32_t nlocked)
 		prdshm__part_unlock(seg, nlocked);
 }
 
-/* Which record each live session waits on. */
-static void collect_waits(struct prdshm_seg *seg, struct wait_ref *waits)
+static int wait_cmp(const void *x, const void *y)
 {
-	for (uint32_t i = 0; i < seg->max_agents; i++)
-		waits[i].p = PRDSHM__NIL;
+	const struct wait_ref *a = x, *b = y;
+
+	return a->sess < b->sess ? -1 : a->sess > b->sess;
+}
+
+static int is_waiting(const struct prdshm__rec *r)
+{
+	return r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING);
+}
+
+/* Every waiting record of a current session, grouped by session: threads
+ * sharing a session may each wait on a record.  @return 0 or ENOMEM. */
+static int collect_waits(struct dfs *d)
+{
+	struct prdshm_seg *seg = d->seg;
+	size_t cap = 64;
+
+	d->waits = malloc(cap * sizeof(*d->waits));
+	if (d->waits == NULL)
+		return PRDSHM_ENOMEM;
 	for (uint32_t p = 0; p < seg->nparts; p++) {
 		struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 
 		for (uint32_t i = 0; i < seg->recs_per_part; i++) {
 			struct prdshm__rec *r = &recs[i];
 
-			if (r->sess >= seg->max_agents || r->slot >= seg->slots_per_part)
+			if (r->sess >= seg->max_agents || r->slot >= seg->slots_per_part ||
+			    !is_waiting(r) || seg->agents[r->sess].gen != r->gen)
 				continue;
-			if (r->state != PRDSHM__REC_WAITING && !(r->flags & PRDSHM__REC_UPGRADING))
-				continue;
-			if (seg->agents[r->sess].gen != r->gen)
-				continue;
-			waits[r->sess].p = p;
-			waits[r->sess].ri = i;
+			if (d->nwaits == cap) {
+				struct wait_ref *w = realloc(d->waits, 2 * cap * sizeof(*w));
+				if (w == NULL)
+					return PRDSHM_ENOMEM;
+				d->waits = w;
+				cap *= 2;
+			}
+			d->waits[d->nwaits++] = (struct wait_ref){ p, i, r->sess };
 		}
 	}
+	qsort(d->waits, d->nwaits, sizeof(*d->waits), wait_cmp);
+	for (uint32_t u = 0, k = 0; u <= seg->max_agents; u++) {
+		while (k < d->nwaits && d->waits[k].sess < u)
+			k++;
+		d->first[u] = k;
+	}
+	return 0;
 }
 
 static int blocks(const struct prdshm__rec *me, const struct prdshm__rec *x, int before)
@@ -82,36 +113,31 @@ static int blocks(const struct prdshm__rec *me, const struct prdshm__rec *x, int
 	return x->state == PRDSHM__REC_HELD && prdshm__modes_conflict(x->mode, me->mode);
 }
 
-/* Push the sessions that session @p u waits for.  @return 1 if one of them
- * is @p target (the cycle closes). */
-static int expand(struct dfs *d, uint32_t u, uint32_t target)
+/* Push the sessions that waiting record @p w (of session u) waits for.
+ * Dead sessions are skipped: their records are about to be swept and wait
+ * for nobody.  @return 1 if one of them is @p target (the cycle closes). */
+static int expand_record(struct dfs *d, struct wait_ref w, uint32_t target)
 {
 	struct prdshm_seg *seg = d->seg;
-	struct wait_ref w = d->waits[u];
-	struct prdshm__rec *recs;
-	const struct prdshm__rec *me;
-	uint32_t i;
+	struct prdshm__rec *recs = prdshm__part_recs(seg, w.p);
+	const struct prdshm__rec *me = &recs[w.ri];
+	uint32_t i = prdshm__part_slots(seg, w.p)[me->slot].head;
 	int before = 1;
 
-	if (w.p == PRDSHM__NIL)
-		return 0;
-	recs = prdshm__part_recs(seg, w.p);
-	me = &recs[w.ri];
-	i = prdshm__part_slots(seg, w.p)[me->slot].head;
 	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
 		const struct prdshm__rec *x = &recs[i];
 		uint32_t v = x->sess;
 
 		if (i == w.ri) {
 			before = 0;
-		} else if (v < seg->max_agents && v != u && blocks(me, x, before) &&
-			   seg->agents[v].gen == x->gen) {
+		} else if (v < seg->max_agents && v != w.sess && blocks(me, x, before) &&
+			   prdshm__session_alive(seg, v, x->gen)) {
 			if (v == target) {
-				d->parent[target] = u;
+				d->parent[target] = w.sess;
 				return 1;
 			}
 			if (d->parent[v] == PRDSHM__NIL) {
-				d->parent[v] = u;
+				d->parent[v] = w.sess;
 				d->stack[d->nstack++] = v;
 			}
 		}
@@ -120,19 +146,25 @@ static int expand(struct dfs *d, uint32_t u, uint32_t target)
 	return 0;
 }
 
-/* Depth-first search from @p start for a path back to it. */
-static int find_cycle(struct dfs *d, uint32_t start)
+/* Depth-first search from the request being checked for a path back to its
+ * session.  Only that request counts for the start: another thread's wait
+ * in the same session is not this request's cycle. */
+static int find_cycle(struct dfs *d)
 {
+	uint32_t start = d->start.sess;
+
 	for (uint32_t i = 0; i < d->seg->max_agents; i++)
 		d->parent[i] = PRDSHM__NIL;
 	d->nstack = 0;
 	d->parent[start] = start;
-	d->stack[d->nstack++] = start;
+	if (expand_record(d, d->start, start))
+		return 1;
 	while (d->nstack > 0) {
 		uint32_t u = d->stack[--d->nstack];
 
-		if (expand(d, u, start))
-			return 1;
+		for (uint32_t k = d->first[u]; k < d->first[u + 1]; k++)
+			if (expand_record(d, d->waits[k], start))
+				return 1;
 	}
 	return 0;
 }
@@ -149,7 +181,7 @@ static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, 
 		u = d->parent[u];
 	} while (u != start && u < d->seg->max_agents && n < 64);
 	len = (size_t)snprintf(buf, sizeof(buf), "deadlock detected waiting for '%.*s': ",
-			       rlen > 64 ? 64 : rlen, resource);
+			       rlen < 0 || rlen > 64 ? 64 : rlen, resource);
 	/* parent links point backwards along the waits-for edges. */
 	for (uint32_t k = n + 1; k-- > 0 && len < sizeof(buf);) {
 		prdshm__agent_id(d->seg, chain[k % n], id);
@@ -171,7 +203,9 @@ static void withdraw_locked(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
 		r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
 		sl->nwaiting--;
 	} else {
-		while (*link < seg->recs_per_part && *link != ri)
+		for (uint32_t n = 0; *link < seg->recs_per_part && *link != ri &&
+				     n < seg->recs_per_part;
+		     n++)
 			link = &recs[*link].next;
 		if (*link == ri)
 			*link = r->next;
@@ -190,28 +224,26 @@ static void withdraw_locked(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
 int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint32_t slot,
 			   uint32_t gen)
 {
-	struct dfs d = { .seg = seg };
+	struct dfs d = { .seg = seg, .start = { p, ri, slot } };
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
-	uint32_t nlocked;
+	uint32_t nlocked = 0;
 	int ret;
 
-	d.waits = calloc(seg->max_agents, sizeof(*d.waits));
+	d.first = calloc((size_t)seg->max_agents + 1, sizeof(*d.first));
 	d.parent = calloc(seg->max_agents, sizeof(*d.parent));
 	d.stack = calloc(seg->max_agents, sizeof(*d.stack));
-	if (!d.waits || !d.parent || !d.stack) {
+	if (!d.first || !d.parent || !d.stack) {
 		ret = 0; /* no memory to look: keep waiting, check again later */
 		goto out;
 	}
 	ret = lock_all(seg, &nlocked);
 	if (ret)
 		goto unlock;
-	if (r->sess != slot || r->gen != gen ||
-	    (r->state != PRDSHM__REC_WAITING && !(r->flags & PRDSHM__REC_UPGRADING))) {
+	if (r->sess != slot || r->gen != gen || !is_waiting(r)) {
 		ret = r->state == PRDSHM__REC_HELD ? 1 : 0;
 		goto unlock;
 	}
-	collect_waits(seg, d.waits);
-	if (!find_cycle(&d, slot)) {
+	if (collect_waits(&d) != 0 || !find_cycle(&d)) {
 		ret = 0;
 		goto unlock;
 	}
@@ -225,6 +257,7 @@ unlock:
 	unlock_all(seg, nlocked);
 out:
 	free(d.waits);
+	free(d.first);
 	free(d.parent);
 	free(d.stack);
 	return ret;

@@ -38,7 +38,7 @@
 
 /* ---- Partition mutex and repair ------------------------------------- */
 
-static int part_repair(struct prdshm_seg *seg, void *arg)
+int prdshm__part_repair(struct prdshm_seg *seg, void *arg)
 {
 	uint32_t p = (uint32_t)(uintptr_t)arg;
 
@@ -54,7 +54,7 @@ int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
 	if (PRDSHM__UNLIKELY(__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)))
 		return prdshm__fail(PRDSHM_ERECOVER, "%s needs recovery: run prdshm-cleanup",
 				    seg->name);
-	r = prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, part_repair,
+	r = prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, prdshm__part_repair,
 			       (void *)(uintptr_t)p);
 	return r;
 }
@@ -83,6 +83,15 @@ static int name_len(const char *resource, size_t *len)
 				    PRDSHM_NAME_MAX, n == 0 ? "0" : "more");
 	*len = n;
 	return 0;
+}
+
+/* A free list handed out an entry in use: someone scribbled on the segment.
+ * Using it would overwrite a live lock, so stop and ask for recovery. */
+static uint32_t corrupt_free_list(struct prdshm_seg *seg, uint32_t p)
+{
+	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
+	prdshm__fail(PRDSHM_ERECOVER, "partition %u: free list corrupt: run prdshm-cleanup", p);
+	return PRDSHM__NIL;
 }
 
 /* Find the slot of @p name in partition @p p.  Call holding its mutex.
@@ -117,6 +126,8 @@ static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name,
 	if (i >= seg->slots_per_part)
 		return PRDSHM__NIL;
 	sl = &slots[i];
+	if (sl->name_len != 0)
+		return corrupt_free_list(seg, p);
 	part->free_slot = sl->chain;
 	memcpy(sl->name, name, len);
 	sl->name[len] = '\0';
@@ -161,6 +172,8 @@ static uint32_t rec_alloc(struct prdshm_seg *seg, uint32_t p)
 
 	if (i >= seg->recs_per_part)
 		return PRDSHM__NIL;
+	if (prdshm__part_recs(seg, p)[i].state != PRDSHM__REC_FREE)
+		return corrupt_free_list(seg, p);
 	part->free_rec = prdshm__part_recs(seg, p)[i].next;
 	part->nrecs++;
 	return i;
@@ -184,7 +197,7 @@ static void list_append(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
 
-	while (*link < seg->recs_per_part)
+	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++)
 		link = &recs[*link].next;
 	recs[ri].next = PRDSHM__NIL;
 	*link = ri;
@@ -195,7 +208,8 @@ static void list_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
 
-	while (*link < seg->recs_per_part && *link != ri)
+	for (uint32_t n = 0; *link < seg->recs_per_part && *link != ri && n < seg->recs_per_part;
+	     n++)
 		link = &recs[*link].next;
 	if (*link == ri)
 		*link = recs[ri].next;
@@ -296,8 +310,11 @@ static void wake_after(struct prdshm__slot *sl)
 }
 
 /* Remove record @p ri from slot @p si; free the slot if it is now empty.
- * @return 1 if waiters must be woken (after unlocking). */
-static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+ * @p notify is 0 for a record nobody else has seen (created in this same
+ * critical section): removing it cannot let anyone in, and ringing would
+ * wake every waiter for nothing.  @return 1 if waiters must be woken (after
+ * unlocking). */
+static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri, int notify)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
@@ -307,25 +324,26 @@ static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t 
 	list_remove(seg, p, si, ri);
 	PRDSHM__CRASH_POINT("lock_remove");
 	rec_free(seg, p, ri);
-	woke = ring(sl);
+	woke = notify ? ring(sl) : 0;
 	if (sl->head >= seg->recs_per_part)
 		slot_free(seg, p, si);
 	return woke;
 }
 
 /* Give up waiting: a request is removed, an upgrade falls back to its
- * SHARED hold.  @return 1 if waiters must be woken. */
-static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+ * SHARED hold.  @p notify as for rec_remove().  @return 1 if waiters must
+ * be woken. */
+static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri, int notify)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
 
 	if (!(r->flags & PRDSHM__REC_UPGRADING))
-		return rec_remove(seg, p, si, ri);
+		return rec_remove(seg, p, si, ri, notify);
 	count_add(sl, r, -1);
 	r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
 	count_add(sl, r, +1);
-	return ring(sl);
+	return notify ? ring(sl) : 0;
 }
 
 /* Remove the records on slot @p si whose sessions are dead, other than
@@ -370,6 +388,23 @@ struct request {
 	uint32_t si, ri;
 };
 
+/* The CLOCK_MONOTONIC deadline of a timeout: 0 for a try, UINT64_MAX for
+ * none or for one too far away to represent (INT64_MAX means "forever" to
+ * most callers, not "overflow into the past"). */
+static uint64_t deadline_after(int64_t timeout_ms)
+{
+	uint64_t now;
+
+	if (timeout_ms == PRDSHM_TRY)
+		return 0;
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	now = prdshm__now_mono();
+	if ((uint64_t)timeout_ms > (UINT64_MAX - now) / 1000000u)
+		return UINT64_MAX;
+	return now + (uint64_t)timeout_ms * 1000000u;
+}
+
 static int request_init(struct request *q, struct prdshm_session *s, const char *resource,
 			int mode, int64_t timeout_ms, const char *phase)
 {
@@ -392,12 +427,7 @@ static int request_init(struct request *q, struct prdshm_session *s, const char 
 	q->phase = phase;
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
 		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
-	if (timeout_ms == PRDSHM_WAIT_FOREVER)
-		q->deadline = UINT64_MAX;
-	else if (timeout_ms == 0)
-		q->deadline = 0;
-	else
-		q->deadline = prdshm__now_mono() + (uint64_t)timeout_ms * 1000000u;
+	q->deadline = deadline_after(timeout_ms);
 	return 0;
 }
 
@@ -458,6 +488,8 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 
 static int table_full(struct prdshm_seg *seg)
 {
+	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE))
+		return PRDSHM_ERECOVER; /* corrupt_free_list() said why */
 	if (seg->nparts == 1)
 		return prdshm__fail(PRDSHM_ELOCKFULL, "lock table full (max_locks=%u)",
 				    seg->hdr->max_locks);
@@ -501,8 +533,37 @@ static int deadline_passed(struct prdshm_seg *seg, struct request *q, int *woke)
 {
 	if (prdshm__now_mono() < q->deadline)
 		return 0;
-	*woke = withdraw(seg, q->p, q->si, q->ri);
+	*woke = withdraw(seg, q->p, q->si, q->ri, 1);
 	return 1;
+}
+
+/* Nanoseconds from now until the first deadlock check of a wait. */
+static uint64_t deadlock_delay_ns(const struct prdshm_seg *seg)
+{
+	int32_t ms = seg->hdr->deadlock_timeout_ms;
+
+	return ms > 0 ? (uint64_t)ms * 1000000u : 0;
+}
+
+/*
+ * Leave the queue after an error that left the record behind (the segment
+ * was marked as needing recovery meanwhile).  A record nobody waits behind
+ * would block every later request forever, so take the mutex even though
+ * the segment is marked, and withdraw it.  @return @p err.
+ */
+static int abandon(struct prdshm_seg *seg, struct request *q, int err)
+{
+	char msg[512];
+
+	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
+	if (prdshm__mutex_lock(seg, &seg->parts[q->p].mutex, -1, prdshm__part_repair,
+			       (void *)(uintptr_t)q->p) == 0) {
+		if (rec_is_ours(seg, q))
+			withdraw(seg, q->p, q->si, q->ri, 1);
+		prdshm__part_unlock(seg, q->p);
+		wake_after(&prdshm__part_slots(seg, q->p)[q->si]);
+	}
+	return prdshm__fail(err, "%s", msg);
 }
 
 /*
@@ -514,41 +575,56 @@ static int deadline_passed(struct prdshm_seg *seg, struct request *q, int *woke)
 static int wait_grant(struct prdshm_seg *seg, struct request *q)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
-	uint64_t check_at = prdshm__now_mono() +
-			    (uint64_t)seg->hdr->deadlock_timeout_ms * 1000000u;
-	int woke = 0, r, timed_out;
+	uint64_t now = prdshm__now_mono();
+	uint64_t check_at = now + deadlock_delay_ns(seg);
+	/* Dead holders are looked for by time, not by how a sleep ended: a
+	 * process whose signals keep interrupting FUTEX_WAIT still sweeps. */
+	uint64_t sweep_at = now + WAIT_CAP_NS;
+	int woke = 0, r;
 
 	for (;;) {
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
-		uint64_t until = prdshm__now_mono() + WAIT_CAP_NS;
+		uint64_t until = now + WAIT_CAP_NS;
 
 		if (until > q->deadline)
 			until = q->deadline;
 		if (until > check_at)
 			until = check_at;
 		prdshm__part_unlock(seg, q->p);
-		timed_out = doze(sl, bell, until);
-		if (prdshm__now_mono() >= check_at) {
+		if (woke)
+			wake_after(sl);
+		woke = 0;
+		doze(sl, bell, until);
+		now = prdshm__now_mono();
+		if (now >= check_at) {
 			r = prdshm__deadlock_check(seg, q->p, q->ri, q->s->slot, q->s->gen);
-			if (r == PRDSHM_EDEADLK || r == PRDSHM_ERECOVER)
+			if (r == PRDSHM_EDEADLK)
 				return r;
-			check_at = prdshm__now_mono() +
-				   (uint64_t)seg->hdr->deadlock_timeout_ms * 1000000u;
+			if (r == PRDSHM_ERECOVER)
+				return abandon(seg, q, r);
+			/* A check takes every partition mutex: repeat it no
+			 * more often than the wait cap, whatever the setting. */
+			check_at = now + (deadlock_delay_ns(seg) > (uint64_t)WAIT_CAP_NS
+						  ? deadlock_delay_ns(seg)
+						  : (uint64_t)WAIT_CAP_NS);
 		}
 		r = prdshm__part_lock(seg, q->p, -1);
 		if (r)
-			return r;
+			return abandon(seg, q, r);
 		if (!rec_is_ours(seg, q)) {
 			prdshm__part_unlock(seg, q->p);
 			return 1;
 		}
-		/* Capped sleeps expire even when nobody rings: that is when a
-		 * waiter looks for holders that died. */
-		if (timed_out && !grantable(seg, q->p, q->si, q->ri))
-			slot_sweep_dead(seg, q->p, q->si, q->ri);
+		if (now >= sweep_at) {
+			sweep_at = now + WAIT_CAP_NS;
+			if (!grantable(seg, q->p, q->si, q->ri))
+				woke = slot_sweep_dead(seg, q->p, q->si, q->ri) > 0;
+		}
 		if (grantable(seg, q->p, q->si, q->ri)) {
 			grant(seg, q->p, q->si, q->ri);
 			prdshm__part_unlock(seg, q->p);
+			if (woke)
+				wake_after(sl);
 			return 0;
 		}
 		if (deadline_passed(seg, q, &woke)) {
@@ -582,18 +658,24 @@ again:
 		prdshm__part_unlock(seg, q->p);
 		return r == PRDSHM_ELOCKFULL ? table_full(seg) : r;
 	}
-	if (!granted && slot_sweep_dead(seg, q->p, q->si, q->ri) &&
-	    grantable(seg, q->p, q->si, q->ri)) {
-		grant(seg, q->p, q->si, q->ri);
-		granted = 1;
+	sl = &prdshm__part_slots(seg, q->p)[q->si];
+	/* Blocked: the holders in the way may be dead.  Freeing their records
+	 * may let others in too, so they are woken after unlocking. */
+	if (!granted) {
+		woke = slot_sweep_dead(seg, q->p, q->si, q->ri) > 0;
+		if (woke && grantable(seg, q->p, q->si, q->ri)) {
+			grant(seg, q->p, q->si, q->ri);
+			granted = 1;
+		}
 	}
 	if (granted) {
 		prdshm__part_unlock(seg, q->p);
+		if (woke)
+			wake_after(sl);
 		return 0;
 	}
-	sl = &prdshm__part_slots(seg, q->p)[q->si];
 	if (q->deadline == 0) {
-		woke = withdraw(seg, q->p, q->si, q->ri);
+		withdraw(seg, q->p, q->si, q->ri, 0);
 		prdshm__part_unlock(seg, q->p);
 		if (woke)
 			wake_after(sl);
@@ -653,7 +735,7 @@ int prdshm_unlock(prdshm_session *s, const char *resource)
 	if (r)
 		return r;
 	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
-	woke = rec_remove(s->seg, q.p, q.si, q.ri);
+	woke = rec_remove(s->seg, q.p, q.si, q.ri, 1);
 	prdshm__part_unlock(s->seg, q.p);
 	if (woke)
 		wake_after(sl);
@@ -693,7 +775,7 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
 	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
-	int woke;
+	int woke = 0;
 
 	if (r)
 		return r;
@@ -702,22 +784,30 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 		return r;
 	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
 	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
-	if (rec->mode == PRDSHM_EXCLUSIVE || rec->flags & PRDSHM__REC_UPGRADING) {
+	if (rec->mode == PRDSHM_EXCLUSIVE) {
 		prdshm__part_unlock(s->seg, q.p);
 		return 0;
+	}
+	if (rec->flags & PRDSHM__REC_UPGRADING) {
+		/* Another thread of this session is already upgrading it. */
+		prdshm__part_unlock(s->seg, q.p);
+		return prdshm__fail(PRDSHM_EBUSY, "an upgrade of '%.*s' is already waiting",
+				    (int)(q.len > 64 ? 64 : q.len), q.name);
 	}
 	count_add(sl, rec, -1);
 	rec->flags |= PRDSHM__REC_UPGRADING;
 	count_add(sl, rec, +1);
 	if (!grantable(s->seg, q.p, q.si, q.ri))
-		slot_sweep_dead(s->seg, q.p, q.si, q.ri);
+		woke = slot_sweep_dead(s->seg, q.p, q.si, q.ri) > 0;
 	if (grantable(s->seg, q.p, q.si, q.ri)) {
 		grant(s->seg, q.p, q.si, q.ri);
 		prdshm__part_unlock(s->seg, q.p);
+		if (woke)
+			wake_after(sl);
 		return 0;
 	}
 	if (q.deadline == 0) {
-		woke = withdraw(s->seg, q.p, q.si, q.ri);
+		withdraw(s->seg, q.p, q.si, q.ri, 0);
 		prdshm__part_unlock(s->seg, q.p);
 		if (woke)
 			wake_after(sl);
@@ -744,7 +834,7 @@ uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32
 		    r->slot >= seg->slots_per_part)
 			continue;
 		sl = &prdshm__part_slots(seg, p)[r->slot];
-		if (rec_remove(seg, p, r->slot, i))
+		if (rec_remove(seg, p, r->slot, i, 1))
 			wake_after(sl); /* under the mutex: rare path, keep it simple */
 		n++;
 	}
@@ -779,14 +869,13 @@ uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
 	for (uint32_t si = 0; si < seg->slots_per_part && seg->parts[p].nslots > 0; si++) {
 		struct prdshm__slot *sl = &slots[si];
 		char line[PRDSHM_NAME_MAX + 96];
-		uint32_t k;
-		int len = (int)sl->name_len;
+		uint32_t k, len = sl->name_len;
 
 		if (len == 0 || len > PRDSHM_NAME_MAX)
 			continue;
 		/* Format before sweeping: the slot may be freed by it. */
-		snprintf(line, sizeof(line), "released lock records of dead agents on '%.*s'", len,
-			 sl->name);
+		snprintf(line, sizeof(line), "released lock records of dead agents on '%.*s'",
+			 (int)len, sl->name);
 		k = slot_sweep_dead(seg, p, si, PRDSHM__NIL);
 		if (k == 0)
 			continue;
@@ -806,7 +895,9 @@ static void list_insert_sorted(struct prdshm_seg *seg, uint32_t p, uint32_t si, 
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
 
-	while (*link < seg->recs_per_part && recs[*link].seq < recs[ri].seq)
+	for (uint32_t n = 0; *link < seg->recs_per_part && recs[*link].seq < recs[ri].seq &&
+			     n < seg->recs_per_part;
+	     n++)
 		link = &recs[*link].next;
 	recs[ri].next = *link;
 	*link = ri;
@@ -956,7 +1047,8 @@ static int64_t remaining_ms(int64_t timeout_ms, uint64_t deadline)
 {
 	uint64_t now;
 
-	if (timeout_ms == PRDSHM_TRY || timeout_ms == PRDSHM_WAIT_FOREVER)
+	if (timeout_ms == PRDSHM_TRY || timeout_ms == PRDSHM_WAIT_FOREVER ||
+	    deadline == UINT64_MAX)
 		return timeout_ms;
 	now = prdshm__now_mono();
 	/* At least 1 ms: 0 would mean "try", which is a different contract. */
@@ -1005,7 +1097,7 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
 	if (timeout_ms < PRDSHM_WAIT_FOREVER)
 		return prdshm__fail(PRDSHM_EINVAL, "negative timeout");
-	deadline = prdshm__now_mono() + (timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
+	deadline = deadline_after(timeout_ms);
 	items = calloc(n ? n : 1, sizeof(*items));
 	if (items == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");

@@ -118,6 +118,32 @@ int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t 
 	return 0;
 }
 
+int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
+				prdshm__repair_fn repair, void *arg)
+{
+	int r = pthread_mutex_lock(&m->m);
+
+	if (r == ENOTRECOVERABLE) {
+		/* Nobody can hold an unrecoverable mutex: re-create it, then
+		 * rebuild what it guards as after a crash. */
+		r = prdshm__mutex_init(m);
+		if (r)
+			return r;
+		r = pthread_mutex_lock(&m->m);
+		if (r == 0 && repair)
+			repair(seg, arg);
+	}
+	if (r == EOWNERDEAD) {
+		if (repair)
+			repair(seg, arg);
+		pthread_mutex_consistent(&m->m);
+		r = 0;
+	}
+	if (r)
+		return prdshm__fail(PRDSHM_ESYS, "pthread_mutex_lock: %s", strerror(r));
+	return 0;
+}
+
 void prdshm__mutex_unlock(struct prdshm__mutex *m)
 {
 	pthread_mutex_unlock(&m->m);

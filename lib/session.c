@@ -21,11 +21,10 @@
 #include "internal/session.h"
 #include "internal/util.h"
 
-static int sess_repair(struct prdshm_seg *seg, void *arg);
 
 int prdshm__sess_lock(struct prdshm_seg *seg, int64_t timeout_ms)
 {
-	return prdshm__mutex_lock(seg, &seg->hdr->sess_mutex, timeout_ms, sess_repair, NULL);
+	return prdshm__mutex_lock(seg, &seg->hdr->sess_mutex, timeout_ms, prdshm__sess_repair, NULL);
 }
 
 void prdshm__sess_unlock(struct prdshm_seg *seg)
@@ -76,7 +75,7 @@ void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf)
  * "ACTIVE without an OFD lock", which the normal reaping handles; clamp the
  * fields that could be half-written so that later readers stay in bounds.
  */
-static int sess_repair(struct prdshm_seg *seg, void *arg)
+int prdshm__sess_repair(struct prdshm_seg *seg, void *arg)
 {
 	for (uint32_t i = 0; i < seg->max_agents; i++) {
 		struct prdshm__agent *a = &seg->agents[i];

@@ -498,14 +498,13 @@ static int abba_child(void *p)
 	tu_signal(pp.up[1], 'l');
 	TU_CHILD_ASSERT(tu_await(pp.down[0], 10000) == 'g');
 	r = prdshm_lock(s, x->second, PRDSHM_EXCLUSIVE, 10000, NULL);
-	if (r == PRDSHM_EDEADLK) {
+	if (r == PRDSHM_EDEADLK)
 		TU_CHILD_ASSERT(strstr(prdshm_last_error(), "deadlock") != NULL);
-		prdshm_session_close(s);
-		return 42;
-	}
-	TU_CHILD_ASSERT(r == 0);
+	else
+		TU_CHILD_ASSERT(r == 0);
 	prdshm_session_close(s);
-	return 0;
+	prdshm_seg_close(cs);
+	return r == PRDSHM_EDEADLK ? 42 : 0;
 }
 
 static void test_abba_deadlock_detected(void)
@@ -553,6 +552,7 @@ static void test_upgrade_deadlock(void)
 		tu_signal(pp.up[1], 's');
 		int r = prdshm_upgrade(s, "r", 10000);
 		prdshm_session_close(s);
+		prdshm_seg_close(cs);
 		_exit(r == PRDSHM_EDEADLK ? 42 : r == 0 ? 0 : 1);
 	}
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 's');
@@ -582,6 +582,7 @@ static int shared_stream_child(void *arg)
 		granted_after_x += __atomic_load_n(&shared_counter[1], __ATOMIC_RELAXED) != 0;
 	}
 	prdshm_session_close(s);
+	prdshm_seg_close(cs);
 	return 0;
 }
 
@@ -612,6 +613,93 @@ static void test_exclusive_not_starved_by_shared_stream(void)
 	teardown();
 }
 
+/* A timeout too large to add to the clock means "no deadline", not "now". */
+static int release_later_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("slow", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 0, NULL) == 0);
+	tu_signal(pp.up[1], 'h');
+	usleep(200000); /* the hold the parent must outlast, not a sync */
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+static void test_huge_timeout_waits(void)
+{
+	prdshm_session *s;
+	pid_t pid;
+
+	setup(64);
+	pipes_open(&pp);
+	pid = tu_fork(release_later_child, NULL);
+	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
+	s = session("patient");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, INT64_MAX, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
+	prdshm_session_close(s);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* Threads sharing a session may wait on two records at once; the deadlock
+ * detector must follow each of them. */
+struct shared_wait {
+	prdshm_session *s;
+	const char *res;
+	const char *give_way; /* what a deadlock victim releases */
+	int result;
+};
+
+static void *shared_wait_thread(void *p)
+{
+	struct shared_wait *w = p;
+
+	w->result = prdshm_lock(w->s, w->res, PRDSHM_EXCLUSIVE, 5000, NULL);
+	if (w->result == 0)
+		prdshm_unlock(w->s, w->res);
+	else if (w->result == PRDSHM_EDEADLK && w->give_way)
+		prdshm_unlock(w->s, w->give_way);
+	return NULL;
+}
+
+static void test_deadlock_with_session_shared_by_threads(void)
+{
+	prdshm_session *S, *T, *U;
+	struct shared_wait s1, s2, t;
+	pthread_t th1, th2, tht;
+
+	setup(64);
+	S = session("S");
+	T = session("T");
+	U = session("U");
+	CU_ASSERT_EQUAL(prdshm_lock(U, "R3", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(T, "R1", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(S, "R2", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	s1 = (struct shared_wait){ S, "R1", "R2", 1 };
+	s2 = (struct shared_wait){ S, "R3", NULL, 1 };
+	t = (struct shared_wait){ T, "R2", "R1", 1 };
+	pthread_create(&th2, NULL, shared_wait_thread, &s2); /* S waits for U */
+	pthread_create(&th1, NULL, shared_wait_thread, &s1); /* S waits for T */
+	pthread_create(&tht, NULL, shared_wait_thread, &t);  /* T waits for S */
+	pthread_join(tht, NULL);
+	if (t.result == 0)
+		prdshm_unlock(T, "R1");
+	pthread_join(th1, NULL);
+	/* The S <-> T cycle is broken by one EDEADLK, not by a timeout. */
+	CU_ASSERT(t.result == PRDSHM_EDEADLK || s1.result == PRDSHM_EDEADLK);
+	CU_ASSERT(t.result == 0 || s1.result == 0);
+	prdshm_unlock(U, "R3");
+	pthread_join(th2, NULL);
+	CU_ASSERT_EQUAL(s2.result, 0);
+	prdshm_session_close(S);
+	prdshm_session_close(T);
+	prdshm_session_close(U);
+	teardown();
+}
+
 const tu_test tu_tests[] = {
 	TU(test_names_validated),
 	TU(test_held_and_not_held),
@@ -629,6 +717,8 @@ const tu_test tu_tests[] = {
 	TU(test_abba_deadlock_detected),
 	TU(test_upgrade_deadlock),
 	TU(test_exclusive_not_starved_by_shared_stream),
+	TU(test_huge_timeout_waits),
+	TU(test_deadlock_with_session_shared_by_threads),
 	{ NULL, NULL },
 };
 const char *tu_suite = "locks";

@@ -13,6 +13,10 @@
  * by the creator, and by repair before rebuilding. */
 void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p);
 
+/* The repair function of partition (uintptr_t)@p arg: rebuild, then sweep
+ * dead sessions.  Call holding the partition mutex. */
+int prdshm__part_repair(struct prdshm_seg *seg, void *arg);
+
 /* Take partition @p p's mutex, repairing it if its holder died.
  * @return 0 or PRDSHM_ERECOVER. */
 int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms);

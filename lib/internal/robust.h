@@ -31,6 +31,14 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
 int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
 		       prdshm__repair_fn repair, void *arg);
 
+/*
+ * For prdshm_recover() only: lock @p m whatever the segment's recovery mark
+ * says, re-creating it if it is ENOTRECOVERABLE, and repairing (without
+ * marking) if its owner died.  @return 0 or PRDSHM_ESYS.
+ */
+int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
+				prdshm__repair_fn repair, void *arg);
+
 void prdshm__mutex_unlock(struct prdshm__mutex *m);
 
 /* Test-only crash points (PRDSHM_TEST_HOOKS builds): when the environment

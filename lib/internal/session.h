@@ -26,6 +26,9 @@ struct prdshm_session {
  */
 int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
 
+/* The repair function of sess_mutex.  Call holding it. */
+int prdshm__sess_repair(struct prdshm_seg *seg, void *arg);
+
 /* Take sess_mutex (repairing if needed).  @return 0 or PRDSHM_ERECOVER. */
 int prdshm__sess_lock(struct prdshm_seg *seg, int64_t timeout_ms);
 void prdshm__sess_unlock(struct prdshm_seg *seg);
