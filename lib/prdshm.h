@@ -456,7 +456,8 @@ int prdshm_session_fd(const prdshm_session *s);
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);
 
-/** Release @p resource.  @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME. */
+/** Release @p resource.  @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME,
+ *  PRDSHM_EINVAL (NULL session), PRDSHM_ERECOVER. */
 int prdshm_unlock(prdshm_session *s, const char *resource);
 
 /**
@@ -481,15 +482,17 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
  * it waits for the other holders to leave; an upgrade goes ahead of queued
  * requests (it already holds the resource).  Two sessions upgrading the same
  * resource deadlock: one gets PRDSHM_EDEADLK and keeps its SHARED hold.
- * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD; PRDSHM_EBUSY;
- *         PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK.  On failure the SHARED hold stays.
+ * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD; PRDSHM_EBUSY (try
+ *         mode, or another thread of this session is already upgrading it);
+ *         PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK; PRDSHM_ERECOVER.  On failure the
+ *         SHARED hold stays.
  */
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
 
 /**
  * Downgrade an EXCLUSIVE hold to SHARED; waiting SHARED requests that are now
- * compatible are woken.  Never blocks.  @return 0 (also if already SHARED),
- * PRDSHM_ENOTHELD.
+ * compatible are woken.  Never waits for other holders (only for the
+ * partition mutex).  @return 0 (also if already SHARED), PRDSHM_ENOTHELD.
  */
 int prdshm_downgrade(prdshm_session *s, const char *resource);
 
