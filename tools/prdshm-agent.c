@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "args.h"
 #include "runner.h"
 
 /* The longest wait without looking at signals and heartbeats. */
@@ -78,29 +77,21 @@ static void usage(FILE *out)
 		"66 no such segment, 70 internal error.  See prdshm-agent(1).\n");
 }
 
-/* @return -1 to go on, else the exit code. */
-static int parse_args(int argc, char **argv, tool_common *tc, const char **id)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "id", required_argument, NULL, 'i' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const tool_optdef agent_optdefs[] = {
+	TOOL_OPT_STR("id", 'i', struct agent_opts, id),
+	{ 0 },
+};
 
-	while ((c = getopt_long(argc, argv, "hVqvc:i:", longopts, NULL)) != -1) {
-		if (c == 'c')
-			c = TOOL_OPT_CONFIG;
-		if (tool_common_option(c, optarg, tc, usage))
-			continue;
-		if (c == 'i')
-			*id = optarg;
-		else
-			return tool_usage_error("unknown option");
-	}
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
-	return -1;
+int agent_parse(int argc, char **argv, struct agent_opts *o, int silent)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, agent_optdefs, o);
+	if (rc)
+		return rc;
+	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -585,19 +576,20 @@ static int agent_open(struct agent *a, const prdshm_config *cfg, const char *id)
 
 int main(int argc, char **argv)
 {
-	tool_common tc = { NULL, NULL };
+	struct agent_opts o;
 	prdshm_config cfg;
 	struct agent a;
 	char defid[32];
-	const char *id = NULL;
+	const char *id;
 	int rc;
 
 	tool_init("prdshm-agent");
 	prdshm_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
-	rc = parse_args(argc, argv, &tc, &id);
-	if (rc >= 0)
+	rc = tool_parse_done(agent_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
+	id = o.id;
 	if (id == NULL) {
 		snprintf(defid, sizeof(defid), "pid-%ld", (long)getpid());
 		id = defid;
@@ -609,7 +601,7 @@ int main(int argc, char **argv)
 		rc = TOOL_EXIT_INTERNAL;
 		goto out;
 	}
-	rc = tool_load_config(&tc, &cfg);
+	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)
 		goto out;
 	rc = agent_open(&a, &cfg, id);

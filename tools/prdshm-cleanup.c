@@ -9,22 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "common.h"
-
-enum {
-	OPT_DRY_RUN = TOOL_OPT_FIRST_PRIVATE,
-	OPT_JSON,
-	OPT_SAVE_BEFORE,
-	OPT_REQUEUE,
-	OPT_UNLINK,
-	OPT_FORCE,
-};
-
-struct cleanup_opts {
-	tool_common tc;
-	int dry_run, json, requeue, unlink, force;
-	const char *save_before;
-};
+#include "args.h"
 
 /* What was done, for the human lines and the JSON document. */
 struct actions {
@@ -63,42 +48,29 @@ static void usage(FILE *out)
 		"denied; 64 usage; 70 internal error.\n");
 }
 
-static int parse_args(int argc, char **argv, struct cleanup_opts *o)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "save-before", required_argument, NULL, OPT_SAVE_BEFORE },
-		{ "requeue", no_argument, NULL, OPT_REQUEUE },
-		{ "unlink", no_argument, NULL, OPT_UNLINK },
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const tool_optdef cleanup_optdefs[] = {
+	TOOL_OPT_SET("dry-run", 0, struct cleanup_opts, dry_run, 1),
+	TOOL_OPT_SET("json", 0, struct cleanup_opts, json, 1),
+	TOOL_OPT_STR("save-before", 0, struct cleanup_opts, save_before),
+	TOOL_OPT_SET("requeue", 0, struct cleanup_opts, requeue, 1),
+	TOOL_OPT_SET("unlink", 0, struct cleanup_opts, unlink, 1),
+	TOOL_OPT_SET("force", 0, struct cleanup_opts, force, 1),
+	{ 0 },
+};
 
-	while ((c = getopt_long(argc, argv, "c:qvhV", longopts, NULL)) != -1) {
-		if (c == 'c')
-			o->tc.config_path = optarg;
-		else if (c == OPT_DRY_RUN)
-			o->dry_run = 1;
-		else if (c == OPT_JSON)
-			o->json = 1;
-		else if (c == OPT_SAVE_BEFORE)
-			o->save_before = optarg;
-		else if (c == OPT_REQUEUE)
-			o->requeue = 1;
-		else if (c == OPT_UNLINK)
-			o->unlink = 1;
-		else if (c == OPT_FORCE)
-			o->force = 1;
-		else if (!tool_common_option(c, optarg, &o->tc, usage))
-			return tool_usage_error("invalid option");
-	}
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+int cleanup_parse(int argc, char **argv, struct cleanup_opts *o, int silent)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, cleanup_optdefs, o);
+	if (rc)
+		return rc;
+	if (tool_no_more_args(&o->tc, argc, argv, o->tc.argi))
+		return TOOL_EXIT_USAGE;
 	if (o->force && !o->unlink)
-		return tool_usage_error("--force only applies to --unlink");
+		return tool_parse_error(&o->tc, "--force only applies to --unlink");
 	return 0;
 }
 
@@ -312,11 +284,10 @@ int main(int argc, char **argv)
 	int rc;
 
 	tool_init("prdshm-cleanup");
-	memset(&o, 0, sizeof(o));
 	memset(&after, 0, sizeof(after));
 	prdshm_config_init(&cfg);
-	rc = parse_args(argc, argv, &o);
-	if (rc)
+	rc = tool_parse_done(cleanup_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)

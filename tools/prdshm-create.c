@@ -5,15 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-
-enum { OPT_FORCE = TOOL_OPT_FIRST_PRIVATE, OPT_PRINT_CONFIG };
-
-struct create_opts {
-	tool_common tc;
-	int force;
-	int print_config;
-};
+#include "args.h"
 
 static void usage(FILE *out)
 {
@@ -38,29 +30,22 @@ static void usage(FILE *out)
 		"77 permission denied; 64 usage; 70 internal error.\n");
 }
 
-static int parse_args(int argc, char **argv, struct create_opts *o)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "force", no_argument, NULL, OPT_FORCE },
-		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const tool_optdef create_optdefs[] = {
+	TOOL_OPT_SET("force", 0, struct create_opts, force, 1),
+	TOOL_OPT_SET("print-config", 0, struct create_opts, print_config, 1),
+	{ 0 },
+};
 
-	while ((c = getopt_long(argc, argv, "c:qvhV", longopts, NULL)) != -1) {
-		if (c == 'c')
-			o->tc.config_path = optarg;
-		else if (c == OPT_FORCE)
-			o->force = 1;
-		else if (c == OPT_PRINT_CONFIG)
-			o->print_config = 1;
-		else if (!tool_common_option(c, optarg, &o->tc, usage))
-			return tool_usage_error("invalid option");
-	}
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
-	return 0;
+int create_parse(int argc, char **argv, struct create_opts *o, int silent)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, create_optdefs, o);
+	if (rc)
+		return rc;
+	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
 }
 
 static const char *origin_name(prdshm_origin o)
@@ -178,10 +163,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	tool_init("prdshm-create");
-	memset(&o, 0, sizeof(o));
 	prdshm_config_init(&cfg);
-	rc = parse_args(argc, argv, &o);
-	if (rc)
+	rc = tool_parse_done(create_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)

@@ -9,15 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
-
-enum { OPT_JSON = TOOL_OPT_FIRST_PRIVATE, OPT_CHECK, OPT_WATCH, OPT_NO_LOCK };
-
-struct inspect_opts {
-	tool_common tc;
-	int json, check, watch, nolock;
-	unsigned show;
-};
+#include "args.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -48,7 +40,7 @@ static void usage(FILE *out)
 		"70 internal error.\n");
 }
 
-static int parse_section(const char *s, unsigned *show)
+static int parse_section(const tool_common *tc, const char *s, unsigned *show)
 {
 	static const struct {
 		const char *name;
@@ -66,42 +58,34 @@ static int parse_section(const char *s, unsigned *show)
 			return 0;
 		}
 	}
-	return tool_usage_error("unknown section '%s' (locks, phases, agents, waves)", s);
+	return tool_parse_error(tc, "unknown section '%s' (locks, phases, agents, waves)", s);
 }
 
-static int parse_args(int argc, char **argv, struct inspect_opts *o)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "check", no_argument, NULL, OPT_CHECK },
-		{ "watch", no_argument, NULL, OPT_WATCH },
-		{ "no-lock", no_argument, NULL, OPT_NO_LOCK },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const tool_optdef inspect_optdefs[] = {
+	TOOL_OPT_SET("json", 0, struct inspect_opts, json, 1),
+	TOOL_OPT_SET("check", 0, struct inspect_opts, check, 1),
+	TOOL_OPT_SET("watch", 0, struct inspect_opts, watch, 1),
+	TOOL_OPT_SET("no-lock", 0, struct inspect_opts, nolock, 1),
+	{ 0 },
+};
 
+int inspect_parse(int argc, char **argv, struct inspect_opts *o, int silent)
+{
+	int i, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
 	o->show = TOOL_SHOW_ALL;
-	while ((c = getopt_long(argc, argv, "c:qvhV", longopts, NULL)) != -1) {
-		if (c == 'c')
-			o->tc.config_path = optarg;
-		else if (c == OPT_JSON)
-			o->json = 1;
-		else if (c == OPT_CHECK)
-			o->check = 1;
-		else if (c == OPT_WATCH)
-			o->watch = 1;
-		else if (c == OPT_NO_LOCK)
-			o->nolock = 1;
-		else if (!tool_common_option(c, optarg, &o->tc, usage))
-			return tool_usage_error("invalid option");
-	}
-	if (optind < argc && parse_section(argv[optind++], &o->show))
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, inspect_optdefs, o);
+	if (rc)
+		return rc;
+	i = o->tc.argi;
+	if (i < argc && parse_section(&o->tc, argv[i++], &o->show))
 		return TOOL_EXIT_USAGE;
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
+	if (tool_no_more_args(&o->tc, argc, argv, i))
+		return TOOL_EXIT_USAGE;
 	if (o->watch && o->check)
-		return tool_usage_error("--watch and --check exclude each other");
+		return tool_parse_error(&o->tc, "--watch and --check exclude each other");
 	return 0;
 }
 
@@ -211,10 +195,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	tool_init("prdshm-inspect");
-	memset(&o, 0, sizeof(o));
 	prdshm_config_init(&cfg);
-	rc = parse_args(argc, argv, &o);
-	if (rc)
+	rc = tool_parse_done(inspect_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)

@@ -16,23 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
-
-enum { OPT_PHASE = TOOL_OPT_FIRST_PRIVATE, OPT_NO_CREATE };
-
-struct lock_opts {
-	tool_common tc;
-	prdshm_mode mode;
-	int nonblock;
-	double timeout_s; /* < 0: lock_timeout_seconds */
-	int conflict_code;
-	int close_fd;
-	int no_create;
-	const char *phase;
-	char *shell_cmd;       /* -c */
-	const char *resource;
-	char **argv;           /* the command, NULL-terminated */
-};
+#include "args.h"
 
 static void usage(FILE *out)
 {
@@ -70,7 +54,7 @@ static void usage(FILE *out)
 		"be run / was not found.\n");
 }
 
-static int parse_timeout(const char *s, double *out)
+static int parse_timeout(const tool_common *tc, const char *s, void *field)
 {
 	char *end;
 	double v;
@@ -78,12 +62,12 @@ static int parse_timeout(const char *s, double *out)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e9)
-		return tool_usage_error("invalid timeout '%s' (seconds, >= 0)", s);
-	*out = v;
+		return tool_parse_error(tc, "invalid timeout '%s' (seconds, >= 0)", s);
+	*(double *)field = v;
 	return 0;
 }
 
-static int parse_code(const char *s, int *out)
+static int parse_code(const tool_common *tc, const char *s, void *field)
 {
 	char *end;
 	long v;
@@ -91,104 +75,77 @@ static int parse_code(const char *s, int *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < 0 || v > 255)
-		return tool_usage_error("invalid exit code '%s' (0..255)", s);
-	*out = (int)v;
+		return tool_parse_error(tc, "invalid exit code '%s' (0..255)", s);
+	*(int *)field = (int)v;
 	return 0;
 }
 
-static int parse_option(int c, struct lock_opts *o)
-{
-	switch (c) {
-	case 's':
-		o->mode = PRDSHM_SHARED;
-		return 0;
-	case 'x':
-		o->mode = PRDSHM_EXCLUSIVE;
-		return 0;
-	case 'n':
-		o->nonblock = 1;
-		return 0;
-	case 'w':
-		return parse_timeout(optarg, &o->timeout_s);
-	case 'E':
-		return parse_code(optarg, &o->conflict_code);
-	case 'o':
-		o->close_fd = 1;
-		return 0;
-	case 'c':
-		o->shell_cmd = optarg;
-		return 0;
-	case OPT_PHASE:
-		o->phase = optarg;
-		return 0;
-	case OPT_NO_CREATE:
-		o->no_create = 1;
-		return 0;
-	default:
-		if (tool_common_option(c, optarg, &o->tc, usage))
-			return 0;
-		return tool_usage_error("invalid option");
-	}
-}
-
-/* After RESOURCE: the command, or flock's "RESOURCE -c CMD" form. */
-static int parse_command(int argc, char **argv, struct lock_opts *o)
+/* After RESOURCE at argv[i]: the command, or flock's "RESOURCE -c CMD". */
+static int parse_command(int argc, char **argv, int i, struct lock_opts *o)
 {
 	static char sh[] = "sh", dash_c[] = "-c";
-	static char *sh_argv[4] = { sh, dash_c, NULL, NULL };
 
-	if (optind < argc && (strcmp(argv[optind], "-c") == 0 ||
-			      strcmp(argv[optind], "--command") == 0)) {
-		if (o->shell_cmd || argc != optind + 2)
-			return tool_usage_error("%s requires exactly one command argument",
-						argv[optind]);
-		o->shell_cmd = argv[optind + 1];
-		optind = argc;
+	if (i < argc && (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--command") == 0)) {
+		if (o->shell_cmd || argc != i + 2)
+			return tool_parse_error(&o->tc, "%s requires exactly one command argument",
+						argv[i]);
+		o->shell_cmd = argv[i + 1];
+		i = argc;
 	}
-	if (o->shell_cmd && optind < argc)
-		return tool_usage_error("-c and a command exclude each other");
+	if (o->shell_cmd && i < argc)
+		return tool_parse_error(&o->tc, "-c and a command exclude each other");
 	if (o->shell_cmd) {
-		sh_argv[2] = o->shell_cmd;
-		o->argv = sh_argv;
-	} else if (optind < argc) {
-		o->argv = argv + optind;
+		/* execvp() takes char *const *; sh never writes to them. */
+		o->sh_argv[0] = sh;
+		o->sh_argv[1] = dash_c;
+		o->sh_argv[2] = (char *)(uintptr_t)o->shell_cmd;
+		o->argv = o->sh_argv;
+	} else if (i < argc) {
+		o->argv = argv + i;
 	} else {
-		return tool_usage_error("no command given");
+		return tool_parse_error(&o->tc, "no command given");
 	}
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct lock_opts *o)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "shared", no_argument, NULL, 's' },
-		{ "exclusive", no_argument, NULL, 'x' },
-		{ "nonblock", no_argument, NULL, 'n' },
-		{ "nb", no_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 'w' },
-		{ "wait", required_argument, NULL, 'w' },
-		{ "conflict-exit-code", required_argument, NULL, 'E' },
-		{ "close", no_argument, NULL, 'o' },
-		{ "command", required_argument, NULL, 'c' },
-		{ "phase", required_argument, NULL, OPT_PHASE },
-		{ "no-create", no_argument, NULL, OPT_NO_CREATE },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+static const tool_optdef lock_optdefs[] = {
+	TOOL_OPT_SET("shared", 's', struct lock_opts, mode, PRDSHM_SHARED),
+	TOOL_OPT_SET("exclusive", 'x', struct lock_opts, mode, PRDSHM_EXCLUSIVE),
+	TOOL_OPT_SET("nonblock", 'n', struct lock_opts, nonblock, 1),
+	TOOL_OPT_SET("nb", 'n', struct lock_opts, nonblock, 1),
+	TOOL_OPT_FN("timeout", 'w', struct lock_opts, timeout_s, parse_timeout),
+	TOOL_OPT_FN("wait", 'w', struct lock_opts, timeout_s, parse_timeout),
+	TOOL_OPT_FN("conflict-exit-code", 'E', struct lock_opts, conflict_code, parse_code),
+	TOOL_OPT_SET("close", 'o', struct lock_opts, close_fd, 1),
+	TOOL_OPT_STR("command", 'c', struct lock_opts, shell_cmd),
+	TOOL_OPT_STR("phase", 0, struct lock_opts, phase),
+	TOOL_OPT_SET("no-create", 0, struct lock_opts, no_create, 1),
+	{ 0 },
+};
 
+int lock_parse(int argc, char **argv, struct lock_opts *o, int silent)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
 	o->mode = PRDSHM_EXCLUSIVE;
 	o->timeout_s = -1;
 	o->conflict_code = TOOL_EXIT_CONFLICT;
-	/* "+": stop at RESOURCE, so that the command's options stay its own. */
-	while ((c = getopt_long(argc, argv, "+sxnw:E:oc:qvhV", longopts, NULL)) != -1) {
-		if (parse_option(c, o))
-			return TOOL_EXIT_USAGE;
-	}
-	if (optind >= argc)
-		return tool_usage_error("no resource given");
-	o->resource = argv[optind++];
-	return parse_command(argc, argv, o);
+	/* Options end at RESOURCE, so that the command's options stay its own;
+	 * -c is the command, as in flock(1). */
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_OPTS_FIRST, lock_optdefs, o);
+	if (rc)
+		return rc;
+	if (o->tc.argi >= argc)
+		return tool_parse_error(&o->tc, "no resource given");
+	o->resource = argv[o->tc.argi];
+	rc = parse_command(argc, argv, o->tc.argi + 1, o);
+	if (rc)
+		return rc;
+	if (o->phase && o->phase[0] == '\0')
+		return tool_parse_error(&o->tc, "--phase needs a phase id");
+	return 0;
 }
 
 static int64_t timeout_ms(const struct lock_opts *o, const prdshm_config *cfg)
@@ -218,7 +175,7 @@ static void report_conflict(prdshm_seg *seg, const struct lock_opts *o, int err)
 	fprintf(stderr, ": %s", err == PRDSHM_EDEADLK ? "deadlock detected"
 				: err == PRDSHM_ETIMEDOUT ? "timed out"
 							   : "lock is taken");
-	if (prdshm_lock_query(seg, o->resource, o->mode, h, 4, &n) == 0) {
+	if (prdshm_lock_query(seg, o->resource, (prdshm_mode)o->mode, h, 4, &n) == 0) {
 		for (size_t i = 0; i < n && i < 4; i++) {
 			fprintf(stderr, "%s %s by %.63s (pid %d", i ? "," : ";",
 				h[i].waiting ? "wanted" : "held", h[i].agent_id, (int)h[i].pid);
@@ -292,7 +249,7 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	r = prdshm_session_open(seg, id, o->close_fd ? 0 : PRDSHM_SESSION_INHERIT, &s);
 	if (r)
 		return tool_fail(r, "open a session on %s", cfg->shm_name);
-	r = prdshm_lock(s, o->resource, o->mode, timeout_ms(o, cfg), o->phase);
+	r = prdshm_lock(s, o->resource, (prdshm_mode)o->mode, timeout_ms(o, cfg), o->phase);
 	if (r == PRDSHM_EBUSY || r == PRDSHM_ETIMEDOUT || r == PRDSHM_EDEADLK) {
 		report_conflict(seg, o, r);
 		rc = o->conflict_code;
@@ -302,7 +259,7 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 		rc = tool_fail(r, "lock %s", o->resource);
 		goto out;
 	}
-	tool_verbose("locked %s (%s) in %s", o->resource, prdshm_mode_name(o->mode),
+	tool_verbose("locked %s (%s) in %s", o->resource, prdshm_mode_name((prdshm_mode)o->mode),
 		     cfg->shm_name);
 	rc = run_command(o->argv);
 	tool_verbose("command exited with %d; releasing %s", rc, o->resource);
@@ -319,15 +276,10 @@ int main(int argc, char **argv)
 	int rc;
 
 	tool_init("prdshm-lock");
-	memset(&o, 0, sizeof(o));
 	prdshm_config_init(&cfg);
-	rc = parse_args(argc, argv, &o);
-	if (rc)
+	rc = tool_parse_done(lock_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
-	if (o.phase && o.phase[0] == '\0') {
-		rc = tool_usage_error("--phase needs a phase id");
-		goto out;
-	}
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)
 		goto out;

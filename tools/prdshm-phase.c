@@ -5,16 +5,7 @@
  */
 #include <string.h>
 
-#include "common.h"
-
-enum { OPT_JSON = TOOL_OPT_FIRST_PRIVATE };
-
-struct phase_opts {
-	tool_common tc;
-	int json;
-	const char *verb;
-	const char *id;
-};
+#include "args.h"
 
 static const struct verb {
 	const char *name;
@@ -61,35 +52,32 @@ static const struct verb *find_verb(const char *name)
 	return NULL;
 }
 
-static int parse_args(int argc, char **argv, struct phase_opts *o)
-{
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, nargs;
+static const tool_optdef phase_optdefs[] = {
+	TOOL_OPT_SET("json", 0, struct phase_opts, json, 1),
+	{ 0 },
+};
 
-	while ((c = getopt_long(argc, argv, "c:qvhV", longopts, NULL)) != -1) {
-		if (c == 'c')
-			o->tc.config_path = optarg;
-		else if (c == OPT_JSON)
-			o->json = 1;
-		else if (!tool_common_option(c, optarg, &o->tc, usage))
-			return tool_usage_error("invalid option");
-	}
-	nargs = argc - optind;
-	if (nargs < 1)
-		return tool_usage_error("no command given (status, retry, cancel, skip)");
-	o->verb = argv[optind];
-	o->id = nargs > 1 ? argv[optind + 1] : NULL;
-	if (nargs > 2)
-		return tool_usage_error("unexpected argument '%s'", argv[optind + 2]);
+int phase_parse(int argc, char **argv, struct phase_opts *o, int silent)
+{
+	int i, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, phase_optdefs, o);
+	if (rc)
+		return rc;
+	i = o->tc.argi;
+	if (i >= argc)
+		return tool_parse_error(&o->tc, "no command given (status, retry, cancel, skip)");
+	o->verb = argv[i];
+	o->id = i + 1 < argc ? argv[i + 1] : NULL;
+	if (tool_no_more_args(&o->tc, argc, argv, i + 2))
+		return TOOL_EXIT_USAGE;
 	if (strcmp(o->verb, "status") != 0 && find_verb(o->verb) == NULL)
-		return tool_usage_error("unknown command '%s' (status, retry, cancel, skip)",
+		return tool_parse_error(&o->tc, "unknown command '%s' (status, retry, cancel, skip)",
 					o->verb);
 	if (strcmp(o->verb, "status") != 0 && o->id == NULL)
-		return tool_usage_error("%s needs a phase id", o->verb);
+		return tool_parse_error(&o->tc, "%s needs a phase id", o->verb);
 	return 0;
 }
 
@@ -232,10 +220,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	tool_init("prdshm-phase");
-	memset(&o, 0, sizeof(o));
 	prdshm_config_init(&cfg);
-	rc = parse_args(argc, argv, &o);
-	if (rc)
+	rc = tool_parse_done(phase_parse(argc, argv, &o, 0), &o.tc, usage);
+	if (rc != TOOL_CONTINUE)
 		goto out;
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)

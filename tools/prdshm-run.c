@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "args.h"
 #include "runner.h"
 
 /* How often the state is read to find events. */
@@ -29,8 +28,6 @@
 #define CANCEL_GRACE_MS 10000
 #define BAR_WIDTH 20
 
-enum { OPT_KEEP = TOOL_OPT_FIRST_PRIVATE, OPT_ATTACH, OPT_PLAIN, OPT_LOG };
-
 struct proc {
 	pid_t pid;
 	char id[32];
@@ -38,10 +35,7 @@ struct proc {
 };
 
 struct run {
-	/* Options. */
-	tool_common tc;
-	int jobs, keep, attach, plain;
-	const char *log_path;
+	struct run_opts opt;
 	/* State. */
 	prdshm_config cfg;
 	prdshm_seg *seg;
@@ -85,7 +79,7 @@ static void usage(FILE *out)
 		"See prdshm-run(1).\n");
 }
 
-static int parse_jobs(const char *s, int *out)
+static int parse_jobs(const tool_common *tc, const char *s, void *field)
 {
 	char *end;
 	long v;
@@ -93,62 +87,31 @@ static int parse_jobs(const char *s, int *out)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < 1 || v > 4096)
-		return -1;
-	*out = (int)v;
+		return tool_parse_error(tc, "-j: expected a number of agents (1..4096), not '%s'",
+					s);
+	*(int *)field = (int)v;
 	return 0;
 }
 
-static int private_option(struct run *r, int c, const char *arg)
-{
-	switch (c) {
-	case 'j':
-		if (parse_jobs(arg, &r->jobs) != 0)
-			return tool_usage_error("-j: expected a number of agents (1..4096), not '%s'",
-						arg);
-		return 0;
-	case OPT_KEEP:
-		r->keep = 1;
-		return 0;
-	case OPT_ATTACH:
-		r->attach = 1;
-		return 0;
-	case OPT_PLAIN:
-		r->plain = 1;
-		return 0;
-	case OPT_LOG:
-		r->log_path = arg;
-		return 0;
-	default:
-		return tool_usage_error("unknown option");
-	}
-}
+static const tool_optdef run_optdefs[] = {
+	TOOL_OPT_FN("jobs", 'j', struct run_opts, jobs, parse_jobs),
+	TOOL_OPT_SET("keep", 0, struct run_opts, keep, 1),
+	TOOL_OPT_SET("attach", 0, struct run_opts, attach, 1),
+	TOOL_OPT_SET("plain", 0, struct run_opts, plain, 1),
+	TOOL_OPT_STR("log", 0, struct run_opts, log_path),
+	{ 0 },
+};
 
-/* @return -1 to go on, else the exit code. */
-static int parse_args(struct run *r, int argc, char **argv)
+int run_parse(int argc, char **argv, struct run_opts *o, int silent)
 {
-	static const struct option longopts[] = {
-		TOOL_COMMON_LONGOPTS,
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "keep", no_argument, NULL, OPT_KEEP },
-		{ "attach", no_argument, NULL, OPT_ATTACH },
-		{ "plain", no_argument, NULL, OPT_PLAIN },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "hVqvc:j:", longopts, NULL)) != -1) {
-		if (c == 'c')
-			c = TOOL_OPT_CONFIG;
-		if (tool_common_option(c, optarg, &r->tc, usage))
-			continue;
-		rc = private_option(r, c, optarg);
-		if (rc)
-			return rc;
-	}
-	if (optind < argc)
-		return tool_usage_error("unexpected argument '%s'", argv[optind]);
-	return -1;
+	memset(o, 0, sizeof(*o));
+	o->tc.silent = silent;
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, run_optdefs, o);
+	if (rc)
+		return rc;
+	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -457,9 +420,9 @@ static void exec_agent(const struct run *r, const char *id)
 	argv[n++] = r->info.shm_name;
 	argv[n++] = "--id";
 	argv[n++] = id;
-	if (r->tc.config_path) {
+	if (r->opt.tc.config_path) {
 		argv[n++] = "--config";
-		argv[n++] = r->tc.config_path;
+		argv[n++] = r->opt.tc.config_path;
 	}
 	argv[n] = NULL;
 	execv(r->agent_bin, (char *const *)(uintptr_t)argv);
@@ -604,7 +567,7 @@ static void run_loop(struct run *r)
 
 static int start_agents(struct run *r)
 {
-	for (int i = 0; i < r->jobs; i++) {
+	for (int i = 0; i < r->opt.jobs; i++) {
 		if (start_agent(r) != 0) {
 			tool_err("cannot start agent: %s", strerror(errno));
 			return TOOL_EXIT_INTERNAL;
@@ -774,7 +737,7 @@ static int create_segment(struct run *r)
 
 static int open_segment(struct run *r)
 {
-	int err = r->attach ? tool_open_segment(&r->cfg, &r->seg) : create_segment(r);
+	int err = r->opt.attach ? tool_open_segment(&r->cfg, &r->seg) : create_segment(r);
 
 	if (err)
 		return err;
@@ -786,10 +749,10 @@ static int open_segment(struct run *r)
 			 r->info.shm_name, r->info.shm_name);
 		return TOOL_EXIT_CORRUPT;
 	}
-	if (r->jobs == 0)
-		r->jobs = r->info.max_parallel_agents;
-	if ((uint32_t)r->jobs > r->info.max_agents)
-		return tool_usage_error("-j %d: more than max_agents (%u)", r->jobs,
+	if (r->opt.jobs == 0)
+		r->opt.jobs = r->info.max_parallel_agents;
+	if ((uint32_t)r->opt.jobs > r->info.max_agents)
+		return tool_usage_error("-j %d: more than max_agents (%u)", r->opt.jobs,
 					(unsigned)r->info.max_agents);
 	if (r->info.monitoring_update_interval < 1)
 		r->info.monitoring_update_interval = 1;
@@ -798,14 +761,14 @@ static int open_segment(struct run *r)
 
 static int open_log(struct run *r)
 {
-	if (tool_verbosity > 0 && !r->log_path) {
+	if (tool_verbosity > 0 && !r->opt.log_path) {
 		r->out_fd = -1; /* inherit: the agents write where we write */
 		return 0;
 	}
-	r->out_fd = open(r->log_path ? r->log_path : "/dev/null",
+	r->out_fd = open(r->opt.log_path ? r->opt.log_path : "/dev/null",
 			 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (r->out_fd < 0) {
-		tool_err("cannot open %s: %s", r->log_path ? r->log_path : "/dev/null",
+		tool_err("cannot open %s: %s", r->opt.log_path ? r->opt.log_path : "/dev/null",
 			 strerror(errno));
 		return TOOL_EXIT_INTERNAL;
 	}
@@ -826,7 +789,7 @@ static int setup(struct run *r)
 		tool_err("cannot install signal handlers: %s", strerror(errno));
 		return TOOL_EXIT_INTERNAL;
 	}
-	r->tty = !r->plain && tool_verbosity == 0 && isatty(STDOUT_FILENO) &&
+	r->tty = !r->opt.plain && tool_verbosity == 0 && isatty(STDOUT_FILENO) &&
 		 !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
 	r->t0 = rn_mono_ns();
 	return 0;
@@ -839,11 +802,11 @@ static void header(struct run *r)
 
 	if (tool_verbosity < 0)
 		return;
-	printf("%s %s: %zu phases in %zu waves (%s scheduling), %d agents", r->attach ? "attached to"
+	printf("%s %s: %zu phases in %zu waves (%s scheduling), %d agents", r->opt.attach ? "attached to"
 										   : "created",
 	       r->info.shm_name, s->nphases, s->nwaves,
-	       r->info.scheduling == PRDSHM_SCHED_EAGER ? "eager" : "waves", r->jobs);
-	if (r->attach)
+	       r->info.scheduling == PRDSHM_SCHED_EAGER ? "eager" : "waves", r->opt.jobs);
+	if (r->opt.attach)
 		printf(", %zu phase%s done already", done, done == 1 ? "" : "s");
 	printf("\n");
 	fflush(stdout);
@@ -860,7 +823,7 @@ static int finish(struct run *r)
 		       r->info.shm_name, r->info.shm_name);
 		return rn_stop_signal ? 128 + rn_stop_signal : TOOL_EXIT_INTERNAL;
 	}
-	if (r->keep)
+	if (r->opt.keep)
 		printf("segment %s kept (--keep)\n", r->info.shm_name);
 	else if (prdshm_seg_unlink(r->info.shm_name) != 0)
 		tool_fail(PRDSHM_ESYS, "unlink %s", r->info.shm_name);
@@ -873,8 +836,8 @@ static int run(struct run *r)
 
 	if (rc)
 		return rc;
-	r->max_replace = (unsigned)r->jobs + 3;
-	if (r->attach)
+	r->max_replace = (unsigned)r->opt.jobs + 3;
+	if (r->opt.attach)
 		reap_dead(r);
 	rc = observe(r);
 	if (rc)
@@ -898,11 +861,12 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.out_fd = -1;
 	prdshm_config_init(&r.cfg);
-	rc = parse_args(&r, argc, argv);
-	if (rc < 0)
-		rc = tool_load_config(&r.tc, &r.cfg);
-	if (rc == 0)
-		rc = run(&r);
+	rc = tool_parse_done(run_parse(argc, argv, &r.opt, 0), &r.opt.tc, usage);
+	if (rc == TOOL_CONTINUE) {
+		rc = tool_load_config(&r.opt.tc, &r.cfg);
+		if (rc == 0)
+			rc = run(&r);
+	}
 	prdshm_snapshot_free(r.prev);
 	prdshm_seg_close(r.seg);
 	prdshm_config_free(&r.cfg);

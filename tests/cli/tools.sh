@@ -6,7 +6,7 @@ set -u
 # shellcheck source=tests/cli/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-TOOLS="create inspect cleanup lock phase"
+TOOLS="create inspect cleanup lock phase agent run"
 
 # ---- common options ------------------------------------------------------
 for t in $TOOLS; do
@@ -18,6 +18,17 @@ for t in $TOOLS; do
 	t_rc 64 "prdshm-$t --bogus" "$BIN/prdshm-$t" --bogus
 	t_grep "$TMP/err" "^prdshm-$t: " "prdshm-$t usage error names the tool"
 done
+
+# -h and -V end the parse: what follows is not looked at, nothing is run.
+t_rc 0 "-h before a bad option" "$BIN/prdshm-create" -h --bogus
+t_rc 64 "a bad option before -h" "$BIN/prdshm-create" --bogus -h
+t_rc 0 "-V in a group of short options" "$BIN/prdshm-lock" -nV
+shm_name
+t_rc 0 "prdshm-run --keep --help" "$BIN/prdshm-run" --keep --name "$SHM" --help
+[ ! -e "/dev/shm$SHM" ] && ok "prdshm-run --help runs nothing" ||
+	not_ok "prdshm-run --help created $SHM"
+t_rc 0 "prdshm-agent -V with a missing segment" "$BIN/prdshm-agent" --name "$SHM" -V
+[ ! -s "$TMP/err" ] && ok "prdshm-agent -V opens nothing" || not_ok "prdshm-agent -V: stderr"
 
 # ---- configuration and segment selection ---------------------------------
 shm_name
