@@ -5,7 +5,7 @@
  * A valid image is built once (a small lock table with held records, a
  * plan with a running phase).  Each input is a list of patches
  *     [flags] then { offset:u32le, len-1:u8, bytes[len] }...
- * applied to a copy, which is written to a fresh shm object and given to
+ * applied to a copy, which is written over one shm object and given to
  * the library: prdshm_seg_open, prdshm_check, prdshm_snapshot_take, then
  * (flags) prdshm_recover and a lock, unlock, claim and reap.  The library
  * must accept the image as consistent or report it corrupt; never crash,
@@ -13,7 +13,15 @@
  *
  * The robust mutexes' bytes are always restored from the valid image: a
  * scribbled lock word naming a live owner makes pthread_mutex_lock() wait
- * for ever by design, which is not what this target is about.
+ * for ever by design, which is not what this target is about.  For the
+ * same reason an image whose magic is 0 is skipped: to an opener that is a
+ * segment still being initialised, and it waits for its creator (5 s)
+ * before calling it corrupt.  Any other wrong magic is tried.
+ *
+ * Speed: the shm object is created and mapped once, and each input is
+ * copied into that mapping, so that an input costs no shm_open, ftruncate,
+ * page allocation or unlink of its own (the library still opens and maps
+ * the segment by name, as a client does).
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -35,6 +43,7 @@ static size_t image_size;
 static size_t mutex_off[64];     /* where the mutexes are */
 static size_t nmutex;
 static char shm_name[64];
+static unsigned char *shm_map;   /* the shm object each input is copied into */
 
 static void add_phase(prdshm_config *cfg, const char *id, const char *dep)
 {
@@ -120,6 +129,25 @@ static void build_image(void)
 	prdshm_config_free(&cfg);
 }
 
+static void remove_shm(void)
+{
+	shm_unlink(shm_name);
+}
+
+/* The object the inputs are written to, created and mapped once. */
+static void map_shm(void)
+{
+	int fd = shm_open(shm_name, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || ftruncate(fd, (off_t)image_size) != 0)
+		abort();
+	shm_map = mmap(NULL, image_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (shm_map == MAP_FAILED)
+		abort();
+	close(fd);
+	atexit(remove_shm);
+}
+
 /* Apply the input's patches to @p img; @return the flags byte. */
 static unsigned apply(unsigned char *img, const uint8_t *data, size_t size)
 {
@@ -145,17 +173,13 @@ static unsigned apply(unsigned char *img, const uint8_t *data, size_t size)
 	return flags;
 }
 
-static int write_shm(const unsigned char *img)
+/* 0 while a creator initialises: an opener would wait for it (see above). */
+static uint64_t magic_of(const unsigned char *img)
 {
-	int fd = shm_open(shm_name, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
-	int ok;
+	uint64_t magic;
 
-	if (fd < 0)
-		return -1;
-	ok = ftruncate(fd, (off_t)image_size) == 0 &&
-	     pwrite(fd, img, image_size, 0) == (ssize_t)image_size;
-	close(fd);
-	return ok ? 0 : -1;
+	memcpy(&magic, img + offsetof(struct prdshm__hdr, magic), sizeof(magic));
+	return magic;
 }
 
 /* Use the segment as a client would. */
@@ -180,20 +204,19 @@ static void exercise(prdshm_seg *seg, unsigned flags)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	unsigned char *img;
 	prdshm_seg *seg = NULL;
 	prdshm_snapshot *snap = NULL;
 	unsigned flags;
 	int r;
 
-	if (image == NULL)
+	if (image == NULL) {
 		build_image();
-	img = malloc(image_size);
-	if (img == NULL)
-		return 0;
-	memcpy(img, image, image_size);
-	flags = apply(img, data, size);
-	if (write_shm(img) == 0 && prdshm_seg_open(shm_name, &seg) == 0) {
+		map_shm();
+	}
+	/* Nobody maps the object between two inputs: overwrite it whole. */
+	memcpy(shm_map, image, image_size);
+	flags = apply(shm_map, data, size);
+	if (magic_of(shm_map) != 0 && prdshm_seg_open(shm_name, &seg) == 0) {
 		r = prdshm_check(seg, (flags & 1) ? PRDSHM_SNAP_NOLOCK : 0, NULL, NULL);
 		if (prdshm_snapshot_take(seg, (flags & 1) ? PRDSHM_SNAP_NOLOCK : 0, &snap) == 0)
 			prdshm_snapshot_free(snap);
@@ -206,7 +229,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			exercise(seg, flags);
 		prdshm_seg_close(seg);
 	}
-	shm_unlink(shm_name);
-	free(img);
 	return 0;
 }
