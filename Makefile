@@ -216,13 +216,25 @@ $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)
 torture: all $(BUILD)/prdshm-torture
 	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS) --inspect $(BUILD)/bin/prdshm-inspect
 
+# fuzz_args drives the tools' own parsers: the tools' objects, each main
+# renamed (prdshm-lock's becomes prdshm_lock_main), in an archive that the
+# other targets do not pull from.
+FUZZ_TOOL_OBJ := $(TOOL_MAINS:tools/%.c=$(BUILD)/fuzz/tools/%.o) $(TOOL_COMMON_OBJ)
+$(BUILD)/fuzz/tools/%.o: tools/%.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -Dmain=$(subst -,_,$*)_main $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+$(BUILD)/libprdshm-tools-fuzz.a: $(FUZZ_TOOL_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 FUZZ_TIME ?= 30
 fuzz: | $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
-	  SANITIZE="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libprdshm-hooks.a
+	  SANITIZE="-fsanitize=fuzzer-no-link,address,undefined" \
+	  build-fuzz/libprdshm-hooks.a build-fuzz/libprdshm-tools-fuzz.a
 	$(Q)set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang $(CPPFLAGS) -DPRDSHM_TEST_HOOKS -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o build-fuzz/$$n $$f build-fuzz/libprdshm-hooks.a -pthread $(LDLIBS); \
+	  clang $(CPPFLAGS) -Itools -DPRDSHM_TEST_HOOKS -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/$$n $$f build-fuzz/libprdshm-tools-fuzz.a build-fuzz/libprdshm-hooks.a \
+	    -pthread -ljansson $(LDLIBS); \
 	  mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_TIME)s"; \
 	  build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -print_final_stats=0 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n 2>build-fuzz/$$n.log \
