@@ -314,6 +314,8 @@ int tool_getopt(tool_common *tc, int argc, char **argv, unsigned flags,
 			return rc;
 	}
 	tc->argi = optind;
+	if (flags & TOOL_NO_OPERANDS)
+		return tool_no_more_args(tc, argc, argv, tc->argi);
 	return 0;
 }
 

@@ -124,6 +124,7 @@ typedef struct tool_optdef {
 /* tool_getopt flags. */
 #define TOOL_C_IS_CONFIG 0x1 /* -c FILE means --config FILE */
 #define TOOL_OPTS_FIRST 0x2  /* options end at the first operand (getopt's "+") */
+#define TOOL_NO_OPERANDS 0x4 /* an operand is an "unexpected argument" */
 
 /**
  * Parse the options in @p argv with getopt_long: the common ones into @p tc,

@@ -84,14 +84,10 @@ static const tool_optdef agent_optdefs[] = {
 
 int agent_parse(int argc, char **argv, struct agent_opts *o, int silent)
 {
-	int rc;
-
 	memset(o, 0, sizeof(*o));
 	o->tc.silent = silent;
-	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, agent_optdefs, o);
-	if (rc)
-		return rc;
-	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
+	return tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG | TOOL_NO_OPERANDS,
+			   agent_optdefs, o);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -64,11 +64,10 @@ int cleanup_parse(int argc, char **argv, struct cleanup_opts *o, int silent)
 
 	memset(o, 0, sizeof(*o));
 	o->tc.silent = silent;
-	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, cleanup_optdefs, o);
+	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG | TOOL_NO_OPERANDS,
+			 cleanup_optdefs, o);
 	if (rc)
 		return rc;
-	if (tool_no_more_args(&o->tc, argc, argv, o->tc.argi))
-		return TOOL_EXIT_USAGE;
 	if (o->force && !o->unlink)
 		return tool_parse_error(&o->tc, "--force only applies to --unlink");
 	return 0;

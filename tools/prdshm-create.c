@@ -38,14 +38,10 @@ static const tool_optdef create_optdefs[] = {
 
 int create_parse(int argc, char **argv, struct create_opts *o, int silent)
 {
-	int rc;
-
 	memset(o, 0, sizeof(*o));
 	o->tc.silent = silent;
-	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, create_optdefs, o);
-	if (rc)
-		return rc;
-	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
+	return tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG | TOOL_NO_OPERANDS,
+			   create_optdefs, o);
 }
 
 static const char *origin_name(prdshm_origin o)

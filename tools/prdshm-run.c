@@ -104,14 +104,10 @@ static const tool_optdef run_optdefs[] = {
 
 int run_parse(int argc, char **argv, struct run_opts *o, int silent)
 {
-	int rc;
-
 	memset(o, 0, sizeof(*o));
 	o->tc.silent = silent;
-	rc = tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG, run_optdefs, o);
-	if (rc)
-		return rc;
-	return tool_no_more_args(&o->tc, argc, argv, o->tc.argi);
+	return tool_getopt(&o->tc, argc, argv, TOOL_C_IS_CONFIG | TOOL_NO_OPERANDS,
+			   run_optdefs, o);
 }
 
 /* ------------------------------------------------------------------------ */
