@@ -44,13 +44,16 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 	const struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
 	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	uint32_t nshared = 0, nexcl = 0, nwaiting = 0, n = 0, i = sl->head;
+	uint32_t live_shared = 0, live_excl = 0;
 	uint64_t lastseq = 0;
 	int nl = (int)(sl->name_len > 64 ? 64 : sl->name_len);
 
 	for (; i < seg->recs_per_part && n <= seg->recs_per_part; n++) {
 		const struct prdshm__rec *r = &recs[i];
 
-		if (r->state != PRDSHM__REC_HELD && r->state != PRDSHM__REC_WAITING)
+		uint32_t st = prdshm__rec_state(r);
+
+		if (st == PRDSHM__REC_FREE)
 			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': free record %u on its list", nl,
 				sl->name, i);
 		if (r->slot != si || r->sess >= seg->max_agents)
@@ -60,18 +63,27 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': records out of FIFO order", nl,
 				sl->name);
 		lastseq = r->seq;
-		if (r->state == PRDSHM__REC_HELD && r->mode == PRDSHM_EXCLUSIVE)
-			nexcl++;
-		else if (r->state == PRDSHM__REC_HELD)
-			nshared++;
-		if (r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
+		/* The counters count a RELEASED record as held until it is
+		 * collected; mutual exclusion counts only the live holds. */
+		if (st == PRDSHM__REC_HELD || st == PRDSHM__REC_RELEASED) {
+			if (r->mode == PRDSHM_EXCLUSIVE)
+				nexcl++;
+			else
+				nshared++;
+		}
+		if (st == PRDSHM__REC_HELD && r->mode == PRDSHM_EXCLUSIVE)
+			live_excl++;
+		else if (st == PRDSHM__REC_HELD)
+			live_shared++;
+		if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
 			nwaiting++;
-		if (r->sess < seg->max_agents && !prdshm__session_alive(seg, r->sess, r->gen)) {
+		if (st != PRDSHM__REC_RELEASED && r->sess < seg->max_agents &&
+		    !prdshm__session_alive(seg, r->sess, r->gen)) {
 			char id[PRDSHM_ID_MAX + 1];
 
 			prdshm__agent_id(seg, r->sess, id);
 			problem(c, PRDSHM_CHECK_WARN, "lock '%.*s': dead agent %s still %s it", nl,
-				sl->name, id, r->state == PRDSHM__REC_HELD ? "holds" : "waits for");
+				sl->name, id, st == PRDSHM__REC_HELD ? "holds" : "waits for");
 		}
 		i = r->next;
 	}
@@ -79,10 +91,10 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record list loops", nl, sl->name);
 	if (n == 0)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': in use without records", nl, sl->name);
-	if (nexcl > 1 || (nexcl == 1 && nshared > 0))
+	if (live_excl > 1 || (live_excl == 1 && live_shared > 0))
 		problem(c, PRDSHM_CHECK_ERROR,
 			"lock '%.*s': %u exclusive and %u shared holders at once", nl, sl->name,
-			nexcl, nshared);
+			live_excl, live_shared);
 	if (nexcl != sl->nexcl || nshared != sl->nshared || nwaiting != sl->nwaiting)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': counters disagree with records", nl,
 			sl->name);
@@ -110,7 +122,7 @@ static void check_partition(struct checker *c, uint32_t p)
 		nrecs_listed += check_slot(c, p, i);
 	}
 	for (uint32_t i = 0; i < seg->recs_per_part; i++)
-		nrecs += recs[i].state != PRDSHM__REC_FREE;
+		nrecs += prdshm__rec_state(&recs[i]) != PRDSHM__REC_FREE;
 	if (nslots != seg->parts[p].nslots || nrecs != seg->parts[p].nrecs)
 		problem(c, PRDSHM_CHECK_ERROR, "partition %u: usage counters disagree", p);
 	if (nrecs != nrecs_listed)

@@ -4,9 +4,10 @@
  * Like PostgreSQL, the check runs only after a request has waited for
  * deadlock_timeout_ms, so the common case pays nothing.  It takes every
  * partition mutex in ascending order (the only place that holds more than
- * one), so the graph it sees is consistent and checks are serialised: when
- * two requests of a cycle both check, the first withdraws and the second
- * then finds no cycle.
+ * one), so nothing is granted or queued while it looks, and checks are
+ * serialised: when two requests of a cycle both check, the first withdraws
+ * and the second then finds no cycle.  Only releases without the mutex can
+ * happen meanwhile; they remove edges, never add them (see blocks()).
  *
  * Nodes are sessions; session u waits for session v when v has a record on
  * the slot u waits on that blocks u's record (see grantable() in
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/futex.h"
 #include "internal/locktable.h"
 #include "internal/session.h"
 #include "internal/util.h"
@@ -63,7 +63,10 @@ static int wait_cmp(const void *x, const void *y)
 
 static int is_waiting(const struct prdshm__rec *r)
 {
-	return r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING);
+	uint32_t st = prdshm__rec_state(r);
+
+	return st == PRDSHM__REC_WAITING ||
+	       (st == PRDSHM__REC_HELD && (r->flags & PRDSHM__REC_UPGRADING));
 }
 
 /* Every waiting record of a current session, grouped by session: threads
@@ -104,13 +107,20 @@ static int collect_waits(struct dfs *d)
 	return 0;
 }
 
+/* As grantable() in locktable.c.  Holders may turn RELEASED under us (they
+ * release without the mutex), never the reverse: so every edge this search
+ * follows existed when it began, and a cycle it finds was real then. */
 static int blocks(const struct prdshm__rec *me, const struct prdshm__rec *x, int before)
 {
+	uint32_t st = prdshm__rec_state(x);
+
+	if (st == PRDSHM__REC_RELEASED)
+		return 0;
 	if (me->flags & PRDSHM__REC_UPGRADING)
-		return x->state == PRDSHM__REC_HELD;
+		return st == PRDSHM__REC_HELD;
 	if (before)
 		return prdshm__modes_conflict(prdshm__rec_effective_mode(x), me->mode);
-	return x->state == PRDSHM__REC_HELD && prdshm__modes_conflict(x->mode, me->mode);
+	return st == PRDSHM__REC_HELD && prdshm__modes_conflict(x->mode, me->mode);
 }
 
 /* Push the sessions that waiting record @p w (of session u) waits for.
@@ -191,36 +201,6 @@ static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, 
 	prdshm__fail(PRDSHM_EDEADLK, "%s", buf);
 }
 
-/* Withdraw the waiting record (or upgrade) after a deadlock. */
-static void withdraw_locked(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
-{
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[r->slot];
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t *link = &sl->head;
-
-	if (r->flags & PRDSHM__REC_UPGRADING) {
-		r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
-		sl->nwaiting--;
-	} else {
-		for (uint32_t n = 0; *link < seg->recs_per_part && *link != ri &&
-				     n < seg->recs_per_part;
-		     n++)
-			link = &recs[*link].next;
-		if (*link == ri)
-			*link = r->next;
-		sl->nwaiting--;
-		r->state = PRDSHM__REC_FREE;
-		r->next = seg->parts[p].free_rec;
-		seg->parts[p].free_rec = ri;
-		seg->parts[p].nrecs--;
-		/* A slot left without records is freed by the next rebuild or
-		 * release; it cannot be empty here, since something blocked us. */
-	}
-	prdshm__doorbell_ring(&sl->doorbell);
-	prdshm__futex_wake_all(&sl->doorbell);
-}
-
 int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint32_t slot,
 			   uint32_t gen)
 {
@@ -240,7 +220,7 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 	if (ret)
 		goto unlock;
 	if (r->sess != slot || r->gen != gen || !is_waiting(r)) {
-		ret = r->state == PRDSHM__REC_HELD ? 1 : 0;
+		ret = prdshm__rec_state(r) == PRDSHM__REC_HELD ? 1 : 0;
 		goto unlock;
 	}
 	if (collect_waits(&d) != 0 || !find_cycle(&d)) {
@@ -251,7 +231,7 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 		const struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[r->slot];
 		describe_cycle(&d, slot, sl->name, (int)sl->name_len);
 	}
-	withdraw_locked(seg, p, ri);
+	prdshm__part_withdraw(seg, p, ri);
 	ret = PRDSHM_EDEADLK;
 unlock:
 	unlock_all(seg, nlocked);

@@ -101,40 +101,20 @@ uint64_t prdshm__now_mono(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t prdshm__now_real_coarse(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t prdshm__now_real(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * The resource-name hash, stored in the segment (the layout hash includes
- * PRDSHM__HASH_VERSION).  Every lock and unlock hashes the name, so it takes
- * eight bytes per step (a multiply-xorshift like wyhash's core) instead of
- * FNV-1a's one, and ends with MurmurHash3's finaliser so that both the top
- * bits (the partition) and the low bits (the bucket) are well mixed.
- */
-uint32_t prdshm__hash(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
-	uint64_t w;
-
-	for (; len >= 8; len -= 8, p += 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
-		h ^= h >> 31;
-	}
-	w = 0;
-	for (size_t i = 0; i < len; i++)
-		w |= (uint64_t)p[i] << (8 * i);
-	h = (h ^ w) * UINT64_C(0x94d049bb133111eb);
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	return (uint32_t)h;
 }
 
 void prdshm__strlcpy(char *dst, const char *src, size_t size)

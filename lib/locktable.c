@@ -13,6 +13,21 @@
  * rings the slot's doorbell, and each woken waiter re-evaluates its record
  * under the mutex.
  *
+ * Releasing without the mutex.  prdshm_unlock() finds its record through a
+ * hint kept in the session handle and turns it from HELD to RELEASED with
+ * one compare-and-swap of the record's state word (whose use count makes a
+ * reused record fail the swap).  The record stays on its slot's list as
+ * garbage that blocks nobody, until the next holder of the partition mutex
+ * to touch the slot collects it (slot_collect), or a full table sweeps the
+ * partition.  The release then needs to wake waiters, who evaluate their
+ * records under the mutex but sleep without it.  Dekker's pattern, all
+ * sequentially consistent, closes the race:
+ *     releaser: swap state to RELEASED;   read slot->nwaiting, ring if != 0
+ *     waiter:   increment slot->nwaiting; read the doorbell; read states
+ * Either the waiter sees RELEASED, or the releaser sees the waiter counted
+ * and rings after the waiter read the doorbell, so its sleep ends at once.
+ * A crash between the swap and the ring costs a waiter one capped sleep.
+ *
  * Authoritative state is the records (state, mode, slot, session, seq) and
  * the slots' names; lists, chains, free lists and counters are derived and
  * are rebuilt by prdshm__part_rebuild() after a crash (see docs/design.md).
@@ -71,17 +86,19 @@ static inline uint32_t part_of(const struct prdshm_seg *seg, uint32_t hash)
 
 /* ---- Slots ------------------------------------------------------------ */
 
-static int name_len(const char *resource, size_t *len)
+/* Validate a resource name; set its length and hash. */
+static int name_key(const char *resource, size_t *len, uint32_t *hash)
 {
 	size_t n;
 
-	if (resource == NULL)
+	if (PRDSHM__UNLIKELY(resource == NULL))
 		return prdshm__fail(PRDSHM_ENAME, "resource name is NULL");
 	n = strnlen(resource, PRDSHM_NAME_MAX + 1);
-	if (n == 0 || n > PRDSHM_NAME_MAX)
+	if (PRDSHM__UNLIKELY(n == 0 || n > PRDSHM_NAME_MAX))
 		return prdshm__fail(PRDSHM_ENAME, "resource name must be 1..%d bytes (got %s)",
 				    PRDSHM_NAME_MAX, n == 0 ? "0" : "more");
 	*len = n;
+	*hash = prdshm__hash(resource, n);
 	return 0;
 }
 
@@ -107,7 +124,8 @@ static uint32_t slot_find(struct prdshm_seg *seg, uint32_t p, const char *name, 
 	     steps++) {
 		struct prdshm__slot *sl = &slots[i];
 
-		if (sl->hash == hash && sl->name_len == len && memcmp(sl->name, name, len) == 0)
+		if (sl->hash == hash && sl->name_len == len &&
+		    prdshm__bytes_equal(sl->name, name, len))
 			return i;
 		i = sl->chain;
 	}
@@ -133,7 +151,9 @@ static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name,
 	sl->name[len] = '\0';
 	sl->hash = hash;
 	sl->head = PRDSHM__NIL;
-	sl->nshared = sl->nexcl = sl->nwaiting = 0;
+	sl->nshared = sl->nexcl = 0;
+	/* Atomic: a releaser may still read it on the slot's previous use. */
+	__atomic_store_n(&sl->nwaiting, 0, __ATOMIC_RELAXED);
 	PRDSHM__CRASH_POINT("slot_alloc");
 	sl->name_len = (uint32_t)len; /* authoritative: the slot is in use */
 	sl->chain = *bucket;
@@ -165,16 +185,22 @@ static void slot_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 
 /* ---- Records ---------------------------------------------------------- */
 
+/* Take a record off the free list, counting one more use of it. */
 static uint32_t rec_alloc(struct prdshm_seg *seg, uint32_t p)
 {
 	struct prdshm__part *part = &seg->parts[p];
 	uint32_t i = part->free_rec;
+	struct prdshm__rec *r;
+	uint64_t w;
 
 	if (i >= seg->recs_per_part)
 		return PRDSHM__NIL;
-	if (prdshm__part_recs(seg, p)[i].state != PRDSHM__REC_FREE)
+	r = &prdshm__part_recs(seg, p)[i];
+	w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
+	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_FREE)
 		return corrupt_free_list(seg, p);
-	part->free_rec = prdshm__part_recs(seg, p)[i].next;
+	__atomic_store_n(&r->state, w + PRDSHM__REC_USE, __ATOMIC_RELAXED);
+	part->free_rec = r->next;
 	part->nrecs++;
 	return i;
 }
@@ -184,7 +210,7 @@ static void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 	struct prdshm__part *part = &seg->parts[p];
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[i];
 
-	r->state = PRDSHM__REC_FREE;
+	prdshm__rec_set_state(r, PRDSHM__REC_FREE);
 	r->flags = 0;
 	r->next = part->free_rec;
 	part->free_rec = i;
@@ -215,11 +241,16 @@ static void list_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_
 		*link = recs[ri].next;
 }
 
+/* Count record @p r in (+1) or out of (-1) its slot's counters.  A
+ * RELEASED record counts as HELD, so the holder's swap changes no counter.
+ * nwaiting changes atomically: see the file comment. */
 static void count_add(struct prdshm__slot *sl, const struct prdshm__rec *r, int delta)
 {
-	if (r->state == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
-		sl->nwaiting += (uint32_t)delta;
-	if (r->state != PRDSHM__REC_HELD)
+	uint32_t st = prdshm__rec_state(r);
+
+	if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
+		__atomic_add_fetch(&sl->nwaiting, (uint32_t)delta, __ATOMIC_SEQ_CST);
+	if (st != PRDSHM__REC_HELD && st != PRDSHM__REC_RELEASED)
 		return;
 	if (r->mode == PRDSHM_EXCLUSIVE)
 		sl->nexcl += (uint32_t)delta;
@@ -235,11 +266,34 @@ static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32
 	uint32_t i = prdshm__part_slots(seg, p)[si].head;
 
 	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
-		if (recs[i].sess == sess && recs[i].gen == gen)
+		if (recs[i].sess == sess && recs[i].gen == gen &&
+		    prdshm__rec_state(&recs[i]) != PRDSHM__REC_RELEASED)
 			return i;
 		i = recs[i].next;
 	}
 	return PRDSHM__NIL;
+}
+
+/* Collect the records on slot @p si that their holders RELEASED.  Call
+ * holding the partition mutex.  The slot stays even if it is left empty:
+ * the caller is about to use it. */
+static void slot_collect(struct prdshm_seg *seg, uint32_t p, uint32_t si)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	uint32_t *link = &sl->head;
+
+	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++) {
+		uint32_t i = *link;
+
+		if (prdshm__rec_state(&recs[i]) != PRDSHM__REC_RELEASED) {
+			link = &recs[i].next;
+			continue;
+		}
+		count_add(sl, &recs[i], -1);
+		*link = recs[i].next;
+		rec_free(seg, p, i);
+	}
 }
 
 /* ---- Granting --------------------------------------------------------- */
@@ -256,19 +310,21 @@ static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t r
 
 	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
 		const struct prdshm__rec *x = &recs[i];
+		uint32_t st = prdshm__rec_state(x);
 
 		if (i == ri) {
 			before = 0;
+		} else if (st == PRDSHM__REC_RELEASED) {
+			/* Garbage awaiting collection: blocks nobody. */
 		} else if (upgrade) {
 			/* An upgrade already holds the resource: it waits only
 			 * for the other holders, not for queued requests. */
-			if (x->state == PRDSHM__REC_HELD)
+			if (st == PRDSHM__REC_HELD)
 				return 0;
 		} else if (before) {
 			if (prdshm__modes_conflict(prdshm__rec_effective_mode(x), me->mode))
 				return 0;
-		} else if (x->state == PRDSHM__REC_HELD &&
-			   prdshm__modes_conflict(x->mode, me->mode)) {
+		} else if (st == PRDSHM__REC_HELD && prdshm__modes_conflict(x->mode, me->mode)) {
 			return 0;
 		}
 		i = x->next;
@@ -287,8 +343,8 @@ static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 		r->mode = PRDSHM_EXCLUSIVE;
 		r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
 	} else {
-		r->state = PRDSHM__REC_HELD;
-		r->since_ns = prdshm__now_real();
+		r->since_ns = prdshm__now_real_coarse();
+		prdshm__rec_set_state(r, PRDSHM__REC_HELD);
 	}
 	count_add(sl, r, +1);
 }
@@ -346,15 +402,26 @@ static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri
 	return notify ? ring(sl) : 0;
 }
 
+void prdshm__part_withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
+{
+	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[r->slot];
+
+	if (withdraw(seg, p, r->slot, ri, 1))
+		wake_after(sl); /* under the mutex: rare path */
+}
+
 /* Remove the records on slot @p si whose sessions are dead, other than
- * @p keep.  May free the slot when it empties (only if @p keep is NIL).
- * @return the number removed. */
+ * @p keep, and collect the RELEASED ones.  Frees the slot if it empties.
+ * @return the number of dead sessions' records removed. */
 static uint32_t slot_sweep_dead(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t keep)
 {
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
-	uint32_t i = sl->head, n = 0;
+	uint32_t i, n = 0;
 
+	slot_collect(seg, p, si);
+	i = sl->head;
 	for (uint32_t steps = 0; i < seg->recs_per_part && steps < seg->recs_per_part; steps++) {
 		uint32_t next = recs[i].next;
 
@@ -368,7 +435,7 @@ static uint32_t slot_sweep_dead(struct prdshm_seg *seg, uint32_t p, uint32_t si,
 	}
 	if (n)
 		ring(sl);
-	if (n && sl->head >= seg->recs_per_part)
+	if (sl->head >= seg->recs_per_part)
 		slot_free(seg, p, si);
 	return n;
 }
@@ -410,18 +477,17 @@ static int request_init(struct request *q, struct prdshm_session *s, const char 
 {
 	int r;
 
-	if (s == NULL)
+	if (PRDSHM__UNLIKELY(s == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
-	if (mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE)
+	if (PRDSHM__UNLIKELY(mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE))
 		return prdshm__fail(PRDSHM_EINVAL, "mode must be SHARED or EXCLUSIVE");
-	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+	if (PRDSHM__UNLIKELY(timeout_ms < PRDSHM_WAIT_FOREVER))
 		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
-	r = name_len(resource, &q->len);
+	r = name_key(resource, &q->len, &q->hash);
 	if (r)
 		return r;
 	q->s = s;
 	q->name = resource;
-	q->hash = prdshm__hash(resource, q->len);
 	q->p = part_of(s->seg, q->hash);
 	q->mode = (uint32_t)mode;
 	q->phase = phase;
@@ -434,18 +500,50 @@ static int request_init(struct request *q, struct prdshm_session *s, const char 
 static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t seq)
 {
 	r->mode = q->mode;
-	r->slot = q->si;
-	r->sess = q->s->slot;
-	r->gen = q->s->gen;
+	/* Atomic: a releaser with a stale hint may be reading them. */
+	__atomic_store_n(&r->slot, q->si, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->sess, q->s->slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->gen, q->s->gen, __ATOMIC_RELAXED);
 	r->flags = 0;
 	r->seq = seq;
-	r->since_ns = prdshm__now_real();
-	prdshm__strlcpy(r->phase, q->phase ? q->phase : "", sizeof(r->phase));
+	/* Display only ("held for 3 s"): the coarse clock is enough. */
+	r->since_ns = prdshm__now_real_coarse();
+	if (q->phase)
+		prdshm__strlcpy(r->phase, q->phase, sizeof(r->phase));
+	else
+		r->phase[0] = '\0';
 }
 
-/* Create the request's record, granted if possible.  Call holding the
- * partition mutex.  @return 0 (q->si, q->ri set; *granted), PRDSHM_EHELD or
- * PRDSHM_ELOCKFULL. */
+/*
+ * The common re-lock: the slot's only record is one its holder RELEASED.
+ * Make that record the request's, granted (nothing else is there), in
+ * place: no trip through the free list.  Call holding the partition mutex
+ * (RELEASED records change only under it).  @return 1 if done.
+ */
+static int reuse_released(struct prdshm_seg *seg, struct request *q)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	uint32_t ri = sl->head;
+	struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[ri];
+	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
+
+	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_RELEASED || r->next != PRDSHM__NIL)
+		return 0;
+	count_add(sl, r, -1);
+	/* Free, and one more use, so that stale hints cannot match it. */
+	__atomic_store_n(&r->state, (w & ~PRDSHM__REC_STATE_MASK) + PRDSHM__REC_USE,
+			 __ATOMIC_RELAXED);
+	q->ri = ri;
+	rec_fill(r, q, seg->parts[q->p].seq++);
+	PRDSHM__CRASH_POINT("lock_reuse");
+	prdshm__rec_set_state(r, PRDSHM__REC_HELD);
+	count_add(sl, r, +1);
+	return 1;
+}
+
+/* Create the request's record, granted if nothing can conflict.  Call
+ * holding the partition mutex.  @return 0 (q->si, q->ri set; *granted),
+ * PRDSHM_EHELD or PRDSHM_ELOCKFULL. */
 static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 {
 	struct prdshm__part *part = &seg->parts[q->p];
@@ -459,30 +557,34 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 		if (q->si == PRDSHM__NIL)
 			return PRDSHM_ELOCKFULL;
 		fresh = 1;
-	} else if (rec_find(seg, q->p, q->si, q->s->slot, q->s->gen) != PRDSHM__NIL) {
-		return prdshm__fail(PRDSHM_EHELD, "'%.*s' is already held by this session",
-				    (int)(q->len > 64 ? 64 : q->len), q->name);
+	} else if (prdshm__part_slots(seg, q->p)[q->si].head < seg->recs_per_part) {
+		if (reuse_released(seg, q)) {
+			*granted = 1;
+			return 0;
+		}
+		slot_collect(seg, q->p, q->si);
+		if (rec_find(seg, q->p, q->si, q->s->slot, q->s->gen) != PRDSHM__NIL)
+			return prdshm__fail(PRDSHM_EHELD, "'%.*s' is already held by this session",
+					    (int)(q->len > 64 ? 64 : q->len), q->name);
 	}
 	q->ri = rec_alloc(seg, q->p);
 	if (q->ri == PRDSHM__NIL) {
-		if (fresh)
+		if (fresh || prdshm__part_slots(seg, q->p)[q->si].head >= seg->recs_per_part)
 			slot_free(seg, q->p, q->si);
 		return PRDSHM_ELOCKFULL;
 	}
 	sl = &prdshm__part_slots(seg, q->p)[q->si];
 	r = &prdshm__part_recs(seg, q->p)[q->ri];
-	/* Fast path: nothing that could conflict is there. */
+	/* Nothing that could conflict is there.  (The counters may still
+	 * count a record released since slot_collect(): that only sends us
+	 * the slow way, through grantable().) */
 	*granted = sl->head >= seg->recs_per_part ||
 		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0);
 	rec_fill(r, q, part->seq++);
 	list_append(seg, q->p, q->si, q->ri);
 	PRDSHM__CRASH_POINT("lock_link");
-	r->state = *granted ? PRDSHM__REC_HELD : PRDSHM__REC_WAITING;
+	prdshm__rec_set_state(r, *granted ? PRDSHM__REC_HELD : PRDSHM__REC_WAITING);
 	count_add(sl, r, +1);
-	if (!*granted && grantable(seg, q->p, q->si, q->ri)) {
-		grant(seg, q->p, q->si, q->ri);
-		*granted = 1;
-	}
 	return 0;
 }
 
@@ -524,17 +626,10 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
 {
 	const struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[q->ri];
+	uint32_t st = prdshm__rec_state(r);
 
-	return r->state != PRDSHM__REC_FREE && r->sess == q->s->slot && r->gen == q->s->gen &&
-	       r->slot == q->si;
-}
-
-static int deadline_passed(struct prdshm_seg *seg, struct request *q, int *woke)
-{
-	if (prdshm__now_mono() < q->deadline)
-		return 0;
-	*woke = withdraw(seg, q->p, q->si, q->ri, 1);
-	return 1;
+	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) && r->sess == q->s->slot &&
+	       r->gen == q->s->gen && r->slot == q->si;
 }
 
 /* Nanoseconds from now until the first deadlock check of a wait. */
@@ -566,26 +661,83 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
 	return prdshm__fail(err, "%s", msg);
 }
 
+/* Remember where the granted request's record is, for prdshm_unlock(). */
+static void hint_set(const struct request *q)
+{
+	struct prdshm__hint *h = &q->s->hints[q->hash & (PRDSHM__HINTS - 1)];
+
+	__atomic_store_n(&h->hash, q->hash, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->p, q->p, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->si, q->si, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->ri, q->ri, __ATOMIC_RELAXED);
+}
+
+/* Grant the request's record and leave the partition.  @p woke: sweeping
+ * freed records others may wait behind. */
+static int granted_exit(struct prdshm_seg *seg, struct request *q, int woke)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+
+	grant(seg, q->p, q->si, q->ri);
+	prdshm__part_unlock(seg, q->p);
+	if (woke)
+		wake_after(sl);
+	hint_set(q);
+	return 0;
+}
+
+/* Give up the request's record and leave the partition.  @p notify as for
+ * rec_remove(); @p woke as for granted_exit().  @return @p err. */
+static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify, int woke,
+			  int err)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+
+	woke |= withdraw(seg, q->p, q->si, q->ri, notify);
+	prdshm__part_unlock(seg, q->p);
+	if (woke)
+		wake_after(sl);
+	if (err == PRDSHM_EBUSY)
+		return prdshm__fail(err, "'%.*s' is busy", (int)(q->len > 64 ? 64 : q->len),
+				    q->name);
+	return prdshm__fail(err, "timed out waiting for '%.*s'",
+			    (int)(q->len > 64 ? 64 : q->len), q->name);
+}
+
 /*
  * Wait until the request's record is granted.  Entered holding the
- * partition mutex, with the record waiting; returns without it.
- * @return 0, PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK, PRDSHM_ERECOVER, or 1 if the
- * record vanished in a repair (the caller starts over).
+ * partition mutex with the record waiting (counted in nwaiting); returns
+ * without the mutex.  The doorbell is read before the record is evaluated,
+ * so a release racing the evaluation moves it (file comment).  Dead holders
+ * are looked for on entry and then by time, not by how a sleep ended: a
+ * process whose signals keep interrupting FUTEX_WAIT still sweeps.
+ * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK,
+ * PRDSHM_ERECOVER, or 1 if the record vanished in a repair (start over).
  */
 static int wait_grant(struct prdshm_seg *seg, struct request *q)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
 	uint64_t now = prdshm__now_mono();
-	uint64_t check_at = now + deadlock_delay_ns(seg);
-	/* Dead holders are looked for by time, not by how a sleep ended: a
-	 * process whose signals keep interrupting FUTEX_WAIT still sweeps. */
-	uint64_t sweep_at = now + WAIT_CAP_NS;
+	uint64_t check_at = now + deadlock_delay_ns(seg), sweep_at = now;
 	int woke = 0, r;
 
 	for (;;) {
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
 		uint64_t until = now + WAIT_CAP_NS;
 
+		if (grantable(seg, q->p, q->si, q->ri))
+			return granted_exit(seg, q, woke);
+		if (now >= sweep_at) {
+			sweep_at = now + WAIT_CAP_NS;
+			if (slot_sweep_dead(seg, q->p, q->si, q->ri) > 0) {
+				woke = 1;
+				continue;
+			}
+		}
+		if (q->deadline == 0)
+			return withdrawn_exit(seg, q, 0, woke, PRDSHM_EBUSY);
+		if (now >= q->deadline)
+			return withdrawn_exit(seg, q, 1, woke, PRDSHM_ETIMEDOUT);
 		if (until > q->deadline)
 			until = q->deadline;
 		if (until > check_at)
@@ -615,33 +767,13 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 			prdshm__part_unlock(seg, q->p);
 			return 1;
 		}
-		if (now >= sweep_at) {
-			sweep_at = now + WAIT_CAP_NS;
-			if (!grantable(seg, q->p, q->si, q->ri))
-				woke = slot_sweep_dead(seg, q->p, q->si, q->ri) > 0;
-		}
-		if (grantable(seg, q->p, q->si, q->ri)) {
-			grant(seg, q->p, q->si, q->ri);
-			prdshm__part_unlock(seg, q->p);
-			if (woke)
-				wake_after(sl);
-			return 0;
-		}
-		if (deadline_passed(seg, q, &woke)) {
-			prdshm__part_unlock(seg, q->p);
-			if (woke)
-				wake_after(sl);
-			return prdshm__fail(PRDSHM_ETIMEDOUT, "timed out waiting for '%.*s'",
-					    (int)(q->len > 64 ? 64 : q->len), q->name);
-		}
 	}
 }
 
 static int acquire(struct request *q)
 {
 	struct prdshm_seg *seg = q->s->seg;
-	int granted = 0, r, reaped = 0, woke = 0;
-	struct prdshm__slot *sl;
+	int granted = 0, r, reaped = 0;
 
 again:
 	r = prdshm__part_lock(seg, q->p, -1);
@@ -649,7 +781,8 @@ again:
 		return r;
 	r = enqueue(seg, q, &granted);
 	if (r == PRDSHM_ELOCKFULL && !reaped) {
-		/* Dead sessions' records may be what fills the table. */
+		/* Dead sessions' and released records may be what fills the
+		 * table. */
 		prdshm__part_sweep_dead(seg, q->p, NULL, NULL);
 		reaped = 1;
 		r = enqueue(seg, q, &granted);
@@ -658,29 +791,10 @@ again:
 		prdshm__part_unlock(seg, q->p);
 		return r == PRDSHM_ELOCKFULL ? table_full(seg) : r;
 	}
-	sl = &prdshm__part_slots(seg, q->p)[q->si];
-	/* Blocked: the holders in the way may be dead.  Freeing their records
-	 * may let others in too, so they are woken after unlocking. */
-	if (!granted) {
-		woke = slot_sweep_dead(seg, q->p, q->si, q->ri) > 0;
-		if (woke && grantable(seg, q->p, q->si, q->ri)) {
-			grant(seg, q->p, q->si, q->ri);
-			granted = 1;
-		}
-	}
 	if (granted) {
 		prdshm__part_unlock(seg, q->p);
-		if (woke)
-			wake_after(sl);
+		hint_set(q);
 		return 0;
-	}
-	if (q->deadline == 0) {
-		withdraw(seg, q->p, q->si, q->ri, 0);
-		prdshm__part_unlock(seg, q->p);
-		if (woke)
-			wake_after(sl);
-		return prdshm__fail(PRDSHM_EBUSY, "'%.*s' is busy",
-				    (int)(q->len > 64 ? 64 : q->len), q->name);
 	}
 	r = wait_grant(seg, q);
 	if (r == 1)
@@ -714,7 +828,7 @@ static int find_own(struct request *q)
 	q->ri = q->si == PRDSHM__NIL ? PRDSHM__NIL
 				     : rec_find(seg, q->p, q->si, q->s->slot, q->s->gen);
 	if (q->ri == PRDSHM__NIL ||
-	    prdshm__part_recs(seg, q->p)[q->ri].state != PRDSHM__REC_HELD) {
+	    prdshm__rec_state(&prdshm__part_recs(seg, q->p)[q->ri]) != PRDSHM__REC_HELD) {
 		prdshm__part_unlock(seg, q->p);
 		return prdshm__fail(PRDSHM_ENOTHELD, "'%.*s' is not held by this session",
 				    (int)(q->len > 64 ? 64 : q->len), q->name);
@@ -722,15 +836,63 @@ static int find_own(struct request *q)
 	return 0;
 }
 
+/*
+ * Release the session's hold on (name, hash) without the partition mutex,
+ * through the hint left by the grant (file comment).  The hint is checked
+ * against the record: HELD, this session, the hinted slot, whose name
+ * (stable while the record holds it) is this one.  @return 1 if released,
+ * 0 if the caller must take the slow way.
+ */
+static int release_fast(struct prdshm_session *s, const char *name, size_t len, uint32_t hash)
+{
+	struct prdshm_seg *seg = s->seg;
+	const struct prdshm__hint *h = &s->hints[hash & (PRDSHM__HINTS - 1)];
+	uint32_t p = __atomic_load_n(&h->p, __ATOMIC_RELAXED);
+	uint32_t si = __atomic_load_n(&h->si, __ATOMIC_RELAXED);
+	uint32_t ri = __atomic_load_n(&h->ri, __ATOMIC_RELAXED);
+	struct prdshm__slot *sl;
+	struct prdshm__rec *r;
+	uint64_t w;
+
+	if (__atomic_load_n(&h->hash, __ATOMIC_RELAXED) != hash || p >= seg->nparts ||
+	    si >= seg->slots_per_part || ri >= seg->recs_per_part)
+		return 0;
+	r = &prdshm__part_recs(seg, p)[ri];
+	sl = &prdshm__part_slots(seg, p)[si];
+	w = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_HELD ||
+	    __atomic_load_n(&r->sess, __ATOMIC_RELAXED) != s->slot ||
+	    __atomic_load_n(&r->gen, __ATOMIC_RELAXED) != s->gen ||
+	    __atomic_load_n(&r->slot, __ATOMIC_RELAXED) != si || sl->name_len != len ||
+	    !prdshm__bytes_equal(sl->name, name, len))
+		return 0;
+	if (!__atomic_compare_exchange_n(&r->state, &w, w | PRDSHM__REC_RELEASED, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return 0;
+	PRDSHM__CRASH_POINT("unlock_ring");
+	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_add_fetch(&sl->doorbell, 1, __ATOMIC_SEQ_CST);
+		wake_after(sl);
+	}
+	return 1;
+}
+
 int prdshm_unlock(prdshm_session *s, const char *resource)
 {
 	struct request q;
 	struct prdshm__slot *sl;
-	int r = request_init(&q, s, resource, PRDSHM_SHARED, 0, NULL);
-	int woke;
+	int woke, r;
 
+	if (PRDSHM__UNLIKELY(s == NULL))
+		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
+	r = name_key(resource, &q.len, &q.hash);
 	if (r)
 		return r;
+	if (release_fast(s, resource, q.len, q.hash))
+		return 0;
+	q.s = s;
+	q.name = resource;
+	q.p = part_of(s->seg, q.hash);
 	r = find_own(&q);
 	if (r)
 		return r;
@@ -775,7 +937,6 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
 	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
-	int woke = 0;
 
 	if (r)
 		return r;
@@ -797,23 +958,6 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	count_add(sl, rec, -1);
 	rec->flags |= PRDSHM__REC_UPGRADING;
 	count_add(sl, rec, +1);
-	if (!grantable(s->seg, q.p, q.si, q.ri))
-		woke = slot_sweep_dead(s->seg, q.p, q.si, q.ri) > 0;
-	if (grantable(s->seg, q.p, q.si, q.ri)) {
-		grant(s->seg, q.p, q.si, q.ri);
-		prdshm__part_unlock(s->seg, q.p);
-		if (woke)
-			wake_after(sl);
-		return 0;
-	}
-	if (q.deadline == 0) {
-		withdraw(s->seg, q.p, q.si, q.ri, 0);
-		prdshm__part_unlock(s->seg, q.p);
-		if (woke)
-			wake_after(sl);
-		return prdshm__fail(PRDSHM_EBUSY, "'%.*s' has other holders",
-				    (int)(q.len > 64 ? 64 : q.len), q.name);
-	}
 	r = wait_grant(s->seg, &q);
 	return r == 1 ? prdshm__fail(PRDSHM_ENOTHELD, "hold lost in a repair") : r;
 }
@@ -828,15 +972,16 @@ uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32
 
 	for (uint32_t i = 0; i < seg->recs_per_part && seg->parts[p].nrecs > 0; i++) {
 		struct prdshm__rec *r = &recs[i];
+		uint32_t st = prdshm__rec_state(r);
 		struct prdshm__slot *sl;
 
-		if (r->state == PRDSHM__REC_FREE || r->sess != slot || r->gen != gen ||
+		if (st == PRDSHM__REC_FREE || r->sess != slot || r->gen != gen ||
 		    r->slot >= seg->slots_per_part)
 			continue;
 		sl = &prdshm__part_slots(seg, p)[r->slot];
 		if (rec_remove(seg, p, r->slot, i, 1))
 			wake_after(sl); /* under the mutex: rare path, keep it simple */
-		n++;
+		n += st != PRDSHM__REC_RELEASED; /* garbage goes too, uncounted */
 	}
 	return n;
 }
@@ -906,8 +1051,10 @@ static void list_insert_sorted(struct prdshm_seg *seg, uint32_t p, uint32_t si, 
 static int rec_valid(struct prdshm_seg *seg, uint32_t p, const struct prdshm__rec *r)
 {
 	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	uint32_t st = prdshm__rec_state(r);
 
-	return (r->state == PRDSHM__REC_HELD || r->state == PRDSHM__REC_WAITING) &&
+	/* A RELEASED record is garbage: dropping it completes the release. */
+	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) &&
 	       (r->mode == PRDSHM_SHARED || r->mode == PRDSHM_EXCLUSIVE) &&
 	       r->slot < seg->slots_per_part && slots[r->slot].name_len != 0 &&
 	       r->sess < seg->max_agents;
@@ -944,7 +1091,8 @@ static void rebuild_slots(struct prdshm_seg *seg, uint32_t p)
 		struct prdshm__slot *sl = &slots[i];
 
 		sl->head = PRDSHM__NIL;
-		sl->nshared = sl->nexcl = sl->nwaiting = 0;
+		sl->nshared = sl->nexcl = 0;
+		__atomic_store_n(&sl->nwaiting, 0, __ATOMIC_RELAXED);
 		if (sl->name_len == 0 || sl->name_len > PRDSHM_NAME_MAX ||
 		    memchr(sl->name, '\0', sl->name_len) != NULL) {
 			sl->name_len = 0;
@@ -976,12 +1124,12 @@ int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 		struct prdshm__rec *r = &recs[i];
 
 		/* Only a held SHARED record can be upgrading. */
-		if (r->state != PRDSHM__REC_HELD || r->mode != PRDSHM_SHARED)
+		if (prdshm__rec_state(r) != PRDSHM__REC_HELD || r->mode != PRDSHM_SHARED)
 			r->flags = 0;
 		r->flags &= PRDSHM__REC_UPGRADING;
 		if (!rec_valid(seg, p, r) ||
 		    rec_find(seg, p, r->slot, r->sess, r->gen) != PRDSHM__NIL) {
-			r->state = PRDSHM__REC_FREE;
+			prdshm__rec_set_state(r, PRDSHM__REC_FREE);
 			r->next = part->free_rec;
 			part->free_rec = i;
 			continue;
@@ -1059,7 +1207,7 @@ static int many_prepare(prdshm_session *s, const char *const *resources, size_t 
 			struct many_item *items, size_t *failed)
 {
 	for (size_t i = 0; i < n; i++) {
-		int r = name_len(resources ? resources[i] : NULL, &items[i].len);
+		int r = name_key(resources ? resources[i] : NULL, &items[i].len, &items[i].hash);
 
 		if (r) {
 			if (failed)
@@ -1068,7 +1216,6 @@ static int many_prepare(prdshm_session *s, const char *const *resources, size_t 
 		}
 		items[i].name = resources[i];
 		items[i].index = i;
-		items[i].hash = prdshm__hash(resources[i], items[i].len);
 		items[i].p = part_of(s->seg, items[i].hash);
 	}
 	qsort(items, n, sizeof(*items), many_cmp);
@@ -1134,10 +1281,9 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 
 	if (seg == NULL || n == NULL || (cap > 0 && out == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_lock_query: NULL argument");
-	r = name_len(resource, &len);
+	r = name_key(resource, &len, &hash);
 	if (r)
 		return r;
-	hash = prdshm__hash(resource, len);
 	p = part_of(seg, hash);
 	r = prdshm__part_lock(seg, p, -1);
 	if (r)
@@ -1149,6 +1295,8 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		const struct prdshm__rec *x = &recs[i];
 
 		i = x->next;
+		if (prdshm__rec_state(x) == PRDSHM__REC_RELEASED)
+			continue;
 		/* A new request queues last: everything conflicting blocks it. */
 		if (mode && !prdshm__modes_conflict(prdshm__rec_effective_mode(x), mode))
 			continue;

@@ -77,7 +77,8 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	h->pid = sess < seg->max_agents ? seg->agents[sess].pid : 0;
 	h->slot = (int32_t)sess;
 	h->mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED;
-	h->waiting = r->state != PRDSHM__REC_HELD || (r->flags & PRDSHM__REC_UPGRADING);
+	h->waiting = prdshm__rec_state(r) != PRDSHM__REC_HELD ||
+		     (r->flags & PRDSHM__REC_UPGRADING);
 	if (r->flags & PRDSHM__REC_UPGRADING)
 		h->mode = PRDSHM_EXCLUSIVE;
 	h->alive = prdshm__session_alive(seg, sess, r->gen);
@@ -104,12 +105,14 @@ static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__sl
 
 		for (uint32_t k = 0; i < seg->recs_per_part && k < seg->recs_per_part; k++) {
 			const struct prdshm__rec *r = &recs[i];
-			int held = r->state == PRDSHM__REC_HELD;
-			int waits = !held || (r->flags & PRDSHM__REC_UPGRADING);
+			uint32_t st = prdshm__rec_state(r);
+			int held = st == PRDSHM__REC_HELD;
+			int waits = st == PRDSHM__REC_WAITING ||
+				    (held && (r->flags & PRDSHM__REC_UPGRADING));
 
 			i = r->next;
 			if (waiting ? !waits : !held)
-				continue;
+				continue; /* RELEASED: already let go */
 			if (n == cap) {
 				prdshm_holder *h = realloc(li->holders, 2 * cap * sizeof(*h));
 				if (h == NULL)
@@ -155,6 +158,11 @@ static int snap_partition(struct prdshm_seg *seg, uint32_t p, prdshm_snapshot *s
 		memset(li, 0, sizeof(*li));
 		if (copy_slot(seg, p, &slots[i], li) != 0)
 			return PRDSHM_ENOMEM;
+		if (li->nrecords == 0) {
+			/* Only released records, not collected yet: free. */
+			free(li->holders);
+			snap->nlocks--;
+		}
 	}
 	return 0;
 }

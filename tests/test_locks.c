@@ -182,6 +182,54 @@ static void test_table_full_message(void)
 	teardown();
 }
 
+/* prdshm_unlock() releases without the mutex, leaving the record for the
+ * next mutex holder to collect: that garbage must never show, block, or
+ * fill the table, and a hint must never release someone else's hold. */
+static void test_release_without_mutex(void)
+{
+	prdshm_session *s, *t;
+	prdshm_snapshot *snap = NULL;
+	char name[32];
+	size_t n = 0;
+
+	setup(8);
+	s = session("a");
+	t = session("b");
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "cycle-%d", i);
+		CU_ASSERT_EQUAL(prdshm_lock(s, name, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, name), 0);
+	}
+	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL(snap->nlocks, 0);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(healthy(), 0);
+
+	/* a's hint for "x" outlives its hold; b now holds "x", likely in the
+	 * very record a's hint names. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(t, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(t, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(t, "x"), PRDSHM_ENOTHELD);
+
+	/* A released SHARED hold no longer counts; the other one does. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(t, "y", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "y"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "y", PRDSHM_EXCLUSIVE, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(t, "y"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	prdshm_session_close(t);
+	teardown();
+}
+
 static void test_lock_many_all_or_nothing(void)
 {
 	prdshm_session *a, *b;
@@ -454,16 +502,21 @@ static int crash_child(void *arg)
 	TU_CHILD_ASSERT(prdshm_lock(s, "keep", PRDSHM_SHARED, 0, NULL) == 0);
 	setenv("PRDSHM_CRASH_AT", *(const char *const *)arg, 1);
 	/* Walk past every crash point: slot_alloc and lock_link (a new
-	 * resource), lock_grant (an upgrade), lock_remove (a release). */
+	 * resource), lock_grant (an upgrade), unlock_ring (a release without
+	 * the mutex), lock_reuse (a re-lock of its record), lock_remove (a
+	 * release under the mutex). */
 	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, 0, NULL);
 	prdshm_upgrade(s, "keep", 0);
 	prdshm_unlock(s, "victim");
+	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, 0, NULL);
+	prdshm_unlock_all(s, NULL);
 	return 3; /* the crash point was not reached */
 }
 
 static void test_crash_inside_critical_section_is_repaired(void)
 {
-	const char *points[] = { "slot_alloc", "lock_link", "lock_grant", "lock_remove" };
+	const char *points[] = { "slot_alloc", "lock_link", "lock_grant", "unlock_ring",
+				 "lock_reuse", "lock_remove" };
 
 	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
 		prdshm_session *s;
@@ -706,6 +759,7 @@ const tu_test tu_tests[] = {
 	TU(test_shared_coexist_exclusive_busy),
 	TU(test_timed_acquire_times_out_near_deadline),
 	TU(test_table_full_message),
+	TU(test_release_without_mutex),
 	TU(test_lock_many_all_or_nothing),
 	TU(test_upgrade_downgrade),
 	TU(test_large_table_partitions),

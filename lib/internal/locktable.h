@@ -38,6 +38,11 @@ uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
 uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32_t slot,
 				      uint32_t gen);
 
+/* Withdraw waiting record @p ri of partition @p p (an upgrade falls back
+ * to its SHARED hold) and wake the waiters behind it.  Call holding the
+ * partition mutex; the record must be valid (waiting or upgrading). */
+void prdshm__part_withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t ri);
+
 /* 1 if record @p a (in mode ma) and a request in mode mb conflict. */
 static inline int prdshm__modes_conflict(uint32_t ma, uint32_t mb)
 {
@@ -45,7 +50,8 @@ static inline int prdshm__modes_conflict(uint32_t ma, uint32_t mb)
 }
 
 /* The mode a record counts as for the requests behind it: an upgrading
- * SHARED holder already blocks newcomers as if it were EXCLUSIVE. */
+ * SHARED holder already blocks newcomers as if it were EXCLUSIVE.  (A
+ * RELEASED record blocks nobody; callers test that first.) */
 static inline uint32_t prdshm__rec_effective_mode(const struct prdshm__rec *r)
 {
 	return (r->flags & PRDSHM__REC_UPGRADING) ? PRDSHM_EXCLUSIVE : r->mode;

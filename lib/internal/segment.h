@@ -32,7 +32,7 @@
 #include "prdshm.h"
 
 #define PRDSHM__MAGIC UINT64_C(0x31304d4853445250) /* "PRDSHM01" little-endian */
-#define PRDSHM__FORMAT 1u
+#define PRDSHM__FORMAT 2u
 #define PRDSHM__NIL UINT32_MAX
 
 /* Byte offsets of the OFD locks taken on the segment's descriptor. */
@@ -123,9 +123,14 @@ struct prdshm__slot {
 	uint32_t name_len;
 	uint32_t chain;     /* next slot in the bucket chain or free list */
 	uint32_t head;      /* first record, in arrival order */
+	/* Records counted by state as the mutex holder last saw them: a
+	 * RELEASED record counts as held until it is collected. */
 	uint32_t nshared;   /* SHARED holds */
-	uint32_t nexcl;     /* EXCLUSIVE holds (0 or 1) */
-	uint32_t nwaiting;  /* waiting records (incl. upgrades) */
+	uint32_t nexcl;     /* EXCLUSIVE holds */
+	/* Waiting records (incl. upgrades).  Changed atomically under the
+	 * mutex, read without it by a holder releasing without the mutex: it
+	 * rings the doorbell when this is not 0. */
+	uint32_t nwaiting;
 	/* Futex word: bumped (under the mutex) whenever a waiter may have
 	 * become grantable; waiters sleep on it without the mutex. */
 	uint32_t doorbell;
@@ -137,24 +142,56 @@ struct prdshm__slot {
 	char name[PRDSHM_NAME_MAX + 1];
 };
 
-enum { PRDSHM__REC_FREE = 0, PRDSHM__REC_HELD = 1, PRDSHM__REC_WAITING = 2 };
+/* Record states: the low two bits of prdshm__rec.state. */
+enum {
+	PRDSHM__REC_FREE = 0,     /* on the free list */
+	PRDSHM__REC_HELD = 1,     /* granted */
+	PRDSHM__REC_WAITING = 2,  /* queued */
+	PRDSHM__REC_RELEASED = 3, /* let go by its holder without the mutex; still
+				   * on its slot's list until the next mutex
+				   * holder collects it (see locktable.c) */
+};
+#define PRDSHM__REC_STATE_MASK UINT64_C(3)
+/* The rest of the state word counts the record's allocations, so that a
+ * compare-and-swap of the whole word fails if the record was freed and
+ * reused in between (no ABA). */
+#define PRDSHM__REC_USE UINT64_C(4)
 #define PRDSHM__REC_UPGRADING 0x1 /* a HELD SHARED record waiting to become EXCLUSIVE */
 
 /* A holder or waiter.  Authoritative: state, mode, slot, sess, gen, seq,
- * flags; next is derived (slot list or free list). */
+ * flags; next is derived (slot list or free list).  Guarded by the
+ * partition mutex, with one exception: the holder itself turns its own
+ * HELD record RELEASED by a compare-and-swap of state without the mutex.
+ * So state is only accessed atomically, and slot, sess and gen, which that
+ * holder reads to recognise its record, are written atomically. */
 struct prdshm__rec {
-	uint32_t state;
+	uint64_t state;
 	uint32_t mode;
 	uint32_t slot;   /* slot index within the partition */
 	uint32_t sess;   /* session slot */
 	uint32_t gen;    /* session generation */
 	uint32_t next;
 	uint32_t flags;
-	uint32_t pad_;
 	uint64_t seq;
 	uint64_t since_ns;
 	char phase[PRDSHM_ID_MAX + 1];
 };
+
+/* The state of record @p r (PRDSHM__REC_*). */
+static inline uint32_t prdshm__rec_state(const struct prdshm__rec *r)
+{
+	return (uint32_t)(__atomic_load_n(&r->state, __ATOMIC_SEQ_CST) & PRDSHM__REC_STATE_MASK);
+}
+
+/* Set the state of record @p r, keeping its use count.  Call holding the
+ * partition mutex.  Racing the holder's own HELD -> RELEASED swap is
+ * harmless: either outcome leaves the record not held. */
+static inline void prdshm__rec_set_state(struct prdshm__rec *r, uint32_t st)
+{
+	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&r->state, (w & ~PRDSHM__REC_STATE_MASK) | st, __ATOMIC_SEQ_CST);
+}
 
 /* ---- The process-local handle --------------------------------------- */
 

@@ -9,6 +9,16 @@
 
 #include "internal/segment.h"
 
+/* Where one of the session's recent grants lives, so that prdshm_unlock()
+ * can find the record without the partition mutex.  Only a hint: every use
+ * checks it against the record itself (lib/locktable.c).  Threads sharing
+ * the session may race on it, so its fields are read and written with
+ * relaxed atomics. */
+struct prdshm__hint {
+	uint32_t hash, p, si, ri;
+};
+#define PRDSHM__HINTS 64 /* a power of two; indexed by name hash */
+
 struct prdshm_session {
 	struct prdshm_seg *seg;
 	int fd;         /* private open file description holding the OFD lock */
@@ -16,6 +26,7 @@ struct prdshm_session {
 	uint32_t gen;
 	pid_t pid;      /* the process that opened it */
 	char id[PRDSHM_ID_MAX + 1];
+	struct prdshm__hint hints[PRDSHM__HINTS];
 };
 
 /*

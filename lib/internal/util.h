@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "prdshm.h"
 
@@ -44,11 +45,83 @@ static inline void prdshm__cpu_relax(void)
 /* Clocks, in nanoseconds. */
 uint64_t prdshm__now_mono(void);
 uint64_t prdshm__now_real(void);
+/* Wall clock to the last tick (a few ms): for display-only times on hot
+ * paths, where it costs a fraction of the precise clock. */
+uint64_t prdshm__now_real_coarse(void);
 
-/* The resource-name hash stored in lock slots; bump PRDSHM__HASH_VERSION
- * whenever its values change. */
-#define PRDSHM__HASH_VERSION 2
-uint32_t prdshm__hash(const void *data, size_t len);
+/* Unaligned loads (memcpy compiles to one move). */
+static inline uint64_t prdshm__load64(const void *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+static inline uint32_t prdshm__load32(const void *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/*
+ * The resource-name hash, stored in lock slots (the segment's layout hash
+ * includes PRDSHM__HASH_VERSION: bump it whenever the values change).
+ * Every lock and unlock hashes the name, so it is inline and takes eight
+ * bytes per step (a multiply-xorshift like wyhash's core); the last step
+ * reads the final eight bytes even if they overlap the previous step, so
+ * there is no byte loop.  MurmurHash3's finaliser mixes both the top bits
+ * (the partition) and the low bits (the bucket).
+ */
+#define PRDSHM__HASH_VERSION 3
+static inline uint32_t prdshm__hash(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
+	uint64_t w;
+
+	if (len > 8) {
+		for (; len > 8; len -= 8, p += 8) {
+			h = (h ^ prdshm__load64(p)) * UINT64_C(0xbf58476d1ce4e5b9);
+			h ^= h >> 31;
+		}
+		w = prdshm__load64(p + len - 8);
+	} else if (len >= 4) {
+		w = prdshm__load32(p) | (uint64_t)prdshm__load32(p + len - 4) << 32;
+	} else if (len > 0) {
+		w = p[0] | (uint64_t)p[len / 2] << 8 | (uint64_t)p[len - 1] << 16;
+	} else {
+		w = 0;
+	}
+	h = (h ^ w) * UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* 1 if the @p len bytes at @p a and @p b are equal: memcmp for the short
+ * names of lock requests, without the call. */
+static inline int prdshm__bytes_equal(const void *a, const void *b, size_t len)
+{
+	const unsigned char *x = a, *y = b;
+
+	if (len >= 8) {
+		for (size_t i = 0; i + 8 < len; i += 8)
+			if (prdshm__load64(x + i) != prdshm__load64(y + i))
+				return 0;
+		return prdshm__load64(x + len - 8) == prdshm__load64(y + len - 8);
+	}
+	if (len >= 4)
+		return prdshm__load32(x) == prdshm__load32(y) &&
+		       prdshm__load32(x + len - 4) == prdshm__load32(y + len - 4);
+	for (size_t i = 0; i < len; i++)
+		if (x[i] != y[i])
+			return 0;
+	return 1;
+}
 
 /* Copy a C string into a fixed buffer, always terminated, truncated. */
 void prdshm__strlcpy(char *dst, const char *src, size_t size);

@@ -21,7 +21,7 @@
 /* The scripts a crashing child can run. */
 enum script {
 	S_LOCK,        /* lock a new resource */
-	S_LOCK_UNLOCK, /* lock it, then unlock it */
+	S_LOCK_UNLOCK, /* lock it, unlock it (no mutex), lock and unlock_all */
 	S_LOCK_WAIT,   /* wait for it while the supervisor holds it */
 	S_CLAIM,       /* claim a phase */
 	S_COMPLETE,    /* claim and complete p0 (p1 depends on it) */
@@ -42,6 +42,8 @@ static const struct scenario scenarios[] = {
 	{ "lock_link", S_LOCK },
 	{ "lock_grant", S_LOCK_WAIT },
 	{ "lock_remove", S_LOCK_UNLOCK },
+	{ "unlock_ring", S_LOCK_UNLOCK },
+	{ "lock_reuse", S_LOCK_UNLOCK },
 	{ "phase_transition", S_CLAIM },
 	{ "phase_claim", S_CLAIM },
 	{ "phase_claim_agent", S_CLAIM },
@@ -53,7 +55,8 @@ static const struct scenario scenarios[] = {
 };
 
 const char *const tt_crash_points[] = {
-	"slot_alloc", "lock_link", "lock_grant", "lock_remove",
+	"slot_alloc", "lock_link", "lock_grant", "lock_remove", "unlock_ring",
+	"lock_reuse",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
 };
@@ -145,8 +148,12 @@ static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 		prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL);
 		break;
 	case S_LOCK_UNLOCK:
+		/* prdshm_unlock() releases without the mutex, the re-lock
+		 * reuses that record, unlock_all removes it under the mutex. */
 		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
 			prdshm_unlock(s, RES);
+		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
+			prdshm_unlock_all(s, NULL);
 		break;
 	case S_CLAIM:
 	case S_REAP_DEAD:
