@@ -83,9 +83,9 @@ const char *bench_file_name(const char *what);
 /* A configuration with defaults and a fresh unique shm_name. */
 void bench_config(prdshm_config *cfg);
 
-/* FNV-1a as the library hashes names: used only to pick names that fall in
- * distinct lock partitions (the partition is the hash's top byte). */
-uint32_t bench_fnv1a(const char *s);
+/* The lock partition of @p name, computed with the library's own name hash
+ * (lib/internal/util.h): used to pick names in distinct partitions. */
+uint32_t bench_partition(const char *name, uint32_t nparts);
 
 /* ---- Child processes (procs.c, scale.c) ------------------------------- */
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "internal/util.h"
 
 struct bench_opts bench_opts = {
 	.reps = 11,
@@ -122,15 +123,9 @@ int bench_perr(int r, const char *what)
 	return bench_err("%s: %s (%s)", what, prdshm_strerror(r), prdshm_last_error());
 }
 
-uint32_t bench_fnv1a(const char *s)
+uint32_t bench_partition(const char *name, uint32_t nparts)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return (prdshm__hash(name, strlen(name)) >> 24) & (nparts - 1);
 }
 
 void *bench_shared_alloc(size_t size)

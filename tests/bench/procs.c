@@ -302,7 +302,7 @@ static void distinct_names(struct work *w, int n, uint32_t nparts)
 			uint32_t p;
 
 			snprintf(w->names[i], NAMELEN, "project/worker-%d/out-%d", i, k);
-			p = (bench_fnv1a(w->names[i]) >> 24) & (nparts - 1);
+			p = bench_partition(w->names[i], nparts);
 			if (nparts < (uint32_t)n || !(used & (1u << p))) {
 				used |= 1u << p;
 				break;
