@@ -249,8 +249,22 @@ t_rc 0 "create --force replaces it" "$BIN/prdshm-create" --name "$SHM" --force -
 t_rc 0 "and it is healthy" "$BIN/prdshm-inspect" --name "$SHM" --check
 
 # ---- permission denied: 77 (not as root, who bypasses the mode) ---------------
+# As root, the tools run as nobody through setpriv (root would bypass it).
+as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 if [ "$(id -u)" = 0 ]; then
-	skip "permission denied (running as root)"
+	shm_name
+	"$BIN/prdshm-create" -q --name "$SHM"
+	if ! "${as_nobody[@]}" test -x "$BIN/prdshm-inspect" 2>/dev/null; then
+		skip "permission denied (nobody cannot run the tools from $BIN)"
+	else
+		t_rc 77 "inspect as another user without permission" \
+			"${as_nobody[@]}" "$BIN/prdshm-inspect" --name "$SHM"
+		t_rc 77 "lock as another user without permission" \
+			"${as_nobody[@]}" "$BIN/prdshm-lock" --name "$SHM" r true
+		t_rc 0 "and the segment is intact for its owner" \
+			"$BIN/prdshm-inspect" --name "$SHM" --check
+	fi
+	"$BIN/prdshm-cleanup" -q --name "$SHM" --unlink >/dev/null 2>&1
 else
 	shm_name
 	"$BIN/prdshm-create" -q --name "$SHM"
