@@ -369,10 +369,33 @@ int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *c
 void prdshm_seg_close(prdshm_seg *seg);
 
 /**
- * Remove the name; attached processes keep their mapping.
+ * Remove the name; attached processes keep their mapping.  Unconditional:
+ * live agents carry on with a segment nobody else can find (and
+ * prdshm_session_open() refuses new sessions on it).  See
+ * prdshm_seg_unlink_unused() for the safe form.
  * @return 0, PRDSHM_ENOENT, PRDSHM_EACCES, PRDSHM_ENAME, PRDSHM_ESYS.
  */
 int prdshm_seg_unlink(const char *shm_name);
+
+/**
+ * Remove the name only if no live session uses the segment (lib/session.c).
+ * Liveness is the kernel's (each session's OFD lock), and the check and the
+ * removal are made holding the session mutex, under which every session
+ * registers: a session either registered before and refuses the removal,
+ * or tries after and gets PRDSHM_ENOENT.  No agent can slip in between.
+ * Waits at most PRDSHM_RECOVER_WAIT_MS for that mutex (plus, like
+ * prdshm_seg_open(), a few seconds for a creator still initialising).
+ * @return 0 (removed); PRDSHM_EINUSE (live agents: prdshm_last_error() lists
+ *         them, "2 live agents use /prdpar: a (pid 10), b (pid 11)"; nothing
+ *         changed);
+ *         PRDSHM_ETIMEDOUT (a live process holds the session mutex, see
+ *         prdshm_reap()); PRDSHM_ERECOVER (the session mutex is not
+ *         recoverable); the errors of prdshm_seg_open(): a name that does
+ *         not open as a readable prdshm segment is not removed (use
+ *         prdshm_seg_unlink()); PRDSHM_EBUSY (the name kept being replaced
+ *         while checking); PRDSHM_ESYS.
+ */
+int prdshm_seg_unlink_unused(const char *shm_name);
 
 /** Segment facts, copied out. */
 typedef struct prdshm_seg_info {
@@ -407,7 +430,9 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
  * @param agent_id 1..63 printable bytes; NULL for "pid-<pid>".
  * Dead sessions are reaped before the table is declared full.
  * @return 0; PRDSHM_ENAME; PRDSHM_EAGENTFULL ("agents table full
- *         (max_agents=N)"); PRDSHM_ERECOVER; PRDSHM_ESYS.
+ *         (max_agents=N)"); PRDSHM_ENOENT (the segment's name was removed
+ *         since @p seg was opened: a session would join a table that new
+ *         processes cannot find); PRDSHM_ERECOVER; PRDSHM_ESYS.
  */
 int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 			prdshm_session **out);
@@ -518,12 +543,27 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n);
 
 /**
+ * The longest prdshm_reap(), prdshm_recover() and prdshm_seg_unlink_unused()
+ * wait, in all, for the segment's mutexes.  Their holders keep them for
+ * microseconds; one held longer belongs to a process that is alive but
+ * stuck inside the library (stopped by SIGSTOP or a debugger, for
+ * instance): recovery then gives up with PRDSHM_ETIMEDOUT instead of waiting
+ * for it.  (A holder that died is no obstacle: its mutex is repaired.)
+ */
+#define PRDSHM_RECOVER_WAIT_MS 2000
+
+/**
  * Release the locks of every dead session, mark its agent DEAD and free its
  * slot.  Phases the dead agents held IN_PROGRESS are failed (or requeued while
- * attempts remain, or always when @p requeue is set).
+ * attempts remain, or always when @p requeue is set).  Never waits more than
+ * PRDSHM_RECOVER_WAIT_MS in all for a mutex.
  * @param report called once per action with a one-line description (may be
  *        NULL).  @param nreaped number of dead sessions reaped (may be NULL).
- * @return 0 or PRDSHM_ERECOVER.
+ * @return 0; PRDSHM_ERECOVER; PRDSHM_ETIMEDOUT (a live process held a mutex
+ *         too long: prdshm_last_error() names the mutex and, as far as this
+ *         process can see, the holder thread and whether it is alive or
+ *         stopped; what was reaped stays reaped, the rest is left for the
+ *         next call).
  */
 int prdshm_reap(prdshm_seg *seg, int requeue,
 		void (*report)(void *ctx, const char *line), void *ctx, size_t *nreaped);
@@ -695,7 +735,13 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
 /**
  * Rebuild every derived structure from the authoritative records (as after a
  * crash inside a critical section), reap dead sessions and clear the
- * needs-recovery mark.  @return 0 or PRDSHM_ECORRUPT if it cannot repair.
+ * needs-recovery mark.  A mutex left unrecoverable is re-created.  Never
+ * waits more than PRDSHM_RECOVER_WAIT_MS in all for a mutex.
+ * @return 0; PRDSHM_ECORRUPT (cannot repair: the segment stays marked);
+ *         PRDSHM_ETIMEDOUT (a live process held a mutex too long, as for
+ *         prdshm_reap(): what was rebuilt stays rebuilt and the mark is left
+ *         as it was; call again once that process is resumed or killed);
+ *         PRDSHM_ESYS.
  */
 int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx);
 

@@ -12,8 +12,10 @@
  *      it ENOTRECOVERABLE for everyone, forever) and return PRDSHM_ERECOVER.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,6 +68,40 @@ static void await_free(pthread_mutex_t *m)
 #endif
 }
 
+/* The end of the current bounded call of this thread (CLOCK_MONOTONIC ns),
+ * 0 outside one.  See prdshm__wait_bound_begin(). */
+static __thread uint64_t wait_deadline;
+
+uint64_t prdshm__wait_bound_begin(int64_t ms)
+{
+	uint64_t prev = wait_deadline;
+
+	wait_deadline = prdshm__now_mono() + (uint64_t)ms * 1000000u;
+	/* A nested bound never extends the caller's. */
+	if (prev != 0 && prev < wait_deadline)
+		wait_deadline = prev;
+	return prev;
+}
+
+void prdshm__wait_bound_end(uint64_t prev)
+{
+	wait_deadline = prev;
+}
+
+/* @p timeout_ms cut to what is left of the thread's bound, if any. */
+static int64_t bounded(int64_t timeout_ms)
+{
+	uint64_t now;
+	int64_t left;
+
+	if (PRDSHM__LIKELY(wait_deadline == 0))
+		return timeout_ms;
+	now = prdshm__now_mono();
+	/* Past the deadline a mutex is still tried once: a free one is taken. */
+	left = now >= wait_deadline ? 0 : (int64_t)((wait_deadline - now + 999999u) / 1000000u);
+	return timeout_ms < 0 || timeout_ms > left ? left : timeout_ms;
+}
+
 static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 {
 	struct timespec ts;
@@ -76,8 +112,9 @@ static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 	}
 	if (timeout_ms == 0)
 		return pthread_mutex_trylock(m);
-	/* pthread_mutex_timedlock takes a CLOCK_REALTIME deadline; the bound is
-	 * only used by inspection, where a clock jump merely shortens it. */
+	/* pthread_mutex_timedlock takes a CLOCK_REALTIME deadline, so a clock
+	 * step during the wait changes its length.  (pthread_mutex_clocklock
+	 * would take CLOCK_MONOTONIC, but ThreadSanitizer does not know it.) */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += timeout_ms / 1000;
 	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
@@ -88,16 +125,84 @@ static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 	return pthread_mutex_timedlock(m, &ts);
 }
 
+/* Which mutex of the segment @p m is, for messages. */
+static void mutex_name(const struct prdshm_seg *seg, const struct prdshm__mutex *m, char *buf,
+		       size_t size)
+{
+	uintptr_t a = (uintptr_t)m, parts = (uintptr_t)seg->parts;
+
+	if (m == &seg->hdr->sess_mutex)
+		snprintf(buf, size, "session mutex");
+	else if (a >= parts && a < parts + (uintptr_t)seg->nparts * sizeof(*seg->parts))
+		snprintf(buf, size, "lock partition %u mutex",
+			 (unsigned)((a - parts) / sizeof(*seg->parts)));
+	else
+		snprintf(buf, size, "phase mutex");
+}
+
+/*
+ * Who holds @p m, as far as this process can tell: glibc keeps the owner's
+ * thread id in the lock word.  The id is one of the owner's PID namespace,
+ * so it is looked up in ours only as a hint.  A robust mutex whose owner
+ * died would have been handed over with EOWNERDEAD, so an owner that times
+ * us out is normally alive.
+ */
+static void describe_holder(const pthread_mutex_t *m, char *buf, size_t size)
+{
+#if defined(__GLIBC__)
+	int tid = __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & FUTEX_TID_MASK;
+	char path[48], stat[512];
+	const char *close_paren;
+	FILE *f;
+	size_t n;
+
+	snprintf(buf, size, " (holder unknown)");
+	if (tid == 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(buf, size, " by thread %d (not found in this PID namespace)", tid);
+		return;
+	}
+	n = fread(stat, 1, sizeof(stat) - 1, f);
+	fclose(f);
+	stat[n] = '\0';
+	/* "pid (comm) S ...": comm may hold anything, so look for the last ')'. */
+	close_paren = strrchr(stat, ')');
+	if (close_paren && (close_paren[1] == ' ') && (close_paren[2] == 'T' || close_paren[2] == 't'))
+		snprintf(buf, size, " by thread %d (alive, stopped)", tid);
+	else
+		snprintf(buf, size, " by thread %d (alive)", tid);
+#else
+	(void)m;
+	snprintf(buf, size, " (holder unknown)");
+#endif
+}
+
+static int fail_busy(const struct prdshm_seg *seg, const struct prdshm__mutex *m,
+		     int64_t timeout_ms)
+{
+	char name[48], holder[96];
+
+	mutex_name(seg, m, name, sizeof(name));
+	describe_holder(&m->m, holder, sizeof(holder));
+	return prdshm__fail(PRDSHM_ETIMEDOUT, "%s: %s still held after %lld ms%s", seg->name, name,
+			    (long long)timeout_ms, holder);
+}
+
 int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
 		       prdshm__repair_fn repair, void *arg)
 {
-	int r = timed_lock(&m->m, timeout_ms);
+	int r;
 	int rr;
 
+	timeout_ms = bounded(timeout_ms);
+	r = timed_lock(&m->m, timeout_ms);
 	if (PRDSHM__LIKELY(r == 0))
 		return 0;
 	if (r == ETIMEDOUT || r == EBUSY)
-		return prdshm__fail(PRDSHM_ETIMEDOUT, "segment mutex busy");
+		return fail_busy(seg, m, timeout_ms);
 	if (r == ENOTRECOVERABLE) {
 		__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 		return prdshm__fail(PRDSHM_ERECOVER,
@@ -121,18 +226,23 @@ int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t 
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				prdshm__repair_fn repair, void *arg)
 {
-	int r = pthread_mutex_lock(&m->m);
+	int64_t timeout_ms = bounded(-1);
+	int r = timed_lock(&m->m, timeout_ms);
 
 	if (r == ENOTRECOVERABLE) {
 		/* Nobody can hold an unrecoverable mutex: re-create it, then
-		 * rebuild what it guards as after a crash. */
+		 * rebuild what it guards as after a crash.  (Another caller may
+		 * take the new mutex first, hence the bounded wait again.) */
 		r = prdshm__mutex_init(m);
 		if (r)
 			return r;
-		r = pthread_mutex_lock(&m->m);
+		timeout_ms = bounded(-1);
+		r = timed_lock(&m->m, timeout_ms);
 		if (r == 0 && repair)
 			repair(seg, arg);
 	}
+	if (r == ETIMEDOUT || r == EBUSY)
+		return fail_busy(seg, m, timeout_ms);
 	if (r == EOWNERDEAD) {
 		if (repair)
 			repair(seg, arg);
@@ -152,10 +262,14 @@ void prdshm__mutex_unlock(struct prdshm__mutex *m)
 #ifdef PRDSHM_TEST_HOOKS
 void prdshm__crash_point(const char *point)
 {
-	/* Read each time: a forked child may set it after its parent read it. */
-	const char *want = getenv("PRDSHM_CRASH_AT");
+	/* Read each time: a forked child may set them after its parent read
+	 * them. */
+	const char *kill_at = getenv("PRDSHM_CRASH_AT");
+	const char *stop_at = getenv("PRDSHM_STOP_AT");
 
-	if (want && strcmp(want, point) == 0)
+	if (kill_at && strcmp(kill_at, point) == 0)
 		raise(SIGKILL);
+	if (stop_at && strcmp(stop_at, point) == 0)
+		raise(SIGSTOP);
 }
 #endif

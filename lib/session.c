@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal/locktable.h"
@@ -91,33 +93,52 @@ int prdshm__sess_repair(struct prdshm_seg *seg, void *arg)
 	return 0;
 }
 
-/* Mark ACTIVE slots whose owner is gone as DEAD and FREE.  Their lock
- * records are recognised as stale by generation and swept lazily; their
- * phases are failed or requeued.  Call when holding sess_mutex. */
-static size_t reap_dead_slots(struct prdshm_seg *seg, int requeue,
-			      void (*report)(void *ctx, const char *line), void *ctx)
+/*
+ * Reap slot @p i, whose owner is gone: fail or requeue its phases, then
+ * mark it DEAD and FREE.  Its lock records are recognised as stale by
+ * generation and swept lazily.  If a bounded reap cannot have the phase
+ * mutex in time, the slot stays ACTIVE for the next reap to finish; any
+ * other failure there is left to the phase region's own repair.  Call when
+ * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT.
+ */
+static int reap_slot(struct prdshm_seg *seg, uint32_t i, int requeue,
+		     void (*report)(void *ctx, const char *line), void *ctx)
 {
-	size_t n = 0;
-	char line[160];
+	struct prdshm__agent *a = &seg->agents[i];
+	char id[PRDSHM_ID_MAX + 1], line[160];
+	int r;
 
-	for (uint32_t i = 0; i < seg->max_agents; i++) {
-		struct prdshm__agent *a = &seg->agents[i];
-		char id[PRDSHM_ID_MAX + 1];
-
-		if (a->state != PRDSHM__SLOT_ACTIVE || ofd_held_by_someone(seg->fd, i))
-			continue;
-		prdshm__agent_id(seg, i, id);
-		__atomic_store_n(&a->state, PRDSHM__SLOT_FREE, __ATOMIC_RELEASE);
-		a->status = PRDSHM_AGENT_DEAD;
-		n++;
-		if (report) {
-			snprintf(line, sizeof(line), "agent %s (slot %u, pid %d) is dead", id, i,
-				 (int)a->pid);
-			report(ctx, line);
-		}
-		prdshm__phases_session_died(seg, i, a->gen, id, requeue, report, ctx);
+	prdshm__agent_id(seg, i, id);
+	if (report) {
+		snprintf(line, sizeof(line), "agent %s (slot %u, pid %d) is dead", id, i,
+			 (int)a->pid);
+		report(ctx, line);
 	}
-	return n;
+	r = prdshm__phases_session_died(seg, i, a->gen, id, requeue, report, ctx);
+	if (r == PRDSHM_ETIMEDOUT)
+		return r;
+	__atomic_store_n(&a->state, PRDSHM__SLOT_FREE, __ATOMIC_RELEASE);
+	a->status = PRDSHM_AGENT_DEAD;
+	return 0;
+}
+
+/* Reap every ACTIVE slot whose owner is gone; @p n counts them.  Call when
+ * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT. */
+static int reap_dead_slots(struct prdshm_seg *seg, int requeue,
+			   void (*report)(void *ctx, const char *line), void *ctx, size_t *n)
+{
+	int r;
+
+	*n = 0;
+	for (uint32_t i = 0; i < seg->max_agents; i++) {
+		if (seg->agents[i].state != PRDSHM__SLOT_ACTIVE || ofd_held_by_someone(seg->fd, i))
+			continue;
+		r = reap_slot(seg, i, requeue, report, ctx);
+		if (r)
+			return r;
+		(*n)++;
+	}
+	return 0;
 }
 
 int prdshm__sessions_reap(struct prdshm_seg *seg, int requeue,
@@ -129,11 +150,11 @@ int prdshm__sessions_reap(struct prdshm_seg *seg, int requeue,
 
 	if (r)
 		return r;
-	n = reap_dead_slots(seg, requeue, report, ctx);
+	r = reap_dead_slots(seg, requeue, report, ctx, &n);
 	prdshm__sess_unlock(seg);
 	if (nreaped)
 		*nreaped = n;
-	return 0;
+	return r;
 }
 
 /* Try to take slot @p i with descriptor @p fd.  Call holding sess_mutex. */
@@ -169,6 +190,36 @@ static long pick_slot(struct prdshm_seg *seg, int fd)
 	return -1;
 }
 
+/* pick_slot(), reaping dead sessions if the table is full.  Call holding
+ * sess_mutex.  @return the slot or -1. */
+static long take_any_slot(struct prdshm_seg *seg, int fd)
+{
+	long slot = pick_slot(seg, fd);
+	size_t n = 0;
+
+	if (slot < 0 && reap_dead_slots(seg, 0, NULL, NULL, &n) == 0 && n > 0)
+		slot = pick_slot(seg, fd);
+	return slot;
+}
+
+/*
+ * A session must not join a segment whose name was removed: processes that
+ * open the name from now on find another segment (or none), and two tables
+ * would grant the same resources.  prdshm_seg_unlink_unused() removes the
+ * name holding sess_mutex, so a session registers either before (and is
+ * seen live, which refuses the removal) or after (and is refused here).
+ * Call holding sess_mutex.  @return 0 or PRDSHM_ENOENT.
+ */
+static int check_still_named(struct prdshm_seg *seg)
+{
+	struct stat st;
+
+	if (fstat(seg->fd, &st) == 0 && st.st_nlink == 0)
+		return prdshm__fail(PRDSHM_ENOENT, "%s was removed: no new session may join it",
+				    seg->name);
+	return 0;
+}
+
 static void fill_slot(struct prdshm__agent *a, const char *id)
 {
 	uint64_t now = prdshm__now_real();
@@ -201,7 +252,7 @@ int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 {
 	struct prdshm_session *s;
 	char defid[PRDSHM_ID_MAX + 1];
-	long slot;
+	long slot = -1;
 	int r;
 
 	if (seg == NULL || out == NULL)
@@ -232,15 +283,17 @@ int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	r = prdshm__sess_lock(seg, -1);
 	if (r)
 		goto fail;
-	slot = pick_slot(seg, s->fd);
-	if (slot < 0 && reap_dead_slots(seg, 0, NULL, NULL) > 0)
-		slot = pick_slot(seg, s->fd);
-	if (slot >= 0) {
+	r = check_still_named(seg);
+	if (r == 0)
+		slot = take_any_slot(seg, s->fd);
+	if (r == 0 && slot >= 0) {
 		fill_slot(&seg->agents[slot], agent_id);
 		s->slot = (uint32_t)slot;
 		s->gen = seg->agents[slot].gen;
 	}
 	prdshm__sess_unlock(seg);
+	if (r)
+		goto fail;
 	if (slot < 0) {
 		r = prdshm__fail(PRDSHM_EAGENTFULL, "agents table full (max_agents=%u)",
 				 seg->max_agents);
@@ -292,4 +345,89 @@ int prdshm_session_slot(const prdshm_session *s)
 int prdshm_session_fd(const prdshm_session *s)
 {
 	return s ? s->fd : -1;
+}
+
+/* ---- Removing the segment's name ---------------------------------------- */
+
+/* Describe the live sessions in @p buf ("id (pid N), ...", cut to @p size).
+ * Call holding sess_mutex.  @return their number. */
+static size_t live_sessions(struct prdshm_seg *seg, char *buf, size_t size)
+{
+	size_t n = 0, o = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < seg->max_agents; i++) {
+		char id[PRDSHM_ID_MAX + 1];
+		int w;
+
+		if (seg->agents[i].state != PRDSHM__SLOT_ACTIVE || !ofd_held_by_someone(seg->fd, i))
+			continue;
+		prdshm__agent_id(seg, i, id);
+		if (o < size) {
+			w = snprintf(buf + o, size - o, "%s%s (pid %d)", n ? ", " : "", id,
+				     (int)seg->agents[i].pid);
+			o += w > 0 ? (size_t)w : 0;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* 1 if seg->name still names the object @p seg maps. */
+static int still_named(struct prdshm_seg *seg)
+{
+	struct stat mine, named;
+	int fd = shm_open(seg->name, O_RDONLY | O_CLOEXEC, 0);
+	int same;
+
+	if (fd < 0)
+		return 0;
+	same = fstat(fd, &named) == 0 && fstat(seg->fd, &mine) == 0 &&
+	       named.st_dev == mine.st_dev && named.st_ino == mine.st_ino;
+	close(fd);
+	return same;
+}
+
+#define REPLACED 1 /* the name was removed or replaced meanwhile: try again */
+
+/* One attempt of prdshm_seg_unlink_unused(): the check and the removal
+ * happen under sess_mutex, which every session registers under. */
+static int unlink_if_unused(const char *shm_name)
+{
+	struct prdshm_seg *seg = NULL;
+	char live[512];
+	size_t n;
+	int r = prdshm_seg_open(shm_name, &seg);
+
+	if (r)
+		return r;
+	r = prdshm__sess_lock(seg, -1);
+	if (r)
+		goto out;
+	n = live_sessions(seg, live, sizeof(live));
+	if (n > 0)
+		r = prdshm__fail(PRDSHM_EINUSE, "%zu live agent%s use%s %s: %s", n,
+				 n == 1 ? "" : "s", n == 1 ? "s" : "", shm_name, live);
+	else if (!still_named(seg))
+		r = REPLACED;
+	else if (shm_unlink(shm_name) != 0)
+		r = prdshm__fail_errno(PRDSHM_ESYS, "unlink %s", shm_name);
+	prdshm__sess_unlock(seg);
+out:
+	prdshm_seg_close(seg);
+	return r;
+}
+
+int prdshm_seg_unlink_unused(const char *shm_name)
+{
+	uint64_t outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
+	int r = REPLACED;
+
+	for (int round = 0; round < 3 && r == REPLACED; round++)
+		r = unlink_if_unused(shm_name);
+	prdshm__wait_bound_end(outer);
+	if (r == REPLACED)
+		r = prdshm__fail(PRDSHM_EBUSY, "%s was replaced again and again while checking it",
+				 shm_name);
+	return r;
 }

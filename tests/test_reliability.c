@@ -1,12 +1,16 @@
 /*
- * test_reliability.c: permissions and hostile names (docs/reliability.md).
+ * test_reliability.c: permissions, hostile names, no hang on a wedged
+ * segment, and removal only while unused (docs/reliability.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -127,10 +131,333 @@ static void test_hostile_names(void)
 	prdshm_config_free(&cfg);
 }
 
+/* ---- No hang on a wedged segment ---------------------------------------- */
+
+/* A generous bound on anything the library promises to bound by
+ * PRDSHM_RECOVER_WAIT_MS: past it the call is taken as hung. */
+#define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
+
+/* Wait at most @p timeout_ms for child @p pid to stop.  @return 1 if it did. */
+static int await_stopped(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	int status;
+
+	while (tu_now_ms() < deadline) {
+		pid_t r = waitpid(pid, &status, WUNTRACED | WNOHANG);
+		if (r == pid)
+			return WIFSTOPPED(status);
+		if (r < 0 && errno != EINTR)
+			return 0;
+		/* Polling: a stop has no descriptor to wait on. */
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* A segment with a plan of one phase (to have a phase to claim). */
+static prdshm_seg *create_with_plan(prdshm_config *cfg)
+{
+	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
+	prdshm_seg *seg = NULL;
+	prdshm_diag diag;
+
+	tu_config(cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	return seg;
+}
+
+/* Child: take a lock; PRDSHM_STOP_AT=slot_alloc stops it holding the mutex
+ * of the resource's lock partition. */
+static int stop_in_lock(void *arg)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "wedged", 0, &s) == 0);
+	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
+	prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
+	return 1; /* not reached before SIGCONT */
+}
+
+/* Child: claim the phase and die without closing: a dead agent holding an
+ * IN_PROGRESS phase. */
+static int die_in_phase(void *arg)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	prdshm_claim c;
+
+	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
+	return 0;
+}
+
+/* Child: reap; PRDSHM_STOP_AT=phase_died stops it while it fails the dead
+ * agent's phase, holding the session mutex and the phase mutex. */
+static int stop_in_reap(void *arg)
+{
+	prdshm_seg *seg = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
+	setenv("PRDSHM_STOP_AT", "phase_died", 1);
+	prdshm_reap(seg, 0, NULL, NULL, NULL);
+	return 1;
+}
+
+struct bounded_call {
+	const char *shm_name;
+	const char *what;     /* "reap", "recover" or "unlink" */
+	const char *mutex;    /* the mutex the message must name */
+	pid_t holder;
+};
+
+/* Child: the call must give up with PRDSHM_ETIMEDOUT and a message naming
+ * the mutex and its live, stopped holder.  Run in a child so that a hang
+ * fails the test instead of the program. */
+static int call_gives_up(void *arg)
+{
+	const struct bounded_call *bc = arg;
+	prdshm_seg *seg = NULL;
+	prdshm_seg_info info;
+	char holder[64];
+	int r;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(bc->shm_name, &seg) == 0);
+	if (strcmp(bc->what, "reap") == 0)
+		r = prdshm_reap(seg, 0, NULL, NULL, NULL);
+	else if (strcmp(bc->what, "recover") == 0)
+		r = prdshm_recover(seg, NULL, NULL);
+	else
+		r = prdshm_seg_unlink_unused(bc->shm_name);
+	printf("  %s: %s: %s\n", bc->what, prdshm_err_name(r), prdshm_last_error());
+	TU_CHILD_ASSERT(r == PRDSHM_ETIMEDOUT);
+	TU_CHILD_ASSERT(strstr(prdshm_last_error(), bc->mutex) != NULL);
+	snprintf(holder, sizeof(holder), "thread %d (alive, stopped)", (int)bc->holder);
+	TU_CHILD_ASSERT(strstr(prdshm_last_error(), holder) != NULL);
+	/* Giving up marks nothing: the live agents carry on. */
+	TU_CHILD_ASSERT(prdshm_seg_info_get(seg, &info) == 0 && info.needs_recovery == 0);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+static const char *bindir(void)
+{
+	static char dir[512];
+	const char *b = getenv("BUILD");
+
+	snprintf(dir, sizeof(dir), "%s/bin", b && b[0] ? b : "build");
+	return dir;
+}
+
+/* Start prdshm-cleanup --name @p shm_name, its stderr into @p err_path. */
+static pid_t start_cleanup(const char *shm_name, const char *err_path)
+{
+	char tool[600];
+	pid_t pid;
+
+	snprintf(tool, sizeof(tool), "%s/prdshm-cleanup", bindir());
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(99);
+		execl(tool, tool, "-q", "--name", shm_name, (char *)NULL);
+		_exit(98);
+	}
+	return pid;
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	printf("  prdshm-cleanup said: %s", buf);
+	return strstr(buf, needle) != NULL;
+}
+
+/* What every wedge test checks while the holder is stopped, then after it
+ * is killed: reap, recover, (removal) and the cleanup tool give up within
+ * the bound (the tool with exit status 1, documented), then all succeed.
+ * The bounded calls run at once, each in its own process. */
+static void check_wedged_then_killed(prdshm_config *cfg, prdshm_seg *seg, pid_t holder,
+				     const char *mutex, int try_unlink)
+{
+	static const char *const calls[] = { "reap", "recover", "unlink" };
+	struct bounded_call bc[3];
+	pid_t pid[3], tool;
+	char err_path[128];
+	size_t nreaped = 0;
+	int n = try_unlink ? 3 : 2;
+
+	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
+	for (int i = 0; i < n; i++) {
+		bc[i] = (struct bounded_call){ cfg->shm_name, calls[i], mutex, holder };
+		pid[i] = tu_fork(call_gives_up, &bc[i]);
+	}
+	tool = start_cleanup(cfg->shm_name, err_path);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(tu_wait_child(pid[i], HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(tool, HUNG_MS), 1);
+	CU_ASSERT(file_contains(err_path, mutex));
+
+	/* The holder dies inside its critical section: the mutex is handed
+	 * over with EOWNERDEAD and repaired, and recovery goes through. */
+	kill(holder, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(holder, HUNG_MS), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
+	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg->shm_name, err_path), HUNG_MS), 0);
+	unlink(err_path);
+}
+
+/* A live process stopped inside a lock-partition critical section. */
+static void test_no_hang_on_stopped_partition_holder(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg, 0600);
+	prdshm_session *s = NULL;
+	pid_t holder = tu_fork(stop_in_lock, cfg.shm_name);
+
+	CU_ASSERT_FATAL(await_stopped(holder, HUNG_MS));
+	check_wedged_then_killed(&cfg, seg, holder, "lock partition ", 0);
+	/* The table works on: the resource the holder was taking is free. */
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	prdshm_session_close(s);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+/* A live process stopped while reaping, holding the session mutex (and
+ * the phase mutex): removal is bounded too. */
+static void test_no_hang_on_stopped_session_holder(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create_with_plan(&cfg);
+	prdshm_snapshot *snap = NULL;
+	pid_t holder;
+
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
+	holder = tu_fork(stop_in_reap, cfg.shm_name);
+	CU_ASSERT_FATAL(await_stopped(holder, HUNG_MS));
+	check_wedged_then_killed(&cfg, seg, holder, "session mutex", 1);
+	/* The dead agent's phase was failed once, by whichever repair. */
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL(snap->nphases, 1);
+	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_FAILED);
+	prdshm_snapshot_free(snap);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+/* ---- Removal only while unused ------------------------------------------ */
+
+/* Child: a live agent until its parent closes the pipe. */
+static int live_agent(void *arg)
+{
+	int *fds = arg;
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	char name[64];
+	ssize_t n;
+
+	close(fds[1]);
+	n = read(fds[0], name, sizeof(name) - 1);
+	TU_CHILD_ASSERT(n > 0);
+	name[n] = '\0';
+	TU_CHILD_ASSERT(prdshm_seg_open(name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "busy-agent", 0, &s) == 0);
+	tu_signal(fds[2], 'r');
+	/* Until EOF: the parent closes its end or dies. */
+	while (tu_await(fds[0], 60000) >= 0)
+		;
+	prdshm_session_close(s);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+static void test_unlink_unused_refuses_live_agents(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg, 0600), *again = NULL;
+	prdshm_session *s = NULL;
+	int cmd[2], ready[2], fds[3];
+	pid_t agent;
+
+	CU_ASSERT_FATAL(pipe(cmd) == 0 && pipe(ready) == 0);
+	fds[0] = cmd[0];
+	fds[1] = cmd[1];
+	fds[2] = ready[1];
+	agent = tu_fork(live_agent, fds);
+	CU_ASSERT(write(cmd[1], cfg.shm_name, strlen(cfg.shm_name)) > 0);
+	CU_ASSERT_EQUAL_FATAL(tu_await(ready[0], HUNG_MS), 'r');
+
+	/* Live agent: refused, named, and the segment is intact. */
+	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
+	printf("  %s\n", prdshm_last_error());
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), ": busy-agent (pid "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "1 live agent uses /prdshm-t"));
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), 0);
+	prdshm_seg_close(again);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+
+	/* Our own session counts as live too. */
+	close(cmd[1]);
+	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "me", 0, &s), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
+	prdshm_session_close(s);
+
+	/* Unused: removed; a handle opened before may not add a session. */
+	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), PRDSHM_ENOENT);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, "late", 0, &s), PRDSHM_ENOENT);
+	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_ENOENT);
+	close(cmd[0]);
+	close(ready[0]);
+	close(ready[1]);
+	prdshm_seg_close(seg);
+	prdshm_config_free(&cfg);
+}
+
+/* A dead agent does not keep the segment: it is removed. */
+static void test_unlink_unused_ignores_dead_agents(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create_with_plan(&cfg), *again = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), PRDSHM_EDEADOWNER);
+	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), PRDSHM_ENOENT);
+	prdshm_seg_close(seg);
+	prdshm_config_free(&cfg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_created_0600_by_default),
 	TU(test_other_user_gets_eacces),
 	TU(test_hostile_names),
+	TU(test_no_hang_on_stopped_partition_holder),
+	TU(test_no_hang_on_stopped_session_holder),
+	TU(test_unlink_unused_refuses_live_agents),
+	TU(test_unlink_unused_ignores_dead_agents),
 	{ NULL, NULL },
 };
 const char *tu_suite = "reliability";

@@ -42,7 +42,9 @@ static void usage(FILE *out)
 		"  -V, --version           show the version and exit\n"
 		"\n"
 		"Exit status: 0 healthy afterwards (also when there was nothing to do) or\n"
-		"removed; 2 --unlink refused: live agents use the segment; 3 (--dry-run)\n"
+		"removed; 1 gave up: a live process kept a segment mutex for 2 s (stopped\n"
+		"or stuck inside the library); 2 --unlink refused: live agents use the\n"
+		"segment; 3 (--dry-run)\n"
 		"dead agents hold locks or phases; 4 corrupt and not repairable, or\n"
 		"incompatible; 65 invalid configuration; 66 no such segment; 77 permission\n"
 		"denied; 64 usage; 70 internal error.\n");
@@ -184,8 +186,10 @@ static int repair(prdshm_seg *seg, const struct cleanup_opts *o, struct actions 
 		action(a, "running full recovery");
 		r = prdshm_recover(seg, on_action, a);
 		if (r) {
-			tool_fail(r, "recover");
-			return TOOL_EXIT_CORRUPT;
+			int rc = tool_fail(r, "recover");
+
+			/* A live process holding a mutex too long is not corruption. */
+			return r == PRDSHM_ETIMEDOUT ? rc : TOOL_EXIT_CORRUPT;
 		}
 		tool_check(seg, 0, after);
 	}
@@ -217,7 +221,14 @@ static int unlink_segment(prdshm_seg *seg, const char *name, const struct cleanu
 		action(a, "would remove segment %s", name);
 		return TOOL_EXIT_OK;
 	}
-	r = prdshm_seg_unlink(name);
+	/* Without --force the library checks again, and removes the name under
+	 * the session mutex: no agent can attach between check and removal. */
+	r = o->force ? prdshm_seg_unlink(name) : prdshm_seg_unlink_unused(name);
+	if (r == PRDSHM_EINUSE) {
+		tool_err("remove %s: refused: %s (--force removes it anyway)", name,
+			 prdshm_last_error());
+		return TOOL_EXIT_REFUSED;
+	}
 	if (r)
 		return tool_fail(r, "remove %s", name);
 	action(a, "removed segment %s%s", name, n ? " (live agents keep their mapping)" : "");

@@ -82,41 +82,23 @@ static int print_config(const prdshm_config *cfg)
 
 /*
  * --force: replace an existing segment only when no live agent is attached.
- * A segment we cannot read (not ours, another version, corrupt) has no
- * agents we could see, and --force says the user wants it gone.
- * There is a window between the check and the unlink in which an agent may
- * attach; the library offers no atomic "unlink if unused".
+ * The library checks and removes under the session mutex, so no agent can
+ * attach in between.  A segment we cannot read (not ours, another version,
+ * corrupt) has no agents we could see, and --force says the user wants it
+ * gone.
  */
 static int replace_existing(const prdshm_config *cfg)
 {
-	prdshm_snapshot *snap = NULL;
-	prdshm_seg *seg = NULL;
-	char live[1024];
-	size_t n;
-	int r;
+	int r = prdshm_seg_unlink_unused(cfg->shm_name);
 
-	r = prdshm_seg_open(cfg->shm_name, &seg);
 	if (r == PRDSHM_ENOTSEG || r == PRDSHM_EVERSION || r == PRDSHM_ECORRUPT) {
 		tool_verbose("replacing %s: %s", cfg->shm_name, prdshm_last_error());
-		goto unlink;
+		r = prdshm_seg_unlink(cfg->shm_name);
 	}
-	if (r)
-		return tool_fail(r, "open segment %s", cfg->shm_name);
-	r = prdshm_snapshot_take(seg, 0, &snap);
-	if (r) {
-		prdshm_seg_close(seg);
-		return tool_fail(r, "inspect segment %s", cfg->shm_name);
-	}
-	n = tool_live_agents(snap, live, sizeof(live));
-	prdshm_snapshot_free(snap);
-	prdshm_seg_close(seg);
-	if (n > 0) {
-		tool_err("%s: segment already exists and %zu live agent%s use%s it: %s",
-			 cfg->shm_name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", live);
+	if (r == PRDSHM_EINUSE) {
+		tool_err("%s: segment already exists and %s", cfg->shm_name, prdshm_last_error());
 		return TOOL_EXIT_EXISTS;
 	}
-unlink:
-	r = prdshm_seg_unlink(cfg->shm_name);
 	if (r && r != PRDSHM_ENOENT)
 		return tool_fail(r, "remove segment %s", cfg->shm_name);
 	tool_verbose("removed the old segment %s", cfg->shm_name);

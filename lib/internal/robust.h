@@ -23,10 +23,13 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
 
 /*
  * Lock @p m, repairing with @p repair(seg, arg) if its previous owner died.
- * @param timeout_ms -1 to wait without limit, else the most to wait.
- * @return 0; PRDSHM_ETIMEDOUT; PRDSHM_ERECOVER (repair failed, or the mutex
- *         is not recoverable, or the segment is marked).  On error the mutex
- *         is not held.
+ * @param timeout_ms -1 to wait without limit, else the most to wait; both
+ *        cut to the thread's bound if one is set (prdshm__wait_bound_begin).
+ * @return 0; PRDSHM_ETIMEDOUT (the message names the mutex and, as far as
+ *         this process can tell, its holder thread and whether it is alive
+ *         or stopped); PRDSHM_ERECOVER (repair failed, or the mutex is not
+ *         recoverable, or the segment is marked).  On error the mutex is not
+ *         held.
  */
 int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
 		       prdshm__repair_fn repair, void *arg);
@@ -34,16 +37,31 @@ int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t 
 /*
  * For prdshm_recover() only: lock @p m whatever the segment's recovery mark
  * says, re-creating it if it is ENOTRECOVERABLE, and repairing (without
- * marking) if its owner died.  @return 0 or PRDSHM_ESYS.
+ * marking) if its owner died.  Waits no longer than the thread's bound.
+ * @return 0, PRDSHM_ETIMEDOUT or PRDSHM_ESYS.
  */
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				prdshm__repair_fn repair, void *arg);
 
 void prdshm__mutex_unlock(struct prdshm__mutex *m);
 
+/*
+ * Bound every mutex wait of the calling thread, from now until the matching
+ * prdshm__wait_bound_end(), to @p ms milliseconds in all: waits "without
+ * limit" included, in whichever file they are made.  For the calls that
+ * must not hang on a mutex whose holder is alive but stuck (prdshm_reap,
+ * prdshm_recover, prdshm_seg_unlink_unused).  Past the deadline a mutex is
+ * still tried once, so a free one is taken.  A nested bound never extends
+ * the outer one.  @return the outer bound, for prdshm__wait_bound_end().
+ */
+uint64_t prdshm__wait_bound_begin(int64_t ms);
+void prdshm__wait_bound_end(uint64_t outer);
+
 /* Test-only crash points (PRDSHM_TEST_HOOKS builds): when the environment
  * variable PRDSHM_CRASH_AT names @p point, the process kills itself with
- * SIGKILL there, inside the critical section. */
+ * SIGKILL there, inside the critical section; when PRDSHM_STOP_AT names it,
+ * the process stops itself with SIGSTOP there, still holding the mutex (a
+ * live but wedged holder, until SIGCONT or SIGKILL). */
 #ifdef PRDSHM_TEST_HOOKS
 void prdshm__crash_point(const char *point);
 #define PRDSHM__CRASH_POINT(p) prdshm__crash_point(p)
