@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/segment.h"
 #include "testutil.h"
 
 #define NOBODY 65534
@@ -213,6 +214,7 @@ struct bounded_call {
 	const char *what;     /* "reap", "recover" or "unlink" */
 	const char *mutex;    /* the mutex the message must name */
 	pid_t holder;
+	uint32_t marked;      /* the recovery mark, before and after */
 };
 
 /* Child: the call must give up with PRDSHM_ETIMEDOUT and a message naming
@@ -238,8 +240,9 @@ static int call_gives_up(void *arg)
 	TU_CHILD_ASSERT(strstr(prdshm_last_error(), bc->mutex) != NULL);
 	snprintf(holder, sizeof(holder), "thread %d (alive, stopped)", (int)bc->holder);
 	TU_CHILD_ASSERT(strstr(prdshm_last_error(), holder) != NULL);
-	/* Giving up marks nothing: the live agents carry on. */
-	TU_CHILD_ASSERT(prdshm_seg_info_get(seg, &info) == 0 && info.needs_recovery == 0);
+	/* Giving up leaves the mark as it was: a sound segment stays usable by
+	 * the live agents, a marked one stays refused. */
+	TU_CHILD_ASSERT(prdshm_seg_info_get(seg, &info) == 0 && info.needs_recovery == bc->marked);
 	prdshm_seg_close(seg);
 	return 0;
 }
@@ -304,7 +307,7 @@ static void check_wedged_then_killed(prdshm_config *cfg, prdshm_seg *seg, pid_t 
 
 	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
 	for (int i = 0; i < n; i++) {
-		bc[i] = (struct bounded_call){ cfg->shm_name, calls[i], mutex, holder };
+		bc[i] = (struct bounded_call){ cfg->shm_name, calls[i], mutex, holder, 0 };
 		pid[i] = tu_fork(call_gives_up, &bc[i]);
 	}
 	tool = start_cleanup(cfg->shm_name, err_path);
@@ -361,6 +364,40 @@ static void test_no_hang_on_stopped_session_holder(void)
 	CU_ASSERT_EQUAL(snap->nphases, 1);
 	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_FAILED);
 	prdshm_snapshot_free(snap);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
+/* A marked segment makes prdshm-cleanup run the full recovery: it gives up
+ * as well, with the same exit status (1, not 4: nothing is corrupt). */
+static void test_no_hang_recovering_a_marked_segment(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg, 0600);
+	struct bounded_call bc = { cfg.shm_name, "recover", "lock partition ", 0, 1 };
+	char err_path[128];
+	prdshm_seg_info info;
+	pid_t caller, tool;
+
+	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
+	bc.holder = tu_fork(stop_in_lock, cfg.shm_name);
+	CU_ASSERT_FATAL(await_stopped(bc.holder, HUNG_MS));
+	/* What a failed repair leaves behind. */
+	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
+	caller = tu_fork(call_gives_up, &bc);
+	tool = start_cleanup(cfg.shm_name, err_path);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(tool, HUNG_MS), 1);
+	CU_ASSERT(file_contains(err_path, "recover: "));
+
+	kill(bc.holder, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(bc.holder, HUNG_MS), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg.shm_name, err_path), HUNG_MS), 0);
+	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
+	CU_ASSERT_EQUAL(info.needs_recovery, 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	unlink(err_path);
 	prdshm_seg_close(seg);
 	prdshm_seg_unlink(cfg.shm_name);
 	prdshm_config_free(&cfg);
@@ -456,6 +493,7 @@ const tu_test tu_tests[] = {
 	TU(test_hostile_names),
 	TU(test_no_hang_on_stopped_partition_holder),
 	TU(test_no_hang_on_stopped_session_holder),
+	TU(test_no_hang_recovering_a_marked_segment),
 	TU(test_unlink_unused_refuses_live_agents),
 	TU(test_unlink_unused_ignores_dead_agents),
 	{ NULL, NULL },

@@ -3,7 +3,8 @@
 # step: an agent is killed with SIGKILL in the middle of a phase that holds
 # an output; prdshm-inspect --check reports it (exit 3); prdshm-cleanup
 # reaps it (exit 0); prdshm-phase retry queues the phase again; a new
-# prdshm-agent and then prdshm-run --attach finish the plan.
+# prdshm-agent and then prdshm-run --attach finish the plan.  Then a live
+# process stopped inside the library: prdshm-cleanup gives up (exit 1).
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
@@ -100,5 +101,73 @@ else
 	not_ok "6b. done.log is '$(tr '\n' ' ' <"$TMP/done.log")'"
 fi
 if [ ! -e "/dev/shm${SHM}" ]; then ok "6b. segment removed"; else not_ok "6b. segment left"; fi
+
+
+# 7. No hang on a wedged segment: a live process stopped inside the library
+# while holding a lock partition's mutex.  prdshm-cleanup gives up after
+# PRDSHM_RECOVER_WAIT_MS (2 s) with exit status 1, naming the mutex and its
+# stopped holder; once the holder is killed its mutex is repaired like any
+# dead holder's, and cleanup succeeds.  The holder is a small program built
+# here against the test build of the library, whose PRDSHM_STOP_AT hook
+# stops it with SIGSTOP inside the critical section.
+LIBT="$(dirname "$BIN")/libprdshm-hooks.a"
+cat >"$TMP/wedge.c" <<'EOF'
+#include <stdlib.h>
+#include "prdshm.h"
+int main(int argc, char **argv)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+
+	if (argc != 2 || prdshm_seg_open(argv[1], &seg) != 0 ||
+	    prdshm_session_open(seg, "wedged", 0, &s) != 0)
+		return 1;
+	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
+	return prdshm_lock(s, "stuck", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) ? 2 : 3;
+}
+EOF
+wedge=""
+if [ -e "$LIBT" ]; then
+	# The test library may be built with a sanitizer: link the same way.
+	for san in "" "-fsanitize=address,undefined" "-fsanitize=undefined"; do
+		# shellcheck disable=SC2086
+		if ${CC:-cc} -std=c11 -D_GNU_SOURCE -I"$ROOT/lib" $san -o "$TMP/wedge" "$TMP/wedge.c" \
+			"$LIBT" -pthread -lyaml -lrt 2>/dev/null; then
+			wedge="$TMP/wedge"
+			break
+		fi
+	done
+fi
+stopped() {
+	[ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" = T ]
+}
+shm_name
+if [ -z "$wedge" ]; then
+	skip "7. no test build of the library ($LIBT) or no C compiler"
+else
+	t_rc 0 "7. create a segment" "$BIN/prdshm-create" -q -c "$TMP/plan.yaml" --name "$SHM"
+	"$wedge" "$SHM" &
+	holder=$!
+	BG_PIDS+=("$holder")
+	if wait_until 20 stopped "$holder"; then
+		ok "7. a process stopped inside a critical section"
+	else
+		not_ok "7. the holder never stopped"
+	fi
+	t_rc 1 "7. prdshm-cleanup gives up instead of hanging" \
+		timeout 60 "$BIN/prdshm-cleanup" --name "$SHM"
+	t_grep "$TMP/err" "lock partition [0-9]+ mutex still held after [0-9]+ ms by thread $holder \(alive, stopped\)" \
+		"7. it names the mutex and the stopped holder"
+	t_rc 0 "7. inspection is not blocked either" timeout 60 "$BIN/prdshm-inspect" --name "$SHM" agents
+	t_grep "$TMP/out" "wedged" "7. the stopped agent is listed"
+	t_rc 2 "7. cleanup --unlink refuses: the stopped agent is alive" \
+		timeout 60 "$BIN/prdshm-cleanup" --name "$SHM" --unlink
+	kill -9 "$holder"
+	wait "$holder" 2>/dev/null
+	t_rc 0 "7. once the holder is killed, prdshm-cleanup repairs" \
+		timeout 60 "$BIN/prdshm-cleanup" --name "$SHM"
+	t_rc 0 "7. healthy" "$BIN/prdshm-inspect" --name "$SHM" --check
+	t_rc 0 "7. and removable" "$BIN/prdshm-cleanup" --name "$SHM" --unlink
+fi
 
 cli_done
