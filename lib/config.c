@@ -1638,6 +1638,21 @@ static int emit_document(yaml_emitter_t *em, const prdshm_config *cfg)
 	return yaml_emitter_flush(em) ? 0 : -1;
 }
 
+/* Why emitting failed.  An event that could not be made never reached the
+ * emitter, whose error then stays YAML_NO_ERROR: libyaml refuses to make a
+ * scalar that is not valid UTF-8 (the only other cause is running out of
+ * memory).  A writer error leaves errno from the failed write. */
+static int write_failed(const yaml_emitter_t *em)
+{
+	const char *why = em->problem ? em->problem : "emitter error";
+
+	if (em->error == YAML_WRITER_ERROR)
+		return prdshm__fail_errno(PRDSHM_ESYS, "writing the configuration");
+	if (em->error == YAML_NO_ERROR)
+		why = "a value is not valid UTF-8";
+	return prdshm__fail(PRDSHM_ESYS, "writing the configuration: %s", why);
+}
+
 int prdshm_config_write(const prdshm_config *cfg, FILE *out)
 {
 	yaml_emitter_t em;
@@ -1651,8 +1666,7 @@ int prdshm_config_write(const prdshm_config *cfg, FILE *out)
 	yaml_emitter_set_unicode(&em, 1);
 	yaml_emitter_set_width(&em, -1);
 	if (emit_document(&em, cfg))
-		err = prdshm__fail(PRDSHM_ESYS, "writing the configuration: %s",
-				   em.problem ? em.problem : "write error");
+		err = write_failed(&em);
 	yaml_emitter_delete(&em);
 	if (!err && fflush(out) != 0)
 		err = prdshm__fail_errno(PRDSHM_ESYS, "writing the configuration");
