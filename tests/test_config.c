@@ -738,7 +738,8 @@ static void test_estimated_time(void)
 		{ "45", 45 }, { "90m", 90 }, { "1.5h", 90 }, { "30s", 0.5 }, { ".25", 0.25 },
 		{ "2e1", 20 }, { "0", 0 },
 	};
-	static const char *const bad[] = { "-5", "abc", "inf", "nan", "5x", "h", "1.5hh", "0x1p3" };
+	static const char *const bad[] = { "-5",    "abc",   "inf",  "nan", "5x",
+					   "h",     "1.5hh", "0x1p3", "1e999", "2e9" };
 	char yaml[200];
 	prdshm_config cfg;
 	prdshm_diag d;
@@ -842,6 +843,176 @@ static void test_nothing_partial(void)
 	prdshm_config_free(&cfg);
 }
 
+static void test_more_phase_errors(void)
+{
+	char yaml[200];
+
+	expect_error("phases:\n  - id: \"a\\0b\"\n", 2, 9, "id: the value holds a NUL byte");
+	snprintf(yaml, sizeof(yaml), "phases:\n  - id: a\n    estimated_time: %070d\n", 1);
+	expect_error(yaml, 3, 21, "estimated_time: expected minutes or a duration");
+	expect_error("phases:\n  - {[x]: 1}\n", 2, 6, "a phase's keys must be plain words");
+	expect_error("phases:\n  - [x]\n", 2, 5, "each phase must be a mapping");
+	/* Syntax errors inside a list, a phase and the list of phases. */
+	expect_error("phases:\n  - id: a\n    dependencies: [b, \n", 4, 1,
+		     "YAML syntax error: did not find expected node content");
+	expect_error("phases:\n  - id: a\n    name: x\n   bad\n", 4, 4,
+		     "YAML syntax error: did not find expected '-' indicator");
+	expect_error("phases:\n  - id: a\n  - {id: b\n", 4, 1, "YAML syntax error");
+	/* A key too long to be a misspelling gets no hint. */
+	snprintf(yaml, sizeof(yaml), "k%070d: 1\n", 0);
+	expect_error(yaml, 1, 1, "unknown key 'k000");
+}
+
+/* "~" means "not given": no dependencies, the name defaults to the id,
+ * and "phases: ~" is an empty plan. */
+static void test_null_values(void)
+{
+	prdshm_config cfg;
+	prdshm_diag d;
+	int line = 0;
+
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, "phases:\n  - id: a\n    dependencies: ~\n"
+					 "    outputs:\n    name: ~\n    command: ~\n",
+				   &d),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(cfg.nphases, 1);
+	CU_ASSERT_EQUAL(cfg.phases[0].ndeps, 0);
+	CU_ASSERT_EQUAL(cfg.phases[0].noutputs, 0);
+	CU_ASSERT_STRING_EQUAL(cfg.phases[0].name, "a");
+	CU_ASSERT_PTR_NULL(cfg.phases[0].command);
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, "max_locks: 9\nphases: ~\n", &d), 0);
+	CU_ASSERT_EQUAL(cfg.nphases, 0);
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "phases", &line, NULL), PRDSHM_FROM_FILE);
+	CU_ASSERT_EQUAL(line, 2);
+	prdshm_config_free(&cfg);
+}
+
+/* Phases written into the structure by hand are validated like a file's. */
+static void test_validate_phase_set_by_hand(void)
+{
+	prdshm_config cfg;
+	prdshm_diag d;
+
+	prdshm_config_init(&cfg);
+	cfg.phases = calloc(1, sizeof(*cfg.phases));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg.phases);
+	cfg.nphases = 1;
+	cfg.phases[0].id = strdup("bad id");
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(d.file, "(configuration)");
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "phase 1: id 'bad id' is not valid"));
+	free(cfg.phases[0].id);
+	cfg.phases[0].id = NULL;
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "phase 1: id '' is not valid"));
+	prdshm_config_free(&cfg);
+}
+
+/* A file that never ends is cut off at the size cap. */
+static void test_file_too_large(void)
+{
+	prdshm_config cfg;
+	prdshm_diag d;
+
+	prdshm_config_init(&cfg);
+	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, "/dev/zero", &d), PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(d.file, "/dev/zero");
+	CU_ASSERT_STRING_EQUAL(d.msg, "larger than 67108864 bytes");
+	CU_ASSERT_EQUAL(cfg.max_locks, 1024);
+	prdshm_config_free(&cfg);
+}
+
+/* Every entry point refuses a missing configuration; the diagnostic is
+ * optional everywhere. */
+static void test_null_arguments(void)
+{
+	prdshm_config cfg;
+	prdshm_diag d;
+
+	clear_env();
+	CU_ASSERT_EQUAL(prdshm_config_load_string(NULL, "", 0, NULL, &d), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_load_string(&cfg, NULL, 3, NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(),
+			       "config_load_string: no configuration or text");
+	CU_ASSERT_EQUAL(prdshm_config_load_file(NULL, "x", NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, NULL, &d), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_validate(NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_load(NULL, NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_write(NULL, stdout), PRDSHM_EINVAL);
+
+	prdshm_config_init(&cfg);
+	CU_ASSERT_EQUAL(prdshm_config_write(&cfg, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_config_load_string(&cfg, "max_locks: 7\n", 13, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.path_, "(string)");
+	CU_ASSERT_EQUAL(prdshm_config_load_string(&cfg, "max_locks: x\n", 13, NULL, NULL),
+			PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(),
+			       "(string):1:12: max_locks: expected an integer, got 'x'");
+	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, "/dev/null", NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_config_set(&cfg, "max_agents", "8", PRDSHM_FROM_CMDLINE, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, NULL), 0);
+	CU_ASSERT_EQUAL(cfg.max_locks, 7);
+	CU_ASSERT_EQUAL(cfg.max_agents, 8);
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL(prdshm_config_load(&cfg, "/dev/null", NULL), 0);
+	prdshm_config_free(&cfg);
+}
+
+/* A value libyaml cannot write (not UTF-8) and a full device both fail the
+ * write with a message that says which. */
+static void test_write_errors(void)
+{
+	char bad[] = "\xff\xfe";
+	prdshm_config cfg;
+	prdshm_diag d;
+	FILE *f;
+	char **fields[6];
+
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, full_yaml, &d), 0);
+	fields[0] = &cfg.phases[0].id;
+	fields[1] = &cfg.phases[0].name;
+	fields[2] = &cfg.phases[1].deps[0];
+	fields[3] = &cfg.phases[0].outputs[1];
+	fields[4] = &cfg.phases[1].command;
+	fields[5] = NULL;
+	f = fopen("/dev/null", "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	for (size_t i = 0; i < 6; i++) {
+		char saved[PRDSHM_SHM_NAME_MAX + 1], *was = NULL;
+
+		if (fields[i]) {
+			was = *fields[i];
+			*fields[i] = bad;
+		} else {
+			memcpy(saved, cfg.shm_name, sizeof(saved));
+			snprintf(cfg.shm_name, sizeof(cfg.shm_name), "/%s", bad);
+		}
+		CU_ASSERT_EQUAL(prdshm_config_write(&cfg, f), PRDSHM_ESYS);
+		CU_ASSERT_STRING_EQUAL(prdshm_last_error(),
+				       "writing the configuration: a value is not valid UTF-8");
+		if (fields[i])
+			*fields[i] = was;
+		else
+			memcpy(cfg.shm_name, saved, sizeof(saved));
+	}
+	fclose(f);
+	/* Buffered: the final flush fails.  Unbuffered: libyaml's write. */
+	for (int unbuffered = 0; unbuffered < 2; unbuffered++) {
+		f = fopen("/dev/full", "w");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		if (unbuffered)
+			setvbuf(f, NULL, _IONBF, 0);
+		CU_ASSERT_EQUAL(prdshm_config_write(&cfg, f), PRDSHM_ESYS);
+		CU_ASSERT_STRING_EQUAL(prdshm_last_error(),
+				       "writing the configuration: No space left on device");
+		fclose(f);
+	}
+	prdshm_config_free(&cfg);
+}
+
 /* The shipped prdpar.yaml documents the defaults: its values must be them. */
 static void test_shipped_file(void)
 {
@@ -899,6 +1070,12 @@ const tu_test tu_tests[] = {
 	TU(test_aliases),
 	TU(test_two_documents),
 	TU(test_nothing_partial),
+	TU(test_more_phase_errors),
+	TU(test_null_values),
+	TU(test_validate_phase_set_by_hand),
+	TU(test_file_too_large),
+	TU(test_null_arguments),
+	TU(test_write_errors),
 	{ NULL, NULL },
 };
 const char *tu_suite = "config";

@@ -317,6 +317,73 @@ static void test_invalid_id_and_weight(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "estimated_minutes"));
 }
 
+/* A cycle found from a phase whose first dependency is already placed,
+ * with phase 0 outside it. */
+static void test_cycle_behind_placed_phases(void)
+{
+	const spec s[] = {
+		{ "root", NULL, NULL, 0 },
+		{ "a", "root b", NULL, 0 },
+		{ "b", "a", NULL, 0 },
+	};
+	prdshm_diag d;
+
+	build_fails(s, 3, PRDSHM_ECYCLE, &d);
+	CU_ASSERT_STRING_EQUAL(d.msg, "dependency cycle: a -> b -> a");
+	CU_ASSERT_EQUAL(d.line, 20);
+}
+
+/* A cycle too long for the message ends with "..." within the buffer. */
+static void test_long_cycle_message_truncated(void)
+{
+	enum { N = 12 };
+	spec s[N];
+	char ids[N][PRDSHM_ID_MAX + 1];
+	prdshm_diag d;
+	size_t len;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "phase-%02d-%054d", i, 0);
+		s[i] = (spec){ ids[i], NULL, NULL, 0 };
+	}
+	for (int i = 0; i < N; i++)
+		s[i].deps = ids[(i + 1) % N];
+	build_fails(s, N, PRDSHM_ECYCLE, &d);
+	len = strlen(d.msg);
+	CU_ASSERT(len < sizeof(d.msg));
+	CU_ASSERT(len > sizeof(d.msg) - 70);
+	CU_ASSERT_EQUAL(strncmp(d.msg, "dependency cycle: phase-00-", 27), 0);
+	CU_ASSERT_STRING_EQUAL(d.msg + len - 3, "...");
+}
+
+/* Hand-built definitions may hold NULL names: refused, not followed. */
+static void test_null_dependency_and_output(void)
+{
+	const spec s[] = {
+		{ "a", NULL, "out", 0 },
+		{ "b", "a", NULL, 0 },
+	};
+	prdshm_phase_def *p = make_plan(s, 2);
+	prdshm_graph *g = NULL;
+	prdshm_diag d;
+	char *saved = p[1].deps[0];
+
+	p[1].deps[0] = NULL;
+	CU_ASSERT_EQUAL(prdshm_graph_build(p, 2, &g, &d), PRDSHM_EINVAL);
+	CU_ASSERT_STRING_EQUAL(d.msg, "phase 'b' has a null dependency");
+	CU_ASSERT_EQUAL(d.line, 20);
+	CU_ASSERT_PTR_NULL(g);
+	p[1].deps[0] = saved;
+	saved = p[0].outputs[0];
+	p[0].outputs[0] = NULL;
+	CU_ASSERT_EQUAL(prdshm_graph_build(p, 2, &g, &d), PRDSHM_EINVAL);
+	CU_ASSERT_STRING_EQUAL(d.msg, "phase 'a' has a null output");
+	CU_ASSERT_EQUAL(d.line, 10);
+	CU_ASSERT_PTR_NULL(g);
+	p[0].outputs[0] = saved;
+	free_plan(p, 2);
+}
+
 static void test_duplicate_dependency_kept_once(void)
 {
 	const spec s[] = {
@@ -437,6 +504,31 @@ static void test_conflicts_sorted(void)
 	}
 	prdshm_graph_free(g);
 	free_plan(p, 4);
+}
+
+/* One pair conflicting over two resources: both listed, by name. */
+static void test_pair_conflicts_on_two_resources(void)
+{
+	const spec s[] = {
+		{ "a", NULL, "y x", 0 },
+		{ "b", NULL, "x y", 0 },
+	};
+	prdshm_phase_def *p;
+	prdshm_graph *g = build_ok(s, 2, &p);
+	const prdshm_conflict *c = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 2);
+	CU_ASSERT_EQUAL(c[0].a, 0);
+	CU_ASSERT_EQUAL(c[0].b, 1);
+	CU_ASSERT_STRING_EQUAL(c[0].resource, "x");
+	CU_ASSERT_STRING_EQUAL(c[1].resource, "y");
+	/* Out of range questions get neutral answers. */
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 2), SIZE_MAX);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 2), 0.0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(NULL, 0), SIZE_MAX);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(NULL, 0), 0.0);
+	prdshm_graph_free(g);
+	free_plan(p, 2);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -836,11 +928,15 @@ const tu_test tu_tests[] = {
 	TU(test_cycle_after_prefix),
 	TU(test_duplicate_id),
 	TU(test_invalid_id_and_weight),
+	TU(test_cycle_behind_placed_phases),
+	TU(test_long_cycle_message_truncated),
+	TU(test_null_dependency_and_output),
 	TU(test_duplicate_dependency_kept_once),
 	TU(test_depends_on_transitive),
 	TU(test_conflict_independent),
 	TU(test_conflict_ordered_phases),
 	TU(test_conflicts_sorted),
+	TU(test_pair_conflicts_on_two_resources),
 	TU(test_critical_path),
 	TU(test_remaining_priorities),
 	TU(test_critical_path_ties),

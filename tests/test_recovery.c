@@ -593,6 +593,116 @@ static void test_check_finds_conflicting_holders(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Scribbled phase state: found by check, rebuilt by recover                */
+
+static struct prdshm__phase_region *region(prdshm_seg *seg)
+{
+	return (struct prdshm__phase_region *)(void *)seg->phases;
+}
+
+static void wrong_running_count(prdshm_seg *seg)
+{
+	region(seg)->nrunning = 7;
+}
+
+static void wave_out_of_range(prdshm_seg *seg)
+{
+	region(seg)->current_wave = 99;
+}
+
+static void agent_points_elsewhere(prdshm_seg *seg)
+{
+	seg->agents[1].phase = 2; /* "idle", which holds nothing */
+}
+
+static void queued_too_early(prdshm_seg *seg)
+{
+	phase_record(seg, 1)->status = PRDSHM_PHASE_QUEUED; /* "b", after "a" */
+}
+
+static const struct phase_scribble {
+	void (*apply)(prdshm_seg *seg);
+	const char *problem;
+} phase_scribbles[] = {
+	{ wrong_running_count, "1 phases IN_PROGRESS, recorded 7" },
+	{ wave_out_of_range, "current wave 99 out of range" },
+	{ agent_points_elsewhere, "agent slot 1 points at phase 2, which it does not hold" },
+};
+
+/* "busy" runs "a" (phase 0); "b" (phase 1) comes after it; "c" is free;
+ * "idle" holds nothing.  @p scribble damages the phase state; it must be
+ * reported as @p problem, then prdshm_recover() must leave a healthy
+ * segment in which "busy" still finishes "a". */
+static void phase_scribble_repaired(void (*scribble)(prdshm_seg *seg), const char *problem)
+{
+	struct fx f;
+	prdshm_session *busy, *idle;
+	prdshm_claim c;
+	struct lines l;
+
+	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
+		      "  - id: b\n    dependencies: [a]\n  - id: c\n");
+	busy = open_session(f.seg, "busy");
+	idle = open_session(f.seg, "idle");
+	CU_ASSERT_EQUAL(prdshm_phase_claim(busy, &c), 0);
+	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	scribble(f.seg);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ECORRUPT);
+	CU_ASSERT(said(&l, problem));
+	CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	if (l.len)
+		fprintf(stderr, "\n  after recover:\n%s", l.text);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(busy, c.index), 0);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	prdshm_session_close(idle);
+	prdshm_session_close(busy);
+	fx_destroy(&f);
+}
+
+static void test_check_finds_phase_scribbles(void)
+{
+	for (size_t k = 0; k < sizeof(phase_scribbles) / sizeof(phase_scribbles[0]); k++)
+		phase_scribble_repaired(phase_scribbles[k].apply, phase_scribbles[k].problem);
+}
+
+/*
+ * KNOWN BUG (lib/phases.c, see docs/reliability.md "Bugs found"): a status
+ * that contradicts the dependencies ("b" QUEUED while "a", which it depends
+ * on, still runs) is reported by prdshm_check(), but prdshm_recover()
+ * returns 0 and leaves it: the next check still says PRDSHM_ECORRUPT, and
+ * "b" can be claimed before "a" finishes.  Recovery should settle such a
+ * status back (QUEUED -> NOT_STARTED) or return PRDSHM_ECORRUPT.  This test
+ * fails until then; it runs only with PRDSHM_KNOWN_BUGS=1 so that
+ * make check stays usable.
+ */
+static void test_known_bug_recover_keeps_status_before_deps(void)
+{
+	if (getenv("PRDSHM_KNOWN_BUGS") == NULL) {
+		printf("  (skipped: known bug; PRDSHM_KNOWN_BUGS=1 runs it)\n");
+		return;
+	}
+	phase_scribble_repaired(queued_too_early,
+				"phase 'b' is QUEUED before its dependencies are done");
+}
+
+/* A status out of range is reported by check as well as refused by repair. */
+static void test_check_finds_status_out_of_range(void)
+{
+	struct fx f;
+	struct lines l;
+
+	fx_create(&f, "phases:\n  - id: a\n");
+	phase_record(f.seg, 0)->status = 42;
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ECORRUPT);
+	CU_ASSERT(said(&l, "phase 'a': status 42 out of range"));
+	phase_record(f.seg, 0)->status = PRDSHM_PHASE_QUEUED;
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	fx_destroy(&f);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Inspection of a wedged segment                                           */
 
 /* Hold every mutex of the segment until told to let go. */
@@ -664,6 +774,9 @@ const tu_test tu_tests[] = {
 	TU(test_unrepairable_phase_region_stays_marked),
 	TU(test_check_finds_scribbles_recover_rebuilds),
 	TU(test_check_finds_conflicting_holders),
+	TU(test_check_finds_phase_scribbles),
+	TU(test_known_bug_recover_keeps_status_before_deps),
+	TU(test_check_finds_status_out_of_range),
 	TU(test_inspection_of_wedged_segment),
 	{ NULL, NULL },
 };

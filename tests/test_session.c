@@ -245,6 +245,56 @@ static void test_abandoned_slot_lives_with_inheritor(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* A session reaped behind its back                                         */
+
+/* The session's descriptor is replaced (its open file description, and the
+ * OFD lock with it, is gone): the session is reaped, its slot goes to a
+ * newcomer, and the stale handle can neither act for nor disturb it. */
+static void test_session_reaped_behind_its_back(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = make_segment(&cfg, 1);
+	prdshm_session *s = join(seg, "victim", 0), *next;
+	prdshm_snapshot *snap = NULL;
+	size_t n = 0;
+	int devnull;
+
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(s), 0);
+	CU_ASSERT_EQUAL(prdshm_agent_log(s, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_agent_log(s, "still here"), 0);
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	CU_ASSERT_FATAL(devnull >= 0);
+	CU_ASSERT_EQUAL_FATAL(dup2(devnull, prdshm_session_fd(s)), prdshm_session_fd(s));
+	close(devnull);
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+
+	next = join(seg, "next", 0);
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(s), PRDSHM_ENOAGENT);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "agent victim was reaped");
+	CU_ASSERT_EQUAL(prdshm_agent_log(s, "me again"), PRDSHM_ENOAGENT);
+	prdshm_session_close(s);
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL_FATAL(snap->nagents, 1);
+	CU_ASSERT_STRING_EQUAL(snap->agents[0].id, "next");
+	CU_ASSERT_EQUAL(snap->agents[0].alive, 1);
+	CU_ASSERT_EQUAL(snap->agents[0].status, PRDSHM_AGENT_IDLE);
+	CU_ASSERT_EQUAL(snap->agents[0].nlog, 0);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(next), 0);
+
+	/* Phase calls check their arguments before the (empty) plan. */
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, next, "bad id", PRDSHM_PHASE_SKIPPED),
+			PRDSHM_ENOPHASE);
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "a", (prdshm_phase_status)99),
+			PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_phase_claim(next, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_phase_claim(NULL, NULL), PRDSHM_EINVAL);
+	prdshm_session_close(next);
+	drop_segment(seg, &cfg);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Out of descriptors                                                       */
 
 /* A session needs a descriptor of its own: without one, PRDSHM_ESYS with
@@ -418,6 +468,7 @@ const tu_test tu_tests[] = {
 	TU(test_descriptor_flags),
 	TU(test_reopen_after_owner_died),
 	TU(test_abandoned_slot_lives_with_inheritor),
+	TU(test_session_reaped_behind_its_back),
 	TU(test_out_of_descriptors),
 	TU(test_many_holders),
 	TU(test_upgrade_shown_as_holder_and_waiter),
