@@ -405,24 +405,24 @@ static void test_no_hang_recovering_a_marked_segment(void)
 
 /* ---- Removal only while unused ------------------------------------------ */
 
-/* Child: a live agent until its parent closes the pipe. */
+struct agent_pipes {
+	const char *shm_name;
+	int stop[2]; /* the child lives until EOF on stop[0] */
+	int ready[2];
+};
+
+/* Child: a live agent until its parent closes the stop pipe. */
 static int live_agent(void *arg)
 {
-	int *fds = arg;
+	struct agent_pipes *ap = arg;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	char name[64];
-	ssize_t n;
 
-	close(fds[1]);
-	n = read(fds[0], name, sizeof(name) - 1);
-	TU_CHILD_ASSERT(n > 0);
-	name[n] = '\0';
-	TU_CHILD_ASSERT(prdshm_seg_open(name, &seg) == 0);
+	close(ap->stop[1]);
+	TU_CHILD_ASSERT(prdshm_seg_open(ap->shm_name, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "busy-agent", 0, &s) == 0);
-	tu_signal(fds[2], 'r');
-	/* Until EOF: the parent closes its end or dies. */
-	while (tu_await(fds[0], 60000) >= 0)
+	tu_signal(ap->ready[1], 'r');
+	while (tu_await(ap->stop[0], HUNG_MS) >= 0)
 		;
 	prdshm_session_close(s);
 	prdshm_seg_close(seg);
@@ -434,16 +434,12 @@ static void test_unlink_unused_refuses_live_agents(void)
 	prdshm_config cfg;
 	prdshm_seg *seg = create(&cfg, 0600), *again = NULL;
 	prdshm_session *s = NULL;
-	int cmd[2], ready[2], fds[3];
+	struct agent_pipes ap = { cfg.shm_name, { -1, -1 }, { -1, -1 } };
 	pid_t agent;
 
-	CU_ASSERT_FATAL(pipe(cmd) == 0 && pipe(ready) == 0);
-	fds[0] = cmd[0];
-	fds[1] = cmd[1];
-	fds[2] = ready[1];
-	agent = tu_fork(live_agent, fds);
-	CU_ASSERT(write(cmd[1], cfg.shm_name, strlen(cfg.shm_name)) > 0);
-	CU_ASSERT_EQUAL_FATAL(tu_await(ready[0], HUNG_MS), 'r');
+	CU_ASSERT_FATAL(pipe(ap.stop) == 0 && pipe(ap.ready) == 0);
+	agent = tu_fork(live_agent, &ap);
+	CU_ASSERT_EQUAL_FATAL(tu_await(ap.ready[0], HUNG_MS), 'r');
 
 	/* Live agent: refused, named, and the segment is intact. */
 	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
@@ -455,7 +451,7 @@ static void test_unlink_unused_refuses_live_agents(void)
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
 
 	/* Our own session counts as live too. */
-	close(cmd[1]);
+	close(ap.stop[1]);
 	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 0);
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "me", 0, &s), 0);
 	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
@@ -466,9 +462,9 @@ static void test_unlink_unused_refuses_live_agents(void)
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), PRDSHM_ENOENT);
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "late", 0, &s), PRDSHM_ENOENT);
 	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_ENOENT);
-	close(cmd[0]);
-	close(ready[0]);
-	close(ready[1]);
+	close(ap.stop[0]);
+	close(ap.ready[0]);
+	close(ap.ready[1]);
 	prdshm_seg_close(seg);
 	prdshm_config_free(&cfg);
 }
