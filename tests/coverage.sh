@@ -5,10 +5,13 @@
 #   COVERAGE_MIN   minimum line coverage of lib/, percent (default 90)
 # Uses gcovr, installed with apt-get when missing (root or passwordless
 # sudo, as the Makefile's deps rule does); without it, plain gcov over the
-# test build of the library.  Writes BUILD_DIR/coverage.txt (per file).
+# test build of the library.  Writes BUILD_DIR/coverage.txt (per file, with
+# the missing lines) and, with gcovr, prints each file's figure, weakest
+# first.
 set -u
 dir=${1:-build-cov}
 min=${COVERAGE_MIN:-90}
+gcovr_used=0
 
 ensure_gcovr() {
   command -v gcovr >/dev/null 2>&1 && return 0
@@ -49,6 +52,7 @@ with_gcov() {
 
 if ensure_gcovr; then
   summary=$(with_gcovr)
+  gcovr_used=1
 else
   echo "coverage: gcovr unavailable, using gcov"
   summary=$(with_gcov)
@@ -60,6 +64,11 @@ if [ -z "$lines" ]; then
   exit 1
 fi
 echo "coverage: lib/ lines ${lines}%, branches ${branches:-?}% (per file: $dir/coverage.txt)"
+# Per file, weakest first: where the next test is most useful.
+if [ "$gcovr_used" = 1 ]; then
+  awk '/^lib\/[^ ]*\.c / && NF >= 4 { print $4 + 0, $1, $2 }' "$dir/coverage.txt" |
+    sort -n | awk '{ printf "coverage:   %-18s %3d%% of %4d lines\n", $2, $1, $3 }'
+fi
 if awk -v l="$lines" -v m="$min" 'BEGIN { exit !(l < m) }'; then
   echo "coverage: line coverage of lib/ ${lines}% is below ${min}%"
   exit 1
