@@ -183,6 +183,7 @@ static void test_marked_segment_refuses_until_recovered(void)
 	prdshm_snapshot *snap = NULL;
 	struct lines l;
 	prdshm_claim c;
+	size_t n = 0;
 
 	fx_create(&f, "phases:\n  - id: a\n");
 	s = open_session(f.seg, "before");
@@ -196,6 +197,7 @@ static void test_marked_segment_refuses_until_recovered(void)
 	CU_ASSERT_EQUAL(prdshm_lock(s, "other", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_reap(f.seg, 0, NULL, NULL, NULL), PRDSHM_ERECOVER);
+	CU_ASSERT_EQUAL(prdshm_lock_query(f.seg, "kept", 0, NULL, 0, &n), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ERECOVER);
 	CU_ASSERT(said(&l, "segment is marked as needing recovery"));
 	/* Inspection still works and shows the mark. */

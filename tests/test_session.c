@@ -294,6 +294,49 @@ static void test_session_reaped_behind_its_back(void)
 	drop_segment(seg, &cfg);
 }
 
+/* Calls on a session check their arguments before touching the segment. */
+static void test_calls_check_arguments(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = make_segment(&cfg, 4);
+	prdshm_session *s = join(seg, "careful", 0);
+	const char *pair[] = { "y", NULL }, *two[] = { "m1", "m2" };
+	prdshm_holder h[4];
+	size_t n = 0, failed = 99;
+
+	CU_ASSERT_EQUAL(prdshm_lock(NULL, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock(s, NULL, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_ENAME);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "resource name is NULL");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, -3, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "negative timeout -3");
+	CU_ASSERT_EQUAL(prdshm_unlock(NULL, "x"), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(NULL, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_many(NULL, two, 2, PRDSHM_SHARED, 0, NULL, NULL),
+			PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_many(s, NULL, 2, PRDSHM_SHARED, 0, NULL, NULL),
+			PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_many(s, two, 2, PRDSHM_SHARED, -5, NULL, NULL),
+			PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_many(s, pair, 2, PRDSHM_SHARED, 0, NULL, &failed),
+			PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(failed, 1);
+	CU_ASSERT_EQUAL(prdshm_lock_query(NULL, "x", 0, h, 4, &n), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "x", 0, NULL, 4, &n), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(NULL), PRDSHM_EINVAL);
+	/* Nothing was taken by the refused calls. */
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	/* The default wait (lock_timeout_seconds) on free resources. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_WAIT_DEFAULT, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(s, two, 2, PRDSHM_SHARED, PRDSHM_WAIT_DEFAULT, NULL,
+					 NULL),
+			0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
+	CU_ASSERT_EQUAL(n, 3);
+	prdshm_session_close(s);
+	drop_segment(seg, &cfg);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Out of descriptors                                                       */
 
@@ -469,6 +512,7 @@ const tu_test tu_tests[] = {
 	TU(test_reopen_after_owner_died),
 	TU(test_abandoned_slot_lives_with_inheritor),
 	TU(test_session_reaped_behind_its_back),
+	TU(test_calls_check_arguments),
 	TU(test_out_of_descriptors),
 	TU(test_many_holders),
 	TU(test_upgrade_shown_as_holder_and_waiter),
