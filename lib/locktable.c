@@ -854,8 +854,11 @@ static int release_fast(struct prdshm_session *s, const char *name, size_t len, 
 	struct prdshm__rec *r;
 	uint64_t w;
 
+	/* A segment marked for recovery refuses every operation, this one
+	 * too: the slow way says so. */
 	if (__atomic_load_n(&h->hash, __ATOMIC_RELAXED) != hash || p >= seg->nparts ||
-	    si >= seg->slots_per_part || ri >= seg->recs_per_part)
+	    si >= seg->slots_per_part || ri >= seg->recs_per_part ||
+	    __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
 		return 0;
 	r = &prdshm__part_recs(seg, p)[ri];
 	sl = &prdshm__part_slots(seg, p)[si];
