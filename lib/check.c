@@ -179,7 +179,8 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
 	}
 	check_agents(&c);
 	check_locks(&c, flags);
-	prdshm__phases_check(seg, phase_report, &c);
+	if (prdshm__phases_check(seg, flags, phase_report, &c) == PRDSHM_ENOMEM)
+		return PRDSHM_ENOMEM;
 	if (c.worst == PRDSHM_CHECK_ERROR)
 		return PRDSHM_ECORRUPT;
 	return c.worst ? PRDSHM_EDEADOWNER : 0;

@@ -4,14 +4,17 @@
  *
  * One robust mutex (the phase mutex) guards the whole region.  Statuses are
  * authoritative; everything else is derived and can be rebuilt from them:
- * readiness (NOT_STARTED / QUEUED / BLOCKED follow from the dependencies'
- * statuses, see settle()), the running and open counts and the wave state
- * (see refresh()), and the agents' `phase` fields.  Every mutating call
- * ends with settle() and refresh(), and the repair after a crashed holder
- * runs the same two functions, so there is one definition of "consistent".
+ * the ready index (which phases are claimable, in claim order), each
+ * phase's count of unfinished and of failed dependencies, the list of
+ * running phases, the running and open counts, the wave state and the
+ * agents' `phase` fields.  index_rebuild() is the one definition of the
+ * derived state; the repair after a crashed holder runs it.
  *
  * Every status change goes through set_status(), which consults the one
- * transition table below and records who made the change and when.
+ * transition table below, records who made the change and when, and keeps
+ * the derived state in step (derive()): so a claim costs O(1) (the first
+ * set bit of the ready bitmap), and a completion O(its dependants).
+ * Readiness changes cascade through a settle list drained by settle().
  *
  * Waiting uses a futex doorbell, not a condition variable (see
  * docs/phases.md): a waiter reads the doorbell under the mutex, unlocks and
@@ -41,6 +44,7 @@
 #define SK PRDSHM_PHASE_SKIPPED
 #define CA PRDSHM_PHASE_CANCELLED
 #define NSTATUS PRDSHM_PHASE_NSTATUS
+#define NIL PRDSHM__NIL
 
 /*
  * The transition table: allowed[from][to].  It is copied into
@@ -79,6 +83,10 @@ static const unsigned char allowed[NSTATUS][NSTATUS] = {
 #define INSPECT_TIMEOUT_MS 200
 /* A sanity bound on max_phases read from the segment. */
 #define MAX_PHASES_LIMIT (1u << 24)
+/* The ready bitmap: 64 bits a word, and levels enough for MAX_PHASES_LIMIT
+ * ranks (64^4 = 2^24). */
+#define READY_FANOUT 64u
+#define READY_LEVELS 4u
 
 #define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
 
@@ -97,16 +105,61 @@ struct geom {
 	unsigned char *arena;
 	uint64_t arena_bytes;
 	uint64_t region_bytes;
-	const uint32_t *topo;
+	const uint32_t *topo;  /* wave order */
+	const uint32_t *order; /* claim rank -> phase */
+	uint64_t *ready[READY_LEVELS];
+	uint32_t ready_words[READY_LEVELS];
+	uint32_t nlevels;
 	uint32_t n, nwaves, max_phases;
 	int32_t max_parallel, max_attempts, delay_s, sched;
 };
+
+/* The ready bitmap's level sizes for @p cap ranks.  @return its words. */
+static uint64_t ready_geometry(uint32_t cap, uint32_t words[READY_LEVELS], uint32_t *nlevels)
+{
+	uint32_t w = cap / READY_FANOUT + (cap % READY_FANOUT != 0);
+	uint64_t total = 0;
+
+	*nlevels = 0;
+	if (w == 0)
+		w = 1;
+	/* cap <= MAX_PHASES_LIMIT ends the loop at one word within the levels. */
+	while (*nlevels < READY_LEVELS) {
+		words[(*nlevels)++] = w;
+		total += w;
+		if (w == 1)
+			break;
+		w = (w + READY_FANOUT - 1) / READY_FANOUT;
+	}
+	return total;
+}
+
+/* 1 if an arena array of @p cnt uint32_t at @p off lies in the arena. */
+static int arena_u32_ok(uint64_t abytes, uint64_t off, uint64_t cnt)
+{
+	return off % 4 == 0 && off <= abytes && cnt * 4 <= abytes - off;
+}
+
+static int geom_offsets_ok(const struct geom *g, const struct prdshm__phase_region *reg,
+			   uint64_t ready_bytes)
+{
+	uint64_t off_ph = reg->off_phases, off_w = reg->off_waves, off_r = reg->off_ready;
+	uint64_t off_a = reg->off_arena, abytes = reg->arena_bytes, bytes = g->region_bytes;
+
+	if (off_ph < sizeof(*reg) || off_ph % 8 || off_w % 8 || off_r % 8 || off_a % 8)
+		return 0;
+	if (off_ph + (uint64_t)g->max_phases * sizeof(struct prdshm__phase) > off_w ||
+	    off_w + (uint64_t)g->max_phases * sizeof(struct prdshm__wave) > off_r ||
+	    off_r + ready_bytes > off_a || off_a > bytes || abytes > bytes - off_a)
+		return 0;
+	return 1;
+}
 
 /* Parse and check the header of the region at @p base of @p bytes bytes. */
 static int geom_parse(unsigned char *base, uint64_t bytes, struct geom *g)
 {
 	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)base;
-	uint64_t off_ph, off_w, off_a, abytes, topo_off;
+	uint64_t ready_bytes, off;
 
 	memset(g, 0, sizeof(*g));
 	if (base == NULL || bytes < sizeof(*reg))
@@ -116,11 +169,7 @@ static int geom_parse(unsigned char *base, uint64_t bytes, struct geom *g)
 	g->max_phases = reg->max_phases;
 	g->n = reg->nphases;
 	g->nwaves = reg->nwaves;
-	off_ph = reg->off_phases;
-	off_w = reg->off_waves;
-	off_a = reg->off_arena;
-	abytes = reg->arena_bytes;
-	topo_off = reg->topo_off;
+	g->arena_bytes = reg->arena_bytes;
 	g->max_parallel = reg->max_parallel;
 	g->max_attempts = reg->max_attempts;
 	g->delay_s = reg->wave_delay_s;
@@ -131,21 +180,26 @@ static int geom_parse(unsigned char *base, uint64_t bytes, struct geom *g)
 	    (g->n > 0 && g->nwaves == 0))
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: bad counts (%u phases, %u waves)",
 				    g->n, g->nwaves);
-	if (off_ph < sizeof(*reg) || off_ph % 8 || off_w % 8 || off_a % 8 ||
-	    off_ph + (uint64_t)g->max_phases * sizeof(struct prdshm__phase) > off_w ||
-	    off_w + (uint64_t)g->max_phases * sizeof(struct prdshm__wave) > off_a ||
-	    off_a > bytes || abytes > bytes - off_a)
+	ready_bytes = ready_geometry(g->max_phases, g->ready_words, &g->nlevels) * 8;
+	if (!geom_offsets_ok(g, reg, ready_bytes))
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: bad offsets");
-	if (topo_off % 4 || topo_off > abytes || (uint64_t)g->n * 4 > abytes - topo_off)
+	if (!arena_u32_ok(g->arena_bytes, reg->topo_off, g->n))
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: bad topological order");
+	if (!arena_u32_ok(g->arena_bytes, reg->order_off, g->n))
+		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: bad claim order");
 	if (g->max_parallel < 1 || g->max_attempts < 1 || g->delay_s < 0 ||
 	    (g->sched != PRDSHM_SCHED_WAVES && g->sched != PRDSHM_SCHED_EAGER))
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: bad configuration");
-	g->ph = (struct prdshm__phase *)(void *)(base + off_ph);
-	g->waves = (struct prdshm__wave *)(void *)(base + off_w);
-	g->arena = base + off_a;
-	g->arena_bytes = abytes;
-	g->topo = (const uint32_t *)(const void *)(g->arena + topo_off);
+	g->ph = (struct prdshm__phase *)(void *)(base + reg->off_phases);
+	g->waves = (struct prdshm__wave *)(void *)(base + reg->off_waves);
+	g->arena = base + reg->off_arena;
+	g->topo = (const uint32_t *)(const void *)(g->arena + reg->topo_off);
+	g->order = (const uint32_t *)(const void *)(g->arena + reg->order_off);
+	off = reg->off_ready;
+	for (uint32_t l = 0; l < g->nlevels; l++) {
+		g->ready[l] = (uint64_t *)(void *)(base + off);
+		off += (uint64_t)g->ready_words[l] * 8;
+	}
 	return 0;
 }
 
@@ -168,7 +222,7 @@ static int geom_load(struct prdshm_seg *seg, struct geom *g)
 static const uint32_t *idx_list(const struct geom *g, uint32_t off, uint32_t cnt, uint32_t *n)
 {
 	*n = 0;
-	if (cnt == 0 || off % 4 || off > g->arena_bytes || cnt > (g->arena_bytes - off) / 4)
+	if (cnt == 0 || !arena_u32_ok(g->arena_bytes, off, cnt))
 		return NULL;
 	*n = cnt;
 	return (const uint32_t *)(const void *)(g->arena + off);
@@ -177,6 +231,11 @@ static const uint32_t *idx_list(const struct geom *g, uint32_t off, uint32_t cnt
 static const uint32_t *deps_of(const struct geom *g, uint32_t i, uint32_t *n)
 {
 	return idx_list(g, g->ph[i].deps_off, g->ph[i].ndeps, n);
+}
+
+static const uint32_t *dependants_of(const struct geom *g, uint32_t i, uint32_t *n)
+{
+	return idx_list(g, g->ph[i].dependants_off, g->ph[i].ndependants, n);
 }
 
 /* 1 if arena string @p s lies in the arena (NIL counts as valid). */
@@ -218,18 +277,26 @@ static int is_open(uint32_t s)
 	return s == NS || s == QU || s == IP;
 }
 
+/* The statuses that follow from the dependencies. */
+static int settles(uint32_t s)
+{
+	return s == NS || s == QU || s == BL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Sizing and loading a plan                                                */
 
-/* Arena bytes: index lists first (4-byte aligned), then the strings. */
+/* Arena bytes for the index arrays (4-byte aligned, first): the
+ * topological and claim orders, and per phase its dependency list, its
+ * dependant list (the same edges reversed) and its output table. */
 static uint64_t arena_ints(const prdshm_config *cfg)
 {
-	uint64_t a = (uint64_t)cfg->nphases * 4;
+	uint64_t a = (uint64_t)cfg->nphases * 4 * 2;
 
 	for (size_t i = 0; i < cfg->nphases; i++) {
 		const prdshm_phase_def *d = &cfg->phases[i];
 
-		a += (uint64_t)d->ndeps * 4;
+		a += (uint64_t)d->ndeps * 4 * 2;
 		a += (uint64_t)d->noutputs * sizeof(struct prdshm__str);
 	}
 	return a;
@@ -266,16 +333,19 @@ static uint32_t cfg_capacity(const prdshm_config *cfg)
 }
 
 struct layout {
-	uint64_t off_phases, off_waves, off_arena, arena_bytes, bytes;
+	uint64_t off_phases, off_waves, off_ready, off_arena, arena_bytes, bytes;
 	uint32_t cap;
 };
 
 static void compute_layout(const prdshm_config *cfg, struct layout *L)
 {
+	uint32_t words[READY_LEVELS], nlevels;
+
 	L->cap = cfg_capacity(cfg);
 	L->off_phases = ALIGN64(sizeof(struct prdshm__phase_region));
 	L->off_waves = L->off_phases + (uint64_t)L->cap * sizeof(struct prdshm__phase);
-	L->off_arena = ALIGN64(L->off_waves + (uint64_t)L->cap * sizeof(struct prdshm__wave));
+	L->off_ready = ALIGN64(L->off_waves + (uint64_t)L->cap * sizeof(struct prdshm__wave));
+	L->off_arena = ALIGN64(L->off_ready + ready_geometry(L->cap, words, &nlevels) * 8);
 	L->arena_bytes = arena_ints(cfg) + arena_chars(cfg);
 	L->bytes = ALIGN64(L->off_arena + L->arena_bytes);
 }
@@ -291,11 +361,27 @@ size_t prdshm__phases_bytes(const prdshm_config *cfg)
 uint32_t prdshm__phases_layout_hash(void)
 {
 	const uint64_t v[] = {
-		sizeof(struct prdshm__phase_region), sizeof(struct prdshm__phase),
-		sizeof(struct prdshm__wave),         sizeof(struct prdshm__str),
-		PRDSHM__PHASES_MAGIC,                NSTATUS,
+		sizeof(struct prdshm__phase_region),
+		sizeof(struct prdshm__phase),
+		sizeof(struct prdshm__wave),
+		sizeof(struct prdshm__str),
+		PRDSHM__PHASES_MAGIC,
+		NSTATUS,
+		READY_FANOUT,
+		READY_LEVELS,
+		offsetof(struct prdshm__phase_region, off_ready),
+		offsetof(struct prdshm__phase_region, order_off),
 		offsetof(struct prdshm__phase_region, doorbell),
+		offsetof(struct prdshm__phase_region, minw),
+		offsetof(struct prdshm__phase_region, run_head),
+		offsetof(struct prdshm__phase_region, settle_head),
+		offsetof(struct prdshm__phase, dependants_off),
+		offsetof(struct prdshm__phase, rank),
 		offsetof(struct prdshm__phase, status),
+		offsetof(struct prdshm__phase, deps_left),
+		offsetof(struct prdshm__phase, run_next),
+		offsetof(struct prdshm__phase, settle_next),
+		offsetof(struct prdshm__wave, nopen),
 	};
 	return prdshm__hash(v, sizeof(v));
 }
@@ -352,9 +438,11 @@ static int load_header(struct prdshm_seg *seg, const prdshm_config *cfg,
 	reg->region_bytes = L->bytes;
 	reg->off_phases = L->off_phases;
 	reg->off_waves = L->off_waves;
+	reg->off_ready = L->off_ready;
 	reg->off_arena = L->off_arena;
 	reg->arena_bytes = L->arena_bytes;
 	reg->topo_off = 0;
+	reg->order_off = (uint32_t)cfg->nphases * 4;
 	reg->max_parallel = cfg->max_parallel_agents > 0 ? cfg->max_parallel_agents : 1;
 	reg->max_attempts = cfg->phase_max_attempts > 0 ? cfg->phase_max_attempts : 1;
 	reg->wave_delay_s = cfg->wave_delay_seconds > 0 ? cfg->wave_delay_seconds : 0;
@@ -362,8 +450,6 @@ static int load_header(struct prdshm_seg *seg, const prdshm_config *cfg,
 								 : PRDSHM_SCHED_WAVES;
 	reg->doorbell = 0;
 	reg->current_wave = 0;
-	reg->nrunning = 0;
-	reg->nopen = (uint32_t)cfg->nphases;
 	reg->run_start_ns = reg->run_end_ns = reg->wave_done_mono = 0;
 	reg->magic = PRDSHM__PHASES_MAGIC;
 	return 0;
@@ -418,8 +504,42 @@ static int load_outputs(const struct geom *g, const prdshm_phase_def *d, uint32_
 	return r;
 }
 
+/*
+ * The dependant lists: phase j's lists every d with j among d's
+ * dependencies, by increasing d, once per mention (a dependency named
+ * twice is counted twice on both sides).  check_dependants() relies on
+ * exactly this order.  Called on a fresh plan whose dependency indexes
+ * load_phase() checked; `scratch` serves as the fill cursor.
+ */
+static int load_dependants(const struct geom *g, struct arena_fill *f)
+{
+	int r = 0;
+
+	for (uint32_t d = 0; d < g->n; d++) {
+		uint32_t nd;
+		const uint32_t *dep = deps_of(g, d, &nd);
+		for (uint32_t k = 0; k < nd; k++)
+			g->ph[dep[k]].ndependants++;
+	}
+	for (uint32_t j = 0; r == 0 && j < g->n; j++)
+		r = fill_ints(f, (uint64_t)g->ph[j].ndependants * 4, &g->ph[j].dependants_off);
+	for (uint32_t d = 0; r == 0 && d < g->n; d++) {
+		uint32_t nd;
+		const uint32_t *dep = deps_of(g, d, &nd);
+		for (uint32_t k = 0; k < nd; k++) {
+			struct prdshm__phase *pj = &g->ph[dep[k]];
+			uint32_t *list = (uint32_t *)(void *)(g->arena + pj->dependants_off);
+			list[pj->scratch++] = d;
+		}
+	}
+	for (uint32_t j = 0; j < g->n; j++)
+		g->ph[j].scratch = 0;
+	return r;
+}
+
 /* The topological order: wave by wave (a phase's dependencies lie in
- * earlier waves), which settle() walks so that dependencies come first. */
+ * earlier waves), which the repair's readiness pass walks so that
+ * dependencies come first. */
 static void load_topo(const struct geom *g, const prdshm_graph *gr)
 {
 	uint32_t *topo = (uint32_t *)(void *)(g->arena + g->reg->topo_off);
@@ -432,6 +552,48 @@ static void load_topo(const struct geom *g, const prdshm_graph *gr)
 			topo[k++] = (uint32_t)idx[j];
 	}
 }
+
+/* Claim priority: longest remaining path first, ties by lowest index. */
+struct rank_key {
+	double remaining;
+	uint32_t i;
+};
+
+static int better(double ra, uint32_t ia, double rb, uint32_t ib)
+{
+	return ra > rb || (ra == rb && ia < ib);
+}
+
+static int rank_cmp(const void *a, const void *b)
+{
+	const struct rank_key *x = a, *y = b;
+
+	if (better(x->remaining, x->i, y->remaining, y->i))
+		return -1;
+	return better(y->remaining, y->i, x->remaining, x->i) ? 1 : 0;
+}
+
+/* The claim order: order[rank] = phase, ph[phase].rank = rank.  Remaining
+ * paths are immutable, so claim priority is a fixed total order. */
+static int load_order(const struct geom *g)
+{
+	uint32_t *order = (uint32_t *)(void *)(g->arena + g->reg->order_off);
+	struct rank_key *keys = malloc((g->n ? g->n : 1) * sizeof(*keys));
+
+	if (keys == NULL)
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory (%u phases)", g->n);
+	for (uint32_t i = 0; i < g->n; i++)
+		keys[i] = (struct rank_key){ g->ph[i].remaining, i };
+	qsort(keys, g->n, sizeof(*keys), rank_cmp);
+	for (uint32_t r = 0; r < g->n; r++) {
+		order[r] = keys[r].i;
+		g->ph[keys[r].i].rank = r;
+	}
+	free(keys);
+	return 0;
+}
+
+static void index_rebuild(const struct geom *g);
 
 static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prdshm_graph *gr,
 		     const struct layout *L)
@@ -446,7 +608,7 @@ static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prd
 	if (r)
 		return r;
 	f.arena = g.arena;
-	f.ints = (uint64_t)g.n * 4;
+	f.ints = (uint64_t)g.n * 4 * 2;
 	f.ints_end = arena_ints(cfg);
 	f.chars = f.ints_end;
 	f.end = g.arena_bytes;
@@ -454,10 +616,16 @@ static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prd
 	memset(g.waves, 0, (size_t)g.max_phases * sizeof(*g.waves));
 	for (uint32_t i = 0; r == 0 && i < g.n; i++)
 		r = load_phase(&g, gr, &cfg->phases[i], i, &f, now);
+	if (r == 0)
+		r = load_dependants(&g, &f);
 	for (uint32_t i = 0; r == 0 && i < g.n; i++)
 		r = load_outputs(&g, &cfg->phases[i], i, &f);
-	if (r == 0)
+	if (r == 0) {
 		load_topo(&g, gr);
+		r = load_order(&g);
+	}
+	if (r == 0)
+		index_rebuild(&g);
 	return r;
 }
 
@@ -511,15 +679,16 @@ static uint32_t check_phase_static(const struct geom *g, uint32_t i, problem_fn 
 				   void *ctx)
 {
 	const struct prdshm__phase *p = &g->ph[i];
-	uint32_t bad = 0, nd, nw;
+	uint32_t bad = 0, nd, nt, nw;
 	const uint32_t *d = deps_of(g, i, &nd);
 	const uint32_t *w = idx_list(g, p->outputs_off,
 				     p->noutputs <= UINT32_MAX / 2 ? p->noutputs * 2 : 0, &nw);
 
-	if (nd != p->ndeps || (uint64_t)nw != 2 * (uint64_t)p->noutputs)
+	dependants_of(g, i, &nt);
+	if (nd != p->ndeps || nt != p->ndependants || (uint64_t)nw != 2 * (uint64_t)p->noutputs)
 		bad++;
 	/* A dependency in the same or a later wave breaks the topological
-	 * order that settle() relies on. */
+	 * order that the readiness pass relies on. */
 	for (uint32_t k = 0; k < nd; k++) {
 		if (d[k] >= g->n || g->ph[d[k]].wave >= p->wave)
 			bad++;
@@ -556,6 +725,53 @@ static uint32_t check_topo(const struct geom *g, problem_fn report, void *ctx)
 	return 0;
 }
 
+/* The claim order must be a permutation (order[r] = i and ph[i].rank = r
+ * make it one) sorted by priority. */
+static uint32_t check_order(const struct geom *g, problem_fn report, void *ctx)
+{
+	for (uint32_t r = 0; r < g->n; r++) {
+		uint32_t i = g->order[r], prev = r ? g->order[r - 1] : 0;
+		if (i >= g->n || g->ph[i].rank != r ||
+		    (r && !better(g->ph[prev].remaining, prev, g->ph[i].remaining, i))) {
+			problem(report, ctx, PRDSHM_CHECK_ERROR, "claim order broken at rank %u", r);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The dependant lists must be exactly the dependency lists reversed, in
+ * the order load_dependants() writes them: walking the phases by index,
+ * each mention of j as a dependency is the next entry of j's list.  A
+ * cursor per phase makes it linear in phases + dependencies.
+ */
+static uint32_t check_dependants(const struct geom *g, problem_fn report, void *ctx)
+{
+	uint32_t *cursor = calloc(g->n ? g->n : 1, sizeof(*cursor)), bad = 0;
+
+	if (cursor == NULL) {
+		problem(report, ctx, PRDSHM_CHECK_ERROR, "out of memory checking dependants");
+		return 1;
+	}
+	for (uint32_t d = 0; d < g->n && !bad; d++) {
+		uint32_t nd, nt;
+		const uint32_t *dep = deps_of(g, d, &nd);
+		for (uint32_t k = 0; k < nd && !bad; k++) {
+			const uint32_t *t = dependants_of(g, dep[k], &nt);
+			uint32_t c = cursor[dep[k]]++;
+			bad = c >= nt || t[c] != d;
+		}
+	}
+	for (uint32_t j = 0; j < g->n && !bad; j++)
+		bad = cursor[j] != g->ph[j].ndependants;
+	free(cursor);
+	if (bad)
+		problem(report, ctx, PRDSHM_CHECK_ERROR,
+			"dependant lists disagree with the dependency lists");
+	return bad;
+}
+
 /* Check everything immutable.  @return the number of problems. */
 static uint32_t check_static(const struct geom *g, problem_fn report, void *ctx)
 {
@@ -563,9 +779,11 @@ static uint32_t check_static(const struct geom *g, problem_fn report, void *ctx)
 
 	for (uint32_t i = 0; i < g->n; i++)
 		bad += check_phase_static(g, i, report, ctx);
-	/* Only meaningful once every wave is known to be in range. */
+	/* Only meaningful once every index and list is known to be in range. */
 	if (bad == 0)
-		bad += check_topo(g, report, ctx);
+		bad += check_topo(g, report, ctx) + check_order(g, report, ctx);
+	if (bad == 0)
+		bad += check_dependants(g, report, ctx);
 	return bad;
 }
 
@@ -582,7 +800,7 @@ int prdshm__phases_validate(struct prdshm_seg *seg)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The state machine                                                        */
+/* The derived state: ready bitmap, running list, settle list               */
 
 /* One operation in progress: who acts, when, and whether to wake waiters. */
 struct op {
@@ -607,32 +825,146 @@ static void ring(const struct geom *g, struct op *op)
 	op->ring = 1;
 }
 
-static int transition_error(const struct geom *g, uint32_t i, uint32_t from, uint32_t to,
-			    const char *why)
+/*
+ * Set or clear rank @p r (< g->n) in the bitmap, then the summary bits
+ * above it: a summary bit changes only when its word turns non-zero or
+ * zero.  Call when holding the phase mutex.
+ */
+static void ready_set(const struct geom *g, uint32_t r)
 {
-	char id[PRDSHM_ID_MAX + 1];
+	for (uint32_t l = 0; l < g->nlevels; l++, r /= READY_FANOUT) {
+		uint64_t *w = &g->ready[l][r / READY_FANOUT];
+		uint64_t was = *w;
 
-	return prdshm__fail(PRDSHM_ETRANSITION, "illegal phase transition %s -> %s for phase '%s'%s",
-			    sname(from), sname(to), pid_of(g, i, id), why ? why : "");
+		*w = was | (UINT64_C(1) << (r % READY_FANOUT));
+		if (was)
+			break;
+	}
 }
 
-/* Move phase @p i to @p to if the table allows it, recording who and when.
- * Call when holding the phase mutex. */
-static int set_status(const struct geom *g, uint32_t i, uint32_t to, const struct op *op)
+static void ready_clear(const struct geom *g, uint32_t r)
+{
+	for (uint32_t l = 0; l < g->nlevels; l++, r /= READY_FANOUT) {
+		uint64_t *w = &g->ready[l][r / READY_FANOUT];
+
+		*w &= ~(UINT64_C(1) << (r % READY_FANOUT));
+		if (l == 0)
+			PRDSHM__CRASH_POINT("phase_ready");
+		if (*w)
+			break;
+	}
+}
+
+/*
+ * The lowest set rank, descending from the top word: NIL if none.  Sets
+ * *torn when the summaries lead nowhere (a set bit above a zero word or
+ * past the ranks), which a consistent bitmap never does.
+ */
+static uint32_t ready_first(const struct geom *g, int *torn)
+{
+	uint32_t pos = 0;
+
+	for (uint32_t l = g->nlevels; l-- > 0;) {
+		uint64_t w;
+
+		if (pos >= g->ready_words[l]) {
+			*torn = 1;
+			return NIL;
+		}
+		w = g->ready[l][pos];
+		if (w == 0) {
+			*torn = l + 1 != g->nlevels;
+			return NIL;
+		}
+		pos = pos * READY_FANOUT + (uint32_t)__builtin_ctzll(w);
+	}
+	if (pos >= g->n) {
+		*torn = 1;
+		return NIL;
+	}
+	return pos;
+}
+
+/* Claimable now: QUEUED, and in an open wave (any wave in eager mode). */
+static int eligible(const struct geom *g, uint32_t i)
+{
+	return g->sched == PRDSHM_SCHED_EAGER || g->ph[i].wave <= g->reg->current_wave;
+}
+
+/* Enter QUEUED phase @p i in the ready bitmap if it is claimable now. */
+static void ready_add(const struct geom *g, uint32_t i, struct op *op)
+{
+	if (!eligible(g, i) || g->ph[i].rank >= g->n)
+		return;
+	ready_set(g, g->ph[i].rank);
+	if (op)
+		ring(g, op);
+}
+
+/* Push IN_PROGRESS phase @p i on the running list. */
+static void run_link(const struct geom *g, uint32_t i)
 {
 	struct prdshm__phase *p = &g->ph[i];
-	uint32_t from = p->status;
+	uint32_t h = g->reg->run_head;
 
-	if (from >= NSTATUS || to >= NSTATUS || !allowed[from][to])
-		return transition_error(g, i, from, to, NULL);
-	p->status = to;
-	PRDSHM__CRASH_POINT("phase_transition");
-	p->changed_ns = op->now;
-	prdshm__strlcpy(p->changed_by, op->who, sizeof(p->changed_by));
-	return 0;
+	p->run_prev = NIL;
+	p->run_next = h < g->n ? h : NIL;
+	PRDSHM__CRASH_POINT("phase_running");
+	if (h < g->n)
+		g->ph[h].run_prev = i;
+	g->reg->run_head = i;
 }
 
-/* The status that NOT_STARTED / QUEUED / BLOCKED phase @p i should have. */
+static void run_unlink(const struct geom *g, uint32_t i)
+{
+	struct prdshm__phase *p = &g->ph[i];
+	uint32_t prev = p->run_prev, next = p->run_next < g->n ? p->run_next : NIL;
+
+	if (prev < g->n)
+		g->ph[prev].run_next = next;
+	else if (g->reg->run_head == i)
+		g->reg->run_head = next;
+	if (next < g->n)
+		g->ph[next].run_prev = prev < g->n ? prev : NIL;
+	p->run_prev = p->run_next = NIL;
+}
+
+/* The settle list: a stack threaded through settle_next, NIL meaning "not
+ * on it" and a self link ending it. */
+static void settle_push(const struct geom *g, uint32_t i)
+{
+	uint32_t h = g->reg->settle_head;
+
+	if (g->ph[i].settle_next != NIL)
+		return;
+	g->ph[i].settle_next = h < g->n ? h : i;
+	g->reg->settle_head = i;
+}
+
+static uint32_t settle_pop(const struct geom *g)
+{
+	uint32_t h = g->reg->settle_head, next;
+
+	if (h >= g->n) {
+		g->reg->settle_head = NIL;
+		return NIL;
+	}
+	next = g->ph[h].settle_next;
+	g->reg->settle_head = next < g->n && next != h ? next : NIL;
+	g->ph[h].settle_next = NIL;
+	return h;
+}
+
+/* The status that NOT_STARTED / QUEUED / BLOCKED phase @p p should have,
+ * from its counts. */
+static uint32_t want_of(const struct prdshm__phase *p)
+{
+	if (p->deps_bad)
+		return BL;
+	return p->deps_left ? NS : QU;
+}
+
+/* The same, recounted from the dependencies (the checker's reference). */
 static uint32_t readiness(const struct geom *g, uint32_t i)
 {
 	uint32_t nd, ndone = 0;
@@ -647,32 +979,225 @@ static uint32_t readiness(const struct geom *g, uint32_t i)
 	return ndone == nd ? QU : NS;
 }
 
+/* 1 if phase @p p's readiness disagrees with its status in a way the
+ * table lets settle() fix.  QUEUED never goes back: its dependencies are
+ * terminal. */
+static int unsettled(const struct prdshm__phase *p)
+{
+	uint32_t s = p->status, want = want_of(p);
+
+	return settles(s) && want != s && allowed[s][want];
+}
+
+static uint32_t add_clamped(uint32_t v, int delta)
+{
+	if (delta < 0)
+		return v ? v - 1 : 0;
+	return v + (uint32_t)delta;
+}
+
+/* Phase @p i left or entered done / bad: adjust its dependants' counts and
+ * put those whose readiness changes on the settle list. */
+static void tell_dependants(const struct geom *g, uint32_t i, uint32_t from, uint32_t to)
+{
+	int dleft = is_done(from) - is_done(to), dbad = is_bad(to) - is_bad(from);
+	uint32_t nt;
+	const uint32_t *t = dependants_of(g, i, &nt);
+
+	for (uint32_t k = 0; k < nt; k++) {
+		struct prdshm__phase *q;
+
+		if (t[k] >= g->n)
+			continue;
+		q = &g->ph[t[k]];
+		q->deps_left = add_clamped(q->deps_left, dleft);
+		q->deps_bad = add_clamped(q->deps_bad, dbad);
+		PRDSHM__CRASH_POINT("phase_propagate");
+		if (unsettled(q))
+			settle_push(g, t[k]);
+	}
+}
+
+/* A phase of wave @p w opened or closed.  A wave reopened (by a retry)
+ * loses its end time, and so do the closed waves after it. */
+static void count_open(const struct geom *g, uint32_t w, int delta)
+{
+	struct prdshm__phase_region *reg = g->reg;
+
+	reg->nopen = add_clamped(reg->nopen, delta);
+	if (w >= g->nwaves)
+		return;
+	g->waves[w].nopen = add_clamped(g->waves[w].nopen, delta);
+	if (delta <= 0 || w >= reg->minw)
+		return;
+	for (uint32_t x = w; x < reg->minw && x < g->nwaves; x++)
+		g->waves[x].end_ns = 0;
+	reg->minw = w;
+}
+
+/* Keep the derived state in step with phase @p i going @p from -> @p to.
+ * Call when holding the phase mutex. */
+static void derive(const struct geom *g, uint32_t i, uint32_t from, uint32_t to, struct op *op)
+{
+	struct prdshm__phase *p = &g->ph[i];
+
+	count_open(g, p->wave, is_open(to) - is_open(from));
+	if (from == IP) {
+		run_unlink(g, i);
+		g->reg->nrunning = add_clamped(g->reg->nrunning, -1);
+	}
+	if (to == IP) {
+		run_link(g, i);
+		g->reg->nrunning++;
+	}
+	if (from == QU && p->rank < g->n)
+		ready_clear(g, p->rank);
+	if (to == QU)
+		ready_add(g, i, op);
+	if (is_done(from) != is_done(to) || is_bad(from) != is_bad(to))
+		tell_dependants(g, i, from, to);
+}
+
+/* Move minw up past the waves with nothing open, closing them at @p now
+ * (@p mono).  Amortised O(1): it only moves back when a retry reopens a
+ * wave.  Call when holding the phase mutex. */
+static void close_waves(const struct geom *g, uint64_t now, uint64_t mono)
+{
+	struct prdshm__phase_region *reg = g->reg;
+	uint32_t m = reg->minw < g->nwaves ? reg->minw : g->nwaves;
+	int closed = 0;
+
+	for (; m < g->nwaves && g->waves[m].nopen == 0; m++) {
+		if (g->waves[m].end_ns == 0) {
+			g->waves[m].end_ns = now;
+			closed = 1;
+		}
+	}
+	if (closed)
+		reg->wave_done_mono = mono;
+	reg->minw = m;
+}
+
 /*
- * Bring readiness in line with the dependencies: block the dependants of
- * failed, cancelled or blocked phases, unblock those whose dependencies
- * recovered, queue those whose dependencies are all done.  One pass in
- * topological order settles chains, since dependencies are visited first.
- * Linear in phases + edges.  Call when holding the phase mutex.
+ * Rebuild every derived field from the statuses: the counts, the wave open
+ * counts, the dependency counts, the running list, an empty settle list
+ * and the ready bitmap.  Linear in phases + dependencies + bitmap words.
+ * A wave before the lowest open one that was left unclosed is closed now.
+ * Call when holding the phase mutex (or at creation).
+ */
+static void index_rebuild(const struct geom *g)
+{
+	struct prdshm__phase_region *reg = g->reg;
+	uint32_t low = g->nwaves;
+
+	if (g->nwaves ? reg->current_wave >= g->nwaves : reg->current_wave != 0)
+		reg->current_wave = 0;
+	reg->nrunning = reg->nopen = reg->minw = 0;
+	reg->run_head = reg->settle_head = NIL;
+	for (uint32_t w = 0; w < g->nwaves; w++)
+		g->waves[w].nopen = 0;
+	for (uint32_t l = 0; l < g->nlevels; l++)
+		memset(g->ready[l], 0, (size_t)g->ready_words[l] * 8);
+	for (uint32_t i = 0; i < g->n; i++) {
+		struct prdshm__phase *p = &g->ph[i];
+		uint32_t nd;
+		const uint32_t *d = deps_of(g, i, &nd);
+
+		p->deps_left = p->deps_bad = 0;
+		p->run_prev = p->run_next = p->settle_next = NIL;
+		for (uint32_t k = 0; k < nd; k++) {
+			uint32_t s = d[k] < g->n ? g->ph[d[k]].status : FA;
+			p->deps_left += !is_done(s);
+			p->deps_bad += is_bad(s);
+		}
+	}
+	for (uint32_t i = 0; i < g->n; i++) {
+		uint32_t s = g->ph[i].status;
+
+		if (!is_open(s))
+			continue;
+		count_open(g, g->ph[i].wave, 1);
+		if (s == IP) {
+			run_link(g, i);
+			reg->nrunning++;
+		}
+		if (s == QU)
+			ready_add(g, i, NULL);
+		if (g->ph[i].wave < low)
+			low = g->ph[i].wave;
+	}
+	/* Every wave from the lowest open one on is unfinished, including
+	 * later waves closed when all the rest failed. */
+	for (uint32_t w = low; w < g->nwaves; w++)
+		g->waves[w].end_ns = 0;
+	reg->minw = 0;
+	close_waves(g, prdshm__now_real(), prdshm__now_mono());
+}
+
+/* ------------------------------------------------------------------------ */
+/* The state machine                                                        */
+
+static int transition_error(const struct geom *g, uint32_t i, uint32_t from, uint32_t to,
+			    const char *why)
+{
+	char id[PRDSHM_ID_MAX + 1];
+
+	return prdshm__fail(PRDSHM_ETRANSITION, "illegal phase transition %s -> %s for phase '%s'%s",
+			    sname(from), sname(to), pid_of(g, i, id), why ? why : "");
+}
+
+/* Move phase @p i to @p to if the table allows it, recording who and when,
+ * and update the derived state.  Call when holding the phase mutex. */
+static int set_status(const struct geom *g, uint32_t i, uint32_t to, struct op *op)
+{
+	struct prdshm__phase *p = &g->ph[i];
+	uint32_t from = p->status;
+
+	if (from >= NSTATUS || to >= NSTATUS || !allowed[from][to])
+		return transition_error(g, i, from, to, NULL);
+	p->status = to;
+	PRDSHM__CRASH_POINT("phase_transition");
+	p->changed_ns = op->now;
+	prdshm__strlcpy(p->changed_by, op->who, sizeof(p->changed_by));
+	derive(g, i, from, to, op);
+	return 0;
+}
+
+/*
+ * Drain the settle list: bring each listed phase's readiness in line with
+ * its dependencies (block the dependants of failed, cancelled or blocked
+ * phases, unblock those whose dependencies recovered, queue those whose
+ * dependencies are all done).  A change lists that phase's own dependants,
+ * so chains settle in one drain, touching only the phases that change and
+ * their dependants.  The plan is acyclic, so the drain ends; the bound
+ * only guards against a scribbled list.  Call when holding the phase mutex.
  */
 static void settle(const struct geom *g, struct op *op)
 {
-	for (uint32_t k = 0; k < g->n; k++) {
-		uint32_t i = g->topo[k], s, want;
+	for (uint64_t budget = 4 * ((uint64_t)g->n + g->arena_bytes / 4 + 1); budget > 0;
+	     budget--) {
+		uint32_t i = settle_pop(g);
 
-		if (i >= g->n)
+		if (i == NIL)
+			break;
+		if (!unsettled(&g->ph[i]))
 			continue;
-		s = g->ph[i].status;
-		if (s != NS && s != QU && s != BL)
-			continue;
-		want = readiness(g, i);
-		/* QUEUED never goes back: its dependencies are terminal. */
-		if (want == s || !allowed[s][want])
-			continue;
-		set_status(g, i, want, op);
+		set_status(g, i, want_of(&g->ph[i]), op);
 		PRDSHM__CRASH_POINT("phase_settle");
-		if (want == QU)
-			ring(g, op);
 	}
+}
+
+/* List every phase whose readiness is off, dependencies first, and settle:
+ * the full pass of a repair.  Call when holding the phase mutex. */
+static void settle_all(const struct geom *g, struct op *op)
+{
+	/* The list is a stack: push in reverse topological order. */
+	for (uint32_t k = g->n; k-- > 0;) {
+		uint32_t i = g->topo[k];
+		if (i < g->n && unsettled(&g->ph[i]))
+			settle_push(g, i);
+	}
+	settle(g, op);
 }
 
 /* What refresh() found. */
@@ -683,6 +1208,7 @@ struct run_state {
 	uint64_t delay_left_ns; /* waves mode: until the next wave opens */
 };
 
+/* The checker's reference: the counts recounted from the statuses. */
 static void scan_counts(const struct geom *g, struct run_state *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -698,59 +1224,70 @@ static void scan_counts(const struct geom *g, struct run_state *st)
 	}
 }
 
+/* Waves mode: waves (@p from, @p to] have just opened; their QUEUED phases
+ * become claimable.  Each wave opens once (current_wave only grows), and
+ * its phases are one run of the topological order, found by bisection. */
+static void open_waves(const struct geom *g, uint32_t from, uint32_t to, struct op *op)
+{
+	uint32_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2, i = g->topo[mid];
+		if (i < g->n && g->ph[i].wave <= from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t k = lo; k < g->n; k++) {
+		uint32_t i = g->topo[k];
+		if (i >= g->n)
+			continue;
+		if (g->ph[i].wave > to)
+			break;
+		if (g->ph[i].status == QU)
+			ready_add(g, i, op);
+	}
+}
+
 /*
- * Close the waves before the lowest open one and open the next wave once
- * wave_delay_seconds have passed since the last one closed (at once in
- * eager mode, where current_wave is only for display).  A wave reopened by
- * a retry loses its end time.  Call when holding the phase mutex.
+ * Open the lowest wave with an open phase once wave_delay_seconds have
+ * passed since the last one closed (at once in eager mode, where
+ * current_wave is only for display).  Call when holding the phase mutex.
  */
 static void update_waves(const struct geom *g, struct op *op, struct run_state *st)
 {
 	struct prdshm__phase_region *reg = g->reg;
-	uint32_t cw = reg->current_wave < g->nwaves ? reg->current_wave : 0;
+	uint32_t cw = reg->current_wave;
 	uint64_t delay = (uint64_t)g->delay_s * 1000000000u, due;
-	int closed = 0;
 
-	/* Every wave from the lowest open one on is unfinished, including
-	 * later waves closed when all the rest failed and reopened by a retry. */
-	for (uint32_t w = st->minw; w < g->nwaves; w++)
-		g->waves[w].end_ns = 0;
-	if (st->minw <= cw)
-		return;
-	for (uint32_t w = cw; w < st->minw && w < g->nwaves; w++) {
-		if (g->waves[w].end_ns == 0) {
-			g->waves[w].end_ns = op->now;
-			closed = 1;
-		}
-	}
-	if (closed)
-		reg->wave_done_mono = op->mono;
-	if (st->minw >= g->nwaves)
+	if (st->minw <= cw || st->minw >= g->nwaves)
 		return;
 	due = reg->wave_done_mono + delay;
 	if (g->sched == PRDSHM_SCHED_EAGER || op->mono >= due) {
 		reg->current_wave = st->minw;
+		if (g->sched == PRDSHM_SCHED_WAVES)
+			open_waves(g, cw, st->minw, op);
 		ring(g, op);
 	} else {
 		st->delay_left_ns = due - op->mono;
 	}
 }
 
-/* Recompute the derived counts, the run's end and the wave state.
- * Call when holding the phase mutex. */
+/* Read the counts, close finished waves, record the run's end and open the
+ * next wave.  O(1) amortised.  Call when holding the phase mutex. */
 static void refresh(const struct geom *g, struct op *op, struct run_state *st)
 {
 	struct prdshm__phase_region *reg = g->reg;
 
-	scan_counts(g, st);
-	reg->nrunning = st->nrunning;
-	reg->nopen = st->nopen;
+	memset(st, 0, sizeof(*st));
+	close_waves(g, op->now, op->mono);
+	st->nrunning = reg->nrunning;
+	st->nopen = reg->nopen;
+	st->minw = reg->minw;
 	if (st->nopen > 0)
 		reg->run_end_ns = 0;
 	else if (reg->run_end_ns == 0 && reg->run_start_ns != 0)
 		reg->run_end_ns = op->now;
-	if (reg->current_wave >= g->nwaves)
-		reg->current_wave = 0;
 	update_waves(g, op, st);
 }
 
@@ -869,10 +1406,11 @@ static void terminate_strings(const struct geom *g)
 
 /*
  * Rebuild everything derived after a holder of the phase mutex died inside
- * the critical section: validate the indexes, fail or requeue the phases
- * of dead holders, recompute readiness, counts, wave state and the agents'
- * phase fields, and wake every waiter.  A status out of range cannot be
- * guessed, so it makes the repair fail.  Call when holding the phase mutex.
+ * the critical section: validate the immutable indexes, rebuild the ready
+ * index and the counts from the statuses, fail or requeue the phases of
+ * dead holders, settle readiness, recount the waves and the agents' phase
+ * fields, and wake every waiter.  A status out of range cannot be guessed,
+ * so it makes the repair fail.  Call when holding the phase mutex.
  */
 static int repair_locked(struct prdshm_seg *seg, const struct geom *g, struct repair_ctx *rc)
 {
@@ -888,6 +1426,8 @@ static int repair_locked(struct prdshm_seg *seg, const struct geom *g, struct re
 	}
 	op_init(&op, rc->who);
 	terminate_strings(g);
+	/* First, so that the transitions below update a consistent index. */
+	index_rebuild(g);
 	rebuild_agents(seg, g);
 	for (uint32_t i = 0; i < g->n; i++) {
 		if (g->ph[i].status == IP && !holder_alive(seg, &g->ph[i], rc))
@@ -901,7 +1441,7 @@ static int repair_locked(struct prdshm_seg *seg, const struct geom *g, struct re
 		if (g->ph[i].status == FA)
 			maybe_requeue(g, i, 0, &op);
 	}
-	settle(g, &op);
+	settle_all(g, &op);
 	refresh(g, &op, &st);
 	prdshm__doorbell_ring(&g->reg->doorbell);
 	/* Waking while holding the mutex is fine here: repair is rare. */
@@ -936,6 +1476,38 @@ static int phase_lock(struct prdshm_seg *seg, struct geom *g, struct repair_ctx 
 	return prdshm__mutex_lock(seg, &g->reg->mutex, timeout_ms, phases_repair, rc);
 }
 
+/* The derived fields that are indexes or bounds are in range, and the
+ * settle list is empty, as every critical section leaves it. */
+static int derived_sane(const struct geom *g)
+{
+	const struct prdshm__phase_region *reg = g->reg;
+
+	return (g->nwaves ? reg->current_wave < g->nwaves : reg->current_wave == 0) &&
+	       reg->minw <= g->nwaves && reg->nopen <= g->n && reg->nrunning <= reg->nopen &&
+	       (reg->run_head == NIL || reg->run_head < g->n) && reg->settle_head == NIL;
+}
+
+/* Rebuild the derived state from the statuses (they are authoritative) and
+ * wake the waiters.  Call when holding the phase mutex. */
+static void heal(const struct geom *g)
+{
+	index_rebuild(g);
+	prdshm__doorbell_ring(&g->reg->doorbell);
+	prdshm__futex_wake_all(&g->reg->doorbell);
+}
+
+/* Take the phase mutex to change the region: as phase_lock(), then a
+ * derived field out of range (a scribble, not a crash) is rebuilt rather
+ * than trusted.  Inspection uses phase_lock() and reports it instead. */
+static int phase_lock_rw(struct prdshm_seg *seg, struct geom *g, struct repair_ctx *rc)
+{
+	int r = phase_lock(seg, g, rc, -1);
+
+	if (r == 0 && !derived_sane(g))
+		heal(g);
+	return r;
+}
+
 /* Unlock, then wake the waiters if the operation rang the doorbell. */
 static void phase_unlock(const struct geom *g, const struct op *op)
 {
@@ -956,23 +1528,43 @@ static int session_ok(const prdshm_session *s)
 /* ------------------------------------------------------------------------ */
 /* Claim and wait                                                           */
 
-/* The best claimable phase: QUEUED, in an open wave, longest remaining
- * path first, ties by index.  @return its index or PRDSHM__NIL. */
-static uint32_t pick(const struct geom *g)
+/* 1 if the ready bitmap's first rank @p r, found cleanly, names a phase
+ * that is claimable (or @p r is NIL and nothing is). */
+static int pick_agrees(const struct geom *g, uint32_t r, int torn)
 {
-	uint32_t best = PRDSHM__NIL, cw = g->reg->current_wave;
-	double best_rem = 0;
+	uint32_t i;
 
-	for (uint32_t i = 0; i < g->n; i++) {
-		const struct prdshm__phase *p = &g->ph[i];
-		if (p->status != QU || (g->sched == PRDSHM_SCHED_WAVES && p->wave > cw))
-			continue;
-		if (best == PRDSHM__NIL || p->remaining > best_rem) {
-			best = i;
-			best_rem = p->remaining;
-		}
+	if (torn)
+		return 0;
+	if (r == NIL)
+		return 1;
+	i = g->order[r];
+	return i < g->n && g->ph[i].rank == r && g->ph[i].status == QU && eligible(g, i);
+}
+
+/*
+ * The best claimable phase: QUEUED, in an open wave, longest remaining
+ * path first, ties by index, which is the lowest set rank of the ready
+ * bitmap.  *best is its index or NIL.  A bitmap that names a phase that is
+ * not claimable is rebuilt from the statuses once; if it still disagrees,
+ * the claim order itself is corrupt.  Call when holding the phase mutex.
+ * @return 0 or PRDSHM_ECORRUPT.
+ */
+static int pick(const struct geom *g, uint32_t *best)
+{
+	int torn = 0;
+	uint32_t r = ready_first(g, &torn);
+
+	if (!pick_agrees(g, r, torn)) {
+		heal(g);
+		torn = 0;
+		r = ready_first(g, &torn);
+		if (!pick_agrees(g, r, torn))
+			return prdshm__fail(PRDSHM_ECORRUPT,
+					    "phase region: ready index disagrees with the statuses");
 	}
-	return best;
+	*best = r == NIL ? NIL : g->order[r];
+	return 0;
 }
 
 /* Hand phase @p i to session @p s.  Call when holding the phase mutex. */
@@ -997,7 +1589,6 @@ static void take(const struct geom *g, uint32_t i, prdshm_session *s, struct op 
 	PRDSHM__CRASH_POINT("phase_claim_agent");
 	a->phase = (int32_t)i;
 	a->status = PRDSHM_AGENT_BUSY;
-	g->reg->nrunning++;
 	if (p->wave < g->nwaves && g->waves[p->wave].start_ns == 0)
 		g->waves[p->wave].start_ns = op->now;
 	if (g->reg->run_start_ns == 0)
@@ -1007,15 +1598,18 @@ static void take(const struct geom *g, uint32_t i, prdshm_session *s, struct op 
 	out->attempt = p->attempts;
 }
 
-/* Fail or requeue the phases of dead holders (not the caller's).
- * @return how many.  Call when holding the phase mutex. */
+/* Fail or requeue the running phases of dead holders (not the caller's),
+ * walking the running list.  @return how many.  Call when holding the
+ * phase mutex. */
 static uint32_t reap_dead_holders(const struct geom *g, prdshm_session *s, struct op *op)
 {
 	struct repair_ctx rc;
-	uint32_t n = 0;
+	uint32_t n = 0, i = g->reg->run_head, next;
 
 	repair_ctx_init(&rc, s);
-	for (uint32_t i = 0; i < g->n; i++) {
+	for (uint32_t steps = 0; i < g->n && steps < g->n; steps++, i = next) {
+		/* holder_died() unlinks i: read its successor first. */
+		next = g->ph[i].run_next;
 		if (g->ph[i].status == IP && !holder_alive(s->seg, &g->ph[i], &rc)) {
 			holder_died(s->seg, g, i, 0, op, NULL, NULL);
 			n++;
@@ -1048,6 +1642,7 @@ static int claim_locked(const struct geom *g, prdshm_session *s, struct op *op,
 	struct run_state st;
 	uint32_t best, held;
 	char id[PRDSHM_ID_MAX + 1];
+	int r;
 
 	if (holds_phase(g, s, &held))
 		return prdshm__fail(PRDSHM_EBUSY, "agent %s already holds phase '%s'", s->id,
@@ -1056,8 +1651,13 @@ static int claim_locked(const struct geom *g, prdshm_session *s, struct op *op,
 		refresh(g, op, &st);
 		if (st.nopen == 0)
 			return prdshm__fail(PRDSHM_EDONE, "no phase left (%u phases)", g->n);
-		best = st.nrunning < (uint32_t)g->max_parallel ? pick(g) : PRDSHM__NIL;
-		if (best != PRDSHM__NIL) {
+		best = NIL;
+		if (st.nrunning < (uint32_t)g->max_parallel) {
+			r = pick(g, &best);
+			if (r)
+				return r;
+		}
+		if (best != NIL) {
 			take(g, best, s, op, out);
 			return 0;
 		}
@@ -1085,7 +1685,7 @@ int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
 	if (out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
 	repair_ctx_init(&rc, s);
-	r = phase_lock(s->seg, &g, &rc, -1);
+	r = phase_lock_rw(s->seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, s->id);
@@ -1100,22 +1700,23 @@ int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	struct run_state st;
 	struct geom g;
 	struct op op;
-	uint32_t seen;
+	uint32_t seen, best = NIL;
 	int64_t wait_ms = timeout_ms < 0 || timeout_ms > WAIT_CAP_MS ? WAIT_CAP_MS : timeout_ms;
 	int ready, r = session_ok(s);
 
 	if (r)
 		return r;
 	repair_ctx_init(&rc, s);
-	r = phase_lock(s->seg, &g, &rc, -1);
+	r = phase_lock_rw(s->seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, s->id);
 	/* Re-check under the mutex: a phase may have finished between the
-	 * caller's failed claim and now, and its ring would be lost. */
+	 * caller's failed claim and now, and its ring would be lost.  A
+	 * corrupt index counts as "ready": the claim reports it. */
 	refresh(&g, &op, &st);
-	ready = st.nopen == 0 ||
-		(st.nrunning < (uint32_t)g.max_parallel && pick(&g) != PRDSHM__NIL);
+	ready = st.nopen == 0 || (st.nrunning < (uint32_t)g.max_parallel &&
+				  (pick(&g, &best) != 0 || best != NIL));
 	seen = prdshm__doorbell_read(&g.reg->doorbell);
 	phase_unlock(&g, &op);
 	if (ready || wait_ms == 0)
@@ -1161,7 +1762,7 @@ static int finish(prdshm_session *s, int32_t index, uint32_t to, int exit_status
 	if (r)
 		return r;
 	repair_ctx_init(&rc, s);
-	r = phase_lock(s->seg, &g, &rc, -1);
+	r = phase_lock_rw(s->seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, s->id);
@@ -1230,7 +1831,7 @@ static int retry(const struct geom *g, uint32_t i, struct op *op)
 			continue;
 		s = g->ph[j].status;
 		if (s == FA || s == CA) {
-			set_status(g, j, readiness(g, j) == QU ? QU : NS, op);
+			set_status(g, j, want_of(&g->ph[j]) == QU ? QU : NS, op);
 			PRDSHM__CRASH_POINT("phase_retry");
 		}
 	}
@@ -1300,7 +1901,7 @@ int prdshm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 	if ((int)to < 0 || (int)to >= NSTATUS)
 		return prdshm__fail(PRDSHM_EINVAL, "phase status %d out of range", (int)to);
 	repair_ctx_init(&rc, s);
-	r = phase_lock(seg, &g, &rc, -1);
+	r = phase_lock_rw(seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, s ? s->id : NULL);
@@ -1337,10 +1938,12 @@ int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t 
 
 	(void)agent_id; /* the phase keeps the id its holder had at claim */
 	repair_ctx_init(&rc, NULL);
-	r = phase_lock(seg, &g, &rc, -1);
+	r = phase_lock_rw(seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, NULL);
+	/* All phases, not the running list: reaping is rare, and this way a
+	 * phase is failed even if a scribble unlinked it. */
 	for (uint32_t i = 0; i < g.n; i++) {
 		const struct prdshm__phase *p = &g.ph[i];
 		if (p->status == IP && p->agent_slot == (int32_t)slot && p->agent_gen == gen) {
@@ -1581,9 +2184,12 @@ static void fill_waves(const struct geom *g, prdshm_wave_info *wv)
 		wv[w].status = wave_status(&wv[w]);
 }
 
-/* Copy the region into private memory, under the mutex if it can be had
- * quickly, so that parsing never races with writers.  @return the copy. */
-static unsigned char *copy_region(struct prdshm_seg *seg, int locked, uint64_t bytes, int *got)
+/* Copy the region into private memory, and the agents' phase fields into
+ * @p agent_phase unless NULL, under the mutex if @p locked and it can be
+ * had quickly, so that parsing never races with writers.  @return the
+ * copy, NULL when out of memory. */
+static unsigned char *copy_region(struct prdshm_seg *seg, int locked, uint64_t bytes,
+				  int32_t *agent_phase, int *got)
 {
 	struct repair_ctx rc;
 	struct geom g;
@@ -1596,6 +2202,8 @@ static unsigned char *copy_region(struct prdshm_seg *seg, int locked, uint64_t b
 	if (locked && phase_lock(seg, &g, &rc, INSPECT_TIMEOUT_MS) == 0)
 		*got = 1;
 	memcpy(copy, seg->phases, bytes);
+	for (uint32_t a = 0; agent_phase && a < seg->max_agents; a++)
+		agent_phase[a] = seg->agents[a].phase;
 	if (*got)
 		prdshm__mutex_unlock(&g.reg->mutex);
 	return copy;
@@ -1634,7 +2242,7 @@ int prdshm__phases_snapshot(struct prdshm_seg *seg, int locked, prdshm_snapshot 
 	r = geom_load(seg, &live);
 	if (r)
 		return r;
-	copy = copy_region(seg, locked, live.region_bytes, &got);
+	copy = copy_region(seg, locked, live.region_bytes, NULL, &got);
 	if (copy == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	if (!got)
@@ -1680,15 +2288,37 @@ void prdshm__phases_snapshot_free(prdshm_snapshot *snap)
 /* ------------------------------------------------------------------------ */
 /* Invariant check                                                          */
 
+/*
+ * The checker works on a private copy of the region (and of the agents'
+ * phase fields), made under the mutex when it can be had, else without it
+ * (PRDSHM_SNAP_NOLOCK, or a holder that does not let go): a torn copy then
+ * shows up as reported inconsistencies, and every index in it is
+ * bounds-checked as in a scribbled segment.
+ */
 struct check_state {
+	struct prdshm_seg *seg;
+	const int32_t *agent_phase; /* copies of agents[].phase */
 	problem_fn report;
 	void *ctx;
 	int corrupt, dead;
 };
 
+static void check_error(struct check_state *cs, const char *fmt, ...) PRDSHM__PRINTF(2, 3);
+
+static void check_error(struct check_state *cs, const char *fmt, ...)
+{
+	char line[320];
+	va_list ap;
+
+	cs->corrupt++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR, "%s", line);
+}
+
 /* Readiness and holder of phase @p i against its dependencies. */
-static void check_phase_state(struct prdshm_seg *seg, const struct geom *g, uint32_t i,
-			      struct check_state *cs)
+static void check_phase_state(struct check_state *cs, const struct geom *g, uint32_t i)
 {
 	const struct prdshm__phase *p = &g->ph[i];
 	uint32_t s = p->status;
@@ -1696,34 +2326,24 @@ static void check_phase_state(struct prdshm_seg *seg, const struct geom *g, uint
 
 	pid_of(g, i, id);
 	if (s >= NSTATUS) {
-		problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR, "phase '%s': status %u out of range",
-			id, s);
-		cs->corrupt++;
+		check_error(cs, "phase '%s': status %u out of range", id, s);
 		return;
 	}
-	if (s == NS || s == QU || s == BL) {
+	if (settles(s)) {
 		uint32_t want = readiness(g, i);
-		if (want != s && allowed[s][want]) {
-			problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR,
-				"phase '%s' is %s but its dependencies say %s", id, sname(s),
-				sname(want));
-			cs->corrupt++;
-		}
+		if (want != s && allowed[s][want])
+			check_error(cs, "phase '%s' is %s but its dependencies say %s", id,
+				    sname(s), sname(want));
 	}
-	if ((s == QU || s == IP || s == CO) && readiness(g, i) != QU) {
-		problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR,
-			"phase '%s' is %s before its dependencies are done", id, sname(s));
-		cs->corrupt++;
-	}
+	if ((s == QU || s == IP || s == CO) && readiness(g, i) != QU)
+		check_error(cs, "phase '%s' is %s before its dependencies are done", id, sname(s));
 	if (s != IP)
 		return;
-	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= seg->max_agents ||
-	    seg->agents[p->agent_slot].phase != (int32_t)i) {
-		problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR,
-			"phase '%s' is IN_PROGRESS without a matching agent (slot %d)", id,
-			(int)p->agent_slot);
-		cs->corrupt++;
-	} else if (!prdshm__session_alive(seg, (uint32_t)p->agent_slot, p->agent_gen)) {
+	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= cs->seg->max_agents ||
+	    cs->agent_phase[p->agent_slot] != (int32_t)i) {
+		check_error(cs, "phase '%s' is IN_PROGRESS without a matching agent (slot %d)", id,
+			    (int)p->agent_slot);
+	} else if (!prdshm__session_alive(cs->seg, (uint32_t)p->agent_slot, p->agent_gen)) {
 		problem(cs->report, cs->ctx, PRDSHM_CHECK_WARN,
 			"phase '%s' is IN_PROGRESS by dead agent %.*s (slot %d)", id, PRDSHM_ID_MAX,
 			p->agent_id, (int)p->agent_slot);
@@ -1731,57 +2351,179 @@ static void check_phase_state(struct prdshm_seg *seg, const struct geom *g, uint
 	}
 }
 
-static void check_counts(struct prdshm_seg *seg, const struct geom *g, struct check_state *cs)
+/* Each wave's open count and end time; its phases are one run of the
+ * topological order (check_topo() held). */
+static void check_waves(struct check_state *cs, const struct geom *g, uint32_t minw)
 {
-	struct run_state st;
+	uint32_t k = 0;
 
-	scan_counts(g, &st);
-	if (st.nrunning != g->reg->nrunning || st.nrunning > (uint32_t)g->max_parallel) {
-		problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR,
-			"%u phases IN_PROGRESS, recorded %u, max_parallel_agents %d", st.nrunning,
-			g->reg->nrunning, (int)g->max_parallel);
-		cs->corrupt++;
-	}
-	if (g->nwaves && g->reg->current_wave >= g->nwaves) {
-		problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR, "current wave %u out of range",
-			g->reg->current_wave);
-		cs->corrupt++;
-	}
-	for (uint32_t a = 0; a < seg->max_agents; a++) {
-		int32_t i = seg->agents[a].phase;
-		if (i == -1)
-			continue;
-		if (i < 0 || (uint32_t)i >= g->n || g->ph[i].agent_slot != (int32_t)a ||
-		    g->ph[i].status != IP) {
-			problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR,
-				"agent slot %u points at phase %d, which it does not hold", a,
-				(int)i);
-			cs->corrupt++;
-		}
+	for (uint32_t w = 0; w < g->nwaves; w++) {
+		uint32_t nopen = 0;
+
+		for (; k < g->n && g->ph[g->topo[k]].wave == w; k++)
+			nopen += is_open(g->ph[g->topo[k]].status);
+		if (nopen != g->waves[w].nopen)
+			check_error(cs, "wave %u: %u open phases, recorded %u", w, nopen,
+				    g->waves[w].nopen);
+		if ((w >= minw) != (g->waves[w].end_ns == 0))
+			check_error(cs, "wave %u: end time %s while the lowest open wave is %u", w,
+				    g->waves[w].end_ns ? "set" : "unset", minw);
 	}
 }
 
-int prdshm__phases_check(struct prdshm_seg *seg, problem_fn report, void *ctx)
+static void check_counts(struct check_state *cs, const struct geom *g)
 {
-	struct check_state cs = { report, ctx, 0, 0 };
-	struct repair_ctx rc;
-	struct geom g;
-	int locked, r = geom_load(seg, &g);
+	const struct prdshm__phase_region *reg = g->reg;
+	struct run_state st;
+
+	scan_counts(g, &st);
+	if (st.nrunning != reg->nrunning || st.nrunning > (uint32_t)g->max_parallel)
+		check_error(cs, "%u phases IN_PROGRESS, recorded %u, max_parallel_agents %d",
+			    st.nrunning, reg->nrunning, (int)g->max_parallel);
+	if (st.nopen != reg->nopen)
+		check_error(cs, "%u phases open, recorded %u", st.nopen, reg->nopen);
+	if (st.minw != reg->minw)
+		check_error(cs, "lowest open wave %u, recorded %u", st.minw, reg->minw);
+	if (g->nwaves && reg->current_wave >= g->nwaves)
+		check_error(cs, "current wave %u out of range", reg->current_wave);
+	check_waves(cs, g, st.minw);
+	for (uint32_t a = 0; a < cs->seg->max_agents; a++) {
+		int32_t i = cs->agent_phase[a];
+		if (i == -1)
+			continue;
+		if (i < 0 || (uint32_t)i >= g->n || g->ph[i].agent_slot != (int32_t)a ||
+		    g->ph[i].status != IP)
+			check_error(cs, "agent slot %u points at phase %d, which it does not hold", a,
+				    (int)i);
+	}
+}
+
+/* Each phase's dependency counts, and the settle list, empty between
+ * critical sections. */
+static void check_dep_counts(struct check_state *cs, const struct geom *g)
+{
+	uint32_t wrong = 0, first = 0, listed = 0;
+	char id[PRDSHM_ID_MAX + 1];
+
+	for (uint32_t i = 0; i < g->n; i++) {
+		const struct prdshm__phase *p = &g->ph[i];
+		uint32_t nd, left = 0, bad = 0;
+		const uint32_t *d = deps_of(g, i, &nd);
+
+		for (uint32_t k = 0; k < nd; k++) {
+			left += !is_done(g->ph[d[k]].status);
+			bad += is_bad(g->ph[d[k]].status);
+		}
+		if ((left != p->deps_left || bad != p->deps_bad) && wrong++ == 0)
+			first = i;
+		listed += p->settle_next != NIL;
+	}
+	if (wrong)
+		check_error(cs, "%u phases' dependency counts disagree with the statuses "
+				"(first: '%s')", wrong, pid_of(g, first, id));
+	if (listed || g->reg->settle_head != NIL)
+		check_error(cs, "settle list not empty (%u phases linked)", listed);
+}
+
+/* The running list holds exactly the IN_PROGRESS phases, doubly linked. */
+static void check_running(struct check_state *cs, const struct geom *g)
+{
+	uint32_t i = g->reg->run_head, prev = NIL, steps = 0, nip = 0;
+
+	for (uint32_t k = 0; k < g->n; k++)
+		nip += g->ph[k].status == IP;
+	for (; i != NIL && steps <= g->n; steps++) {
+		if (i >= g->n || g->ph[i].status != IP || g->ph[i].run_prev != prev) {
+			check_error(cs, "running list broken at its entry %u", steps);
+			return;
+		}
+		prev = i;
+		i = g->ph[i].run_next;
+	}
+	if (steps != nip)
+		check_error(cs, "running list holds %u phases, %u are IN_PROGRESS", steps, nip);
+}
+
+static int bit_of(const uint64_t *words, uint64_t b)
+{
+	return (int)((words[b / READY_FANOUT] >> (b % READY_FANOUT)) & 1);
+}
+
+/* Level 0 of the ready bitmap against the statuses, each summary level
+ * against the level below, and nothing set past the ranks. */
+static void check_ready(struct check_state *cs, const struct geom *g)
+{
+	uint64_t nbits = (uint64_t)g->ready_words[0] * READY_FANOUT, first = 0;
+	uint32_t wrong = 0, sums = 0;
+	char id[PRDSHM_ID_MAX + 1] = "-";
+
+	for (uint64_t r = 0; r < nbits; r++) {
+		uint32_t i = r < g->n ? g->order[r] : NIL;
+		int want = i != NIL && g->ph[i].status == QU && eligible(g, i);
+
+		if (bit_of(g->ready[0], r) != want && wrong++ == 0)
+			first = r;
+	}
+	if (wrong && first < g->n)
+		pid_of(g, g->order[first], id);
+	if (wrong)
+		check_error(cs, "ready index: %u ranks disagree with the statuses (first: rank "
+				"%llu, phase '%s')", wrong, (unsigned long long)first, id);
+	for (uint32_t l = 1; l < g->nlevels; l++) {
+		for (uint64_t b = 0; b < (uint64_t)g->ready_words[l] * READY_FANOUT; b++) {
+			int want = b < g->ready_words[l - 1] && g->ready[l - 1][b] != 0;
+			sums += bit_of(g->ready[l], b) != want;
+		}
+	}
+	if (sums)
+		check_error(cs, "ready index: %u summary bits disagree with the level below", sums);
+}
+
+/* Check the parsed copy @p g. */
+static void check_copy(struct check_state *cs, const struct geom *g)
+{
+	if (check_static(g, cs->report, cs->ctx)) {
+		cs->corrupt++;
+		return;
+	}
+	for (uint32_t i = 0; i < g->n; i++)
+		check_phase_state(cs, g, i);
+	check_counts(cs, g);
+	check_dep_counts(cs, g);
+	check_running(cs, g);
+	check_ready(cs, g);
+}
+
+int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags, problem_fn report, void *ctx)
+{
+	struct check_state cs = { seg, NULL, report, ctx, 0, 0 };
+	struct geom live, g;
+	unsigned char *copy = NULL;
+	int32_t *agent_phase;
+	int got, r = geom_load(seg, &live);
 
 	if (r) {
 		problem(report, ctx, PRDSHM_CHECK_ERROR, "%s", prdshm_last_error());
 		return PRDSHM_ECORRUPT;
 	}
-	if (check_static(&g, report, ctx))
-		return PRDSHM_ECORRUPT;
-	repair_ctx_init(&rc, NULL);
-	/* Without the mutex the counts may be torn; still report what is seen. */
-	locked = phase_lock(seg, &g, &rc, INSPECT_TIMEOUT_MS) == 0;
-	for (uint32_t i = 0; i < g.n; i++)
-		check_phase_state(seg, &g, i, &cs);
-	check_counts(seg, &g, &cs);
-	if (locked)
-		prdshm__mutex_unlock(&g.reg->mutex);
+	agent_phase = malloc((seg->max_agents ? seg->max_agents : 1) * sizeof(*agent_phase));
+	if (agent_phase)
+		copy = copy_region(seg, !(flags & PRDSHM_SNAP_NOLOCK), live.region_bytes,
+				   agent_phase, &got);
+	if (copy == NULL) {
+		free(agent_phase);
+		problem(report, ctx, PRDSHM_CHECK_ERROR, "out of memory copying the phase region");
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	}
+	cs.agent_phase = agent_phase;
+	if (geom_parse(copy, live.region_bytes, &g) == 0) {
+		check_copy(&cs, &g);
+	} else {
+		problem(report, ctx, PRDSHM_CHECK_ERROR, "%s", prdshm_last_error());
+		cs.corrupt++;
+	}
+	free(copy);
+	free(agent_phase);
 	if (cs.corrupt)
 		return PRDSHM_ECORRUPT;
 	return cs.dead ? PRDSHM_EDEADOWNER : 0;

@@ -724,10 +724,13 @@ void prdshm_snapshot_free(prdshm_snapshot *snap);
 /**
  * Check every invariant of the segment; call @p report once per problem with
  * its severity.  Takes each mutex with a short timeout like a snapshot;
- * @p flags may be PRDSHM_SNAP_NOLOCK.
+ * with @p flags PRDSHM_SNAP_NOLOCK it takes (and repairs) none, so it
+ * returns even while a stopped process holds one, and a state torn by a
+ * concurrent writer is reported as broken invariants.
  * @return 0 healthy; PRDSHM_EDEADOWNER (recoverable: dead sessions hold locks
  *         or IN_PROGRESS phases); PRDSHM_ECORRUPT (an invariant is broken);
- *         PRDSHM_ERECOVER (marked as needing recovery).
+ *         PRDSHM_ERECOVER (marked as needing recovery); PRDSHM_ENOMEM (no
+ *         memory for the private copy of the phase region it checks).
  */
 int prdshm_check(prdshm_seg *seg, unsigned flags,
 		 void (*report)(void *ctx, int severity, const char *problem), void *ctx);

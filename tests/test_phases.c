@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/phases.h"
@@ -1087,6 +1088,507 @@ static void test_check_and_snapshot_distrust_segment(void)
 	destroy(seg, &cfg);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The ready index                                                          */
+
+/* What the claim rules say the next claim gets, from a snapshot: the
+ * QUEUED phase of an open wave with the longest remaining path, ties by
+ * index.  NULL if none. */
+static const char *expected_claim(prdshm_seg *seg, int eager, char *buf, size_t size,
+				  int *nopen)
+{
+	prdshm_snapshot *snap = NULL;
+	const prdshm_phase_info *best = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	*nopen = 0;
+	for (size_t i = 0; i < snap->nphases; i++) {
+		const prdshm_phase_info *p = &snap->phases[i];
+		*nopen += p->status == PRDSHM_PHASE_NOT_STARTED ||
+			  p->status == PRDSHM_PHASE_QUEUED || p->status == PRDSHM_PHASE_IN_PROGRESS;
+		if (p->status != PRDSHM_PHASE_QUEUED || (!eager && p->wave > snap->current_wave))
+			continue;
+		if (best == NULL || p->remaining > best->remaining)
+			best = p;
+	}
+	if (best)
+		snprintf(buf, size, "%s", best->id);
+	prdshm_snapshot_free(snap);
+	return best ? buf : NULL;
+}
+
+static uint32_t next_rand(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/* A random plan of @p n phases: each depends on up to three earlier ones
+ * (sometimes the same one twice), estimates 1..4 minutes (many ties). */
+static void random_plan(prdshm_config *cfg, int n, uint32_t *seed)
+{
+	for (int i = 0; i < n; i++) {
+		char id[16], deps[64] = "";
+		int nd = i ? (int)(next_rand(seed) % 4) : 0;
+		for (int k = 0; k < nd; k++)
+			snprintf(deps + strlen(deps), sizeof(deps) - strlen(deps), "r%d ",
+				 (int)(next_rand(seed) % (uint32_t)i));
+		snprintf(id, sizeof(id), "r%d", i);
+		plan_add(cfg, id, 1 + next_rand(seed) % 4, deps[0] ? deps : NULL);
+	}
+}
+
+/* An operator's random steering: retry, skip or cancel a random phase
+ * (refused transitions are part of the test: they must change nothing). */
+static void random_steer(prdshm_seg *seg, int n, uint32_t *seed)
+{
+	static const prdshm_phase_status to[] = { PRDSHM_PHASE_QUEUED, PRDSHM_PHASE_SKIPPED,
+						  PRDSHM_PHASE_CANCELLED };
+	char id[16];
+
+	snprintf(id, sizeof(id), "r%d", (int)(next_rand(seed) % (uint32_t)n));
+	prdshm_phase_set(seg, NULL, id, to[next_rand(seed) % 3]);
+}
+
+/*
+ * The claim order and readiness against a model, over a random run with
+ * failures, requeues, retries, skips and cancellations: every claim gets
+ * what the rules computed from a snapshot say, and after every step the
+ * checker finds the ready index, the dependency counts and the running
+ * list consistent with the statuses.  The plan spans three bitmap levels.
+ */
+static void model_run(prdshm_scheduling sched, uint32_t seed)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	prdshm_session *s;
+	char want_buf[PRDSHM_ID_MAX + 1];
+	int n = 150, claims = 0, ended = 0, nopen;
+
+	base_config(&cfg, sched, 4, 2);
+	cfg.max_phases = 5000;
+	random_plan(&cfg, n, &seed);
+	seg = create(&cfg);
+	s = session(seg, "model");
+	for (int step = 0; step < 1500; step++) {
+		const char *want = expected_claim(seg, sched == PRDSHM_SCHED_EAGER, want_buf,
+						  sizeof(want_buf), &nopen);
+		prdshm_claim c;
+		int r = prdshm_phase_claim(s, &c);
+		uint32_t act = next_rand(&seed) % 10;
+
+		if (want == NULL) {
+			CU_ASSERT_EQUAL(r, nopen ? PRDSHM_EWAIT : PRDSHM_EDONE);
+			ended = nopen == 0;
+			if (ended)
+				break;
+			random_steer(seg, n, &seed);
+			continue;
+		}
+		CU_ASSERT_EQUAL_FATAL(r, 0);
+		CU_ASSERT_STRING_EQUAL(c.id, want);
+		claims++;
+		r = act < 7 ? prdshm_phase_complete(s, c.index)
+			    : prdshm_phase_fail(s, c.index, 1, "model");
+		CU_ASSERT_EQUAL(r, 0);
+		if (act == 9)
+			random_steer(seg, n, &seed);
+		if (step % 10 == 0)
+			CU_ASSERT_EQUAL_FATAL(healthy(seg), 0);
+	}
+	/* The run ended, having claimed a good part of the plan. */
+	CU_ASSERT(ended);
+	CU_ASSERT(claims >= n / 3);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
+static void test_claim_order_model_eager(void)
+{
+	model_run(PRDSHM_SCHED_EAGER, 7);
+	model_run(PRDSHM_SCHED_EAGER, 1234);
+}
+
+static void test_claim_order_model_waves(void)
+{
+	model_run(PRDSHM_SCHED_WAVES, 7);
+	model_run(PRDSHM_SCHED_WAVES, 99);
+}
+
+/* A dependant becomes claimable exactly when its last dependency is done,
+ * a dependency named twice counting twice, SKIPPED counting as done. */
+static void test_dependant_ready_at_last_dependency(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	prdshm_session *s;
+	int32_t a, b;
+
+	base_config(&cfg, PRDSHM_SCHED_EAGER, 3, 1);
+	plan_add(&cfg, "a", 1, NULL);
+	plan_add(&cfg, "b", 1, NULL);
+	plan_add(&cfg, "c", 1, NULL);
+	plan_add(&cfg, "x", 9, "a a b c");
+	seg = create(&cfg);
+	s = session(seg, "s");
+	a = claim_expect(s, "a");
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
+	ASSERT_STATUS(seg, "x", NOT_STARTED);
+	b = claim_expect(s, "b");
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, b), 0);
+	ASSERT_STATUS(seg, "x", NOT_STARTED);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* The last one: x is next, ahead of nothing else. */
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "c", PRDSHM_PHASE_SKIPPED), 0);
+	ASSERT_STATUS(seg, "x", QUEUED);
+	claim_expect(s, "x");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
+/* A failure blocks the dependants through the index too: nothing of the
+ * chain is claimable, and a retry brings exactly the failed phase back. */
+static void test_failure_and_retry_in_the_index(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = chain_plan(&cfg, 1);
+	prdshm_session *s = session(seg, "s");
+	int32_t a = claim_expect(s, "a"), d;
+
+	CU_ASSERT_EQUAL(prdshm_phase_fail(s, a, 1, "no"), 0);
+	d = claim_expect(s, "d");
+	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, d), 0);
+	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_EDONE);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* Retrying the BLOCKED end of the chain requeues its cause only. */
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "c", PRDSHM_PHASE_QUEUED), 0);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	a = claim_expect(s, "a");
+	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
+	run_to_end(s);
+	ASSERT_STATUS(seg, "c", COMPLETED);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
+/* Waves mode: a phase QUEUED in a wave that is not open yet enters the
+ * index when its wave opens, and a retried phase of an earlier wave is
+ * claimable at once. */
+static void test_waves_open_into_the_index(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	prdshm_session *s1, *s2;
+	int32_t a, b, c;
+
+	base_config(&cfg, PRDSHM_SCHED_WAVES, 3, 1);
+	plan_add(&cfg, "a", 1, NULL);
+	plan_add(&cfg, "b", 5, NULL);
+	plan_add(&cfg, "c", 1, "a");
+	plan_add(&cfg, "e", 1, NULL);
+	seg = create(&cfg);
+	s1 = session(seg, "s1");
+	s2 = session(seg, "s2");
+	b = claim_expect(s1, "b");
+	a = claim_expect(s2, "a");
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s2, a), 0);
+	/* c is QUEUED in wave 1, wave 0 still runs b and holds e. */
+	claim_expect(s2, "e");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_fail(s2, 3, 1, "e failed"), 0);
+	CU_ASSERT_EQUAL(claim_rc(s2), PRDSHM_EWAIT);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s1, b), 0);
+	c = claim_expect(s2, "c"); /* wave 1 opened */
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* A retry of wave 0's failure while wave 1 is open. */
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "e", PRDSHM_PHASE_QUEUED), 0);
+	claim_expect(s1, "e");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s2, c), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s1, 3), 0);
+	CU_ASSERT_EQUAL(claim_rc(s1), PRDSHM_EDONE);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s1);
+	prdshm_session_close(s2);
+	destroy(seg, &cfg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The ready index after a crash, and inspection without the mutex          */
+
+/* Where crash_completer() sets PRDSHM_CRASH_AT: before its claim, or
+ * between its claim and its completion. */
+struct crash_when {
+	const char *shm_name;
+	const char *point;
+	int at_complete;
+};
+
+/* Claim, then complete what was claimed, dying at a crash point. */
+static int crash_completer(void *p)
+{
+	struct crash_when *cw = p;
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	prdshm_claim c;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(cw->shm_name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
+	if (!cw->at_complete)
+		setenv("PRDSHM_CRASH_AT", cw->point, 1);
+	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
+	setenv("PRDSHM_CRASH_AT", cw->point, 1);
+	prdshm_phase_complete(s, c.index);
+	return 3; /* the crash point was not reached */
+}
+
+/*
+ * d (claimed by a live session first), then a -> b -> c; two attempts.
+ * A plan of 5000 phases' capacity, so that the ready bitmap has summary
+ * levels.  Claim ranks: d 0, a 1, b 2, c 3.
+ */
+static prdshm_seg *crash_plan(prdshm_config *cfg)
+{
+	base_config(cfg, PRDSHM_SCHED_EAGER, 3, 2);
+	cfg->max_phases = 5000;
+	plan_add(cfg, "a", 3, NULL);
+	plan_add(cfg, "b", 1, "a");
+	plan_add(cfg, "c", 1, "b");
+	plan_add(cfg, "d", 10, NULL);
+	return create(cfg);
+}
+
+/*
+ * While a live session runs d, kill a process at @p point inside the phase
+ * mutex, in its claim of a or (@p at_complete) in its completion of a.  A
+ * check without the mutex then neither takes it nor repairs: the region is
+ * left byte for byte as the crash left it (and @p check_rc, unless 0, is
+ * what it finds).  The next claimer repairs, and its claim already follows
+ * a rebuilt index: @p next (a again, requeued after the crash, or b, ready
+ * once a is done), with the checker agreeing right after.
+ */
+static void crash_then_claim(const char *point, int at_complete, const char *next,
+			     int check_rc)
+{
+	prdshm_config cfg;
+	struct crash_when cw;
+	prdshm_seg *seg = crash_plan(&cfg);
+	prdshm_session *other = session(seg, "other"), *s;
+	unsigned char *before;
+	size_t n = seg->hdr->phase_bytes;
+	int32_t d = claim_expect(other, "d"), i;
+	pid_t pid;
+	int r;
+
+	cw = (struct crash_when){ cfg.shm_name, point, at_complete };
+	pid = tu_fork(crash_completer, &cw);
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	before = malloc(n);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(before);
+	memcpy(before, seg->phases, n);
+	r = prdshm_check(seg, PRDSHM_SNAP_NOLOCK, NULL, NULL);
+	CU_ASSERT(check_rc == 0 || r == check_rc);
+	CU_ASSERT_EQUAL(memcmp(before, seg->phases, n), 0);
+	free(before);
+	s = session(seg, "survivor");
+	i = claim_expect(s, next);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, i), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(other, d), 0);
+	run_to_end(s);
+	ASSERT_STATUS(seg, "c", COMPLETED);
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	prdshm_session_close(other);
+	destroy(seg, &cfg);
+}
+
+static void test_crash_in_ready_bitmap(void)
+{
+	/* The claim had emptied a level-0 word, not yet its summary bit. */
+	crash_then_claim("phase_ready", 0, "a", PRDSHM_ECORRUPT);
+}
+
+static void test_crash_in_running_list(void)
+{
+	/* a linked ahead of d, the list head and the running count not yet. */
+	crash_then_claim("phase_running", 0, "a", PRDSHM_ECORRUPT);
+}
+
+static void test_crash_after_completion_status(void)
+{
+	/* a COMPLETED, nothing derived updated: counts, list, b's count. */
+	crash_then_claim("phase_transition", 1, "b", PRDSHM_ECORRUPT);
+}
+
+static void test_crash_telling_dependants(void)
+{
+	/* a COMPLETED, b's count lowered, b not yet QUEUED. */
+	crash_then_claim("phase_propagate", 1, "b", PRDSHM_ECORRUPT);
+}
+
+static void test_crash_while_settling(void)
+{
+	crash_then_claim("phase_settle", 1, "b", 0);
+}
+
+/* Inspection of a segment whose phase mutex a live process holds. */
+static int stopped_holder(void *p)
+{
+	struct victim_arg *va = p;
+	prdshm_seg *seg = NULL;
+	struct prdshm__phase_region *reg;
+	uint64_t *ready;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(va->shm_name, &seg) == 0);
+	reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	TU_CHILD_ASSERT(pthread_mutex_lock(&reg->mutex.m) == 0);
+	/* Halfway through an update: b's bit set while b is NOT_STARTED. */
+	*ready ^= 2;
+	tu_signal(va->fd, 'h');
+	raise(SIGSTOP);
+	*ready ^= 2;
+	pthread_mutex_unlock(&reg->mutex.m);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+static void count_index_problem(void *ctx, int severity, const char *problem)
+{
+	if (severity == PRDSHM_CHECK_ERROR && strstr(problem, "ready index"))
+		(*(int *)ctx)++;
+}
+
+static int nolock_checker(void *p)
+{
+	const char *shm_name = p;
+	prdshm_seg *seg = NULL;
+	int found = 0;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(shm_name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_check(seg, PRDSHM_SNAP_NOLOCK, count_index_problem, &found) ==
+			PRDSHM_ECORRUPT);
+	TU_CHILD_ASSERT(found == 1);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+/* Bounded wait for child @p pid to stop.  @return 1 if it did. */
+static int await_stop(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	int st;
+
+	while (tu_now_ms() < deadline) {
+		pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
+		if (r == pid)
+			return WIFSTOPPED(st);
+		if (r < 0)
+			return 0;
+		/* Polling a child's state change: no descriptor to wait on. */
+		usleep(1000);
+	}
+	return 0;
+}
+
+/*
+ * A process stopped (SIGSTOP) while it holds the phase mutex, in the
+ * middle of an update: a check with PRDSHM_SNAP_NOLOCK, in another
+ * process, still returns (bounded wait), and reports the half-done update
+ * as an inconsistency of the ready index rather than trusting it.
+ */
+static void test_check_nolock_with_stopped_holder(void)
+{
+	prdshm_config cfg;
+	struct victim_arg va;
+	prdshm_seg *seg = chain_plan(&cfg, 1);
+	int fds[2];
+	pid_t holder, checker;
+
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	va = (struct victim_arg){ cfg.shm_name, fds[1] };
+	holder = tu_fork(stopped_holder, &va);
+	CU_ASSERT_EQUAL(tu_await(fds[0], 10000), 'h');
+	CU_ASSERT_FATAL(await_stop(holder, 10000));
+	checker = tu_fork(nolock_checker, cfg.shm_name);
+	CU_ASSERT_EQUAL(tu_wait_child(checker, 10000), 0);
+	kill(holder, SIGCONT);
+	CU_ASSERT_EQUAL(tu_wait_child(holder, 10000), 0);
+	close(fds[0]);
+	close(fds[1]);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	destroy(seg, &cfg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A scribbled index                                                        */
+
+static struct prdshm__phase_region *region(prdshm_seg *seg)
+{
+	return (struct prdshm__phase_region *)(void *)seg->phases;
+}
+
+static void count_problem(void *ctx, int severity, const char *problem)
+{
+	(void)problem;
+	(*(int *)ctx) += severity == PRDSHM_CHECK_ERROR;
+}
+
+/*
+ * The index is derived: the checker reports every kind of disagreement,
+ * a claim that meets one it can see (a bit naming a phase that is not
+ * QUEUED, a field out of range) rebuilds from the statuses, and recovery
+ * rebuilds the rest.
+ */
+static void test_scribbled_index_reported_and_rebuilt(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = chain_plan(&cfg, 1);
+	struct prdshm__phase_region *reg = region(seg);
+	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	struct prdshm__phase *b = phase_rec(seg, 1);
+	prdshm_session *s = session(seg, "s");
+	int32_t a;
+	int errors = 0;
+
+	/* Ranks: a 0, b 1, c 2, d 3.  The bit of a moved to b. */
+	CU_ASSERT_EQUAL(*ready, UINT64_C(0x9));
+	*ready = 0xa;
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, count_problem, &errors), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(errors, 1);
+	a = claim_expect(s, "a");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* Fields out of range are rebuilt by the next change. */
+	reg->run_head = 12345;
+	reg->settle_head = 7;
+	reg->current_wave = 999;
+	reg->minw = 999;
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "d", PRDSHM_PHASE_SKIPPED), 0);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* Counts in range but wrong: the checker sees them, recovery fixes. */
+	b->deps_left = 0;
+	reg->nopen--;
+	errors = 0;
+	CU_ASSERT_EQUAL(prdshm_check(seg, PRDSHM_SNAP_NOLOCK, count_problem, &errors),
+			PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(errors, 2);
+	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
+	run_to_end(s);
+	ASSERT_STATUS(seg, "c", COMPLETED);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
 static void test_agent_heartbeat_and_log(void)
 {
 	prdshm_config cfg;
@@ -1151,6 +1653,18 @@ const tu_test tu_tests[] = {
 	TU(test_recover_unrecoverable_mutex),
 	TU(test_check_and_snapshot_distrust_segment),
 	TU(test_agent_heartbeat_and_log),
+	TU(test_claim_order_model_eager),
+	TU(test_claim_order_model_waves),
+	TU(test_dependant_ready_at_last_dependency),
+	TU(test_failure_and_retry_in_the_index),
+	TU(test_waves_open_into_the_index),
+	TU(test_crash_in_ready_bitmap),
+	TU(test_crash_in_running_list),
+	TU(test_crash_after_completion_status),
+	TU(test_crash_telling_dependants),
+	TU(test_crash_while_settling),
+	TU(test_check_nolock_with_stopped_holder),
+	TU(test_scribbled_index_reported_and_rebuilt),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phases";

@@ -20,9 +20,12 @@
  *   | phases[max_phases]             |  struct prdshm__phase
  *   +--------------------------------+  off_waves
  *   | waves[max_phases]              |  struct prdshm__wave
+ *   +--------------------------------+  off_ready
+ *   | ready bitmap                   |  uint64_t words, level 0 first
  *   +--------------------------------+  off_arena
- *   | arena                          |  topological order, dependency
- *   |                                |  index lists, output tables,
+ *   | arena                          |  topological order, claim order,
+ *   |                                |  dependency and dependant index
+ *   |                                |  lists, output tables,
  *   |                                |  strings (NUL-terminated)
  *   +--------------------------------+  region_bytes (= hdr->phase_bytes)
  *
@@ -30,6 +33,18 @@
  * the segment's magic, and only read afterwards; every value read from them
  * is still bounds-checked before use, because any process that maps the
  * segment may scribble on it.
+ *
+ * Statuses are authoritative.  Everything marked "derived" follows from
+ * them and is rebuilt from them by the repair after a crashed holder (see
+ * docs/phases.md, "The ready index").  The derived fields let a claim and a
+ * completion touch only what changes: the claimable phases are the set
+ * bits of the ready bitmap, indexed by claim rank, and a phase knows how
+ * many of its dependencies are not done yet.
+ *
+ * The ready bitmap: bit r of level 0 is set when the phase of claim rank r
+ * is QUEUED and in an open wave; bit k of level l + 1 is set when word k of
+ * level l is not 0.  Its geometry (READY_FANOUT bits a word, level sizes)
+ * follows from max_phases alone, so no offset inside it is stored.
  */
 #define PRDSHM__PHASES_MAGIC 0x53414850u /* "PHAS" little-endian */
 
@@ -42,7 +57,8 @@ struct prdshm__str {
 
 struct prdshm__phase_region {
 	/* The phase mutex: guards every field marked "phase mutex" below, the
-	 * phases' and waves' mutable fields, and agents[].phase / .status. */
+	 * phases' and waves' mutable fields, the ready bitmap, and
+	 * agents[].phase / .status. */
 	struct prdshm__mutex mutex;
 
 	/* Immutable after creation. */
@@ -51,14 +67,15 @@ struct prdshm__phase_region {
 	uint32_t nphases;         /* phases in the plan, <= max_phases */
 	uint32_t nwaves;          /* waves of the plan, <= nphases */
 	uint64_t region_bytes;    /* equals hdr->phase_bytes */
-	uint64_t off_phases, off_waves, off_arena;
+	uint64_t off_phases, off_waves, off_ready, off_arena;
 	uint64_t arena_bytes;
 	uint32_t topo_off;        /* arena offset of uint32_t[nphases]: wave order */
+	uint32_t order_off;       /* arena offset of uint32_t[nphases]: claim rank
+				   * -> phase, best first */
 	int32_t max_parallel;     /* max_parallel_agents, >= 1 */
 	int32_t max_attempts;     /* phase_max_attempts, >= 1 */
 	int32_t wave_delay_s;     /* wave_delay_seconds, >= 0 */
 	int32_t scheduling;       /* prdshm_scheduling */
-	uint32_t pad0_;
 
 	/* Futex word: incremented (phase mutex held) whenever a claim may newly
 	 * succeed; waiters read it under the mutex, then sleep on it without. */
@@ -68,6 +85,13 @@ struct prdshm__phase_region {
 	uint32_t current_wave;    /* waves mode: the open wave */
 	uint32_t nrunning;        /* derived: IN_PROGRESS phases */
 	uint32_t nopen;           /* derived: NOT_STARTED + QUEUED + IN_PROGRESS */
+	uint32_t minw;            /* derived: the lowest wave with an open phase
+				   * (nwaves if none) as of the last recount;
+				   * waves below it are closed */
+	uint32_t run_head;        /* derived: IN_PROGRESS list, PRDSHM__NIL if empty */
+	uint32_t settle_head;     /* derived: phases whose readiness may have
+				   * changed; empty outside a critical section */
+	uint32_t pad0_;
 	uint64_t run_start_ns;    /* first claim, CLOCK_REALTIME; 0 before */
 	uint64_t run_end_ns;      /* every phase final; 0 while open */
 	uint64_t wave_done_mono;  /* CLOCK_MONOTONIC when the last wave closed */
@@ -80,7 +104,11 @@ struct prdshm__phase {
 	struct prdshm__str command;   /* off == PRDSHM__NIL: none */
 	uint32_t wave;
 	uint32_t ndeps, deps_off;     /* arena: uint32_t phase indexes */
+	uint32_t ndependants, dependants_off; /* arena: the phases that list this
+					       * one, by index (the reverse of
+					       * deps) */
 	uint32_t noutputs, outputs_off; /* arena: struct prdshm__str[noutputs] */
+	uint32_t rank;                /* claim rank: position in the order array */
 	double estimated_minutes;
 	double remaining;             /* priority: longest remaining path */
 
@@ -91,6 +119,13 @@ struct prdshm__phase {
 	uint32_t agent_gen;
 	int32_t exit_status;
 	uint32_t scratch;             /* meaningful within one critical section */
+	uint32_t deps_left;           /* derived: dependencies not done */
+	uint32_t deps_bad;            /* derived: dependencies FAILED, CANCELLED
+				       * or BLOCKED */
+	uint32_t run_prev, run_next;  /* derived: IN_PROGRESS list links */
+	uint32_t settle_next;         /* derived: settle list link, PRDSHM__NIL
+				       * when not on it, itself when last */
+	uint32_t pad1_;
 	uint64_t start_ns, end_ns;    /* CLOCK_REALTIME; 0 if not yet */
 	uint64_t changed_ns;          /* last transition, CLOCK_REALTIME */
 	char agent_id[PRDSHM_ID_MAX + 1];
@@ -102,6 +137,8 @@ struct prdshm__phase {
 struct prdshm__wave {
 	uint64_t start_ns;            /* first claim in the wave; 0 before */
 	uint64_t end_ns;              /* all its phases final; 0 while open */
+	uint32_t nopen;               /* derived: its open phases */
+	uint32_t pad_;
 };
 
 /* Bytes the phase region needs for @p cfg (max_phases and the plan). */
@@ -141,12 +178,16 @@ int prdshm__phases_snapshot(struct prdshm_seg *seg, int locked, prdshm_snapshot 
 /* Free what prdshm__phases_snapshot() allocated; resets those fields. */
 void prdshm__phases_snapshot_free(prdshm_snapshot *snap);
 
-/* Check the region's invariants, calling @p report once per problem with
- * PRDSHM_CHECK_WARN (a dead holder) or PRDSHM_CHECK_ERROR.
+/* Check the region's invariants on a private copy of it, calling @p report
+ * once per problem with PRDSHM_CHECK_WARN (a dead holder) or
+ * PRDSHM_CHECK_ERROR.  The copy is made under the phase mutex if it can be
+ * had within 200 ms; with PRDSHM_SNAP_NOLOCK in @p flags the mutex is not
+ * touched at all (nor repaired), and a copy torn by a concurrent writer is
+ * reported as inconsistent, never trusted further than its bounds checks.
  * @return 0; PRDSHM_EDEADOWNER (an IN_PROGRESS phase held by a dead
- * session); PRDSHM_ECORRUPT (status or index out of range, counts or
- * readiness inconsistent, a phase done before its dependencies). */
-int prdshm__phases_check(struct prdshm_seg *seg, void (*report)(void *ctx, int severity,
-								const char *problem),
-			 void *ctx);
+ * session); PRDSHM_ECORRUPT (status or index out of range, counts,
+ * readiness or the ready index inconsistent with the statuses, a phase done
+ * before its dependencies); PRDSHM_ENOMEM (no copy could be made). */
+int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags,
+			 void (*report)(void *ctx, int severity, const char *problem), void *ctx);
 #endif

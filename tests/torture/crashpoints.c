@@ -52,6 +52,9 @@ static const struct scenario scenarios[] = {
 	{ "phase_requeue", S_FAIL },
 	{ "phase_died", S_REAP_DEAD },
 	{ "phase_retry", S_RETRY },
+	{ "phase_ready", S_CLAIM },
+	{ "phase_running", S_CLAIM },
+	{ "phase_propagate", S_COMPLETE },
 };
 
 const char *const tt_crash_points[] = {
@@ -59,6 +62,7 @@ const char *const tt_crash_points[] = {
 	"lock_reuse",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
+	"phase_ready", "phase_running", "phase_propagate",
 };
 const size_t tt_ncrash_points = sizeof(tt_crash_points) / sizeof(tt_crash_points[0]);
 
