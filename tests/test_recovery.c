@@ -407,6 +407,31 @@ static struct prdshm__phase *phase_record(prdshm_seg *seg, uint32_t i)
 	return (struct prdshm__phase *)(void *)(seg->phases + reg->off_phases) + i;
 }
 
+/* prdshm_recover() itself, not a claimer, finds the phase mutex owner-dead
+ * after a crash inside a claim: the dead claimer's run ends like any death
+ * (one attempt allowed: FAILED, its dependant BLOCKED). */
+static void test_recover_after_crash_in_claim(void)
+{
+	struct fx f;
+	struct child_arg a;
+	prdshm_snapshot *snap = NULL;
+	struct lines l = { .len = 0 };
+
+	fx_create(&f, "phases:\n  - id: a\n  - id: b\n    dependencies: [a]\n");
+	a = (struct child_arg){ .shm_name = f.cfg.shm_name };
+	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(crash_in_claim, &a), 10000), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(prdshm_recover(f.seg, collect, &l), 0);
+	CU_ASSERT(said(&l, "phase a: agent crasher died"));
+	CU_ASSERT(said(&l, "agent crasher (slot 0"));
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(f.seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_FAILED);
+	CU_ASSERT_EQUAL(snap->phases[1].status, PRDSHM_PHASE_BLOCKED);
+	CU_ASSERT_EQUAL(snap->agents[0].status, PRDSHM_AGENT_DEAD);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	fx_destroy(&f);
+}
+
 /* A status out of range cannot be guessed: the repair after the crash
  * fails, the segment is marked, and prdshm_recover() keeps the mark until
  * the region makes sense again. */
@@ -786,6 +811,7 @@ const tu_test tu_tests[] = {
 	TU(test_torn_agent_slot_repaired_by_next_open),
 	TU(test_unrecoverable_session_mutex),
 	TU(test_unrecoverable_partition_mutex),
+	TU(test_recover_after_crash_in_claim),
 	TU(test_unrepairable_phase_region_stays_marked),
 	TU(test_check_finds_scribbles_recover_rebuilds),
 	TU(test_check_finds_conflicting_holders),

@@ -322,12 +322,21 @@ static void test_calls_check_arguments(void)
 	CU_ASSERT_EQUAL(failed, 1);
 	CU_ASSERT_EQUAL(prdshm_lock_query(NULL, "x", 0, h, 4, &n), PRDSHM_EINVAL);
 	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "x", 0, NULL, 4, &n), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "", 0, h, 4, &n), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, ""), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_upgrade(NULL, "x", 0), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_downgrade(s, NULL), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_downgrade(s, "x"), PRDSHM_ENOTHELD);
 	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(NULL), PRDSHM_EINVAL);
 	/* Nothing was taken by the refused calls. */
 	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	/* The default wait (lock_timeout_seconds) on free resources. */
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_WAIT_DEFAULT, NULL), 0);
+	/* Upgrading what is already EXCLUSIVE succeeds and changes nothing. */
+	CU_ASSERT_EQUAL(prdshm_upgrade(s, "x", PRDSHM_TRY), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "x", PRDSHM_SHARED, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
 	CU_ASSERT_EQUAL(prdshm_lock_many(s, two, 2, PRDSHM_SHARED, PRDSHM_WAIT_DEFAULT, NULL,
 					 NULL),
 			0);
