@@ -195,6 +195,7 @@ static void test_marked_segment_refuses_until_recovered(void)
 	CU_ASSERT_PTR_NULL(t);
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "needs recovery: run prdshm-cleanup"));
 	CU_ASSERT_EQUAL(prdshm_lock(s, "other", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_ERECOVER);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "kept"), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_reap(f.seg, 0, NULL, NULL, NULL), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_lock_query(f.seg, "kept", 0, NULL, 0, &n), PRDSHM_ERECOVER);
