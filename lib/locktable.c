@@ -53,12 +53,12 @@
 
 /* ---- Partition mutex and repair ------------------------------------- */
 
+/* Only the rebuild: the records of dead sessions are left for whoever
+ * they block (waiters sweep them on entry) or for prdshm_reap() and
+ * prdshm_recover(), which report each one they release. */
 int prdshm__part_repair(struct prdshm_seg *seg, void *arg)
 {
-	uint32_t p = (uint32_t)(uintptr_t)arg;
-
-	prdshm__part_rebuild(seg, p);
-	prdshm__part_sweep_dead(seg, p, NULL, NULL);
+	prdshm__part_rebuild(seg, (uint32_t)(uintptr_t)arg);
 	return 0;
 }
 

@@ -71,10 +71,17 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	uint32_t sess = r->sess;
 
 	memset(h, 0, sizeof(*h));
-	prdshm__agent_id(seg, sess, h->agent_id);
 	memcpy(h->phase_id, r->phase, PRDSHM_ID_MAX);
 	h->phase_id[PRDSHM_ID_MAX] = '\0';
-	h->pid = sess < seg->max_agents ? seg->agents[sess].pid : 0;
+	if (sess < seg->max_agents &&
+	    __atomic_load_n(&seg->agents[sess].gen, __ATOMIC_ACQUIRE) != r->gen) {
+		/* The slot has a new owner since: its id and pid would name
+		 * the wrong agent. */
+		prdshm__strlcpy(h->agent_id, "?", sizeof(h->agent_id));
+	} else {
+		prdshm__agent_id(seg, sess, h->agent_id);
+		h->pid = sess < seg->max_agents ? seg->agents[sess].pid : 0;
+	}
 	h->slot = (int32_t)sess;
 	h->mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED;
 	h->waiting = prdshm__rec_state(r) != PRDSHM__REC_HELD ||

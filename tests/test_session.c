@@ -188,10 +188,14 @@ static void test_reopen_after_owner_died(void)
 	CU_ASSERT_EQUAL(seg->agents[0].gen, gen + 1);
 	CU_ASSERT_EQUAL(query(seg, "r", h), 1);
 	CU_ASSERT_EQUAL(h[0].alive, 0); /* the slot lives, the record's owner not */
+	/* Not attributed to the slot's new owner. */
+	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "?");
+	CU_ASSERT_EQUAL(h[0].pid, 0);
 	CU_ASSERT_EQUAL(prdshm_unlock(s, "r"), PRDSHM_ENOTHELD);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(query(seg, "r", h), 1);
 	CU_ASSERT_EQUAL(h[0].alive, 1);
+	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "second");
 	CU_ASSERT_STRING_EQUAL(h[0].phase_id, "");
 	prdshm_session_close(s);
 	unpipe(&c);

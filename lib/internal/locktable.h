@@ -13,8 +13,8 @@
  * by the creator, and by repair before rebuilding. */
 void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p);
 
-/* The repair function of partition (uintptr_t)@p arg: rebuild, then sweep
- * dead sessions.  Call holding the partition mutex. */
+/* The repair function of partition (uintptr_t)@p arg: rebuild its derived
+ * state.  Call holding the partition mutex. */
 int prdshm__part_repair(struct prdshm_seg *seg, void *arg);
 
 /* Take partition @p p's mutex, repairing it if its holder died.
