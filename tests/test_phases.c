@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/phases.h"
@@ -1480,24 +1479,6 @@ static int nolock_checker(void *p)
 	return 0;
 }
 
-/* Bounded wait for child @p pid to stop.  @return 1 if it did. */
-static int await_stop(pid_t pid, int timeout_ms)
-{
-	int64_t deadline = tu_now_ms() + timeout_ms;
-	int st;
-
-	while (tu_now_ms() < deadline) {
-		pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
-		if (r == pid)
-			return WIFSTOPPED(st);
-		if (r < 0)
-			return 0;
-		/* Polling a child's state change: no descriptor to wait on. */
-		usleep(1000);
-	}
-	return 0;
-}
-
 /*
  * A process stopped (SIGSTOP) while it holds the phase mutex, in the
  * middle of an update: a check with PRDSHM_SNAP_NOLOCK, in another
@@ -1516,7 +1497,7 @@ static void test_check_nolock_with_stopped_holder(void)
 	va = (struct victim_arg){ cfg.shm_name, fds[1] };
 	holder = tu_fork(stopped_holder, &va);
 	CU_ASSERT_EQUAL(tu_await(fds[0], 10000), 'h');
-	CU_ASSERT_FATAL(await_stop(holder, 10000));
+	CU_ASSERT_FATAL(tu_await_stopped(holder, 10000));
 	checker = tu_fork(nolock_checker, cfg.shm_name);
 	CU_ASSERT_EQUAL(tu_wait_child(checker, 10000), 0);
 	kill(holder, SIGCONT);

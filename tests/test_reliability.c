@@ -138,24 +138,6 @@ static void test_hostile_names(void)
  * PRDSHM_RECOVER_WAIT_MS: past it the call is taken as hung. */
 #define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
 
-/* Wait at most @p timeout_ms for child @p pid to stop.  @return 1 if it did. */
-static int await_stopped(pid_t pid, int timeout_ms)
-{
-	int64_t deadline = tu_now_ms() + timeout_ms;
-	int status;
-
-	while (tu_now_ms() < deadline) {
-		pid_t r = waitpid(pid, &status, WUNTRACED | WNOHANG);
-		if (r == pid)
-			return WIFSTOPPED(status);
-		if (r < 0 && errno != EINTR)
-			return 0;
-		/* Polling: a stop has no descriptor to wait on. */
-		usleep(1000);
-	}
-	return 0;
-}
-
 /* A segment with a plan of one phase (to have a phase to claim). */
 static prdshm_seg *create_with_plan(prdshm_config *cfg)
 {
@@ -335,7 +317,7 @@ static void test_no_hang_on_stopped_partition_holder(void)
 	prdshm_session *s = NULL;
 	pid_t holder = tu_fork(stop_in_lock, cfg.shm_name);
 
-	CU_ASSERT_FATAL(await_stopped(holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(holder, HUNG_MS));
 	check_wedged_then_killed(&cfg, seg, holder, "lock partition ", 0);
 	/* The table works on: the resource the holder was taking is free. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
@@ -357,7 +339,7 @@ static void test_no_hang_on_stopped_session_holder(void)
 
 	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
 	holder = tu_fork(stop_in_reap, cfg.shm_name);
-	CU_ASSERT_FATAL(await_stopped(holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(holder, HUNG_MS));
 	check_wedged_then_killed(&cfg, seg, holder, "session mutex", 1);
 	/* The dead agent's phase was failed once, by whichever repair. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
@@ -382,7 +364,7 @@ static void test_no_hang_recovering_a_marked_segment(void)
 
 	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
 	bc.holder = tu_fork(stop_in_lock, cfg.shm_name);
-	CU_ASSERT_FATAL(await_stopped(bc.holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(bc.holder, HUNG_MS));
 	/* What a failed repair leaves behind. */
 	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 	caller = tu_fork(call_gives_up, &bc);

@@ -68,6 +68,23 @@ int tu_wait_child(pid_t pid, int timeout_ms)
 	return 128 + WTERMSIG(status);
 }
 
+int tu_await_stopped(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	int status;
+
+	while (tu_now_ms() < deadline) {
+		pid_t r = waitpid(pid, &status, WUNTRACED | WNOHANG);
+		if (r == pid)
+			return WIFSTOPPED(status);
+		if (r < 0 && errno != EINTR)
+			return 0;
+		/* Polling: a stop has no descriptor to wait on. */
+		usleep(1000);
+	}
+	return 0;
+}
+
 void tu_signal(int fd, char c)
 {
 	while (write(fd, &c, 1) < 0 && errno == EINTR)

@@ -42,6 +42,10 @@ void tu_config(prdshm_config *cfg);
  */
 int tu_wait_child(pid_t pid, int timeout_ms);
 
+/* Wait at most @p timeout_ms for child @p pid to stop (SIGSTOP).
+ * Returns 1 if it did, 0 otherwise (timeout, exit, error). */
+int tu_await_stopped(pid_t pid, int timeout_ms);
+
 /* Write one byte to @p fd; read one byte from @p fd within @p timeout_ms.
  * tu_await returns the byte read, or -1 on timeout / EOF. */
 void tu_signal(int fd, char c);
