@@ -1570,6 +1570,66 @@ static void test_scribbled_index_reported_and_rebuilt(void)
 	destroy(seg, &cfg);
 }
 
+/* The phase's dependant list, writable. */
+static uint32_t *dependants_rec(prdshm_seg *seg, uint32_t i)
+{
+	return (uint32_t *)(void *)(seg->phases + region(seg)->off_arena +
+				    phase_rec(seg, i)->dependants_off);
+}
+
+/*
+ * The immutable parts of the index are validated: a claim order that does
+ * not match the ranks, dependant lists that are not the dependency lists
+ * reversed and a misplaced order array make the segment unopenable and are
+ * reported by the checker; a claim on the open handle refuses rather than
+ * hand out a phase the statuses do not make claimable.  A summary bit over
+ * an emptied word is torn state, which the claim rebuilds.
+ */
+static void test_scribbled_claim_order_and_summaries(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = crash_plan(&cfg), *other = NULL;
+	struct prdshm__phase_region *reg = region(seg);
+	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	prdshm_session *s = session(seg, "s");
+	uint32_t saved;
+	int32_t a, d;
+
+	/* a (rank 1) claims b's rank: b is not claimable. */
+	phase_rec(seg, 0)->rank = 2;
+	d = claim_expect(s, "d"); /* rank 0, still agrees */
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, d), 0);
+	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_ECORRUPT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "ready index"));
+	/* Restored, the next claim rebuilds from the statuses. */
+	phase_rec(seg, 0)->rank = 1;
+	a = claim_expect(s, "a");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
+	/* a's dependant b replaced by d. */
+	saved = dependants_rec(seg, 0)[0];
+	CU_ASSERT_EQUAL(saved, 1);
+	dependants_rec(seg, 0)[0] = 3;
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	dependants_rec(seg, 0)[0] = saved;
+	reg->order_off += 2;
+	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), PRDSHM_ECORRUPT);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "phase region: bad claim order");
+	reg->order_off -= 2;
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	/* The level-0 word emptied under its summary bits. */
+	CU_ASSERT_EQUAL(*ready, UINT64_C(0x4)); /* b, rank 2 */
+	*ready = 0;
+	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
+	claim_expect(s, "b");
+	CU_ASSERT_EQUAL(healthy(seg), 0);
+	prdshm_session_close(s);
+	destroy(seg, &cfg);
+}
+
 static void test_agent_heartbeat_and_log(void)
 {
 	prdshm_config cfg;
@@ -1646,6 +1706,7 @@ const tu_test tu_tests[] = {
 	TU(test_crash_while_settling),
 	TU(test_check_nolock_with_stopped_holder),
 	TU(test_scribbled_index_reported_and_rebuilt),
+	TU(test_scribbled_claim_order_and_summaries),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phases";
