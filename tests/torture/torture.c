@@ -255,6 +255,23 @@ static void clear_witness(int w, uint32_t t)
 	}
 }
 
+/* After a failed probe: who is in the way, so that the log says it. */
+static void describe_lock(struct round *rd, const char *name)
+{
+	prdshm_holder h[16];
+	size_t n = 0;
+
+	if (prdshm_lock_query(rd->seg, name, 0, h, 16, &n) != 0)
+		return;
+	for (size_t i = 0; i < n && i < 16; i++)
+		fprintf(stderr,
+			"torture:   %s: agent %s slot %d pid %d %s %s, %s, since %llu ns\n",
+			name, h[i].agent_id, h[i].slot, h[i].pid,
+			h[i].waiting ? "waits for" : "holds",
+			h[i].mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared",
+			h[i].alive ? "alive" : "dead", (unsigned long long)h[i].since_ns);
+}
+
 /* Acquire, EXCLUSIVE, every resource the dead worker may have held: its
  * records must be gone (swept by the library as it sees the dead session)
  * within TT_RELEASE_FAIL_MS of the death, live holders included. */
@@ -273,6 +290,7 @@ static void probe(struct round *rd, uint32_t mask, int64_t since_us)
 			tt_violation("probe: %s not free %lld ms after its holder died: %s (%s)",
 				     tt_res_name(r), (long long)dt / 1000, prdshm_err_name(rc),
 				     prdshm_last_error());
+			describe_lock(rd, tt_res_name(r));
 			continue;
 		}
 		prdshm_unlock(rd->probe, tt_res_name(r));
