@@ -1405,8 +1405,55 @@ static void terminate_strings(const struct geom *g)
 }
 
 /*
+ * A QUEUED, IN_PROGRESS or COMPLETED phase whose dependencies are not all
+ * done (only a scribble makes one: no transition leads there) goes back
+ * to what its dependencies say, NOT_STARTED or BLOCKED, reported.  A
+ * holder loses its phase as on a cancel; a completion is not trusted,
+ * since its inputs did not exist, so the phase runs again.  Walking the
+ * topological order, dependencies first, takes the dependants of a
+ * rewound phase along in one pass.  Bypasses the table (its reverse
+ * edges are absent on purpose); index_rebuild() must follow.  Call when
+ * holding the phase mutex.
+ */
+static void rewind_early(struct prdshm_seg *seg, const struct geom *g, struct op *op,
+			 const struct repair_ctx *rc)
+{
+	char id[PRDSHM_ID_MAX + 1], line[256];
+
+	for (uint32_t k = 0; k < g->n; k++) {
+		uint32_t i = g->topo[k], from, to;
+		struct prdshm__phase *p;
+
+		if (i >= g->n)
+			continue;
+		p = &g->ph[i];
+		from = p->status;
+		to = readiness(g, i);
+		if ((from != QU && from != IP && from != CO) || to == QU)
+			continue;
+		if (from == IP) {
+			release_agent(seg, g, i);
+			p->end_ns = op->now;
+		}
+		if (from != QU)
+			snprintf(p->message, sizeof(p->message), "%s before its dependencies were done",
+				 sname(from));
+		p->status = to;
+		p->changed_ns = op->now;
+		prdshm__strlcpy(p->changed_by, op->who, sizeof(p->changed_by));
+		if (rc->report) {
+			snprintf(line, sizeof(line),
+				 "phase %s: %s before its dependencies were done, now %s",
+				 pid_of(g, i, id), sname(from), sname(to));
+			rc->report(rc->ctx, line);
+		}
+	}
+}
+
+/*
  * Rebuild everything derived after a holder of the phase mutex died inside
- * the critical section: validate the immutable indexes, rebuild the ready
+ * the critical section: validate the immutable indexes, rewind statuses
+ * that contradict the dependencies, rebuild the ready
  * index and the counts from the statuses, fail or requeue the phases of
  * dead holders, settle readiness, recount the waves and the agents' phase
  * fields, and wake every waiter.  A status out of range cannot be guessed,
@@ -1426,6 +1473,7 @@ static int repair_locked(struct prdshm_seg *seg, const struct geom *g, struct re
 	}
 	op_init(&op, rc->who);
 	terminate_strings(g);
+	rewind_early(seg, g, &op, rc);
 	/* First, so that the transitions below update a consistent index. */
 	index_rebuild(g);
 	rebuild_agents(seg, g);

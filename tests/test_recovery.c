@@ -671,14 +671,16 @@ static const struct phase_scribble {
 
 /* "busy" runs "a" (phase 0); "b" (phase 1) comes after it; "c" is free;
  * "idle" holds nothing.  @p scribble damages the phase state; it must be
- * reported as @p problem, then (if @p repair) prdshm_recover() must leave
- * a healthy segment in which "busy" still finishes "a". */
-static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *problem, int repair)
+ * reported as @p problem, then prdshm_recover() must leave a healthy
+ * segment in which "busy" still finishes "a", reporting @p repaired if
+ * not NULL. */
+static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *problem,
+			   const char *repaired)
 {
 	struct fx f;
 	prdshm_session *busy, *idle;
 	prdshm_claim c;
-	struct lines l;
+	struct lines l, r = { .len = 0 };
 
 	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
 		      "  - id: b\n    dependencies: [a]\n  - id: c\n");
@@ -690,14 +692,14 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 	scribble(f.seg);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ECORRUPT);
 	CU_ASSERT(said(&l, problem));
-	if (repair) {
-		CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
-		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-		if (l.len)
-			fprintf(stderr, "\n  after recover:\n%s", l.text);
-		CU_ASSERT_EQUAL(prdshm_phase_complete(busy, c.index), 0);
-		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-	}
+	CU_ASSERT_EQUAL(prdshm_recover(f.seg, collect, &r), 0);
+	if (repaired)
+		CU_ASSERT(said(&r, repaired));
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	if (l.len)
+		fprintf(stderr, "\n  after recover:\n%s", l.text);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(busy, c.index), 0);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
 	prdshm_session_close(idle);
 	prdshm_session_close(busy);
 	fx_destroy(&f);
@@ -706,27 +708,63 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 static void test_check_finds_phase_scribbles(void)
 {
 	for (size_t k = 0; k < sizeof(phase_scribbles) / sizeof(phase_scribbles[0]); k++)
-		phase_scribble(phase_scribbles[k].apply, phase_scribbles[k].problem, 1);
+		phase_scribble(phase_scribbles[k].apply, phase_scribbles[k].problem, NULL);
 }
 
-/*
- * KNOWN BUG (lib/phases.c, see docs/reliability.md "Bugs found"): a status
- * that contradicts the dependencies ("b" QUEUED while "a", which it depends
- * on, still runs) is reported by prdshm_check(), but prdshm_recover()
- * returns 0 and leaves it: the next check still says PRDSHM_ECORRUPT, and
- * "b" can be claimed before "a" finishes.  Recovery should settle such a
- * status back (QUEUED -> NOT_STARTED) or return PRDSHM_ECORRUPT.  The
- * repair half of this test fails until then; it runs only with
- * PRDSHM_KNOWN_BUGS=1 so that make check stays usable.
- */
-static void test_known_bug_recover_keeps_status_before_deps(void)
+/* A status that contradicts the dependencies ("b" QUEUED while "a", which
+ * it depends on, still runs) is reported by check, and recover puts it
+ * back to what the dependencies say, so "b" cannot be claimed before "a"
+ * ends (it once returned 0 and left it; docs/reliability.md). */
+static void test_recover_rewinds_queued_before_deps(void)
 {
-	int repair = getenv("PRDSHM_KNOWN_BUGS") != NULL;
-
-	if (!repair)
-		printf("  (repair skipped: known bug; PRDSHM_KNOWN_BUGS=1 runs it)\n");
 	phase_scribble(queued_too_early, "phase 'b' is QUEUED before its dependencies are done",
-		       repair);
+		       "phase b: QUEUED before its dependencies were done, now NOT_STARTED");
+}
+
+/* The same for a running and a completed phase: "a" runs; "c" is scribbled
+ * IN_PROGRESS by "idle", "b" and "d" (after "b") COMPLETED.  Check names
+ * "b" and "c" ("d" follows a COMPLETED phase); recover rewinds all three,
+ * "d" because "b" was, and "idle" loses "c" as on a cancel. */
+static void test_recover_rewinds_run_before_deps(void)
+{
+	struct fx f;
+	prdshm_session *busy, *idle;
+	prdshm_claim c;
+	struct lines l, r = { .len = 0 };
+
+	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n"
+		      "  - id: b\n    dependencies: [a]\n  - id: c\n    dependencies: [a]\n"
+		      "  - id: d\n    dependencies: [b]\n");
+	busy = open_session(f.seg, "busy");
+	idle = open_session(f.seg, "idle");
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(busy, &c), 0);
+	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	phase_record(f.seg, 1)->status = PRDSHM_PHASE_COMPLETED;
+	phase_record(f.seg, 3)->status = PRDSHM_PHASE_COMPLETED;
+	phase_record(f.seg, 2)->status = PRDSHM_PHASE_IN_PROGRESS;
+	phase_record(f.seg, 2)->agent_slot = 1;
+	phase_record(f.seg, 2)->agent_gen = f.seg->agents[1].gen;
+	f.seg->agents[1].phase = 2;
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ECORRUPT);
+	CU_ASSERT(said(&l, "phase 'b' is COMPLETED before its dependencies are done"));
+	CU_ASSERT(said(&l, "phase 'c' is IN_PROGRESS before its dependencies are done"));
+	CU_ASSERT_PTR_NULL(strstr(l.text, "phase 'd'"));
+	CU_ASSERT_EQUAL(prdshm_recover(f.seg, collect, &r), 0);
+	CU_ASSERT(said(&r, "phase b: COMPLETED before its dependencies were done, now NOT_STARTED"));
+	CU_ASSERT(said(&r, "phase c: IN_PROGRESS before its dependencies were done, now NOT_STARTED"));
+	CU_ASSERT(said(&r, "phase d: COMPLETED before its dependencies were done, now NOT_STARTED"));
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	CU_ASSERT_EQUAL(f.seg->agents[1].phase, -1);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(idle, 2), PRDSHM_ETRANSITION);
+	CU_ASSERT_EQUAL(prdshm_phase_claim(idle, &c), PRDSHM_EWAIT);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(busy, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(idle, &c), 0);
+	CU_ASSERT(strcmp(c.id, "b") == 0 || strcmp(c.id, "c") == 0);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(idle, c.index), 0);
+	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	prdshm_session_close(idle);
+	prdshm_session_close(busy);
+	fx_destroy(&f);
 }
 
 /* A status out of range is reported by check as well as refused by repair. */
@@ -818,7 +856,8 @@ const tu_test tu_tests[] = {
 	TU(test_check_finds_scribbles_recover_rebuilds),
 	TU(test_check_finds_conflicting_holders),
 	TU(test_check_finds_phase_scribbles),
-	TU(test_known_bug_recover_keeps_status_before_deps),
+	TU(test_recover_rewinds_queued_before_deps),
+	TU(test_recover_rewinds_run_before_deps),
 	TU(test_check_finds_status_out_of_range),
 	TU(test_inspection_of_wedged_segment),
 	{ NULL, NULL },
