@@ -7,7 +7,12 @@
  * one), so nothing is granted or queued while it looks, and checks are
  * serialised: when two requests of a cycle both check, the first withdraws
  * and the second then finds no cycle.  Only releases without the mutex can
- * happen meanwhile; they remove edges, never add them (see blocks()).
+ * happen meanwhile; they remove edges, never add them (see blocks()), so a
+ * cycle found existed when the search began.  A member of a real cycle is
+ * waiting, so only another thread of its session can release meanwhile and
+ * break the cycle; the request is then withdrawn with PRDSHM_EDEADLK although
+ * it would have been granted (as with any detector, a cycle can also break
+ * right after a check).
  *
  * Nodes are sessions; session u waits for session v when v has a record on
  * the slot u waits on that blocks u's record (see grantable() in
@@ -86,7 +91,8 @@ static int collect_waits(struct dfs *d)
 			struct prdshm__rec *r = &recs[i];
 
 			if (r->sess >= seg->max_agents || r->slot >= seg->slots_per_part ||
-			    !is_waiting(r) || seg->agents[r->sess].gen != r->gen)
+			    !is_waiting(r) ||
+			    __atomic_load_n(&seg->agents[r->sess].gen, __ATOMIC_ACQUIRE) != r->gen)
 				continue;
 			if (d->nwaits == cap) {
 				struct wait_ref *w = realloc(d->waits, 2 * cap * sizeof(*w));

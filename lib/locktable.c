@@ -451,8 +451,10 @@ struct request {
 	uint32_t mode;
 	uint64_t deadline; /* CLOCK_MONOTONIC ns; 0 = try; UINT64_MAX = none */
 	const char *phase;
-	/* Set while the request has a record. */
+	/* Set while the request has a record: where, and the record's use
+	 * count (state word without the state bits) when it became ours. */
 	uint32_t si, ri;
+	uint64_t use;
 };
 
 /* The CLOCK_MONOTONIC deadline of a timeout: 0 for a try, UINT64_MAX for
@@ -622,14 +624,25 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 	return r == PRDSHM_ETIMEDOUT;
 }
 
-/* Our record is still ours: a repair may have dropped it. */
+/* Our record is still ours: a repair may have dropped it, and another
+ * thread of the session may have released it (then another request may
+ * even have reused it: the use count tells). */
 static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
 {
 	const struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[q->ri];
-	uint32_t st = prdshm__rec_state(r);
+	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_SEQ_CST);
+	uint32_t st = (uint32_t)(w & PRDSHM__REC_STATE_MASK);
 
-	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) && r->sess == q->s->slot &&
+	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) &&
+	       (w & ~PRDSHM__REC_STATE_MASK) == q->use && r->sess == q->s->slot &&
 	       r->gen == q->s->gen && r->slot == q->si;
+}
+
+/* Remember the use count of the request's record (see rec_is_ours). */
+static void note_use(struct prdshm_seg *seg, struct request *q)
+{
+	q->use = __atomic_load_n(&prdshm__part_recs(seg, q->p)[q->ri].state, __ATOMIC_RELAXED) &
+		 ~PRDSHM__REC_STATE_MASK;
 }
 
 /* Nanoseconds from now until the first deadlock check of a wait. */
@@ -712,7 +725,8 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
  * are looked for on entry and then by time, not by how a sleep ended: a
  * process whose signals keep interrupting FUTEX_WAIT still sweeps.
  * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK,
- * PRDSHM_ERECOVER, or 1 if the record vanished in a repair (start over).
+ * PRDSHM_ERECOVER, or 1 if the record is no longer ours: dropped by a repair,
+ * or released by another thread of the session (a request starts over).
  */
 static int wait_grant(struct prdshm_seg *seg, struct request *q)
 {
@@ -725,6 +739,12 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
 		uint64_t until = now + WAIT_CAP_NS;
 
+		if (!rec_is_ours(seg, q)) {
+			prdshm__part_unlock(seg, q->p);
+			if (woke)
+				wake_after(sl);
+			return 1;
+		}
 		if (grantable(seg, q->p, q->si, q->ri))
 			return granted_exit(seg, q, woke);
 		if (now >= sweep_at) {
@@ -763,10 +783,6 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		r = prdshm__part_lock(seg, q->p, -1);
 		if (r)
 			return abandon(seg, q, r);
-		if (!rec_is_ours(seg, q)) {
-			prdshm__part_unlock(seg, q->p);
-			return 1;
-		}
 	}
 }
 
@@ -796,6 +812,7 @@ again:
 		hint_set(q);
 		return 0;
 	}
+	note_use(seg, q);
 	r = wait_grant(seg, q);
 	if (r == 1)
 		goto again;
@@ -961,8 +978,12 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	count_add(sl, rec, -1);
 	rec->flags |= PRDSHM__REC_UPGRADING;
 	count_add(sl, rec, +1);
+	note_use(s->seg, &q);
 	r = wait_grant(s->seg, &q);
-	return r == 1 ? prdshm__fail(PRDSHM_ENOTHELD, "hold lost in a repair") : r;
+	return r == 1 ? prdshm__fail(PRDSHM_ENOTHELD,
+				     "'%.*s': hold released meanwhile or lost in a repair",
+				     (int)(q.len > 64 ? 64 : q.len), q.name)
+		      : r;
 }
 
 /* ---- Whole-session and whole-partition operations --------------------- */

@@ -230,6 +230,64 @@ static void test_release_without_mutex(void)
 	teardown();
 }
 
+/* One thread of a session upgrades while another releases the same hold:
+ * the upgrade must not carry on with (or be granted on) a record that is
+ * no longer the session's. */
+struct upgrader {
+	prdshm_session *s;
+	int result;
+};
+
+static void *upgrade_thread(void *p)
+{
+	struct upgrader *u = p;
+
+	u->result = prdshm_upgrade(u->s, "u", 10000);
+	return NULL;
+}
+
+/* 1 once the resource "u" has an upgrading waiter (bounded: 10 s). */
+static int upgrade_waiting(void)
+{
+	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000)) {
+		prdshm_holder h[4];
+		size_t n = 0;
+
+		if (prdshm_lock_query(seg, "u", 0, h, 4, &n) != 0)
+			return 0;
+		for (size_t i = 0; i < n && i < 4; i++)
+			if (h[i].waiting)
+				return 1;
+	}
+	return 0;
+}
+
+static void test_upgrade_loses_hold_released_by_sibling(void)
+{
+	prdshm_session *s, *t;
+	struct upgrader u;
+	pthread_t th;
+
+	setup(64);
+	s = session("a");
+	t = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "u", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(t, "u", PRDSHM_SHARED, 0, NULL), 0);
+	u = (struct upgrader){ s, 1 };
+	pthread_create(&th, NULL, upgrade_thread, &u); /* waits for b's hold */
+	CU_ASSERT_FATAL(upgrade_waiting());
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "u"), 0); /* the hold being upgraded */
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(u.result, PRDSHM_ENOTHELD);
+	/* b still holds it, alone; a holds nothing. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "u", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_upgrade(t, "u", 0), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	prdshm_session_close(t);
+	teardown();
+}
+
 static void test_lock_many_all_or_nothing(void)
 {
 	prdshm_session *a, *b;
@@ -760,6 +818,7 @@ const tu_test tu_tests[] = {
 	TU(test_timed_acquire_times_out_near_deadline),
 	TU(test_table_full_message),
 	TU(test_release_without_mutex),
+	TU(test_upgrade_loses_hold_released_by_sibling),
 	TU(test_lock_many_all_or_nothing),
 	TU(test_upgrade_downgrade),
 	TU(test_large_table_partitions),

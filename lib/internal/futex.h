@@ -21,10 +21,13 @@ int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 /* Wake every sleeper on @p word. */
 void prdshm__futex_wake_all(uint32_t *word);
 
-/* Increment the doorbell (call holding the mutex that guards its state). */
+/* Increment the doorbell (call holding the mutex that guards its state).
+ * Sequentially consistent: the waker then reads the sleeper count, the
+ * sleeper counts itself then sleeps on the word, and C11 only orders that
+ * store-then-load pair when both sides are seq_cst. */
 static inline void prdshm__doorbell_ring(uint32_t *word)
 {
-	__atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST);
 }
 
 static inline uint32_t prdshm__doorbell_read(const uint32_t *word)
