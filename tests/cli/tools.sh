@@ -153,7 +153,8 @@ fi
 "$BIN/prdshm-lock" --name "$SHM" -s -w 30 res true &
 waiter=$!
 BG_PIDS+=("$waiter")
-if wait_until 10 sh -c "'$BIN/prdshm-inspect' --name '$SHM' locks | grep -q WAITS"; then
+# (The row, not the header's "WAITS FOR" column title.)
+if wait_until 10 sh -c "'$BIN/prdshm-inspect' --name '$SHM' locks | grep -Eq 'WAITS +lock-'"; then
 	ok "waiter visible"
 else
 	not_ok "waiter visible"
