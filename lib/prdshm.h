@@ -481,8 +481,15 @@ int prdshm_session_fd(const prdshm_session *s);
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);
 
-/** Release @p resource.  @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME,
- *  PRDSHM_EINVAL (NULL session), PRDSHM_ERECOVER. */
+/**
+ * Release @p resource.  Usually takes no mutex: the hold is found through a
+ * hint the grant left in @p s and let go with one atomic swap, and waiters
+ * are woken at once (docs/design.md, "Releasing without the mutex").  A
+ * hold that another thread of the session is upgrading is released all the
+ * same; that upgrade then fails with PRDSHM_ENOTHELD.
+ * @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME, PRDSHM_EINVAL (NULL session),
+ *         PRDSHM_ERECOVER.
+ */
 int prdshm_unlock(prdshm_session *s, const char *resource);
 
 /**
@@ -507,10 +514,11 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
  * it waits for the other holders to leave; an upgrade goes ahead of queued
  * requests (it already holds the resource).  Two sessions upgrading the same
  * resource deadlock: one gets PRDSHM_EDEADLK and keeps its SHARED hold.
- * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD; PRDSHM_EBUSY (try
- *         mode, or another thread of this session is already upgrading it);
- *         PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK; PRDSHM_ERECOVER.  On failure the
- *         SHARED hold stays.
+ * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD (not held, or
+ *         another thread of this session released it while this waited);
+ *         PRDSHM_EBUSY (try mode, or another thread of this session is
+ *         already upgrading it); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK;
+ *         PRDSHM_ERECOVER.  On the other failures the SHARED hold stays.
  */
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
 
