@@ -54,11 +54,6 @@ const char *prdshm_last_error(void)
 	return last_error;
 }
 
-void prdshm__clear_error(void)
-{
-	last_error[0] = '\0';
-}
-
 int prdshm__fail(int err, const char *fmt, ...)
 {
 	va_list ap;

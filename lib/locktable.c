@@ -49,7 +49,6 @@
 /* Doorbell polls before sleeping: a hand-off after a short hold is cheaper
  * to catch spinning than through a futex round trip (microseconds). */
 #define SPIN_POLLS 400
-/* Polls of a busy partition mutex before blocking on it (see await_free). */
 
 /* ---- Partition mutex and repair ------------------------------------- */
 

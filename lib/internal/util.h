@@ -29,8 +29,6 @@
 int prdshm__fail(int err, const char *fmt, ...) PRDSHM__PRINTF(2, 3);
 /* The same, appending ": strerror(errno)" and mapping errno to a code. */
 int prdshm__fail_errno(int err_default, const char *fmt, ...) PRDSHM__PRINTF(2, 3);
-/* Forget the last message (successful calls need not call it). */
-void prdshm__clear_error(void);
 
 /* A spin-wait hint to the CPU. */
 static inline void prdshm__cpu_relax(void)
