@@ -68,24 +68,22 @@ static void await_free(pthread_mutex_t *m)
 #endif
 }
 
-/* The end of the current bounded call of this thread (CLOCK_MONOTONIC ns),
- * 0 outside one.  See prdshm__wait_bound_begin(). */
-static __thread uint64_t wait_deadline;
+__thread uint64_t prdshm__wait_deadline;
 
 uint64_t prdshm__wait_bound_begin(int64_t ms)
 {
-	uint64_t prev = wait_deadline;
+	uint64_t prev = prdshm__wait_deadline;
 
-	wait_deadline = prdshm__now_mono() + (uint64_t)ms * 1000000u;
+	prdshm__wait_deadline = prdshm__now_mono() + (uint64_t)ms * 1000000u;
 	/* A nested bound never extends the caller's. */
-	if (prev != 0 && prev < wait_deadline)
-		wait_deadline = prev;
+	if (prev != 0 && prev < prdshm__wait_deadline)
+		prdshm__wait_deadline = prev;
 	return prev;
 }
 
 void prdshm__wait_bound_end(uint64_t prev)
 {
-	wait_deadline = prev;
+	prdshm__wait_deadline = prev;
 }
 
 /* @p timeout_ms cut to what is left of the thread's bound, if any. */
@@ -94,11 +92,11 @@ static int64_t bounded(int64_t timeout_ms)
 	uint64_t now;
 	int64_t left;
 
-	if (PRDSHM__LIKELY(wait_deadline == 0))
+	if (PRDSHM__LIKELY(prdshm__wait_deadline == 0))
 		return timeout_ms;
 	now = prdshm__now_mono();
 	/* Past the deadline a mutex is still tried once: a free one is taken. */
-	left = now >= wait_deadline ? 0 : (int64_t)((wait_deadline - now + 999999u) / 1000000u);
+	left = now >= prdshm__wait_deadline ? 0 : (int64_t)((prdshm__wait_deadline - now + 999999u) / 1000000u);
 	return timeout_ms < 0 || timeout_ms > left ? left : timeout_ms;
 }
 
@@ -191,18 +189,11 @@ static int fail_busy(const struct prdshm_seg *seg, const struct prdshm__mutex *m
 			    (long long)timeout_ms, holder);
 }
 
-int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
-		       prdshm__repair_fn repair, void *arg)
+int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
+			 prdshm__repair_fn repair, void *arg)
 {
-	int r;
 	int rr;
 
-	timeout_ms = bounded(timeout_ms);
-	r = timed_lock(&m->m, timeout_ms);
-	if (PRDSHM__LIKELY(r == 0))
-		return 0;
-	if (r == ETIMEDOUT || r == EBUSY)
-		return fail_busy(seg, m, timeout_ms);
 	if (r == ENOTRECOVERABLE) {
 		__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 		return prdshm__fail(PRDSHM_ERECOVER,
@@ -221,6 +212,20 @@ int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t 
 				    "repair after a crashed holder failed: run prdshm-cleanup");
 	}
 	return 0;
+}
+
+int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
+			    prdshm__repair_fn repair, void *arg)
+{
+	int r;
+
+	timeout_ms = bounded(timeout_ms);
+	r = timed_lock(&m->m, timeout_ms);
+	if (PRDSHM__LIKELY(r == 0))
+		return 0;
+	if (r == ETIMEDOUT || r == EBUSY)
+		return fail_busy(seg, m, timeout_ms);
+	return prdshm__mutex_settle(seg, m, r, repair, arg);
 }
 
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
@@ -252,11 +257,6 @@ int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 	if (r)
 		return prdshm__fail(PRDSHM_ESYS, "pthread_mutex_lock: %s", strerror(r));
 	return 0;
-}
-
-void prdshm__mutex_unlock(struct prdshm__mutex *m)
-{
-	pthread_mutex_unlock(&m->m);
 }
 
 #ifdef PRDSHM_TEST_HOOKS

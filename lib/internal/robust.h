@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "internal/segment.h"
+#include "internal/util.h"
 
 /* Rebuild the data guarded by a mutex after its owner died inside the
  * critical section.  Called holding the mutex.  @return 0 or an error, in
@@ -20,6 +21,18 @@ typedef int (*prdshm__repair_fn)(struct prdshm_seg *seg, void *arg);
 
 /* Initialise a robust process-shared mutex.  @return 0 or PRDSHM_ESYS. */
 int prdshm__mutex_init(struct prdshm__mutex *m);
+
+/* The end of the thread's current bound (CLOCK_MONOTONIC ns), 0 outside
+ * one: see prdshm__wait_bound_begin().  Initial-exec, so that reading it
+ * on every lock is one load, not a call to __tls_get_addr. */
+extern __thread uint64_t prdshm__wait_deadline __attribute__((tls_model("initial-exec")));
+
+/* The rest of prdshm__mutex_lock(), out of line. */
+int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
+			    prdshm__repair_fn repair, void *arg);
+/* Act on pthread_mutex_lock()'s result @p r, not 0: repair on EOWNERDEAD. */
+int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
+			 prdshm__repair_fn repair, void *arg);
 
 /*
  * Lock @p m, repairing with @p repair(seg, arg) if its previous owner died.
@@ -30,9 +43,24 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
  *         or stopped); PRDSHM_ERECOVER (repair failed, or the mutex is not
  *         recoverable, or the segment is marked).  On error the mutex is not
  *         held.
+ *
+ * Every lock and unlock takes one of these, so the common case is inline:
+ * no bound, no timeout, and glibc's lock word reads free.  Spinning on a
+ * held mutex, timeouts and bounds are in prdshm__mutex_lock_slow().
  */
-int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
-		       prdshm__repair_fn repair, void *arg);
+static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m,
+				     int64_t timeout_ms, prdshm__repair_fn repair, void *arg)
+{
+#if defined(__GLIBC__)
+	if (PRDSHM__LIKELY(timeout_ms < 0 && prdshm__wait_deadline == 0 &&
+			   __atomic_load_n(&m->m.__data.__lock, __ATOMIC_RELAXED) == 0)) {
+		int r = pthread_mutex_lock(&m->m);
+
+		return PRDSHM__LIKELY(r == 0) ? 0 : prdshm__mutex_settle(seg, m, r, repair, arg);
+	}
+#endif
+	return prdshm__mutex_lock_slow(seg, m, timeout_ms, repair, arg);
+}
 
 /*
  * For prdshm_recover() only: lock @p m whatever the segment's recovery mark
@@ -43,7 +71,10 @@ int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t 
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				prdshm__repair_fn repair, void *arg);
 
-void prdshm__mutex_unlock(struct prdshm__mutex *m);
+static inline void prdshm__mutex_unlock(struct prdshm__mutex *m)
+{
+	pthread_mutex_unlock(&m->m);
+}
 
 /*
  * Bound every mutex wait of the calling thread, from now until the matching
