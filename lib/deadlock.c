@@ -113,9 +113,13 @@ static int collect_waits(struct dfs *d)
 	return 0;
 }
 
-/* As grantable() in locktable.c.  Holders may turn RELEASED under us (they
- * release without the mutex), never the reverse: so every edge this search
- * follows existed when it began, and a cycle it finds was real then. */
+/* As grantable() in locktable.c, RELEASED records aside.  Holders may turn
+ * RELEASED under us (they release without the mutex), and take a release
+ * back only while no one waits for the resource, or for an instant before
+ * they see the waiter and give it back (lock_reclaim): so every edge this
+ * search follows was real when it began, or for that instant while it
+ * ran.  The verdict may be stale by the time it is given (see
+ * docs/design.md). */
 static int blocks(const struct prdshm__rec *me, const struct prdshm__rec *x, int before)
 {
 	uint32_t st = prdshm__rec_state(x);

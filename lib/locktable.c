@@ -28,6 +28,16 @@
  * and rings after the waiter read the doorbell, so its sleep ends at once.
  * A crash between the swap and the ring costs a waiter one capped sleep.
  *
+ * Taking a release back.  A thread that locks again the name it last
+ * locked and released swaps its RELEASED record back to HELD, still
+ * without the mutex (lock_reclaim), if that record is still the same
+ * allocation.  So the mutex holder takes a RELEASED record only by a
+ * compare-and-swap (rec_take_released): exactly one of the two wins.  And
+ * a grant decision counts a RELEASED record as held: waiters collect
+ * before they evaluate, and one released after that rings for them.  To
+ * keep FIFO order the re-lock checks nwaiting after its swap (Dekker again)
+ * and, if someone waits, gives the record back, rings, and queues.
+ *
  * Authoritative state is the records (state, mode, slot, session, seq) and
  * the slots' names; lists, chains, free lists and counters are derived and
  * are rebuilt by prdshm__part_rebuild() after a crash (see docs/design.md).
@@ -61,21 +71,29 @@ int prdshm__part_repair(struct prdshm_seg *seg, void *arg)
 	return 0;
 }
 
-int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
+/* Every lock call takes a partition mutex: the common case inline. */
+static inline int part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
 {
-	int r;
-
 	if (PRDSHM__UNLIKELY(__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)))
 		return prdshm__fail(PRDSHM_ERECOVER, "%s needs recovery: run prdshm-cleanup",
 				    seg->name);
-	r = prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, prdshm__part_repair,
-			       (void *)(uintptr_t)p);
-	return r;
+	return prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, prdshm__part_repair,
+				  (void *)(uintptr_t)p);
+}
+
+int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
+{
+	return part_lock(seg, p, timeout_ms);
+}
+
+static inline void part_unlock(struct prdshm_seg *seg, uint32_t p)
+{
+	prdshm__mutex_unlock(&seg->parts[p].mutex);
 }
 
 void prdshm__part_unlock(struct prdshm_seg *seg, uint32_t p)
 {
-	prdshm__mutex_unlock(&seg->parts[p].mutex);
+	part_unlock(seg, p);
 }
 
 static inline uint32_t part_of(const struct prdshm_seg *seg, uint32_t hash)
@@ -85,20 +103,35 @@ static inline uint32_t part_of(const struct prdshm_seg *seg, uint32_t hash)
 
 /* ---- Slots ------------------------------------------------------------ */
 
-/* Validate a resource name; set its length and hash. */
-static int name_key(const char *resource, size_t *len, uint32_t *hash)
+/* Why a resource name is refused; out of line, off the hot path. */
+static __attribute__((noinline, cold)) int bad_name(const char *resource)
 {
-	size_t n;
-
-	if (PRDSHM__UNLIKELY(resource == NULL))
+	if (resource == NULL)
 		return prdshm__fail(PRDSHM_ENAME, "resource name is NULL");
-	n = strnlen(resource, PRDSHM_NAME_MAX + 1);
-	if (PRDSHM__UNLIKELY(n == 0 || n > PRDSHM_NAME_MAX))
-		return prdshm__fail(PRDSHM_ENAME, "resource name must be 1..%d bytes (got %s)",
-				    PRDSHM_NAME_MAX, n == 0 ? "0" : "more");
-	*len = n;
-	*hash = prdshm__hash(resource, n);
+	return prdshm__fail(PRDSHM_ENAME, "resource name must be 1..%d bytes (got %s)",
+			    PRDSHM_NAME_MAX, resource[0] == '\0' ? "0" : "more");
+}
+
+/* Validate a resource name and set its length. */
+static inline int name_len(const char *resource, size_t *len)
+{
+	*len = 0;
+	if (PRDSHM__UNLIKELY(resource == NULL))
+		return bad_name(resource);
+	*len = strnlen(resource, PRDSHM_NAME_MAX + 1);
+	if (PRDSHM__UNLIKELY(*len - 1 >= PRDSHM_NAME_MAX)) /* 0 wraps */
+		return bad_name(resource);
 	return 0;
+}
+
+/* Validate a resource name; set its length and hash. */
+static inline int name_key(const char *resource, size_t *len, uint32_t *hash)
+{
+	int r = name_len(resource, len);
+
+	if (PRDSHM__LIKELY(r == 0))
+		*hash = prdshm__hash(resource, *len);
+	return r;
 }
 
 /* A free list handed out an entry in use: someone scribbled on the segment.
@@ -210,7 +243,7 @@ static void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[i];
 
 	prdshm__rec_set_state(r, PRDSHM__REC_FREE);
-	r->flags = 0;
+	__atomic_store_n(&r->flags, 0, __ATOMIC_RELAXED);
 	r->next = part->free_rec;
 	part->free_rec = i;
 	part->nrecs--;
@@ -243,10 +276,9 @@ static void list_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_
 /* Count record @p r in (+1) or out of (-1) its slot's counters.  A
  * RELEASED record counts as HELD, so the holder's swap changes no counter.
  * nwaiting changes atomically: see the file comment. */
-static void count_add(struct prdshm__slot *sl, const struct prdshm__rec *r, int delta)
+static void count_add_as(struct prdshm__slot *sl, const struct prdshm__rec *r, uint32_t st,
+			 int delta)
 {
-	uint32_t st = prdshm__rec_state(r);
-
 	if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
 		__atomic_add_fetch(&sl->nwaiting, (uint32_t)delta, __ATOMIC_SEQ_CST);
 	if (st != PRDSHM__REC_HELD && st != PRDSHM__REC_RELEASED)
@@ -257,7 +289,31 @@ static void count_add(struct prdshm__slot *sl, const struct prdshm__rec *r, int 
 		sl->nshared += (uint32_t)delta;
 }
 
-/* The record of session (slot, gen) on slot @p si, or NIL. */
+static void count_add(struct prdshm__slot *sl, const struct prdshm__rec *r, int delta)
+{
+	count_add_as(sl, r, prdshm__rec_state(r), delta);
+}
+
+/*
+ * Take RELEASED record @p r for freeing or reuse, leaving it FREE with the
+ * same use count.  Its holder may take it back at the same moment without
+ * the mutex (lock_reclaim), so this is a compare-and-swap, and everyone
+ * who removes or reuses a RELEASED record goes through here: exactly one
+ * side wins.  Call holding the partition mutex.
+ * @return 1 if taken; 0 if it is not RELEASED (any more).
+ */
+static int rec_take_released(struct prdshm__rec *r)
+{
+	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
+
+	return (w & PRDSHM__REC_STATE_MASK) == PRDSHM__REC_RELEASED &&
+	       __atomic_compare_exchange_n(&r->state, &w, w & ~PRDSHM__REC_STATE_MASK, 0,
+					   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+
+/* The record of session (slot, gen) on slot @p si, or NIL.  A session has
+ * at most one record per slot, RELEASED ones included: a RELEASED record
+ * may still be taken back by its holder (lock_reclaim). */
 static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t sess,
 			 uint32_t gen)
 {
@@ -265,8 +321,7 @@ static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32
 	uint32_t i = prdshm__part_slots(seg, p)[si].head;
 
 	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
-		if (recs[i].sess == sess && recs[i].gen == gen &&
-		    prdshm__rec_state(&recs[i]) != PRDSHM__REC_RELEASED)
+		if (recs[i].sess == sess && recs[i].gen == gen)
 			return i;
 		i = recs[i].next;
 	}
@@ -285,11 +340,11 @@ static void slot_collect(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++) {
 		uint32_t i = *link;
 
-		if (prdshm__rec_state(&recs[i]) != PRDSHM__REC_RELEASED) {
+		if (!rec_take_released(&recs[i])) {
 			link = &recs[i].next;
 			continue;
 		}
-		count_add(sl, &recs[i], -1);
+		count_add_as(sl, &recs[i], PRDSHM__REC_RELEASED, -1);
 		*link = recs[i].next;
 		rec_free(seg, p, i);
 	}
@@ -297,8 +352,18 @@ static void slot_collect(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 
 /* ---- Granting --------------------------------------------------------- */
 
+/* 1 if a record in state @p st holds the resource.  A RELEASED record
+ * still does for a grant decision: its holder may take it back without the
+ * mutex (lock_reclaim) until slot_collect() takes it. */
+static inline int holds(uint32_t st)
+{
+	return st == PRDSHM__REC_HELD || st == PRDSHM__REC_RELEASED;
+}
+
 /* Whether waiting record @p ri (or the upgrade of held record @p ri) can be
- * granted now.  Call holding the partition mutex. */
+ * granted now.  Call holding the partition mutex, just after slot_collect():
+ * a record released since then still blocks us, but its holder saw us
+ * counted in nwaiting and rang the doorbell, so we evaluate again. */
 static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
@@ -313,17 +378,15 @@ static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t r
 
 		if (i == ri) {
 			before = 0;
-		} else if (st == PRDSHM__REC_RELEASED) {
-			/* Garbage awaiting collection: blocks nobody. */
 		} else if (upgrade) {
 			/* An upgrade already holds the resource: it waits only
 			 * for the other holders, not for queued requests. */
-			if (st == PRDSHM__REC_HELD)
+			if (holds(st))
 				return 0;
 		} else if (before) {
 			if (prdshm__modes_conflict(prdshm__rec_effective_mode(x), me->mode))
 				return 0;
-		} else if (st == PRDSHM__REC_HELD && prdshm__modes_conflict(x->mode, me->mode)) {
+		} else if (holds(st) && prdshm__modes_conflict(x->mode, me->mode)) {
 			return 0;
 		}
 		i = x->next;
@@ -339,10 +402,11 @@ static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 	count_add(sl, r, -1);
 	PRDSHM__CRASH_POINT("lock_grant");
 	if (r->flags & PRDSHM__REC_UPGRADING) {
-		r->mode = PRDSHM_EXCLUSIVE;
-		r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
+		__atomic_store_n(&r->mode, PRDSHM_EXCLUSIVE, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->flags, r->flags & ~(uint32_t)PRDSHM__REC_UPGRADING,
+				 __ATOMIC_RELAXED);
 	} else {
-		r->since_ns = prdshm__now_real_coarse();
+		__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
 		prdshm__rec_set_state(r, PRDSHM__REC_HELD);
 	}
 	count_add(sl, r, +1);
@@ -396,7 +460,7 @@ static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri
 	if (!(r->flags & PRDSHM__REC_UPGRADING))
 		return rec_remove(seg, p, si, ri, notify);
 	count_add(sl, r, -1);
-	r->flags &= ~(uint32_t)PRDSHM__REC_UPGRADING;
+	__atomic_store_n(&r->flags, r->flags & ~(uint32_t)PRDSHM__REC_UPGRADING, __ATOMIC_RELAXED);
 	count_add(sl, r, +1);
 	return notify ? ring(sl) : 0;
 }
@@ -473,42 +537,68 @@ static uint64_t deadline_after(int64_t timeout_ms)
 	return now + (uint64_t)timeout_ms * 1000000u;
 }
 
-static int request_init(struct request *q, struct prdshm_session *s, const char *resource,
-			int mode, int64_t timeout_ms, const char *phase)
+/* Why a request's arguments are refused; out of line, off the hot path. */
+static __attribute__((noinline, cold)) int bad_request(const struct prdshm_session *s, int mode,
+						       int64_t timeout_ms)
 {
-	int r;
-
-	if (PRDSHM__UNLIKELY(s == NULL))
+	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
-	if (PRDSHM__UNLIKELY(mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE))
+	if (mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE)
 		return prdshm__fail(PRDSHM_EINVAL, "mode must be SHARED or EXCLUSIVE");
-	if (PRDSHM__UNLIKELY(timeout_ms < PRDSHM_WAIT_FOREVER))
-		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
-	r = name_key(resource, &q->len, &q->hash);
-	if (r)
-		return r;
+	return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
+}
+
+static inline int request_valid(const struct prdshm_session *s, int mode, int64_t timeout_ms)
+{
+	return PRDSHM__LIKELY(s != NULL && (mode == PRDSHM_SHARED || mode == PRDSHM_EXCLUSIVE) &&
+			      timeout_ms >= PRDSHM_WAIT_FOREVER);
+}
+
+/* Fill in a request whose arguments are valid and whose name is @p len
+ * bytes long. */
+static void request_fill(struct request *q, struct prdshm_session *s, const char *resource,
+			 size_t len, int mode, int64_t timeout_ms, const char *phase)
+{
 	q->s = s;
 	q->name = resource;
+	q->len = len;
+	q->hash = prdshm__hash(resource, len);
 	q->p = part_of(s->seg, q->hash);
 	q->mode = (uint32_t)mode;
 	q->phase = phase;
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
 		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
 	q->deadline = deadline_after(timeout_ms);
+}
+
+static int request_init(struct request *q, struct prdshm_session *s, const char *resource,
+			int mode, int64_t timeout_ms, const char *phase)
+{
+	size_t len;
+	int r;
+
+	if (!request_valid(s, mode, timeout_ms))
+		return bad_request(s, mode, timeout_ms);
+	r = name_len(resource, &len);
+	if (r)
+		return r;
+	request_fill(q, s, resource, len, mode, timeout_ms, phase);
 	return 0;
 }
 
 static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t seq)
 {
-	r->mode = q->mode;
-	/* Atomic: a releaser with a stale hint may be reading them. */
+	/* Atomic: a holder releasing or taking back its record without the
+	 * mutex reads them, perhaps through a stale hint (see the record's
+	 * comment in segment.h). */
+	__atomic_store_n(&r->mode, q->mode, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->slot, q->si, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->sess, q->s->slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->gen, q->s->gen, __ATOMIC_RELAXED);
-	r->flags = 0;
+	__atomic_store_n(&r->flags, 0, __ATOMIC_RELAXED);
 	r->seq = seq;
 	/* Display only ("held for 3 s"): the coarse clock is enough. */
-	r->since_ns = prdshm__now_real_coarse();
+	__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
 	if (q->phase)
 		prdshm__strlcpy(r->phase, q->phase, sizeof(r->phase));
 	else
@@ -516,35 +606,38 @@ static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t se
 }
 
 /*
- * The common re-lock: the slot's only record is one its holder RELEASED.
- * Make that record the request's, granted (nothing else is there), in
- * place: no trip through the free list.  Call holding the partition mutex
- * (RELEASED records change only under it).  @return 1 if done.
+ * The common re-lock by another thread or session: the slot's only record
+ * is one its holder RELEASED.  Take it (rec_take_released) and make it the
+ * request's, granted (nothing else is there), in place: no trip through
+ * the free list.  Call holding the partition mutex.  @return 1 if done.
  */
 static int reuse_released(struct prdshm_seg *seg, struct request *q)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
 	uint32_t ri = sl->head;
-	struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[ri];
-	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
+	struct prdshm__rec *r;
+	uint64_t w;
 
-	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_RELEASED || r->next != PRDSHM__NIL)
+	if (ri >= seg->recs_per_part)
 		return 0;
-	count_add(sl, r, -1);
-	/* Free, and one more use, so that stale hints cannot match it. */
-	__atomic_store_n(&r->state, (w & ~PRDSHM__REC_STATE_MASK) + PRDSHM__REC_USE,
-			 __ATOMIC_RELAXED);
+	r = &prdshm__part_recs(seg, q->p)[ri];
+	if (r->next != PRDSHM__NIL || !rec_take_released(r))
+		return 0;
+	count_add_as(sl, r, PRDSHM__REC_RELEASED, -1);
+	/* One more use, so that stale hints cannot match it. */
+	w = (__atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK) +
+	    PRDSHM__REC_USE;
 	q->ri = ri;
 	rec_fill(r, q, seg->parts[q->p].seq++);
 	PRDSHM__CRASH_POINT("lock_reuse");
-	prdshm__rec_set_state(r, PRDSHM__REC_HELD);
+	__atomic_store_n(&r->state, w | PRDSHM__REC_HELD, __ATOMIC_SEQ_CST);
 	count_add(sl, r, +1);
 	return 1;
 }
 
-/* Create the request's record, granted if nothing can conflict.  Call
- * holding the partition mutex.  @return 0 (q->si, q->ri set; *granted),
- * PRDSHM_EHELD or PRDSHM_ELOCKFULL. */
+/* Create the request's record on slot q->si (NIL: none yet), granted if
+ * nothing can conflict.  Call holding the partition mutex.  @return 0
+ * (q->si, q->ri set; *granted), PRDSHM_EHELD or PRDSHM_ELOCKFULL. */
 static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 {
 	struct prdshm__part *part = &seg->parts[q->p];
@@ -552,7 +645,6 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 	struct prdshm__rec *r;
 	int fresh = 0;
 
-	q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
 	if (q->si == PRDSHM__NIL) {
 		q->si = slot_alloc(seg, q->p, q->name, q->len, q->hash);
 		if (q->si == PRDSHM__NIL)
@@ -564,6 +656,8 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 			return 0;
 		}
 		slot_collect(seg, q->p, q->si);
+		/* Also a record of ours released since slot_collect(): the
+		 * request then came before that release. */
 		if (rec_find(seg, q->p, q->si, q->s->slot, q->s->gen) != PRDSHM__NIL)
 			return prdshm__fail(PRDSHM_EHELD, "'%.*s' is already held by this session",
 					    (int)(q->len > 64 ? 64 : q->len), q->name);
@@ -576,9 +670,9 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 	}
 	sl = &prdshm__part_slots(seg, q->p)[q->si];
 	r = &prdshm__part_recs(seg, q->p)[q->ri];
-	/* Nothing that could conflict is there.  (The counters may still
-	 * count a record released since slot_collect(): that only sends us
-	 * the slow way, through grantable().) */
+	/* Nothing that could conflict is there.  (The counters count a
+	 * RELEASED record as held: that only sends us the slow way, through
+	 * grantable().) */
 	*granted = sl->head >= seg->recs_per_part ||
 		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0);
 	rec_fill(r, q, part->seq++);
@@ -667,21 +761,65 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
 			       (void *)(uintptr_t)q->p) == 0) {
 		if (rec_is_ours(seg, q))
 			withdraw(seg, q->p, q->si, q->ri, 1);
-		prdshm__part_unlock(seg, q->p);
+		part_unlock(seg, q->p);
 		wake_after(&prdshm__part_slots(seg, q->p)[q->si]);
 	}
 	return prdshm__fail(err, "%s", msg);
 }
 
-/* Remember where the granted request's record is, for prdshm_unlock(). */
-static void hint_set(const struct request *q)
-{
-	struct prdshm__hint *h = &q->s->hints[q->hash & (PRDSHM__HINTS - 1)];
+/*
+ * The calling thread's latest grant.  The usual pattern, one name locked
+ * and unlocked again and again, then needs neither the name's hash nor,
+ * for a re-lock (lock_reclaim), the partition mutex.  Per thread, so that
+ * threads sharing a session never race on it, and private, so that the
+ * name is compared with bytes no other process can change.  Only a hint:
+ * the record's state word is the proof (its use count names the
+ * allocation), and it is checked by the compare-and-swap that acts.
+ */
+#define LAST_NAME_MAX 64
+struct last_grant {
+	uint64_t serial;    /* the session's (0: none) */
+	uint32_t p, si, ri;
+	uint32_t len;       /* 0: nothing remembered */
+	uint64_t use;       /* the record's use count (state bits clear) */
+	int nophase;        /* the grant named no phase */
+	char name[LAST_NAME_MAX];
+};
+static __thread struct last_grant last_grant __attribute__((tls_model("initial-exec")));
 
-	__atomic_store_n(&h->hash, q->hash, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->p, q->p, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->si, q->si, __ATOMIC_RELAXED);
-	__atomic_store_n(&h->ri, q->ri, __ATOMIC_RELAXED);
+/* The thread's latest grant if it was of @p name by session @p s. */
+static inline const struct last_grant *last_grant_of(const struct prdshm_session *s,
+						     const char *name, size_t len)
+{
+	const struct last_grant *g = &last_grant;
+
+	if (g->serial != s->serial || g->len != len || !prdshm__bytes_equal(g->name, name, len))
+		return NULL;
+	return g;
+}
+
+/* Remember the granted request: in the session's hints, for an unlock by
+ * any thread, and as this thread's latest grant.  Call holding the
+ * partition mutex. */
+static void remember(const struct request *q)
+{
+	const struct prdshm__rec *r = &prdshm__part_recs(q->s->seg, q->p)[q->ri];
+	struct last_grant *g = &last_grant;
+
+	__atomic_store_n(&q->s->hints[q->hash & (PRDSHM__HINTS - 1)],
+			 (uint64_t)q->hash << 32 | q->ri, __ATOMIC_RELAXED);
+	if (q->len > LAST_NAME_MAX) {
+		g->len = 0;
+		return;
+	}
+	g->serial = q->s->serial;
+	g->p = q->p;
+	g->si = q->si;
+	g->ri = q->ri;
+	g->len = (uint32_t)q->len;
+	g->use = __atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK;
+	g->nophase = r->phase[0] == '\0';
+	memcpy(g->name, q->name, q->len);
 }
 
 /* Grant the request's record and leave the partition.  @p woke: sweeping
@@ -691,10 +829,10 @@ static int granted_exit(struct prdshm_seg *seg, struct request *q, int woke)
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
 
 	grant(seg, q->p, q->si, q->ri);
-	prdshm__part_unlock(seg, q->p);
+	remember(q);
+	part_unlock(seg, q->p);
 	if (woke)
 		wake_after(sl);
-	hint_set(q);
 	return 0;
 }
 
@@ -706,7 +844,7 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
 
 	woke |= withdraw(seg, q->p, q->si, q->ri, notify);
-	prdshm__part_unlock(seg, q->p);
+	part_unlock(seg, q->p);
 	if (woke)
 		wake_after(sl);
 	if (err == PRDSHM_EBUSY)
@@ -739,11 +877,12 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		uint64_t until = now + WAIT_CAP_NS;
 
 		if (!rec_is_ours(seg, q)) {
-			prdshm__part_unlock(seg, q->p);
+			part_unlock(seg, q->p);
 			if (woke)
 				wake_after(sl);
 			return 1;
 		}
+		slot_collect(seg, q->p, q->si);
 		if (grantable(seg, q->p, q->si, q->ri))
 			return granted_exit(seg, q, woke);
 		if (now >= sweep_at) {
@@ -761,7 +900,7 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 			until = q->deadline;
 		if (until > check_at)
 			until = check_at;
-		prdshm__part_unlock(seg, q->p);
+		part_unlock(seg, q->p);
 		if (woke)
 			wake_after(sl);
 		woke = 0;
@@ -779,10 +918,21 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 						  ? deadlock_delay_ns(seg)
 						  : (uint64_t)WAIT_CAP_NS);
 		}
-		r = prdshm__part_lock(seg, q->p, -1);
+		r = part_lock(seg, q->p, -1);
 		if (r)
 			return abandon(seg, q, r);
 	}
+}
+
+/* Take the request's partition mutex and find its slot (NIL if none). */
+static int lock_part(struct request *q)
+{
+	struct prdshm_seg *seg = q->s->seg;
+	int r = part_lock(seg, q->p, -1);
+
+	if (r == 0)
+		q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
+	return r;
 }
 
 static int acquire(struct request *q)
@@ -791,7 +941,7 @@ static int acquire(struct request *q)
 	int granted = 0, r, reaped = 0;
 
 again:
-	r = prdshm__part_lock(seg, q->p, -1);
+	r = lock_part(q);
 	if (r)
 		return r;
 	r = enqueue(seg, q, &granted);
@@ -800,15 +950,16 @@ again:
 		 * table. */
 		prdshm__part_sweep_dead(seg, q->p, NULL, NULL);
 		reaped = 1;
+		q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
 		r = enqueue(seg, q, &granted);
 	}
 	if (r) {
-		prdshm__part_unlock(seg, q->p);
+		part_unlock(seg, q->p);
 		return r == PRDSHM_ELOCKFULL ? table_full(seg) : r;
 	}
 	if (granted) {
-		prdshm__part_unlock(seg, q->p);
-		hint_set(q);
+		remember(q);
+		part_unlock(seg, q->p);
 		return 0;
 	}
 	note_use(seg, q);
@@ -818,15 +969,84 @@ again:
 	return r;
 }
 
+/* A releaser saw waiters counted: ring the doorbell and wake them (file
+ * comment: the releaser's half of Dekker's pattern). */
+static void ring_released(struct prdshm__slot *sl)
+{
+	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_add_fetch(&sl->doorbell, 1, __ATOMIC_SEQ_CST);
+		wake_after(sl);
+	}
+}
+
+/*
+ * The re-lock, without the partition mutex: take back the record that this
+ * thread's latest grant of the name released, if it is still RELEASED in
+ * that same allocation (the use count), in this mode, not upgrading, with
+ * no phase: RELEASED -> HELD by a compare-and-swap.  Everyone else removes
+ * or reuses a RELEASED record only by compare-and-swap (rec_take_released),
+ * so exactly one side wins, and grant decisions count a RELEASED record as
+ * held.  A waiter must keep its place in line, so the swap is followed by
+ * Dekker's check (file comment): if a waiter is counted, give the record
+ * back, ring for it, and queue the normal way.  @return 1 if granted.
+ */
+static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_t len,
+			       uint32_t mode)
+{
+	struct prdshm_seg *seg = s->seg;
+	const struct last_grant *g = last_grant_of(s, name, len);
+	struct prdshm__slot *sl;
+	struct prdshm__rec *r;
+	uint64_t w;
+
+	if (g == NULL || !g->nophase ||
+	    __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
+		return 0;
+	r = &prdshm__part_recs(seg, g->p)[g->ri];
+	w = g->use | PRDSHM__REC_RELEASED;
+	if (__atomic_load_n(&r->mode, __ATOMIC_RELAXED) != mode ||
+	    __atomic_load_n(&r->flags, __ATOMIC_RELAXED) != 0 ||
+	    !__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_HELD, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return 0;
+	PRDSHM__CRASH_POINT("lock_reclaim");
+	sl = &prdshm__part_slots(seg, g->p)[g->si];
+	if (PRDSHM__LIKELY(__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) == 0)) {
+		__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
+		return 1;
+	}
+	w = g->use | PRDSHM__REC_HELD;
+	if (__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_RELEASED, 0,
+					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		ring_released(sl);
+	return 0;
+}
+
+/* prdshm_lock() but for the re-lock: hash the name, take the mutex. */
+static __attribute__((noinline)) int lock_slow(prdshm_session *s, const char *resource,
+					       size_t len, int mode, int64_t timeout_ms,
+					       const char *phase_id)
+{
+	struct request q;
+
+	request_fill(&q, s, resource, len, mode, timeout_ms, phase_id);
+	return acquire(&q);
+}
+
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64_t timeout_ms,
 		const char *phase_id)
 {
-	struct request q;
-	int r = request_init(&q, s, resource, (int)mode, timeout_ms, phase_id);
+	size_t len;
+	int r;
 
-	if (r)
+	if (!request_valid(s, (int)mode, timeout_ms))
+		return bad_request(s, (int)mode, timeout_ms);
+	r = name_len(resource, &len);
+	if (PRDSHM__UNLIKELY(r))
 		return r;
-	return acquire(&q);
+	if (phase_id == NULL && lock_reclaim(s, resource, len, (uint32_t)mode))
+		return 0;
+	return lock_slow(s, resource, len, (int)mode, timeout_ms, phase_id);
 }
 
 /* ---- Release, upgrade, downgrade ------------------------------------ */
@@ -836,7 +1056,7 @@ int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64
 static int find_own(struct request *q)
 {
 	struct prdshm_seg *seg = q->s->seg;
-	int r = prdshm__part_lock(seg, q->p, -1);
+	int r = part_lock(seg, q->p, -1);
 
 	if (r)
 		return r;
@@ -845,7 +1065,7 @@ static int find_own(struct request *q)
 				     : rec_find(seg, q->p, q->si, q->s->slot, q->s->gen);
 	if (q->ri == PRDSHM__NIL ||
 	    prdshm__rec_state(&prdshm__part_recs(seg, q->p)[q->ri]) != PRDSHM__REC_HELD) {
-		prdshm__part_unlock(seg, q->p);
+		part_unlock(seg, q->p);
 		return prdshm__fail(PRDSHM_ENOTHELD, "'%.*s' is not held by this session",
 				    (int)(q->len > 64 ? 64 : q->len), q->name);
 	}
@@ -853,74 +1073,108 @@ static int find_own(struct request *q)
 }
 
 /*
- * Release the session's hold on (name, hash) without the partition mutex,
- * through the hint left by the grant (file comment).  The hint is checked
- * against the record: HELD, this session, the hinted slot, whose name
- * (stable while the record holds it) is this one.  @return 1 if released,
- * 0 if the caller must take the slow way.
+ * Release the session's hold on @p name without the partition mutex, if
+ * this thread's latest grant was of it: HELD -> RELEASED by a
+ * compare-and-swap that fails if the record is not that allocation any
+ * more, or not held (see lock_reclaim).  @return 1 if released.
  */
-static int release_fast(struct prdshm_session *s, const char *name, size_t len, uint32_t hash)
+static inline int release_last(struct prdshm_session *s, const char *name, size_t len)
 {
 	struct prdshm_seg *seg = s->seg;
-	const struct prdshm__hint *h = &s->hints[hash & (PRDSHM__HINTS - 1)];
-	uint32_t p = __atomic_load_n(&h->p, __ATOMIC_RELAXED);
-	uint32_t si = __atomic_load_n(&h->si, __ATOMIC_RELAXED);
-	uint32_t ri = __atomic_load_n(&h->ri, __ATOMIC_RELAXED);
-	struct prdshm__slot *sl;
-	struct prdshm__rec *r;
+	const struct last_grant *g = last_grant_of(s, name, len);
 	uint64_t w;
 
 	/* A segment marked for recovery refuses every operation, this one
 	 * too: the slow way says so. */
-	if (__atomic_load_n(&h->hash, __ATOMIC_RELAXED) != hash || p >= seg->nparts ||
-	    si >= seg->slots_per_part || ri >= seg->recs_per_part ||
+	if (g == NULL || __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
+		return 0;
+	w = g->use | PRDSHM__REC_HELD;
+	if (!__atomic_compare_exchange_n(&prdshm__part_recs(seg, g->p)[g->ri].state, &w,
+					 g->use | PRDSHM__REC_RELEASED, 0, __ATOMIC_SEQ_CST,
+					 __ATOMIC_RELAXED))
+		return 0;
+	PRDSHM__CRASH_POINT("unlock_ring");
+	ring_released(&prdshm__part_slots(seg, g->p)[g->si]);
+	return 1;
+}
+
+/*
+ * The same through the session's hint for the name's hash, left by a grant
+ * in any thread (see session.h).  Unlike the thread's own latest grant, it
+ * says nothing of the allocation, so the record is checked: HELD, this
+ * session's, on a slot whose name (stable while the record holds it) is
+ * this one.  A record reused since these reads fails the swap: its use
+ * count moved.  @return 1 if released.
+ */
+static int release_hinted(struct prdshm_session *s, uint32_t hash, const char *name, size_t len)
+{
+	struct prdshm_seg *seg = s->seg;
+	uint64_t hint = __atomic_load_n(&s->hints[hash & (PRDSHM__HINTS - 1)], __ATOMIC_RELAXED);
+	uint32_t p = part_of(seg, hash), ri = (uint32_t)hint, si;
+	struct prdshm__slot *sl;
+	struct prdshm__rec *r;
+	uint64_t w;
+
+	if ((uint32_t)(hint >> 32) != hash || ri >= seg->recs_per_part ||
 	    __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
 		return 0;
 	r = &prdshm__part_recs(seg, p)[ri];
-	sl = &prdshm__part_slots(seg, p)[si];
 	w = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
-	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_HELD ||
+	si = __atomic_load_n(&r->slot, __ATOMIC_RELAXED);
+	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_HELD || si >= seg->slots_per_part ||
 	    __atomic_load_n(&r->sess, __ATOMIC_RELAXED) != s->slot ||
-	    __atomic_load_n(&r->gen, __ATOMIC_RELAXED) != s->gen ||
-	    __atomic_load_n(&r->slot, __ATOMIC_RELAXED) != si || sl->name_len != len ||
-	    !prdshm__bytes_equal(sl->name, name, len))
+	    __atomic_load_n(&r->gen, __ATOMIC_RELAXED) != s->gen)
 		return 0;
-	if (!__atomic_compare_exchange_n(&r->state, &w, w | PRDSHM__REC_RELEASED, 0,
+	sl = &prdshm__part_slots(seg, p)[si];
+	if (sl->name_len != len || !prdshm__bytes_equal(sl->name, name, len) ||
+	    !__atomic_compare_exchange_n(&r->state, &w, w | PRDSHM__REC_RELEASED, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("unlock_ring");
-	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0) {
-		__atomic_add_fetch(&sl->doorbell, 1, __ATOMIC_SEQ_CST);
-		wake_after(sl);
-	}
+	ring_released(sl);
 	return 1;
+}
+
+/* prdshm_unlock() but for the thread's latest grant. */
+static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *resource,
+						 size_t len)
+{
+	struct request q;
+	struct prdshm_seg *seg = s->seg;
+	struct prdshm__slot *sl;
+	int woke, r;
+
+	q.s = s;
+	q.name = resource;
+	q.len = len;
+	q.hash = prdshm__hash(resource, len);
+	if (release_hinted(s, q.hash, resource, len))
+		return 0;
+	q.p = part_of(seg, q.hash);
+	r = find_own(&q);
+	if (r)
+		return r;
+	sl = &prdshm__part_slots(seg, q.p)[q.si];
+	woke = rec_remove(seg, q.p, q.si, q.ri, 1);
+	part_unlock(seg, q.p);
+	if (woke)
+		wake_after(sl);
+	return 0;
 }
 
 int prdshm_unlock(prdshm_session *s, const char *resource)
 {
-	struct request q;
-	struct prdshm__slot *sl;
-	int woke, r;
+	size_t len;
+	int r;
 
 	if (PRDSHM__UNLIKELY(s == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
-	r = name_key(resource, &q.len, &q.hash);
-	if (r)
+	r = name_len(resource, &len);
+	if (PRDSHM__UNLIKELY(r))
 		return r;
-	if (release_fast(s, resource, q.len, q.hash))
+	if (release_last(s, resource, len))
 		return 0;
-	q.s = s;
-	q.name = resource;
-	q.p = part_of(s->seg, q.hash);
-	r = find_own(&q);
-	if (r)
-		return r;
-	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
-	woke = rec_remove(s->seg, q.p, q.si, q.ri, 1);
-	prdshm__part_unlock(s->seg, q.p);
-	if (woke)
-		wake_after(sl);
-	return 0;
+	return unlock_slow(s, resource, len);
 }
 
 int prdshm_downgrade(prdshm_session *s, const char *resource)
@@ -940,11 +1194,11 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
 	if (rec->mode == PRDSHM_EXCLUSIVE) {
 		count_add(sl, rec, -1);
-		rec->mode = PRDSHM_SHARED;
+		__atomic_store_n(&rec->mode, PRDSHM_SHARED, __ATOMIC_RELAXED);
 		count_add(sl, rec, +1);
 		woke = ring(sl);
 	}
-	prdshm__part_unlock(s->seg, q.p);
+	part_unlock(s->seg, q.p);
 	if (woke)
 		wake_after(sl);
 	return 0;
@@ -965,17 +1219,17 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
 	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
 	if (rec->mode == PRDSHM_EXCLUSIVE) {
-		prdshm__part_unlock(s->seg, q.p);
+		part_unlock(s->seg, q.p);
 		return 0;
 	}
 	if (rec->flags & PRDSHM__REC_UPGRADING) {
 		/* Another thread of this session is already upgrading it. */
-		prdshm__part_unlock(s->seg, q.p);
+		part_unlock(s->seg, q.p);
 		return prdshm__fail(PRDSHM_EBUSY, "an upgrade of '%.*s' is already waiting",
 				    (int)(q.len > 64 ? 64 : q.len), q.name);
 	}
 	count_add(sl, rec, -1);
-	rec->flags |= PRDSHM__REC_UPGRADING;
+	__atomic_store_n(&rec->flags, rec->flags | PRDSHM__REC_UPGRADING, __ATOMIC_RELAXED);
 	count_add(sl, rec, +1);
 	note_use(s->seg, &q);
 	r = wait_grant(s->seg, &q);
@@ -1017,11 +1271,11 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed)
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
 	for (uint32_t p = 0; p < s->seg->nparts; p++) {
-		r = prdshm__part_lock(s->seg, p, -1);
+		r = part_lock(s->seg, p, -1);
 		if (r)
 			break;
 		n += prdshm__part_release_session(s->seg, p, s->slot, s->gen);
-		prdshm__part_unlock(s->seg, p);
+		part_unlock(s->seg, p);
 	}
 	if (freed)
 		*freed = n;
@@ -1076,8 +1330,10 @@ static int rec_valid(struct prdshm_seg *seg, uint32_t p, const struct prdshm__re
 	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
 	uint32_t st = prdshm__rec_state(r);
 
-	/* A RELEASED record is garbage: dropping it completes the release. */
-	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) &&
+	/* A RELEASED record stays, as if held: its holder may take it back
+	 * without the mutex (lock_reclaim), so only rec_take_released() may
+	 * drop it, and the next slot_collect() will. */
+	return (holds(st) || st == PRDSHM__REC_WAITING) &&
 	       (r->mode == PRDSHM_SHARED || r->mode == PRDSHM_EXCLUSIVE) &&
 	       r->slot < seg->slots_per_part && slots[r->slot].name_len != 0 &&
 	       r->sess < seg->max_agents;
@@ -1147,9 +1403,11 @@ int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 		struct prdshm__rec *r = &recs[i];
 
 		/* Only a held SHARED record can be upgrading. */
-		if (prdshm__rec_state(r) != PRDSHM__REC_HELD || r->mode != PRDSHM_SHARED)
-			r->flags = 0;
-		r->flags &= PRDSHM__REC_UPGRADING;
+		__atomic_store_n(&r->flags,
+				 prdshm__rec_state(r) == PRDSHM__REC_HELD && r->mode == PRDSHM_SHARED
+					 ? r->flags & PRDSHM__REC_UPGRADING
+					 : 0,
+				 __ATOMIC_RELAXED);
 		if (!rec_valid(seg, p, r) ||
 		    rec_find(seg, p, r->slot, r->sess, r->gen) != PRDSHM__NIL) {
 			prdshm__rec_set_state(r, PRDSHM__REC_FREE);
@@ -1308,7 +1566,7 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 	if (r)
 		return r;
 	p = part_of(seg, hash);
-	r = prdshm__part_lock(seg, p, -1);
+	r = part_lock(seg, p, -1);
 	if (r)
 		return r;
 	recs = prdshm__part_recs(seg, p);
@@ -1327,7 +1585,7 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 			prdshm__copy_record(seg, x, &out[count]);
 		count++;
 	}
-	prdshm__part_unlock(seg, p);
+	part_unlock(seg, p);
 	*n = count;
 	return 0;
 }

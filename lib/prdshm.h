@@ -469,7 +469,10 @@ int prdshm_session_fd(const prdshm_session *s);
  * requests cannot starve a waiting EXCLUSIVE one.  While waiting, locks held
  * by dead sessions are released, and after deadlock_timeout_ms the waits-for
  * graph is checked: if this request closes a cycle it fails with
- * PRDSHM_EDEADLK and the others proceed.
+ * PRDSHM_EDEADLK and the others proceed.  A thread that locks again, in the
+ * same mode and without a phase, the resource it last locked and released
+ * takes no mutex: it takes its released hold back, unless someone waits for
+ * the resource (docs/design.md, "Taking a release back").
  * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
  *        or PRDSHM_WAIT_FOREVER.
  * @param phase_id recorded with the lock for inspection (NULL: none).
@@ -482,9 +485,10 @@ int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);
 
 /**
- * Release @p resource.  Usually takes no mutex: the hold is found through a
- * hint the grant left in @p s and let go with one atomic swap, and waiters
- * are woken at once (docs/design.md, "Releasing without the mutex").  A
+ * Release @p resource.  Usually takes no mutex: the hold is found through
+ * the thread's memory of its latest grant or a hint the grant left in @p s,
+ * and let go with one atomic swap, and waiters are woken at once
+ * (docs/design.md, "Releasing without the mutex").  A
  * hold that another thread of the session is upgrading is released all the
  * same; that upgrade then fails with PRDSHM_ENOTHELD.
  * @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME, PRDSHM_EINVAL (NULL session),

@@ -34,6 +34,9 @@ void prdshm__sess_unlock(struct prdshm_seg *seg)
 	prdshm__mutex_unlock(&seg->hdr->sess_mutex);
 }
 
+/* The last session serial handed out in this process (see session.h). */
+static uint64_t session_serial;
+
 static int ofd_held_by_someone(int fd, uint32_t slot)
 {
 	struct flock fl = {
@@ -274,6 +277,7 @@ int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	s->seg = seg;
 	s->pid = getpid();
+	s->serial = __atomic_add_fetch(&session_serial, 1, __ATOMIC_RELAXED);
 	prdshm__strlcpy(s->id, agent_id, sizeof(s->id));
 	s->fd = open_private_fd(seg, flags);
 	if (s->fd < 0) {

@@ -89,7 +89,9 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	if (r->flags & PRDSHM__REC_UPGRADING)
 		h->mode = PRDSHM_EXCLUSIVE;
 	h->alive = prdshm__session_alive(seg, sess, r->gen);
-	h->since_ns = r->since_ns;
+	/* Atomic: a holder taking its record back writes it without the
+	 * mutex. */
+	h->since_ns = __atomic_load_n(&r->since_ns, __ATOMIC_RELAXED);
 }
 
 /* Copy one slot's records, holders first, then waiters in FIFO order.

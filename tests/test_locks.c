@@ -230,6 +230,73 @@ static void test_release_without_mutex(void)
 	teardown();
 }
 
+/* 1 if agent @p id alone holds @p res, in @p mode, for phase @p phase. */
+static int held_alone_by(const char *res, const char *id, prdshm_mode mode, const char *phase)
+{
+	prdshm_holder h[4];
+	size_t n = 0;
+
+	return prdshm_lock_query(seg, res, 0, h, 4, &n) == 0 && n == 1 && !h[0].waiting &&
+	       strcmp(h[0].agent_id, id) == 0 && h[0].mode == mode &&
+	       strcmp(h[0].phase_id, phase) == 0;
+}
+
+/* A re-lock takes the released record back without the mutex only while it
+ * is still that session's, in that mode, unused by anyone else. */
+static void test_relock_takes_record_back(void)
+{
+	prdshm_session *s, *t, *s2;
+
+	setup(64);
+	s = session("a");
+	t = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT(held_alone_by("x", "a", PRDSHM_EXCLUSIVE, ""));
+	CU_ASSERT_EQUAL(prdshm_lock(t, "x", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_EHELD);
+	CU_ASSERT_EQUAL(healthy(), 0);
+
+	/* b takes a's released record over: a's memory of it is stale. */
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(t, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), PRDSHM_ENOTHELD);
+	CU_ASSERT(held_alone_by("x", "b", PRDSHM_EXCLUSIVE, ""));
+	CU_ASSERT_EQUAL(prdshm_unlock(t, "x"), 0);
+
+	/* Another mode, or a phase, goes the normal way and is recorded. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT(held_alone_by("x", "a", PRDSHM_SHARED, ""));
+	CU_ASSERT_EQUAL(prdshm_lock(t, "x", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(t, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, "ph"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT(held_alone_by("x", "a", PRDSHM_SHARED, ""));
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+
+	/* A session opened after a's is closed (perhaps at the same
+	 * address, in the same slot) is not a. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "z", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "z"), 0);
+	prdshm_session_close(s);
+	s2 = session("c");
+	CU_ASSERT_EQUAL(prdshm_lock(s2, "z", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT(held_alone_by("z", "c", PRDSHM_EXCLUSIVE, ""));
+	CU_ASSERT_EQUAL(prdshm_lock(t, "z", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(s2, "z"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(t, "z", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s2);
+	prdshm_session_close(t);
+	teardown();
+}
+
 /* One thread of a session upgrades while another releases the same hold:
  * the upgrade must not carry on with (or be granted on) a record that is
  * no longer the session's. */
@@ -551,6 +618,61 @@ static void test_blocked_waiter_gets_lock_of_killed_holder(void)
 	teardown();
 }
 
+/* Queues for "x", says so once granted, releases when told. */
+static int queued_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("queued", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+	tu_signal(pp.up[1], 'g');
+	TU_CHILD_ASSERT(tu_await(pp.down[0], 20000) == 'q');
+	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+/* 1 once "x" has a waiting record (bounded: 10 s). */
+static int x_has_waiter(void)
+{
+	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000)) {
+		prdshm_holder h[4];
+		size_t n = 0;
+
+		if (prdshm_lock_query(seg, "x", 0, h, 4, &n) == 0 && n == 2 && h[1].waiting)
+			return 1;
+	}
+	return 0;
+}
+
+/* A holder that releases and locks again while another process waits goes
+ * behind the waiter: taking its released record back would jump the
+ * queue. */
+static void test_relock_queues_behind_waiter(void)
+{
+	prdshm_session *s;
+	pid_t pid;
+
+	setup(64);
+	pipes_open(&pp);
+	s = session("holder");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	pid = tu_fork(queued_child, NULL);
+	CU_ASSERT_FATAL(x_has_waiter());
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(tu_await(pp.up[0], 10000), 'g');
+	CU_ASSERT(held_alone_by("x", "queued", PRDSHM_EXCLUSIVE, ""));
+	tu_signal(pp.down[1], 'q');
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 10000, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	pipes_close(&pp);
+	teardown();
+}
+
 /* Crash inside a critical section at @p point; the next locker repairs. */
 static int crash_child(void *arg)
 {
@@ -818,6 +940,8 @@ const tu_test tu_tests[] = {
 	TU(test_timed_acquire_times_out_near_deadline),
 	TU(test_table_full_message),
 	TU(test_release_without_mutex),
+	TU(test_relock_takes_record_back),
+	TU(test_relock_queues_behind_waiter),
 	TU(test_upgrade_loses_hold_released_by_sibling),
 	TU(test_lock_many_all_or_nothing),
 	TU(test_upgrade_downgrade),

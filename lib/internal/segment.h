@@ -160,10 +160,13 @@ enum {
 
 /* A holder or waiter.  Authoritative: state, mode, slot, sess, gen, seq,
  * flags; next is derived (slot list or free list).  Guarded by the
- * partition mutex, with one exception: the holder itself turns its own
- * HELD record RELEASED by a compare-and-swap of state without the mutex.
- * So state is only accessed atomically, and slot, sess and gen, which that
- * holder reads to recognise its record, are written atomically. */
+ * partition mutex, with two exceptions, both compare-and-swaps of state by
+ * the holder itself without the mutex: HELD -> RELEASED (a release) and
+ * RELEASED -> HELD of the same allocation (a re-lock taking the release
+ * back; then it also stores since_ns).  So state is only accessed
+ * atomically, the mutex holder takes a RELEASED record only by a
+ * compare-and-swap, and mode, slot, sess, gen, flags and since_ns, which
+ * such a holder reads or writes, are written atomically. */
 struct prdshm__rec {
 	uint64_t state;
 	uint32_t mode;

@@ -9,14 +9,12 @@
 
 #include "internal/segment.h"
 
-/* Where one of the session's recent grants lives, so that prdshm_unlock()
- * can find the record without the partition mutex.  Only a hint: every use
- * checks it against the record itself (lib/locktable.c).  Threads sharing
- * the session may race on it, so its fields are read and written with
- * relaxed atomics. */
-struct prdshm__hint {
-	uint32_t hash, p, si, ri;
-};
+/* Where the session's recent grants are, so that prdshm_unlock() can find
+ * the record without the partition mutex.  A hint is one 64-bit word, so
+ * that threads sharing the session, which race on hints, never see half of
+ * one: the name's hash in the high half (it names the partition) and the
+ * record's index in that partition in the low half.  Only a hint: every use
+ * checks it against the record itself (lib/locktable.c). */
 #define PRDSHM__HINTS 64 /* a power of two; indexed by name hash */
 
 struct prdshm_session {
@@ -25,8 +23,12 @@ struct prdshm_session {
 	uint32_t slot;
 	uint32_t gen;
 	pid_t pid;      /* the process that opened it */
+	/* Unique among this process's sessions, ever: what a thread's memory
+	 * of its latest grant is tied to (lib/locktable.c), where the handle's
+	 * address, or slot and generation, could be those of a closed one. */
+	uint64_t serial;
 	char id[PRDSHM_ID_MAX + 1];
-	struct prdshm__hint hints[PRDSHM__HINTS];
+	uint64_t hints[PRDSHM__HINTS]; /* relaxed atomics */
 };
 
 /*

@@ -21,7 +21,8 @@
 /* The scripts a crashing child can run. */
 enum script {
 	S_LOCK,        /* lock a new resource */
-	S_LOCK_UNLOCK, /* lock it, unlock it (no mutex), lock and unlock_all */
+	S_LOCK_UNLOCK, /* lock, unlock, re-lock, unlock (no mutex), then another
+			* session's lock and unlock_all */
 	S_LOCK_WAIT,   /* wait for it while the supervisor holds it */
 	S_CLAIM,       /* claim a phase */
 	S_COMPLETE,    /* claim and complete p0 (p1 depends on it) */
@@ -44,6 +45,7 @@ static const struct scenario scenarios[] = {
 	{ "lock_remove", S_LOCK_UNLOCK },
 	{ "unlock_ring", S_LOCK_UNLOCK },
 	{ "lock_reuse", S_LOCK_UNLOCK },
+	{ "lock_reclaim", S_LOCK_UNLOCK },
 	{ "phase_transition", S_CLAIM },
 	{ "phase_claim", S_CLAIM },
 	{ "phase_claim_agent", S_CLAIM },
@@ -59,7 +61,7 @@ static const struct scenario scenarios[] = {
 
 const char *const tt_crash_points[] = {
 	"slot_alloc", "lock_link", "lock_grant", "lock_remove", "unlock_ring",
-	"lock_reuse",
+	"lock_reuse", "lock_reclaim",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
 	"phase_ready", "phase_running", "phase_propagate",
@@ -153,10 +155,15 @@ static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 		break;
 	case S_LOCK_UNLOCK:
 		/* prdshm_unlock() releases without the mutex, the re-lock
-		 * reuses that record, unlock_all removes it under the mutex. */
+		 * takes that record back without it too; another session's
+		 * lock then reuses the record, and its unlock_all removes it
+		 * under the mutex. */
 		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
 			prdshm_unlock(s, RES);
 		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
+			prdshm_unlock(s, RES);
+		if (prdshm_session_open(seg, "crasher-2", 0, &s) == 0 &&
+		    prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
 			prdshm_unlock_all(s, NULL);
 		break;
 	case S_CLAIM:

@@ -256,11 +256,17 @@ static void clear_witness(int w, uint32_t t)
 }
 
 /* After a failed probe: who is in the way, so that the log says it. */
+static void print_check_problem(void *ctx, int severity, const char *problem)
+{
+	fprintf(stderr, "torture:   check: %s\n", problem);
+}
+
 static void describe_lock(struct round *rd, const char *name)
 {
 	prdshm_holder h[16];
 	size_t n = 0;
 
+	prdshm_check(rd->seg, 0, print_check_problem, NULL);
 	if (prdshm_lock_query(rd->seg, name, 0, h, 16, &n) != 0)
 		return;
 	for (size_t i = 0; i < n && i < 16; i++)
