@@ -778,8 +778,10 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
  */
 #define LAST_NAME_MAX 64
 struct last_grant {
-	uint64_t serial;    /* the session's (0: none) */
-	uint32_t p, si, ri;
+	uint64_t serial;    /* the session's (0: none); its mapping stays while
+			     * it is open, so the pointers below stay valid */
+	struct prdshm__rec *rec;
+	struct prdshm__slot *slot;
 	uint32_t len;       /* 0: nothing remembered */
 	uint64_t use;       /* the record's use count (state bits clear) */
 	int nophase;        /* the grant named no phase */
@@ -803,7 +805,7 @@ static inline const struct last_grant *last_grant_of(const struct prdshm_session
  * partition mutex. */
 static void remember(const struct request *q)
 {
-	const struct prdshm__rec *r = &prdshm__part_recs(q->s->seg, q->p)[q->ri];
+	struct prdshm__rec *r = &prdshm__part_recs(q->s->seg, q->p)[q->ri];
 	struct last_grant *g = &last_grant;
 
 	__atomic_store_n(&q->s->hints[q->hash & (PRDSHM__HINTS - 1)],
@@ -813,9 +815,8 @@ static void remember(const struct request *q)
 		return;
 	}
 	g->serial = q->s->serial;
-	g->p = q->p;
-	g->si = q->si;
-	g->ri = q->ri;
+	g->rec = r;
+	g->slot = &prdshm__part_slots(q->s->seg, q->p)[q->si];
 	g->len = (uint32_t)q->len;
 	g->use = __atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK;
 	g->nophase = r->phase[0] == '\0';
@@ -995,30 +996,31 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 {
 	struct prdshm_seg *seg = s->seg;
 	const struct last_grant *g = last_grant_of(s, name, len);
-	struct prdshm__slot *sl;
 	struct prdshm__rec *r;
 	uint64_t w;
 
 	if (g == NULL || !g->nophase ||
 	    __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
 		return 0;
-	r = &prdshm__part_recs(seg, g->p)[g->ri];
+	r = g->rec;
 	w = g->use | PRDSHM__REC_RELEASED;
-	if (__atomic_load_n(&r->mode, __ATOMIC_RELAXED) != mode ||
+	/* Someone waits already: do not make it see the record held for
+	 * nothing (it would go back to sleep until the give-back rings). */
+	if (__atomic_load_n(&g->slot->nwaiting, __ATOMIC_RELAXED) != 0 ||
+	    __atomic_load_n(&r->mode, __ATOMIC_RELAXED) != mode ||
 	    __atomic_load_n(&r->flags, __ATOMIC_RELAXED) != 0 ||
 	    !__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_HELD, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("lock_reclaim");
-	sl = &prdshm__part_slots(seg, g->p)[g->si];
-	if (PRDSHM__LIKELY(__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) == 0)) {
+	if (PRDSHM__LIKELY(__atomic_load_n(&g->slot->nwaiting, __ATOMIC_SEQ_CST) == 0)) {
 		__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
 		return 1;
 	}
 	w = g->use | PRDSHM__REC_HELD;
 	if (__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_RELEASED, 0,
 					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		ring_released(sl);
+		ring_released(g->slot);
 	return 0;
 }
 
@@ -1089,12 +1091,11 @@ static inline int release_last(struct prdshm_session *s, const char *name, size_
 	if (g == NULL || __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
 		return 0;
 	w = g->use | PRDSHM__REC_HELD;
-	if (!__atomic_compare_exchange_n(&prdshm__part_recs(seg, g->p)[g->ri].state, &w,
-					 g->use | PRDSHM__REC_RELEASED, 0, __ATOMIC_SEQ_CST,
-					 __ATOMIC_RELAXED))
+	if (!__atomic_compare_exchange_n(&g->rec->state, &w, g->use | PRDSHM__REC_RELEASED, 0,
+					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("unlock_ring");
-	ring_released(&prdshm__part_slots(seg, g->p)[g->si]);
+	ring_released(g->slot);
 	return 1;
 }
 

@@ -82,6 +82,8 @@ int group_callgrind(void)
 	}
 	r = per_pair("excl", "instr_excl", "per prdshm EXCLUSIVE acquire+release");
 	if (r == 0)
+		r = per_pair("excl_alt", "instr_alt", "the same, two names in turn (mutex path)");
+	if (r == 0)
 		r = per_pair("mutex", "instr_mutex", "per bare robust mutex lock+unlock");
 	return r;
 }
