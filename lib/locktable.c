@@ -877,13 +877,16 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
 		uint64_t until = now + WAIT_CAP_NS;
 
+		/* Collect first: an upgrade's record that another thread of
+		 * the session released may be among those collected, and must
+		 * then not be granted. */
+		slot_collect(seg, q->p, q->si);
 		if (!rec_is_ours(seg, q)) {
 			part_unlock(seg, q->p);
 			if (woke)
 				wake_after(sl);
 			return 1;
 		}
-		slot_collect(seg, q->p, q->si);
 		if (grantable(seg, q->p, q->si, q->ri))
 			return granted_exit(seg, q, woke);
 		if (now >= sweep_at) {
