@@ -1253,14 +1253,26 @@ uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32
 
 	for (uint32_t i = 0; i < seg->recs_per_part && seg->parts[p].nrecs > 0; i++) {
 		struct prdshm__rec *r = &recs[i];
-		uint32_t st = prdshm__rec_state(r);
+		uint32_t st = prdshm__rec_state(r), si = r->slot;
 		struct prdshm__slot *sl;
 
 		if (st == PRDSHM__REC_FREE || r->sess != slot || r->gen != gen ||
-		    r->slot >= seg->slots_per_part)
+		    si >= seg->slots_per_part)
 			continue;
-		sl = &prdshm__part_slots(seg, p)[r->slot];
-		if (rec_remove(seg, p, r->slot, i, 1))
+		sl = &prdshm__part_slots(seg, p)[si];
+		if (st == PRDSHM__REC_RELEASED) {
+			/* Garbage, taken only by compare-and-swap (another
+			 * thread of the session may be taking it back): collect
+			 * the slot, and free it if nothing else is left. */
+			slot_collect(seg, p, si);
+			st = prdshm__rec_state(r);
+			if (st == PRDSHM__REC_FREE) {
+				if (sl->head >= seg->recs_per_part)
+					slot_free(seg, p, si);
+				continue;
+			}
+		}
+		if (rec_remove(seg, p, si, i, 1))
 			wake_after(sl); /* under the mutex: rare path, keep it simple */
 		n += st != PRDSHM__REC_RELEASED; /* garbage goes too, uncounted */
 	}
@@ -1375,7 +1387,10 @@ static void rebuild_slots(struct prdshm_seg *seg, uint32_t p)
 
 		sl->head = PRDSHM__NIL;
 		sl->nshared = sl->nexcl = 0;
-		__atomic_store_n(&sl->nwaiting, 0, __ATOMIC_RELAXED);
+		/* Above zero while the records are counted again: a re-lock
+		 * reads it without the mutex and must not pass a waiter that
+		 * is not counted yet (prdshm__part_rebuild takes the 1 off). */
+		__atomic_store_n(&sl->nwaiting, 1, __ATOMIC_SEQ_CST);
 		if (sl->name_len == 0 || sl->name_len > PRDSHM_NAME_MAX ||
 		    memchr(sl->name, '\0', sl->name_len) != NULL) {
 			sl->name_len = 0;
@@ -1433,6 +1448,7 @@ int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 	for (uint32_t i = seg->slots_per_part; i-- > 0;) {
 		struct prdshm__slot *sl = &slots[i];
 
+		__atomic_sub_fetch(&sl->nwaiting, 1, __ATOMIC_SEQ_CST); /* rebuild_slots() */
 		if (sl->head >= seg->recs_per_part)
 			sl->name_len = 0; /* no records: the resource is free */
 		if (sl->name_len == 0) {

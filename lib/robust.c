@@ -51,8 +51,8 @@ int prdshm__mutex_init(struct prdshm__mutex *m)
  * rings it under the mutex, still holds it.  So poll the lock word a little
  * before locking.  Only a read (glibc's word is 0 when free): spinning with
  * trylock instead changes the robust-list state, and on an unrecoverable
- * mutex glibc's trylock and lock then disagree.  Ownership and dead-owner
- * recovery stay entirely with pthread_mutex_lock().
+ * mutex glibc's trylock returns still holding it.  Ownership and dead-owner
+ * recovery stay entirely with pthread_mutex_timedlock().
  */
 #define SPIN_POLLS 400
 
@@ -100,27 +100,73 @@ static int64_t bounded(int64_t timeout_ms)
 	return timeout_ms < 0 || timeout_ms > left ? left : timeout_ms;
 }
 
-static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
+/* One bounded sleep on @p m: pthread_mutex_timedlock with a deadline
+ * @p ms from now.  It takes a CLOCK_REALTIME deadline, so a clock step
+ * shortens or stretches this one slice only.  (pthread_mutex_clocklock
+ * would take CLOCK_MONOTONIC, but ThreadSanitizer does not know it.) */
+static int lock_slice(pthread_mutex_t *m, int64_t ms)
 {
 	struct timespec ts;
 
-	if (timeout_ms < 0) {
-		await_free(m);
-		return pthread_mutex_lock(m);
-	}
-	if (timeout_ms == 0)
-		return pthread_mutex_trylock(m);
-	/* pthread_mutex_timedlock takes a CLOCK_REALTIME deadline, so a clock
-	 * step during the wait changes its length.  (pthread_mutex_clocklock
-	 * would take CLOCK_MONOTONIC, but ThreadSanitizer does not know it.) */
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
 	if (ts.tv_nsec >= 1000000000) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
 	return pthread_mutex_timedlock(m, &ts);
+}
+
+/*
+ * Lock @p m within @p timeout_ms (-1: without limit, 0: try once), never
+ * sleeping in the kernel longer than PRDSHM__MUTEX_SLICE_MS at a time.  A
+ * glibc robust mutex can lose a wake-up: its unlock wakes one sleeper; if
+ * that sleeper is SIGKILLed before it takes the mutex, and another process
+ * took the mutex meanwhile on the fast path (so the lock word no longer
+ * says that anyone sleeps), the kernel does not pass the wake-up on (it
+ * does only while the word is 0), and the next unlock wakes nobody.  The
+ * other sleepers would sleep with the mutex free until some later
+ * contended unlock.  With slices, each wakes within one slice and tries
+ * again.
+ */
+static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
+{
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX
+				      : prdshm__now_mono() + (uint64_t)timeout_ms * 1000000u;
+
+	/* A try is a slice of 0 ms: POSIX has timedlock take a free mutex
+	 * whatever the deadline.  (Not pthread_mutex_trylock: on an
+	 * unrecoverable mutex glibc's trylock returns still holding it.) */
+	if (timeout_ms == 0)
+		return lock_slice(m, 0);
+#ifdef PRDSHM__TSAN
+	/* ThreadSanitizer does not know that pthread_mutex_timedlock returns
+	 * holding the mutex with EOWNERDEAD (it reports the later unlock), so
+	 * its builds wait without limit in pthread_mutex_lock().  They run no
+	 * SIGKILL torture, where the slices matter. */
+	if (timeout_ms < 0) {
+		await_free(m);
+		return pthread_mutex_lock(m);
+	}
+#endif
+	for (;;) {
+		uint64_t now;
+		int64_t slice = PRDSHM__MUTEX_SLICE_MS;
+		int r;
+
+		await_free(m);
+		now = prdshm__now_mono();
+		if (end != UINT64_MAX) {
+			if (now >= end)
+				return lock_slice(m, 0);
+			if ((end - now) / 1000000u < (uint64_t)slice)
+				slice = (int64_t)((end - now + 999999u) / 1000000u);
+		}
+		r = lock_slice(m, slice);
+		if (r != ETIMEDOUT)
+			return r;
+	}
 }
 
 /* Which mutex of the segment @p m is, for messages. */

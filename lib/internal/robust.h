@@ -9,7 +9,9 @@
 #ifndef PRDSHM_INTERNAL_ROBUST_H
 #define PRDSHM_INTERNAL_ROBUST_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "internal/segment.h"
 #include "internal/util.h"
@@ -21,6 +23,11 @@ typedef int (*prdshm__repair_fn)(struct prdshm_seg *seg, void *arg);
 
 /* Initialise a robust process-shared mutex.  @return 0 or PRDSHM_ESYS. */
 int prdshm__mutex_init(struct prdshm__mutex *m);
+
+/* The longest single sleep on a segment mutex: a wait "without limit" is a
+ * loop of these, because a robust mutex can lose a wake-up when a process
+ * is killed at the wrong moment (see timed_lock() in lib/robust.c). */
+#define PRDSHM__MUTEX_SLICE_MS 50
 
 /* The end of the thread's current bound (CLOCK_MONOTONIC ns), 0 outside
  * one: see prdshm__wait_bound_begin().  Initial-exec, so that reading it
@@ -44,19 +51,34 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
  *         recoverable, or the segment is marked).  On error the mutex is not
  *         held.
  *
- * Every lock and unlock takes one of these, so the common case is inline:
- * no bound, no timeout, and glibc's lock word reads free.  Spinning on a
- * held mutex, timeouts and bounds are in prdshm__mutex_lock_slow().
+ * Most locks of the table take one of these, so the common case is inline:
+ * no bound, no timeout, and glibc's lock word reads free.  Even then the
+ * sleep is bounded (PRDSHM__MUTEX_SLICE_MS, from the coarse clock): another
+ * process may take the mutex between the read and the lock.  (Not
+ * pthread_mutex_trylock: on an unrecoverable mutex glibc's trylock returns
+ * ENOTRECOVERABLE still holding it.)  Spinning on a held mutex, timeouts,
+ * bounds and further slices are in prdshm__mutex_lock_slow().
  */
 static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				     int64_t timeout_ms, prdshm__repair_fn repair, void *arg)
 {
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(PRDSHM__TSAN)
 	if (PRDSHM__LIKELY(timeout_ms < 0 && prdshm__wait_deadline == 0 &&
 			   __atomic_load_n(&m->m.__data.__lock, __ATOMIC_RELAXED) == 0)) {
-		int r = pthread_mutex_lock(&m->m);
+		struct timespec ts;
+		int r;
 
-		return PRDSHM__LIKELY(r == 0) ? 0 : prdshm__mutex_settle(seg, m, r, repair, arg);
+		clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+		ts.tv_nsec += PRDSHM__MUTEX_SLICE_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		r = pthread_mutex_timedlock(&m->m, &ts);
+		if (PRDSHM__LIKELY(r == 0))
+			return 0;
+		if (r != ETIMEDOUT)
+			return prdshm__mutex_settle(seg, m, r, repair, arg);
 	}
 #endif
 	return prdshm__mutex_lock_slow(seg, m, timeout_ms, repair, arg);

@@ -22,6 +22,16 @@
 #define PRDSHM__UNLIKELY(x) (x)
 #endif
 
+/* ThreadSanitizer builds (GCC defines __SANITIZE_THREAD__, clang has the
+ * feature test). */
+#if defined(__SANITIZE_THREAD__)
+#define PRDSHM__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PRDSHM__TSAN 1
+#endif
+#endif
+
 /*
  * Record the detailed message of a failure for prdshm_last_error() and
  * return @p err, so that callers can write `return prdshm__fail(...)`.
