@@ -5,11 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -465,6 +468,137 @@ static void test_unlink_unused_ignores_dead_agents(void)
 	prdshm_config_free(&cfg);
 }
 
+/* ---- A wake-up lost to a killed sleeper ---------------------------------- */
+
+/* 1 once process @p pid sleeps in the futex system call, on @p addr unless
+ * it is NULL (/proc/PID/syscall: number, then arguments; bounded:
+ * @p timeout_ms). */
+static int await_futex_sleep(pid_t pid, const void *addr, int timeout_ms)
+{
+	char path[64], line[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (int64_t end = tu_now_ms() + timeout_ms; tu_now_ms() < end;) {
+		FILE *f = fopen(path, "re");
+		long nr = -1;
+		unsigned long a0 = 0;
+
+		if (f && fgets(line, sizeof(line), f) && sscanf(line, "%ld %lx", &nr, &a0) == 2 &&
+		    nr == SYS_futex && (addr == NULL || a0 == (unsigned long)(uintptr_t)addr)) {
+			fclose(f);
+			return 1;
+		}
+		if (f)
+			fclose(f);
+		/* Polling: a sleep in the kernel has no descriptor to wait on. */
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* Run on CPU 0 only, after the parent (SCHED_IDLE): a woken child then
+ * cannot run while the parent has work, so the parent decides the order. */
+static void behind_parent(void)
+{
+	struct sched_param sp = { 0 };
+
+	sched_setscheduler(0, SCHED_IDLE, &sp);
+}
+
+static struct {
+	const char *shm_name;
+	int up[2];
+} lw;
+
+/* Locks "x" (which the parent's session holds) and says when granted. */
+static int lw_locker(void *arg)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+
+	behind_parent();
+	TU_CHILD_ASSERT(prdshm_seg_open(lw.shm_name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "locker", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+	tu_signal(lw.up[1], 'g');
+	prdshm_session_close(s);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+/* Sleeps on the partition mutex, as any process of the table could. */
+static int lw_sleeper(void *arg)
+{
+	pthread_mutex_t *m = arg;
+
+	behind_parent();
+	pthread_mutex_lock(m);
+	pthread_mutex_unlock(m);
+	return 0;
+}
+
+/*
+ * A glibc robust mutex loses a wake-up when the sleeper an unlock woke is
+ * SIGKILLed before it takes the mutex while another process took it first:
+ * the kernel passes the wake-up on only if the lock word is 0 by then, and
+ * the other process's unlock sees no sleepers.  A request sleeping on the
+ * partition mutex behind that sleeper must still get through: the library
+ * sleeps on its mutexes in bounded slices (lib/robust.c).  (This is what
+ * made the torture's probe time out now and then.)
+ */
+static void test_mutex_wakeup_lost_to_killed_sleeper(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	prdshm_session *holder = NULL;
+	pthread_mutex_t *m;
+	cpu_set_t cpu0;
+	pid_t sleeper, locker;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	CU_ASSERT_EQUAL_FATAL(sched_setaffinity(0, sizeof(cpu0), &cpu0), 0);
+	tu_config(&cfg);
+	cfg.max_locks = 64; /* one partition */
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &holder), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_lock(holder, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_FATAL(pipe(lw.up) == 0);
+	lw.shm_name = cfg.shm_name;
+	m = &seg->parts[0].mutex.m;
+
+	/* The sleeper queues on the mutex first, then the locker. */
+	CU_ASSERT_EQUAL_FATAL(pthread_mutex_lock(m), 0);
+	sleeper = tu_fork(lw_sleeper, m);
+	CU_ASSERT_FATAL(await_futex_sleep(sleeper, m, 10000));
+	locker = tu_fork(lw_locker, NULL);
+	/* (On the same mutex, through its own mapping: the locker cannot go
+	 * further than the partition mutex while the parent holds it.) */
+	CU_ASSERT_FATAL(await_futex_sleep(locker, NULL, 10000));
+	/* The unlock wakes the sleeper; the parent takes the mutex before it
+	 * runs, and it dies before it can take it. */
+	pthread_mutex_unlock(m);
+	CU_ASSERT_EQUAL(pthread_mutex_lock(m), 0);
+	kill(sleeper, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(sleeper, 10000), 128 + SIGKILL);
+	pthread_mutex_unlock(m); /* wakes no one */
+
+	CU_ASSERT_EQUAL(prdshm_unlock(holder, "x"), 0);
+	CU_ASSERT_EQUAL(tu_await(lw.up[0], 5000), 'g');
+	CU_ASSERT_EQUAL(tu_wait_child(locker, 10000), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CPU_ZERO(&cpu0);
+	for (int i = 0; i < CPU_SETSIZE && i < 1024; i++)
+		CPU_SET(i, &cpu0);
+	sched_setaffinity(0, sizeof(cpu0), &cpu0);
+	close(lw.up[0]);
+	close(lw.up[1]);
+	prdshm_session_close(holder);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_created_0600_by_default),
 	TU(test_other_user_gets_eacces),
@@ -474,6 +608,7 @@ const tu_test tu_tests[] = {
 	TU(test_no_hang_recovering_a_marked_segment),
 	TU(test_unlink_unused_refuses_live_agents),
 	TU(test_unlink_unused_ignores_dead_agents),
+	TU(test_mutex_wakeup_lost_to_killed_sleeper),
 	{ NULL, NULL },
 };
 const char *tu_suite = "reliability";
