@@ -56,6 +56,8 @@
 /* Longest single sleep: a waiter blocked by a holder that died notices it
  * within this bound, even though nobody rings the doorbell for it. */
 #define WAIT_CAP_NS (100 * 1000000LL)
+/* A waiter's first look for dead holders, after it began waiting. */
+#define FIRST_SWEEP_NS (1 * 1000000LL)
 /* Doorbell polls before sleeping: a hand-off after a short hold is cheaper
  * to catch spinning than through a futex round trip (microseconds). */
 #define SPIN_POLLS 400
@@ -63,7 +65,7 @@
 /* ---- Partition mutex and repair ------------------------------------- */
 
 /* Only the rebuild: the records of dead sessions are left for whoever
- * they block (waiters sweep them on entry) or for prdshm_reap() and
+ * they block (waiters sweep them within a millisecond) or for prdshm_reap() and
  * prdshm_recover(), which report each one they release. */
 int prdshm__part_repair(struct prdshm_seg *seg, void *arg)
 {
@@ -860,8 +862,9 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
  * partition mutex with the record waiting (counted in nwaiting); returns
  * without the mutex.  The doorbell is read before the record is evaluated,
  * so a release racing the evaluation moves it (file comment).  Dead holders
- * are looked for on entry and then by time, not by how a sleep ended: a
- * process whose signals keep interrupting FUTEX_WAIT still sweeps.
+ * are looked for FIRST_SWEEP_NS after entry (at once for a try), then every
+ * WAIT_CAP_NS, by the clock, not by how a sleep ended: a process whose
+ * signals keep interrupting FUTEX_WAIT still sweeps.
  * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK,
  * PRDSHM_ERECOVER, or 1 if the record is no longer ours: dropped by a repair,
  * or released by another thread of the session (a request starts over).
@@ -870,7 +873,11 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
 	uint64_t now = prdshm__now_mono();
-	uint64_t check_at = now + deadlock_delay_ns(seg), sweep_at = now;
+	uint64_t check_at = now + deadlock_delay_ns(seg);
+	/* A try looks for dead holders at once; a wait first gives the holder
+	 * FIRST_SWEEP_NS to hand over, since a sweep costs a system call per
+	 * record and most waits are a quick hand-off. */
+	uint64_t sweep_at = q->deadline == 0 ? now : now + FIRST_SWEEP_NS;
 	int woke = 0, r;
 
 	for (;;) {
@@ -904,6 +911,8 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 			until = q->deadline;
 		if (until > check_at)
 			until = check_at;
+		if (until > sweep_at)
+			until = sweep_at;
 		part_unlock(seg, q->p);
 		if (woke)
 			wake_after(sl);
