@@ -13,13 +13,14 @@
  * rings the slot's doorbell, and each woken waiter re-evaluates its record
  * under the mutex.
  *
- * Releasing without the mutex.  prdshm_unlock() finds its record through a
- * hint kept in the session handle and turns it from HELD to RELEASED with
- * one compare-and-swap of the record's state word (whose use count makes a
+ * Releasing without the mutex.  prdshm_unlock() finds its record through
+ * the thread's memory of its latest grant, or else a hint kept in the
+ * session handle, and turns it from HELD to RELEASED with one
+ * compare-and-swap of the record's state word (whose use count makes a
  * reused record fail the swap).  The record stays on its slot's list as
- * garbage that blocks nobody, until the next holder of the partition mutex
- * to touch the slot collects it (slot_collect), or a full table sweeps the
- * partition.  The release then needs to wake waiters, who evaluate their
+ * garbage until the next holder of the partition mutex to touch the slot
+ * collects it (slot_collect), or a sweep does; until then a grant decision
+ * counts it as held (below).  The release then needs to wake waiters, who evaluate their
  * records under the mutex but sleep without it.  Dekker's pattern, all
  * sequentially consistent, closes the race:
  *     releaser: swap state to RELEASED;   read slot->nwaiting, ring if != 0
@@ -65,7 +66,8 @@
 /* ---- Partition mutex and repair ------------------------------------- */
 
 /* Only the rebuild: the records of dead sessions are left for whoever
- * they block (waiters sweep them within a millisecond) or for prdshm_reap() and
+ * they block (waiters sweep them, FIRST_SWEEP_NS after they start waiting
+ * and then every WAIT_CAP_NS) or for prdshm_reap() and
  * prdshm_recover(), which report each one they release. */
 int prdshm__part_repair(struct prdshm_seg *seg, void *arg)
 {
@@ -876,8 +878,10 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 	uint64_t check_at = now + deadlock_delay_ns(seg);
 	/* A try looks for dead holders at once; a wait first gives the holder
 	 * FIRST_SWEEP_NS to hand over, since a sweep costs a system call per
-	 * record and most waits are a quick hand-off. */
-	uint64_t sweep_at = q->deadline == 0 ? now : now + FIRST_SWEEP_NS;
+	 * record and most waits are a quick hand-off, but looks before its
+	 * deadline all the same (lock_many's last items get short ones). */
+	uint64_t sweep_at = now + FIRST_SWEEP_NS < q->deadline ? now + FIRST_SWEEP_NS
+							      : q->deadline;
 	int woke = 0, r;
 
 	for (;;) {
@@ -938,7 +942,7 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 }
 
 /* Take the request's partition mutex and find its slot (NIL if none). */
-static int lock_part(struct request *q)
+static int lock_find_slot(struct request *q)
 {
 	struct prdshm_seg *seg = q->s->seg;
 	int r = part_lock(seg, q->p, -1);
@@ -954,7 +958,7 @@ static int acquire(struct request *q)
 	int granted = 0, r, reaped = 0;
 
 again:
-	r = lock_part(q);
+	r = lock_find_slot(q);
 	if (r)
 		return r;
 	r = enqueue(seg, q, &granted);
@@ -1036,7 +1040,8 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 	return 0;
 }
 
-/* prdshm_lock() but for the re-lock: hash the name, take the mutex. */
+/* prdshm_lock() when the take-back did not apply: hash the name, take the
+ * mutex. */
 static __attribute__((noinline)) int lock_slow(prdshm_session *s, const char *resource,
 					       size_t len, int mode, int64_t timeout_ms,
 					       const char *phase_id)
@@ -1148,7 +1153,8 @@ static int release_hinted(struct prdshm_session *s, uint32_t hash, const char *n
 	return 1;
 }
 
-/* prdshm_unlock() but for the thread's latest grant. */
+/* prdshm_unlock() when the thread's latest grant was not of this name:
+ * the session's hint, else under the mutex. */
 static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *resource,
 						 size_t len)
 {
@@ -1430,9 +1436,11 @@ int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 	for (uint32_t i = seg->recs_per_part; i-- > 0;) {
 		struct prdshm__rec *r = &recs[i];
 
-		/* Only a held SHARED record can be upgrading. */
+		/* Only a held SHARED record can be upgrading.  A RELEASED one
+		 * keeps the mark: a take-back then refuses it (its upgrader
+		 * must see it as lost, not granted). */
 		__atomic_store_n(&r->flags,
-				 prdshm__rec_state(r) == PRDSHM__REC_HELD && r->mode == PRDSHM_SHARED
+				 holds(prdshm__rec_state(r)) && r->mode == PRDSHM_SHARED
 					 ? r->flags & PRDSHM__REC_UPGRADING
 					 : 0,
 				 __ATOMIC_RELAXED);

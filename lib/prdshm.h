@@ -469,10 +469,11 @@ int prdshm_session_fd(const prdshm_session *s);
  * requests cannot starve a waiting EXCLUSIVE one.  While waiting, locks held
  * by dead sessions are released, and after deadlock_timeout_ms the waits-for
  * graph is checked: if this request closes a cycle it fails with
- * PRDSHM_EDEADLK and the others proceed.  A thread that locks again, in the
- * same mode and without a phase, the resource it last locked and released
- * takes no mutex: it takes its released hold back, unless someone waits for
- * the resource (docs/design.md, "Taking a release back").
+ * PRDSHM_EDEADLK and the others proceed.  A thread that locks again the
+ * resource it last locked and released (a name of at most 64 bytes, the
+ * same mode, no phase either time) takes no mutex: it takes its released
+ * hold back, unless someone waits for the resource (docs/design.md,
+ * "Taking a release back").
  * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
  *        or PRDSHM_WAIT_FOREVER.
  * @param phase_id recorded with the lock for inspection (NULL: none).

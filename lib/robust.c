@@ -246,7 +246,7 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
 				    "segment mutex not recoverable: run prdshm-cleanup");
 	}
 	if (r != EOWNERDEAD)
-		return prdshm__fail(PRDSHM_ESYS, "pthread_mutex_lock: %s", strerror(r));
+		return prdshm__fail(PRDSHM_ESYS, "locking a segment mutex: %s", strerror(r));
 
 	rr = repair ? repair(seg, arg) : 0;
 	if (rr != 0)
@@ -269,7 +269,7 @@ int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int
 	r = timed_lock(&m->m, timeout_ms);
 	if (PRDSHM__LIKELY(r == 0))
 		return 0;
-	if (r == ETIMEDOUT || r == EBUSY)
+	if (r == ETIMEDOUT)
 		return fail_busy(seg, m, timeout_ms);
 	return prdshm__mutex_settle(seg, m, r, repair, arg);
 }
@@ -292,7 +292,7 @@ int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 		if (r == 0 && repair)
 			repair(seg, arg);
 	}
-	if (r == ETIMEDOUT || r == EBUSY)
+	if (r == ETIMEDOUT)
 		return fail_busy(seg, m, timeout_ms);
 	if (r == EOWNERDEAD) {
 		if (repair)
@@ -301,7 +301,7 @@ int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 		r = 0;
 	}
 	if (r)
-		return prdshm__fail(PRDSHM_ESYS, "pthread_mutex_lock: %s", strerror(r));
+		return prdshm__fail(PRDSHM_ESYS, "locking a segment mutex: %s", strerror(r));
 	return 0;
 }
 

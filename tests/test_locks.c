@@ -297,6 +297,51 @@ static void test_relock_takes_record_back(void)
 	teardown();
 }
 
+/* The thread's memory of its latest grant keeps names up to 64 bytes; a
+ * longer one goes the normal way.  Both must lock, unlock and re-lock the
+ * same, and a release must free the slot for unlock_all too. */
+static void test_relock_name_lengths(void)
+{
+	prdshm_session *s, *t;
+	prdshm_snapshot *snap = NULL;
+	char name[80];
+
+	setup(64);
+	s = session("a");
+	t = session("b");
+	for (size_t len = 63; len <= 66; len++) {
+		memset(name, 'n', len);
+		name[len] = '\0';
+		CU_ASSERT_EQUAL(prdshm_lock(s, name, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, name), 0);
+		CU_ASSERT_EQUAL(prdshm_lock(s, name, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+		CU_ASSERT(held_alone_by(name, "a", PRDSHM_EXCLUSIVE, ""));
+		CU_ASSERT_EQUAL(prdshm_lock(t, name, PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+		/* Another name in between: the unlock finds the hold by hint. */
+		CU_ASSERT_EQUAL(prdshm_lock(s, "other", PRDSHM_SHARED, 0, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, name), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, name), PRDSHM_ENOTHELD);
+		CU_ASSERT_EQUAL(prdshm_lock(t, name, PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(t, name), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, "other"), 0);
+	}
+	/* Released holds are garbage that unlock_all collects with the rest:
+	 * no resource is left in the table. */
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(t, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	if (snap)
+		CU_ASSERT_EQUAL(snap->nlocks, 0);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	prdshm_session_close(t);
+	teardown();
+}
+
 /* One thread of a session upgrades while another releases the same hold:
  * the upgrade must not carry on with (or be granted on) a record that is
  * no longer the session's. */
@@ -593,6 +638,27 @@ static void test_killed_holder_released_without_cleanup(void)
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
 	CU_ASSERT_EQUAL(nreaped, 1);
 	CU_ASSERT_EQUAL(healthy(), 0);
+	prdshm_session_close(s);
+	pipes_close(&pp);
+	teardown();
+}
+
+/* A wait shorter than the first look for dead holders (1 ms) still looks
+ * once before it times out: a dead holder must not fail it. */
+static void test_short_wait_sweeps_dead_holder(void)
+{
+	prdshm_session *s;
+	pid_t pid;
+
+	setup(64);
+	pipes_open(&pp);
+	pid = tu_fork(holder_child, NULL);
+	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	s = session("waiter");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 1, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, NULL), 0);
 	prdshm_session_close(s);
 	pipes_close(&pp);
 	teardown();
@@ -942,6 +1008,7 @@ const tu_test tu_tests[] = {
 	TU(test_release_without_mutex),
 	TU(test_relock_takes_record_back),
 	TU(test_relock_queues_behind_waiter),
+	TU(test_relock_name_lengths),
 	TU(test_upgrade_loses_hold_released_by_sibling),
 	TU(test_lock_many_all_or_nothing),
 	TU(test_upgrade_downgrade),
@@ -950,6 +1017,7 @@ const tu_test tu_tests[] = {
 	TU(test_four_processes_exact_counter),
 	TU(test_killed_holder_released_without_cleanup),
 	TU(test_blocked_waiter_gets_lock_of_killed_holder),
+	TU(test_short_wait_sweeps_dead_holder),
 	TU(test_crash_inside_critical_section_is_repaired),
 	TU(test_abba_deadlock_detected),
 	TU(test_upgrade_deadlock),

@@ -468,6 +468,77 @@ static void test_unlink_unused_ignores_dead_agents(void)
 	prdshm_config_free(&cfg);
 }
 
+/* ---- Re-lock and unlock without the partition mutex ---------------------- */
+
+static struct {
+	prdshm_session *s;
+	int go[2], done[2]; /* main -> thread, thread -> main */
+	int relock, unlock;
+} nm;
+
+/* Locks and unlocks "x", then, each time main says so, re-locks it and
+ * unlocks it again, saying when each returned. */
+static void *nm_thread(void *arg)
+{
+	nm.relock = prdshm_lock(nm.s, "x", PRDSHM_EXCLUSIVE, 0, NULL) ||
+		    prdshm_unlock(nm.s, "x");
+	tu_signal(nm.done[1], 'u');
+	if (tu_await(nm.go[0], 10000) != 'l')
+		return NULL;
+	nm.relock = prdshm_lock(nm.s, "x", PRDSHM_EXCLUSIVE, 0, NULL);
+	tu_signal(nm.done[1], 'l');
+	if (tu_await(nm.go[0], 10000) != 'u')
+		return NULL;
+	nm.unlock = prdshm_unlock(nm.s, "x");
+	tu_signal(nm.done[1], 'u');
+	return NULL;
+}
+
+/* The thread's re-lock of the name it last locked, and its unlock, take no
+ * mutex: both return while the partition mutex is held by someone else. */
+static void test_relock_and_unlock_take_no_mutex(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	prdshm_session *other = NULL;
+	pthread_mutex_t *m;
+	pthread_t th;
+
+	tu_config(&cfg);
+	cfg.max_locks = 64; /* one partition */
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "a", 0, &nm.s), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "b", 0, &other), 0);
+	CU_ASSERT_FATAL(pipe(nm.go) == 0 && pipe(nm.done) == 0);
+	m = &seg->parts[0].mutex.m;
+	nm.relock = nm.unlock = -1;
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, nm_thread, NULL), 0);
+	CU_ASSERT_EQUAL(tu_await(nm.done[0], 10000), 'u');
+	CU_ASSERT_EQUAL(nm.relock, 0);
+
+	CU_ASSERT_EQUAL(pthread_mutex_lock(m), 0);
+	tu_signal(nm.go[1], 'l');
+	CU_ASSERT_EQUAL(tu_await(nm.done[0], 5000), 'l');
+	tu_signal(nm.go[1], 'u');
+	CU_ASSERT_EQUAL(tu_await(nm.done[0], 5000), 'u');
+	pthread_mutex_unlock(m); /* also lets a blocked thread go on, if it failed */
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(nm.relock, 0);
+	CU_ASSERT_EQUAL(nm.unlock, 0);
+	/* The re-lock held, the unlock let go. */
+	CU_ASSERT_EQUAL(prdshm_lock(other, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		close(nm.go[i]);
+		close(nm.done[i]);
+	}
+	prdshm_session_close(other);
+	prdshm_session_close(nm.s);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg.shm_name);
+	prdshm_config_free(&cfg);
+}
+
 /* ---- A wake-up lost to a killed sleeper ---------------------------------- */
 
 /* 1 once process @p pid sleeps in the futex system call, on @p addr unless
@@ -502,7 +573,7 @@ static void behind_parent(void)
 {
 	struct sched_param sp = { 0 };
 
-	sched_setscheduler(0, SCHED_IDLE, &sp);
+	TU_CHILD_ASSERT(sched_setscheduler(0, SCHED_IDLE, &sp) == 0);
 }
 
 static struct {
@@ -608,6 +679,7 @@ const tu_test tu_tests[] = {
 	TU(test_no_hang_recovering_a_marked_segment),
 	TU(test_unlink_unused_refuses_live_agents),
 	TU(test_unlink_unused_ignores_dead_agents),
+	TU(test_relock_and_unlock_take_no_mutex),
 	TU(test_mutex_wakeup_lost_to_killed_sleeper),
 	{ NULL, NULL },
 };

@@ -37,7 +37,7 @@ extern __thread uint64_t prdshm__wait_deadline __attribute__((tls_model("initial
 /* The rest of prdshm__mutex_lock(), out of line. */
 int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
 			    prdshm__repair_fn repair, void *arg);
-/* Act on pthread_mutex_lock()'s result @p r, not 0: repair on EOWNERDEAD. */
+/* Act on the result @p r (not 0) of locking @p m: repair on EOWNERDEAD. */
 int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
 			 prdshm__repair_fn repair, void *arg);
 

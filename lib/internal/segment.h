@@ -187,8 +187,12 @@ static inline uint32_t prdshm__rec_state(const struct prdshm__rec *r)
 }
 
 /* Set the state of record @p r, keeping its use count.  Call holding the
- * partition mutex.  Racing the holder's own HELD -> RELEASED swap is
- * harmless: either outcome leaves the record not held. */
+ * partition mutex.  Not a compare-and-swap: use it on a record no holder
+ * swaps meanwhile (WAITING, FREE, just allocated or taken), or where a
+ * race with the session's own thread reads as an order of its calls (a
+ * sibling's unlock, or unlock and re-lock, against rec_remove() of the
+ * same hold: the hold ends, as if that call came last).  A RELEASED record
+ * is taken with rec_take_released() (lib/locktable.c). */
 static inline void prdshm__rec_set_state(struct prdshm__rec *r, uint32_t st)
 {
 	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);

@@ -146,6 +146,7 @@ static int claim_one(prdshm_session *s, prdshm_claim *c)
 
 static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 {
+	prdshm_session *other = NULL;
 	prdshm_claim c;
 
 	switch (sc) {
@@ -162,9 +163,9 @@ static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 			prdshm_unlock(s, RES);
 		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
 			prdshm_unlock(s, RES);
-		if (prdshm_session_open(seg, "crasher-2", 0, &s) == 0 &&
-		    prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
-			prdshm_unlock_all(s, NULL);
+		if (prdshm_session_open(seg, "crasher-2", 0, &other) == 0 &&
+		    prdshm_lock(other, RES, PRDSHM_EXCLUSIVE, 5000, NULL) == 0)
+			prdshm_unlock_all(other, NULL);
 		break;
 	case S_CLAIM:
 	case S_REAP_DEAD:

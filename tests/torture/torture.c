@@ -255,12 +255,13 @@ static void clear_witness(int w, uint32_t t)
 	}
 }
 
-/* After a failed probe: who is in the way, so that the log says it. */
 static void print_check_problem(void *ctx, int severity, const char *problem)
 {
 	fprintf(stderr, "torture:   check: %s\n", problem);
 }
 
+/* After a failed probe: what prdshm_check() finds wrong, and who is in the
+ * way, so that the log says it. */
 static void describe_lock(struct round *rd, const char *name)
 {
 	prdshm_holder h[16];
