@@ -806,7 +806,8 @@ static inline const struct last_grant *last_grant_of(const struct prdshm_session
 
 /* Remember the granted request: in the session's hints, for an unlock by
  * any thread, and as this thread's latest grant.  Call holding the
- * partition mutex. */
+ * partition mutex: the use count read here must be the grant's, before
+ * anyone can collect or reuse the record. */
 static void remember(const struct request *q)
 {
 	struct prdshm__rec *r = &prdshm__part_recs(q->s->seg, q->p)[q->ri];

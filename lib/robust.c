@@ -137,7 +137,11 @@ static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 
 	/* A try is a slice of 0 ms: POSIX has timedlock take a free mutex
 	 * whatever the deadline.  (Not pthread_mutex_trylock: on an
-	 * unrecoverable mutex glibc's trylock returns still holding it.) */
+	 * unrecoverable mutex glibc's trylock returns still holding it.  The
+	 * price: on a held mutex glibc marks the word as having sleepers
+	 * before it sees the deadline passed, so the holder's unlock then
+	 * makes one FUTEX_WAKE for nobody.  Tries are for inspection and
+	 * recovery, not for the lock table's hot paths.) */
 	if (timeout_ms == 0)
 		return lock_slice(m, 0);
 #ifdef PRDSHM__TSAN
