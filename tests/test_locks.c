@@ -739,6 +739,66 @@ static void test_relock_queues_behind_waiter(void)
 	teardown();
 }
 
+/* Re-locks "x" and is stopped (PRDSHM_STOP_AT) just after its take-back's
+ * swap, before it looks for waiters; says 'A' once granted. */
+static int taker_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("taker", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL) == 0);
+	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
+	setenv("PRDSHM_STOP_AT", "lock_reclaim", 1);
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+	unsetenv("PRDSHM_STOP_AT");
+	tu_signal(pp.up[1], 'A');
+	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+/* Waits for "x"; says 'W' once granted. */
+static int waiter_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("waiter", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+	tu_signal(pp.up[1], 'W');
+	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+/* A take-back whose swap lands just before a waiter counts itself sees the
+ * waiter afterwards, gives the record back and queues behind it (the
+ * Dekker check after the swap, not the cheap one before it). */
+static void test_take_back_gives_way_to_waiter(void)
+{
+	pid_t taker, waiter;
+	char first, second;
+
+	setup(64);
+	pipes_open(&pp);
+	taker = tu_fork(taker_child, NULL);
+	CU_ASSERT_FATAL(tu_await_stopped(taker, 10000));
+	/* The taker holds "x" again, stopped before its waiter check. */
+	waiter = tu_fork(waiter_child, NULL);
+	CU_ASSERT_FATAL(x_has_waiter());
+	kill(taker, SIGCONT);
+	first = (char)tu_await(pp.up[0], 10000);
+	second = (char)tu_await(pp.up[0], 10000);
+	CU_ASSERT_EQUAL(first, 'W');
+	CU_ASSERT_EQUAL(second, 'A');
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, 10000), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(taker, 10000), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
+	pipes_close(&pp);
+	teardown();
+}
+
 /* Crash inside a critical section at @p point; the next locker repairs. */
 static int crash_child(void *arg)
 {
@@ -1009,6 +1069,7 @@ const tu_test tu_tests[] = {
 	TU(test_relock_takes_record_back),
 	TU(test_relock_queues_behind_waiter),
 	TU(test_relock_name_lengths),
+	TU(test_take_back_gives_way_to_waiter),
 	TU(test_upgrade_loses_hold_released_by_sibling),
 	TU(test_lock_many_all_or_nothing),
 	TU(test_upgrade_downgrade),
