@@ -113,9 +113,10 @@ $(STATIC): $(LIB_OBJ)
 $(STATIC_T): $(LIBT_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
+$(SHARED): $(LIB_OBJ) lib/prdshm.map
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/prdshm.map $(LDFLAGS) \
+	  -o $@ $(LIB_OBJ) $(LDLIBS)
 	$(Q)ln -sf $(SONAME) $(BUILD)/libprdshm.so
 
 $(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile
