@@ -106,15 +106,8 @@ static int64_t bounded(int64_t timeout_ms)
  * would take CLOCK_MONOTONIC, but ThreadSanitizer does not know it.) */
 static int lock_slice(pthread_mutex_t *m, int64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = prdshm__deadline_in(CLOCK_REALTIME, ms);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	return pthread_mutex_timedlock(m, &ts);
 }
 

@@ -34,6 +34,22 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
  * on every lock is one load, not a call to __tls_get_addr. */
 extern __thread uint64_t prdshm__wait_deadline __attribute__((tls_model("initial-exec")));
 
+/* A pthread_mutex_timedlock() deadline: @p ms milliseconds after now on
+ * @p clock (CLOCK_REALTIME, or its coarse variant on the hot path). */
+static inline struct timespec prdshm__deadline_in(clockid_t clock, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /* The rest of prdshm__mutex_lock(), out of line. */
 int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int64_t timeout_ms,
 			    prdshm__repair_fn repair, void *arg);
@@ -65,16 +81,10 @@ static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mute
 #if defined(__GLIBC__) && !defined(PRDSHM__TSAN)
 	if (PRDSHM__LIKELY(timeout_ms < 0 && prdshm__wait_deadline == 0 &&
 			   __atomic_load_n(&m->m.__data.__lock, __ATOMIC_RELAXED) == 0)) {
-		struct timespec ts;
-		int r;
+		struct timespec ts =
+			prdshm__deadline_in(CLOCK_REALTIME_COARSE, PRDSHM__MUTEX_SLICE_MS);
+		int r = pthread_mutex_timedlock(&m->m, &ts);
 
-		clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-		ts.tv_nsec += PRDSHM__MUTEX_SLICE_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		r = pthread_mutex_timedlock(&m->m, &ts);
 		if (PRDSHM__LIKELY(r == 0))
 			return 0;
 		if (r != ETIMEDOUT)
