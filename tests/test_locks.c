@@ -684,15 +684,23 @@ static void test_blocked_waiter_gets_lock_of_killed_holder(void)
 	teardown();
 }
 
-/* Queues for "x", says so once granted, releases when told. */
-static int queued_child(void *arg)
+/* A child that queues for "x" as agent @c id, says @c say once granted,
+ * and releases at once or, with @c release_on, when told so. */
+struct x_waiter {
+	const char *id;
+	char say, release_on;
+};
+
+static int x_waiter_child(void *arg)
 {
+	const struct x_waiter *w = arg;
 	prdshm_seg *cs = NULL;
-	prdshm_session *s = child_session("queued", &cs);
+	prdshm_session *s = child_session(w->id, &cs);
 
 	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
-	tu_signal(pp.up[1], 'g');
-	TU_CHILD_ASSERT(tu_await(pp.down[0], 20000) == 'q');
+	tu_signal(pp.up[1], w->say);
+	if (w->release_on)
+		TU_CHILD_ASSERT(tu_await(pp.down[0], 20000) == w->release_on);
 	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
 	prdshm_session_close(s);
 	prdshm_seg_close(cs);
@@ -724,7 +732,7 @@ static void test_relock_queues_behind_waiter(void)
 	pipes_open(&pp);
 	s = session("holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
-	pid = tu_fork(queued_child, NULL);
+	pid = tu_fork(x_waiter_child, &(struct x_waiter){ "queued", 'g', 'q' });
 	CU_ASSERT_FATAL(x_has_waiter());
 	CU_ASSERT_EQUAL(prdshm_unlock(s, "x"), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
@@ -758,20 +766,6 @@ static int taker_child(void *arg)
 	return 0;
 }
 
-/* Waits for "x"; says 'W' once granted. */
-static int waiter_child(void *arg)
-{
-	prdshm_seg *cs = NULL;
-	prdshm_session *s = child_session("waiter", &cs);
-
-	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
-	tu_signal(pp.up[1], 'W');
-	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
-	prdshm_session_close(s);
-	prdshm_seg_close(cs);
-	return 0;
-}
-
 /* A take-back whose swap lands just before a waiter counts itself sees the
  * waiter afterwards, gives the record back and queues behind it (the
  * Dekker check after the swap, not the cheap one before it). */
@@ -785,7 +779,7 @@ static void test_take_back_gives_way_to_waiter(void)
 	taker = tu_fork(taker_child, NULL);
 	CU_ASSERT_FATAL(tu_await_stopped(taker, 10000));
 	/* The taker holds "x" again, stopped before its waiter check. */
-	waiter = tu_fork(waiter_child, NULL);
+	waiter = tu_fork(x_waiter_child, &(struct x_waiter){ "waiter", 'W', 0 });
 	CU_ASSERT_FATAL(x_has_waiter());
 	kill(taker, SIGCONT);
 	first = (char)tu_await(pp.up[0], 10000);
