@@ -12,6 +12,7 @@
  * order in which a tool applies the sources.
  */
 #include <ctype.h>
+#include <grp.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -51,7 +52,7 @@
 /* Keys longer than this are unknown anyway; they are shortened in messages. */
 #define KEY_TEXT_MAX 64
 
-enum key_type { KEY_INT, KEY_SCHED, KEY_SHM_NAME, KEY_SHM_MODE };
+enum key_type { KEY_INT, KEY_SCHED, KEY_SHM_NAME, KEY_SHM_MODE, KEY_SHM_GROUP };
 
 struct key_def {
 	const char *name;
@@ -74,6 +75,7 @@ static const struct key_def keys[] = {
 	KEY(deadlock_timeout_ms, KEY_INT, 0, CAP_DEADLOCK_MS),
 	KEY(shm_name, KEY_SHM_NAME, 0, 0),
 	KEY(shm_mode, KEY_SHM_MODE, 0, 0777),
+	KEY(shm_group, KEY_SHM_GROUP, 0, 0),
 	KEY(max_locks, KEY_INT, 1, CAP_LOCKS),
 	KEY(max_phases, KEY_INT, 1, CAP_PHASES),
 	KEY(max_agents, KEY_INT, 1, CAP_AGENTS),
@@ -84,7 +86,7 @@ static const char *const key_names[] = {
 	"max_parallel_agents", "lock_timeout_seconds", "wave_delay_seconds",
 	"conflict_retry_attempts", "monitoring_update_interval", "scheduling",
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
-	"max_locks", "max_phases", "max_agents", NULL,
+	"shm_group", "max_locks", "max_phases", "max_agents", NULL,
 };
 
 /* The keys a top-level mapping may hold: the settings and the plan. */
@@ -92,7 +94,7 @@ static const char *const top_names[] = {
 	"max_parallel_agents", "lock_timeout_seconds", "wave_delay_seconds",
 	"conflict_retry_attempts", "monitoring_update_interval", "scheduling",
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
-	"max_locks", "max_phases", "max_agents", "phases", NULL,
+	"shm_group", "max_locks", "max_phases", "max_agents", "phases", NULL,
 };
 
 _Static_assert(PRDSHM__ARRAY_SIZE(key_names) == NKEYS + 1, "key_names must list every key");
@@ -134,7 +136,7 @@ struct setting {
 /* A value in its parsed form. */
 struct kval {
 	long n; /* KEY_INT, KEY_SCHED, KEY_SHM_MODE */
-	char name[PRDSHM_SHM_NAME_MAX + 1]; /* KEY_SHM_NAME */
+	char name[PRDSHM_SHM_NAME_MAX + 1]; /* KEY_SHM_NAME, KEY_SHM_GROUP */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -324,12 +326,30 @@ static int parse_mode(const struct key_def *k, const struct setting *s, struct k
 static int parse_shm_name(const struct key_def *k, const struct setting *s, struct kval *v,
 			  prdshm_diag *diag)
 {
-	if (s->len > PRDSHM_SHM_NAME_MAX)
+	size_t max = k->type == KEY_SHM_GROUP ? PRDSHM_GROUP_MAX : PRDSHM_SHM_NAME_MAX;
+
+	if (s->len > max)
 		return diag_fail(diag, &s->at, PRDSHM_ECONFIG,
-				 "%s: '%.64s...' is longer than %d bytes", k->name, s->text,
-				 PRDSHM_SHM_NAME_MAX);
+				 "%s: '%.64s...' is longer than %zu bytes", k->name, s->text, max);
 	memcpy(v->name, s->text, s->len + 1);
 	return 0;
+}
+
+/* Why @p group cannot be the sharing group, or NULL if it can: a group of
+ * this system, by name or number ("" is none). */
+static const char *shm_group_problem(const char *group)
+{
+	struct group gr, *found = NULL;
+	char buf[4096], *end;
+
+	if (group[0] == '\0')
+		return NULL;
+	(void)strtoul(group, &end, 10);
+	if (*end == '\0' && isdigit((unsigned char)group[0]))
+		return NULL;
+	if (getgrnam_r(group, &gr, buf, sizeof(buf), &found) != 0 || found == NULL)
+		return "is not a group on this system";
+	return NULL;
 }
 
 /* Why @p name cannot name a segment, or NULL if it can. */
@@ -361,7 +381,9 @@ static int check_value(const struct key_def *k, const struct kval *v, const stru
 
 	switch (k->type) {
 	case KEY_SHM_NAME:
-		why = shm_name_problem(v->name);
+	case KEY_SHM_GROUP:
+		why = k->type == KEY_SHM_NAME ? shm_name_problem(v->name)
+					      : shm_group_problem(v->name);
 		if (why)
 			return diag_fail(diag, at, PRDSHM_ECONFIG, "%s: '%.64s' %s", k->name,
 					 v->name, why);
@@ -373,6 +395,13 @@ static int check_value(const struct key_def *k, const struct kval *v, const stru
 		if ((v->n & 0600) != 0600)
 			return diag_fail(diag, at, PRDSHM_ECONFIG,
 					 "%s: 0%03lo must give the owner read and write (0600)",
+					 k->name, (unsigned long)v->n);
+		/* Whoever can write the segment can plant the commands agents
+		 * run (docs/reliability.md, "Threat model"). */
+		if (v->n & 0002)
+			return diag_fail(diag, at, PRDSHM_ECONFIG,
+					 "%s: 0%03lo lets every user write the segment; never "
+					 "allowed (share it with a group: shm_group and 0660)",
 					 k->name, (unsigned long)v->n);
 		return 0;
 	case KEY_SCHED:
@@ -390,7 +419,8 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 {
 	int err;
 
-	if (s->len == 0)
+	/* An empty shm_group says "no sharing group"; every other key needs a value. */
+	if (s->len == 0 && k->type != KEY_SHM_GROUP)
 		return diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: empty value", k->name);
 	if (strlen(s->text) != s->len)
 		return diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: the value holds a NUL byte",
@@ -406,6 +436,7 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 		err = parse_mode(k, s, v, diag);
 		break;
 	case KEY_SHM_NAME:
+	case KEY_SHM_GROUP:
 	default:
 		err = parse_shm_name(k, s, v, diag);
 		break;
@@ -420,6 +451,9 @@ static void get_kval(const prdshm_config *cfg, const struct key_def *k, struct k
 	switch (k->type) {
 	case KEY_SHM_NAME:
 		prdshm__strlcpy(v->name, cfg->shm_name, sizeof(v->name));
+		break;
+	case KEY_SHM_GROUP:
+		prdshm__strlcpy(v->name, cfg->shm_group, sizeof(v->name));
 		break;
 	case KEY_SHM_MODE:
 		v->n = (long)cfg->shm_mode;
@@ -438,6 +472,9 @@ static void put_kval(prdshm_config *cfg, const struct key_def *k, const struct k
 	switch (k->type) {
 	case KEY_SHM_NAME:
 		prdshm__strlcpy(cfg->shm_name, v->name, sizeof(cfg->shm_name));
+		break;
+	case KEY_SHM_GROUP:
+		prdshm__strlcpy(cfg->shm_group, v->name, sizeof(cfg->shm_group));
 		break;
 	case KEY_SHM_MODE:
 		cfg->shm_mode = (unsigned)v->n;
@@ -1353,6 +1390,21 @@ static int check_agents(const prdshm_config *cfg, prdshm_diag *diag)
 			 cfg->max_parallel_agents, cfg->max_agents);
 }
 
+/* A group may write the segment only when it is named as the sharing group. */
+static int check_sharing(const prdshm_config *cfg, prdshm_diag *diag)
+{
+	char buf[sizeof(ENV_PREFIX) + KEY_TEXT_MAX];
+	struct where at;
+
+	if (!(cfg->shm_mode & 0020) || cfg->shm_group[0] != '\0')
+		return 0;
+	key_where(cfg, find_key("shm_mode"), &at, buf, sizeof(buf));
+	return diag_fail(diag, &at, PRDSHM_ECONFIG,
+			 "shm_mode: 0%03o lets the segment's group write it: name that group "
+			 "in shm_group, or use 0600",
+			 cfg->shm_mode);
+}
+
 static const char *plan_file(const prdshm_config *cfg)
 {
 	return cfg->path_ ? cfg->path_ : "(configuration)";
@@ -1417,6 +1469,8 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag)
 	err = check_keys(cfg, diag);
 	if (!err)
 		err = check_agents(cfg, diag);
+	if (!err)
+		err = check_sharing(cfg, diag);
 	if (!err)
 		err = check_phases(cfg, diag);
 	if (!err)
@@ -1487,6 +1541,9 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 	switch (k->type) {
 	case KEY_SHM_NAME:
 		n = snprintf(buf, size, "%s", cfg->shm_name);
+		break;
+	case KEY_SHM_GROUP:
+		n = snprintf(buf, size, "%s", cfg->shm_group);
 		break;
 	case KEY_SHM_MODE:
 		n = snprintf(buf, size, "0%03o", cfg->shm_mode);

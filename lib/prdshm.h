@@ -87,7 +87,8 @@ const char *prdshm_version(void);
 	XX(EDONE, -26, "no phase left to claim")                               \
 	XX(EINUSE, -27, "segment in use by live agents")                       \
 	XX(EDEADOWNER, -28, "dead agents hold locks or phases")                \
-	XX(ENOAGENT, -29, "no such agent")
+	XX(ENOAGENT, -29, "no such agent")                                     \
+	XX(EPERM, -30, "segment not trusted: another user made it or may write it")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,
@@ -156,6 +157,7 @@ const char *prdshm_mode_name(int mode);
 #define PRDSHM_NAME_MAX 255    /* resource name, bytes */
 #define PRDSHM_ID_MAX 63       /* phase id, agent id, bytes */
 #define PRDSHM_SHM_NAME_MAX 255 /* "/name", bytes */
+#define PRDSHM_GROUP_MAX 32     /* shm_group: a group name or gid, bytes */
 #define PRDSHM_MSG_MAX 191     /* phase message, log line, bytes */
 #define PRDSHM_LOG_LINES 8     /* log ring per agent */
 
@@ -208,7 +210,10 @@ typedef struct prdshm_config {
 	int deadlock_timeout_ms;      /* [500] wait before checking for a deadlock */
 	/* Segment. */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1]; /* ["/prdpar"] */
-	unsigned shm_mode;            /* [0600] */
+	unsigned shm_mode;            /* [0600]; never writable by others, by the
+				       * group only with shm_group */
+	char shm_group[PRDSHM_GROUP_MAX + 1]; /* [""] the group the segment is
+				       * shared with (name or gid); "" for none */
 	int max_locks;                /* [1024] */
 	int max_phases;               /* [256] */
 	int max_agents;               /* [64] */
@@ -338,17 +343,29 @@ typedef struct prdshm_session prdshm_session;
  * in @p cfg, and load cfg's plan of phases (every phase NOT_STARTED, or
  * QUEUED when its dependencies are none).  Creation is exclusive (O_EXCL)
  * and initialisation happens under an OFD lock on byte 0, so a concurrent
- * prdshm_seg_open() waits for it and never sees a half-built table.
- * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg);
+ * prdshm_seg_open() waits for it and never sees a half-built table.  With
+ * cfg->shm_group set, the segment's group becomes that group (the caller
+ * must belong to it, or be root).
+ * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg,
+ *         unknown shm_group); PRDSHM_EPERM (the group cannot be given);
  *         PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap failed).
  */
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 
 /**
- * Attach to an existing segment.  Checks magic, format version, layout hash
- * and the stored sizes against the file before trusting anything.
- * Waits at most a few seconds for a concurrent creator to finish.
- * @return 0; PRDSHM_ENOENT; PRDSHM_EACCES; PRDSHM_ENOTSEG (wrong magic);
+ * Attach to an existing segment.  First checks who may have written it,
+ * before reading a byte: the object must be a regular file owned by the
+ * effective uid and writable by no other user or group (see
+ * prdshm_seg_open_cfg() for a segment shared with a group).  A segment
+ * another user made could plant phase commands that agents run with the
+ * caller's privileges, so it is refused even for root.  Then checks magic,
+ * format version, layout hash and the stored sizes against the file before
+ * trusting anything.  Waits at most a few seconds for a concurrent creator
+ * to finish.
+ * @return 0; PRDSHM_ENOENT; PRDSHM_EACCES (the mode denies the caller);
+ *         PRDSHM_EPERM (not trusted: another owner, writable by others, a
+ *         group without shm_group, not a regular file, a symbolic link; the
+ *         message names the owner and the mode); PRDSHM_ENOTSEG (wrong magic);
  *         PRDSHM_EVERSION (other format or layout: another build or ABI);
  *         PRDSHM_ECORRUPT (sizes or offsets inconsistent, or initialisation
  *         never finished); PRDSHM_ENAME (bad @p shm_name); PRDSHM_ESYS.
@@ -356,8 +373,21 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 int prdshm_seg_open(const char *shm_name, prdshm_seg **out);
 
 /**
- * Open, or create from @p cfg if it does not exist; safe against a concurrent
- * creator (the loser of the race opens what the winner made).
+ * prdshm_seg_open() of cfg->shm_name, trusting the sharing group
+ * cfg->shm_group if one is set: the segment may then be owned by the caller
+ * or by root, and writable by that group (never by others).  Members of the
+ * group can change the plan's commands, so give it only to users who may
+ * run commands as each other.  With no group, exactly prdshm_seg_open().
+ * @return the errors of prdshm_seg_open(); PRDSHM_ECONFIG (shm_group names
+ *         no group on this system); PRDSHM_EINVAL (NULL argument).
+ */
+int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out);
+
+/**
+ * Open (as prdshm_seg_open_cfg()), or create from @p cfg if it does not
+ * exist; safe against a concurrent creator (the loser of the race opens what
+ * the winner made).  An untrusted segment under the name is refused
+ * (PRDSHM_EPERM), never replaced.
  * @param created set to 1 if this call created the segment (may be NULL).
  */
 int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *created);
@@ -372,8 +402,11 @@ void prdshm_seg_close(prdshm_seg *seg);
  * Remove the name; attached processes keep their mapping.  Unconditional:
  * live agents carry on with a segment nobody else can find (and
  * prdshm_session_open() refuses new sessions on it).  See
- * prdshm_seg_unlink_unused() for the safe form.
- * @return 0, PRDSHM_ENOENT, PRDSHM_EACCES, PRDSHM_ENAME, PRDSHM_ESYS.
+ * prdshm_seg_unlink_unused() for the safe form.  Never removes an object
+ * owned by another user (root included: /dev/shm's sticky bit stops other
+ * users, and root is stopped here), whatever it holds.
+ * @return 0, PRDSHM_ENOENT, PRDSHM_EACCES, PRDSHM_EPERM (another user's
+ *         object: the message names the owner), PRDSHM_ENAME, PRDSHM_ESYS.
  */
 int prdshm_seg_unlink(const char *shm_name);
 

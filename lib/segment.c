@@ -20,6 +20,7 @@
 #include "internal/phases.h"
 #include "internal/robust.h"
 #include "internal/segment.h"
+#include "internal/trust.h"
 #include "internal/util.h"
 
 #define INIT_WAIT_MS 5000 /* the longest an opener waits for a creator */
@@ -246,8 +247,24 @@ static struct prdshm_seg *seg_alloc(const char *name)
 	return seg;
 }
 
+/* With a sharing group, the new object's group becomes it (before the mode
+ * lets the group in).  The kernel allows that to members and root only. */
+static int give_to_group(struct prdshm_seg *seg, const struct prdshm__trust *t)
+{
+	if (!t->shared || fchown(seg->fd, (uid_t)-1, t->gid) == 0)
+		return 0;
+	if (errno == EPERM)
+		return prdshm__fail(PRDSHM_EPERM,
+				    "%s: cannot give the segment to shm_group '%s': you are not a "
+				    "member of it",
+				    seg->name, t->group);
+	return prdshm__fail_errno(PRDSHM_ESYS, "%s: give the segment to group %s", seg->name,
+				  t->group);
+}
+
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 {
+	struct prdshm__trust trust;
 	struct prdshm_seg *seg = NULL;
 	struct layout L;
 	prdshm_diag diag;
@@ -263,6 +280,9 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	memset(&diag, 0, sizeof(diag));
 	if (prdshm_config_validate(cfg, &diag) != 0)
 		return prdshm__fail(PRDSHM_ECONFIG, "%s", diag.msg);
+	r = prdshm__trust_init(&trust, cfg->shm_group);
+	if (r)
+		return r;
 	phase_bytes = prdshm__phases_bytes(cfg);
 	compute_layout((uint32_t)cfg->max_locks, (uint32_t)cfg->max_agents, phase_bytes, &L);
 
@@ -276,6 +296,9 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 		goto fail;
 	}
 	created = 1;
+	r = give_to_group(seg, &trust);
+	if (r)
+		goto fail;
 	/* The umask must not narrow the configured mode. */
 	if (fchmod(seg->fd, (mode_t)cfg->shm_mode) != 0 ||
 	    ofd_lock(seg->fd, F_WRLCK, PRDSHM__INIT_BYTE, INIT_WAIT_MS) != 0 ||
@@ -374,7 +397,23 @@ static int map_initialised(struct prdshm_seg *seg)
 	return 0;
 }
 
-int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
+/* shm_open() an existing object and check who may have written it, before
+ * anything in it is read (lib/trust.c). */
+static int open_trusted(struct prdshm_seg *seg, const struct prdshm__trust *t)
+{
+	struct stat st;
+
+	seg->fd = shm_open(seg->name, O_RDWR | O_CLOEXEC, 0);
+	if (seg->fd < 0 && errno == ELOOP)
+		return prdshm__fail(PRDSHM_EPERM, "%s is a symbolic link: refusing it", seg->name);
+	if (seg->fd < 0)
+		return prdshm__fail_errno(PRDSHM_ESYS, "open %s", seg->name);
+	if (fstat(seg->fd, &st) != 0)
+		return prdshm__fail_errno(PRDSHM_ESYS, "fstat %s", seg->name);
+	return prdshm__trust_check(seg->name, &st, t);
+}
+
+static int seg_open(const char *shm_name, const struct prdshm__trust *t, prdshm_seg **out)
 {
 	struct prdshm_seg *seg;
 	struct layout L;
@@ -389,11 +428,9 @@ int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
 	seg = seg_alloc(shm_name);
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
-	seg->fd = shm_open(shm_name, O_RDWR | O_CLOEXEC, 0);
-	if (seg->fd < 0) {
-		r = prdshm__fail_errno(PRDSHM_ESYS, "open %s", shm_name);
+	r = open_trusted(seg, t);
+	if (r)
 		goto fail;
-	}
 	r = map_initialised(seg);
 	if (r)
 		goto fail;
@@ -412,6 +449,27 @@ fail:
 	return r;
 }
 
+int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
+{
+	static const struct prdshm__trust alone;
+
+	return seg_open(shm_name, &alone, out);
+}
+
+int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out)
+{
+	struct prdshm__trust trust;
+	int r;
+
+	if (cfg == NULL || out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_cfg: NULL argument");
+	*out = NULL;
+	r = prdshm__trust_init(&trust, cfg->shm_group);
+	if (r)
+		return r;
+	return seg_open(cfg->shm_name, &trust, out);
+}
+
 int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *created)
 {
 	int r;
@@ -423,7 +481,7 @@ int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *c
 	/* Two rounds are enough: the loser of a creation race opens, and a
 	 * segment unlinked between our two calls is created again. */
 	for (int round = 0; round < 3; round++) {
-		r = prdshm_seg_open(cfg->shm_name, out);
+		r = prdshm_seg_open_cfg(cfg, out);
 		if (r != PRDSHM_ENOENT)
 			return r;
 		r = prdshm_seg_create(cfg, out);
@@ -448,8 +506,11 @@ void prdshm_seg_close(prdshm_seg *seg)
 
 int prdshm_seg_unlink(const char *shm_name)
 {
+	static const struct prdshm__trust alone;
 	int r = check_shm_name(shm_name);
 
+	if (r == 0)
+		r = prdshm__trust_check_owner(shm_name, &alone);
 	if (r)
 		return r;
 	if (shm_unlink(shm_name) != 0)

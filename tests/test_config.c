@@ -111,10 +111,11 @@ static void test_defaults(void)
 		CU_ASSERT_EQUAL(line, 0);
 		CU_ASSERT_EQUAL(col, 0);
 	}
-	CU_ASSERT_EQUAL(n, 13);
+	CU_ASSERT_EQUAL(n, 14);
 	CU_ASSERT_STRING_EQUAL(keys[0], "max_parallel_agents");
-	CU_ASSERT_STRING_EQUAL(keys[12], "max_agents");
+	CU_ASSERT_STRING_EQUAL(keys[13], "max_agents");
 	expect_value(&cfg, "shm_mode", "0600");
+	expect_value(&cfg, "shm_group", "");
 	expect_value(&cfg, "scheduling", "waves");
 	expect_value(&cfg, "shm_name", "/prdpar");
 	expect_value(&cfg, "lock_timeout_seconds", "300");
@@ -724,9 +725,38 @@ static void test_bad_mode(void)
 	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 0o640\n", &d), 0);
 	CU_ASSERT_EQUAL(cfg.shm_mode, 0640);
 	prdshm_config_free(&cfg);
-	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 666\n", &d), 0);
-	CU_ASSERT_EQUAL(cfg.shm_mode, 0666);
+	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 644\n", &d), 0);
+	CU_ASSERT_EQUAL(cfg.shm_mode, 0644);
 	prdshm_config_free(&cfg);
+	/* Writable by other users: never; by the group: only when named. */
+	expect_error("shm_mode: 666\n", 1, 11, "shm_mode: 0666 lets every user write");
+	expect_error("shm_group: root\nshm_mode: 0602\n", 2, 11, "lets every user write");
+	expect_invalid("max_locks: 10\nshm_mode: 0660\n", 2, 1,
+		       "shm_mode: 0660 lets the segment's group write it: name that group in "
+		       "shm_group");
+}
+
+static void test_shm_group(void)
+{
+	prdshm_config cfg;
+	prdshm_diag d;
+	char yaml[128];
+
+	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 0660\nshm_group: root\n", &d), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.shm_group, "root");
+	CU_ASSERT_EQUAL(cfg.shm_mode, 0660);
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), 0);
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL(load(&cfg, "shm_group: \"4242\"\nshm_mode: 0660\n", &d), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.shm_group, "4242");
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL(load(&cfg, "shm_group: \"\"\n", &d), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.shm_group, "");
+	prdshm_config_free(&cfg);
+	expect_error("shm_group: no-such-group-here\n", 1, 12,
+		     "shm_group: 'no-such-group-here' is not a group on this system");
+	snprintf(yaml, sizeof(yaml), "shm_group: g%032d\n", 0);
+	expect_error(yaml, 1, 12, "is longer than 32 bytes");
 }
 
 static void test_estimated_time(void)
@@ -1062,6 +1092,7 @@ const tu_test tu_tests[] = {
 	TU(test_validate_direct_fields),
 	TU(test_bad_shm_name),
 	TU(test_bad_mode),
+	TU(test_shm_group),
 	TU(test_estimated_time),
 	TU(test_phase_parse_errors),
 	TU(test_phase_graph_errors),

@@ -1,10 +1,10 @@
 /*
- * test_reliability.c: permissions, hostile names, no hang on a wedged
- * segment, and removal only while unused (docs/reliability.md).
+ * test_reliability.c: hostile names, no hang on a wedged segment, and
+ * removal only while unused (docs/reliability.md).  Permissions and trust
+ * are in test_trust.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,8 +18,6 @@
 
 #include "internal/segment.h"
 #include "testutil.h"
-
-#define NOBODY 65534
 
 static void print_problem(void *ctx, int severity, const char *problem)
 {
@@ -35,71 +33,6 @@ static prdshm_seg *create(prdshm_config *cfg, unsigned mode)
 	cfg->shm_mode = mode;
 	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
 	return seg;
-}
-
-static unsigned file_mode(const char *shm_name)
-{
-	char path[300];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/dev/shm%s", shm_name);
-	if (stat(path, &st) != 0)
-		return 0;
-	return st.st_mode & 07777;
-}
-
-static void test_created_0600_by_default(void)
-{
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg, 0600);
-
-	CU_ASSERT_EQUAL(file_mode(cfg.shm_name), 0600);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
-}
-
-/* As nobody/nogroup without supplementary groups: open must fail with
- * EACCES while the mode does not grant access, and succeed once it does. */
-static int open_as_nobody(void *arg)
-{
-	prdshm_seg *seg = NULL;
-	gid_t none[1] = { NOBODY };
-	int r;
-
-	if (setgroups(0, none) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
-	    setresuid(NOBODY, NOBODY, NOBODY) != 0)
-		return 10;
-	r = prdshm_seg_open((const char *)arg, &seg);
-	prdshm_seg_close(seg);
-	return r == PRDSHM_EACCES ? 0 : r == 0 ? 1 : 2;
-}
-
-static void test_other_user_gets_eacces(void)
-{
-	prdshm_config cfg;
-	prdshm_seg *seg;
-
-	if (geteuid() != 0) {
-		printf("  (skipped: needs root to become nobody)\n");
-		return;
-	}
-	if (getenv("TU_WRAPPED") && *getenv("TU_WRAPPED")) {
-		/* valgrind cannot follow a child that drops to another user. */
-		printf("  (skipped under a checker: the child changes user)\n");
-		return;
-	}
-	seg = create(&cfg, 0600);
-	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(open_as_nobody, cfg.shm_name), 10000), 0);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
-	/* Granted by the mode: the open succeeds (exit 1 from the child). */
-	seg = create(&cfg, 0666);
-	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(open_as_nobody, cfg.shm_name), 10000), 1);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
 }
 
 /* Names with control bytes, quotes and the longest lengths go through the
@@ -671,8 +604,6 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 }
 
 const tu_test tu_tests[] = {
-	TU(test_created_0600_by_default),
-	TU(test_other_user_gets_eacces),
 	TU(test_hostile_names),
 	TU(test_no_hang_on_stopped_partition_holder),
 	TU(test_no_hang_on_stopped_session_holder),

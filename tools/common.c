@@ -61,6 +61,7 @@ int tool_exit_code(int err)
 	case PRDSHM_EEXIST:
 		return TOOL_EXIT_EXISTS;
 	case PRDSHM_EACCES:
+	case PRDSHM_EPERM:
 		return TOOL_EXIT_PERM;
 	default: /* ENOMEM, ESYS and anything new */
 		return TOOL_EXIT_INTERNAL;
@@ -369,7 +370,7 @@ int tool_load_config(const tool_common *tc, prdshm_config *cfg)
 
 int tool_open_segment(const prdshm_config *cfg, prdshm_seg **seg)
 {
-	int r = prdshm_seg_open(cfg->shm_name, seg);
+	int r = prdshm_seg_open_cfg(cfg, seg);
 
 	if (r)
 		return tool_fail(r, "open segment %s", cfg->shm_name);

@@ -263,7 +263,7 @@ static int run(const struct cleanup_opts *o, const prdshm_config *cfg, struct ac
 	       tool_problems *after)
 {
 	prdshm_seg *seg = NULL;
-	int r = prdshm_seg_open(cfg->shm_name, &seg);
+	int r = prdshm_seg_open_cfg(cfg, &seg);
 	int rc;
 
 	if (r == 0 && o->save_before) {

@@ -91,8 +91,11 @@ static int replace_existing(const prdshm_config *cfg)
 {
 	int r = prdshm_seg_unlink_unused(cfg->shm_name);
 
+	/* Never silently: the object may be someone's data under a clashing
+	 * name.  (Another user's object is refused by the library: EPERM.) */
 	if (r == PRDSHM_ENOTSEG || r == PRDSHM_EVERSION || r == PRDSHM_ECORRUPT) {
-		tool_verbose("replacing %s: %s", cfg->shm_name, prdshm_last_error());
+		tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
+			 prdshm_last_error());
 		r = prdshm_seg_unlink(cfg->shm_name);
 	}
 	if (r == PRDSHM_EINUSE) {
