@@ -88,7 +88,8 @@ const char *prdshm_version(void);
 	XX(EINUSE, -27, "segment in use by live agents")                       \
 	XX(EDEADOWNER, -28, "dead agents hold locks or phases")                \
 	XX(ENOAGENT, -29, "no such agent")                                     \
-	XX(EPERM, -30, "segment not trusted: another user made it or may write it")
+	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
+	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,
@@ -346,9 +347,14 @@ typedef struct prdshm_session prdshm_session;
  * prdshm_seg_open() waits for it and never sees a half-built table.  With
  * cfg->shm_group set, the segment's group becomes that group (the caller
  * must belong to it, or be root).
+ * Every page is reserved before initialisation (posix_fallocate), so a
+ * full /dev/shm is an error here, never a SIGBUS later in some process.
+ * On any error nothing is left under the name.
  * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg,
  *         unknown shm_group); PRDSHM_EPERM (the group cannot be given);
- *         PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap failed).
+ *         PRDSHM_ENOSPC (the message gives the size needed and the room
+ *         left); PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap
+ *         failed).
  */
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,6 +248,36 @@ static struct prdshm_seg *seg_alloc(const char *name)
 	return seg;
 }
 
+/*
+ * Give the segment its memory now.  ftruncate() only sets the size: on a
+ * full tmpfs the first store into a page the filesystem cannot provide
+ * raises SIGBUS, in whichever process touches it first, long after
+ * creation said "done".  posix_fallocate() takes every page up front, so
+ * the lack of room is an error here, with the figures.
+ */
+static int reserve_pages(struct prdshm_seg *seg, uint64_t size)
+{
+	struct statvfs vfs;
+	int e = posix_fallocate(seg->fd, 0, (off_t)size);
+
+	if (e == 0)
+		return 0;
+	if (e != ENOSPC) {
+		errno = e;
+		return prdshm__fail_errno(PRDSHM_ESYS, "reserve %llu bytes for %s",
+					  (unsigned long long)size, seg->name);
+	}
+	if (fstatvfs(seg->fd, &vfs) != 0)
+		return prdshm__fail(PRDSHM_ENOSPC, "%s needs %llu KiB: no room left in /dev/shm",
+				    seg->name, (unsigned long long)(size + 1023) / 1024);
+	return prdshm__fail(PRDSHM_ENOSPC,
+			    "%s needs %llu KiB, and /dev/shm has %llu KiB free of %llu KiB: free "
+			    "some room or lower max_locks, max_phases or max_agents",
+			    seg->name, (unsigned long long)(size + 1023) / 1024,
+			    (unsigned long long)vfs.f_bavail * vfs.f_frsize / 1024,
+			    (unsigned long long)vfs.f_blocks * vfs.f_frsize / 1024);
+}
+
 /* With a sharing group, the new object's group becomes it (before the mode
  * lets the group in).  The kernel allows that to members and root only. */
 static int give_to_group(struct prdshm_seg *seg, const struct prdshm__trust *t)
@@ -306,6 +337,9 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 		r = prdshm__fail_errno(PRDSHM_ESYS, "initialise %s", cfg->shm_name);
 		goto fail;
 	}
+	r = reserve_pages(seg, L.size);
+	if (r)
+		goto fail;
 	seg->size = L.size;
 	seg->base = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
 	if (seg->base == MAP_FAILED) {

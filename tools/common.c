@@ -60,6 +60,8 @@ int tool_exit_code(int err)
 		return TOOL_EXIT_NOSEG;
 	case PRDSHM_EEXIST:
 		return TOOL_EXIT_EXISTS;
+	case PRDSHM_ENOSPC:
+		return TOOL_EXIT_NOSPACE;
 	case PRDSHM_EACCES:
 	case PRDSHM_EPERM:
 		return TOOL_EXIT_PERM;

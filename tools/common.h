@@ -33,6 +33,7 @@
 #define TOOL_EXIT_NOSEG 66    /* no such segment */
 #define TOOL_EXIT_INTERNAL 70 /* internal error (out of memory, system call) */
 #define TOOL_EXIT_EXISTS 73   /* segment already exists */
+#define TOOL_EXIT_NOSPACE 74  /* not enough room in /dev/shm */
 #define TOOL_EXIT_PERM 77     /* permission denied */
 
 /** The exit code for library error @p err (0 for 0). */

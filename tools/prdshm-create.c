@@ -27,7 +27,8 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 created (or configuration printed); 65 invalid\n"
 		"configuration; 73 the segment exists (with --force: live agents use it);\n"
-		"77 permission denied; 64 usage; 70 internal error.\n");
+		"74 no room in /dev/shm; 77 permission denied or segment not trusted;\n"
+		"64 usage; 70 internal error.\n");
 }
 
 static const tool_optdef create_optdefs[] = {

@@ -50,7 +50,8 @@ static void usage(FILE *out)
 		"the -E code) if the lock was not obtained: conflict, timeout, deadlock;\n"
 		"2 the lock or agents table is full; 4 segment corrupt or incompatible;\n"
 		"64 usage; 65 invalid configuration; 66 no such segment (--no-create);\n"
-		"77 permission denied; 70 internal error; 126/127 the command could not\n"
+		"74 no room in /dev/shm to create the segment; 77 permission denied or\n"
+		"segment not trusted; 70 internal error; 126/127 the command could not\n"
 		"be run / was not found.\n");
 }
 

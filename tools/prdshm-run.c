@@ -75,7 +75,8 @@ static void usage(FILE *out)
 		"Exit status: 0 every phase completed, 1 some did not, 130 interrupted\n"
 		"(the segment is kept), 4 segment corrupt, 64 usage, 65 configuration,\n"
 		"66 no such segment (--attach), 70 internal error, 73 the segment exists\n"
-		"(a crashed run? see prdshm-cleanup), 77 permission denied.\n"
+		"(a crashed run? see prdshm-cleanup), 74 no room in /dev/shm, 77 permission\n"
+		"denied or segment not trusted.\n"
 		"See prdshm-run(1).\n");
 }
 
