@@ -361,27 +361,24 @@ size_t prdshm__phases_bytes(const prdshm_config *cfg)
 uint32_t prdshm__phases_layout_hash(void)
 {
 	const uint64_t v[] = {
-		sizeof(struct prdshm__phase_region),
-		sizeof(struct prdshm__phase),
-		sizeof(struct prdshm__wave),
-		sizeof(struct prdshm__str),
+		PRDSHM__STRUCT_FACTS(prdshm__str, PRDSHM__STR_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__phase_region, PRDSHM__PHASE_REGION_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__phase, PRDSHM__PHASE_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__wave, PRDSHM__WAVE_FIELDS)
+		sizeof(uint32_t), /* an arena index */
+		sizeof(uint64_t), /* a ready bitmap word */
 		PRDSHM__PHASES_MAGIC,
 		NSTATUS,
+		PRDSHM_PHASE_NOT_STARTED,
+		PRDSHM_PHASE_QUEUED,
+		PRDSHM_PHASE_IN_PROGRESS,
+		PRDSHM_PHASE_COMPLETED,
+		PRDSHM_PHASE_FAILED,
+		PRDSHM_PHASE_BLOCKED,
+		PRDSHM_PHASE_SKIPPED,
+		PRDSHM_PHASE_CANCELLED,
 		READY_FANOUT,
 		READY_LEVELS,
-		offsetof(struct prdshm__phase_region, off_ready),
-		offsetof(struct prdshm__phase_region, order_off),
-		offsetof(struct prdshm__phase_region, doorbell),
-		offsetof(struct prdshm__phase_region, minw),
-		offsetof(struct prdshm__phase_region, run_head),
-		offsetof(struct prdshm__phase_region, settle_head),
-		offsetof(struct prdshm__phase, dependants_off),
-		offsetof(struct prdshm__phase, rank),
-		offsetof(struct prdshm__phase, status),
-		offsetof(struct prdshm__phase, deps_left),
-		offsetof(struct prdshm__phase, run_next),
-		offsetof(struct prdshm__phase, settle_next),
-		offsetof(struct prdshm__wave, nopen),
 	};
 	return prdshm__hash(v, sizeof(v));
 }
