@@ -84,8 +84,7 @@ static uint32_t platform_hash(void)
 	static const char tags[] = PRDSHM__LIBC_TAG "/" PRDSHM__OS_TAG;
 	const uint64_t facts[] = {
 		prdshm__hash(tags, sizeof(tags) - 1),
-		__BYTE_ORDER__,
-		__FLOAT_WORD_ORDER__, /* doubles in the phases */
+		__BYTE_ORDER__, /* of the doubles in the phases too */
 		DBL_MANT_DIG,
 		sizeof(void *),
 		sizeof(pthread_mutex_t),
