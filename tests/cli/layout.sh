@@ -54,4 +54,45 @@ for v in layout-swap libc-other; do
 		not_ok "$v: the command ran"
 done
 
+# ---- the field lists are complete, or the build stops ----------------------
+# Compile the real shared-struct headers, as they are and with one edit each
+# that leaves a field out of the layout hash: every such edit must fail.
+mkdir -p "$TMP/inc/internal"
+printf '#include "internal/phases.h"\nint layout_probe;\n' >"$TMP/probe.c"
+
+# compile_headers: compile probe.c against the headers in $TMP/inc.
+compile_headers() {
+	${CC:-cc} -std=c11 -D_GNU_SOURCE -I"$TMP/inc" -I"$SRC/lib" -c -o "$TMP/probe.o" \
+		"$TMP/probe.c" 2>"$TMP/cc.err"
+}
+
+# t_edit WHAT FILE SED-SCRIPT ERROR-REGEX: with the edit, the compiler stops
+# with ERROR-REGEX.
+t_edit() {
+	cp "$SRC"/lib/internal/*.h "$TMP/inc/internal/"
+	sed -i "$3" "$TMP/inc/internal/$2"
+	if cmp -s "$TMP/inc/internal/$2" "$SRC/lib/internal/$2"; then
+		not_ok "$1: the edit did not apply to $2"
+	elif compile_headers; then
+		not_ok "$1: the headers still compile"
+	elif grep -Eq -- "$4" "$TMP/cc.err"; then
+		ok "$1: the build stops"
+	else
+		not_ok "$1: no /$4/ in the compiler's errors"
+		sed 's/^/#   /' "$TMP/cc.err" | head -10
+	fi
+}
+
+cp "$SRC"/lib/internal/*.h "$TMP/inc/internal/"
+compile_headers && ok "the shared-struct headers compile" ||
+	not_ok "the shared-struct headers do not compile: $(head -3 "$TMP/cc.err")"
+LISTED='its field list must name every field'
+t_edit "a field left out of its list" segment.h 's/ F(S, nexcl)//' "prdshm__slot: $LISTED"
+t_edit "a field added without listing it" segment.h \
+	's/^\tchar pad_\[40\];        /\tuint32_t added_; char pad_[36];/' "prdshm__part: $LISTED"
+t_edit "a field listed twice" phases.h 's/F(S, nopen) F(S, minw)/F(S, minw) F(S, minw)/' \
+	'prdshm__listed_prdshm__phase_region_minw'
+t_edit "implicit padding" segment.h '/char pad1_\[40\];/d; s/ F(S, pad1_)//' \
+	"prdshm__hdr: $LISTED"
+
 cli_done
