@@ -358,6 +358,13 @@ size_t prdshm__phases_bytes(const prdshm_config *cfg)
 	return (size_t)L.bytes;
 }
 
+/* The constants stored in the region or sizing it (value and width). */
+#define PHASE_CONSTANTS(C)                                                               \
+	C(PRDSHM__PHASES_MAGIC) C(NSTATUS) C(PRDSHM_PHASE_NOT_STARTED) C(PRDSHM_PHASE_QUEUED) \
+	C(PRDSHM_PHASE_IN_PROGRESS) C(PRDSHM_PHASE_COMPLETED) C(PRDSHM_PHASE_FAILED)       \
+	C(PRDSHM_PHASE_BLOCKED) C(PRDSHM_PHASE_SKIPPED) C(PRDSHM_PHASE_CANCELLED)          \
+	C(READY_FANOUT) C(READY_LEVELS)
+
 uint32_t prdshm__phases_layout_hash(void)
 {
 	const uint64_t v[] = {
@@ -367,18 +374,7 @@ uint32_t prdshm__phases_layout_hash(void)
 		PRDSHM__STRUCT_FACTS(prdshm__wave, PRDSHM__WAVE_FIELDS)
 		sizeof(uint32_t), /* an arena index */
 		sizeof(uint64_t), /* a ready bitmap word */
-		PRDSHM__PHASES_MAGIC,
-		NSTATUS,
-		PRDSHM_PHASE_NOT_STARTED,
-		PRDSHM_PHASE_QUEUED,
-		PRDSHM_PHASE_IN_PROGRESS,
-		PRDSHM_PHASE_COMPLETED,
-		PRDSHM_PHASE_FAILED,
-		PRDSHM_PHASE_BLOCKED,
-		PRDSHM_PHASE_SKIPPED,
-		PRDSHM_PHASE_CANCELLED,
-		READY_FANOUT,
-		READY_LEVELS,
+		PHASE_CONSTANTS(PRDSHM__CONST_FACTS)
 	};
 	return prdshm__hash(v, sizeof(v));
 }

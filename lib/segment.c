@@ -93,11 +93,23 @@ static uint32_t platform_hash(void)
 	return prdshm__hash(facts, sizeof(facts));
 }
 
+/* The constants stored in the segment or sizing its arrays, and the OFD
+ * lock bytes that tell a live creator or session (value and width each). */
+#define SEGMENT_CONSTANTS(C)                                                              \
+	C(PRDSHM_SHM_NAME_MAX) C(PRDSHM_NAME_MAX) C(PRDSHM_ID_MAX) C(PRDSHM_MSG_MAX)        \
+	C(PRDSHM_LOG_LINES) C(PRDSHM__NIL) C(PRDSHM__SLOT_FREE) C(PRDSHM__SLOT_ACTIVE)      \
+	C(PRDSHM_AGENT_IDLE) C(PRDSHM_AGENT_BUSY) C(PRDSHM_AGENT_EXITED) C(PRDSHM_AGENT_DEAD) \
+	C(PRDSHM_SHARED) C(PRDSHM_EXCLUSIVE) C(PRDSHM_SCHED_WAVES) C(PRDSHM_SCHED_EAGER)    \
+	C(PRDSHM__REC_FREE) C(PRDSHM__REC_HELD) C(PRDSHM__REC_WAITING)                      \
+	C(PRDSHM__REC_RELEASED) C(PRDSHM__REC_STATE_MASK) C(PRDSHM__REC_USE)                \
+	C(PRDSHM__REC_UPGRADING) C(PRDSHM__INIT_BYTE) C((int)PRDSHM__SESSION_BYTE(0))       \
+	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */
+
 /*
  * Everything whose change would make another build misread the segment or
  * take its mutexes another way (see layout.h): the field lists of the
- * segment's structs, the constants stored in or sizing them, the phase
- * region's share, and the platform's.
+ * segment's structs, the constants, the phase region's share, and the
+ * platform's.
  */
 uint32_t prdshm__layout_hash(void)
 {
@@ -109,30 +121,7 @@ uint32_t prdshm__layout_hash(void)
 		PRDSHM__STRUCT_FACTS(prdshm__slot, PRDSHM__SLOT_FIELDS)
 		PRDSHM__STRUCT_FACTS(prdshm__rec, PRDSHM__REC_FIELDS)
 		sizeof(uint32_t), /* a bucket */
-		PRDSHM_SHM_NAME_MAX,
-		PRDSHM_NAME_MAX,
-		PRDSHM_ID_MAX,
-		PRDSHM_MSG_MAX,
-		PRDSHM_LOG_LINES,
-		PRDSHM__NIL,
-		PRDSHM__SLOT_FREE,
-		PRDSHM__SLOT_ACTIVE,
-		PRDSHM_AGENT_IDLE,
-		PRDSHM_AGENT_BUSY,
-		PRDSHM_AGENT_EXITED,
-		PRDSHM_AGENT_DEAD,
-		PRDSHM_SHARED,
-		PRDSHM_EXCLUSIVE,
-		PRDSHM_SCHED_WAVES,
-		PRDSHM_SCHED_EAGER,
-		PRDSHM__REC_FREE,
-		PRDSHM__REC_HELD,
-		PRDSHM__REC_WAITING,
-		PRDSHM__REC_RELEASED,
-		PRDSHM__REC_STATE_MASK,
-		PRDSHM__REC_USE,
-		PRDSHM__REC_UPGRADING,
-		PRDSHM__HASH_VERSION, /* the slots store name hashes */
+		SEGMENT_CONSTANTS(PRDSHM__CONST_FACTS)
 		prdshm__phases_layout_hash(),
 		platform_hash(),
 	};

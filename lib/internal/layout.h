@@ -9,8 +9,9 @@
  *   - the offset and size of every field of every shared struct, and each
  *     struct's size and alignment (so two fields swapped, or a field grown,
  *     is told apart even when the struct's size stays the same);
- *   - the constants that size arrays or are stored as values (name limits,
- *     state and status numbers, the sentinel index);
+ *   - the width and value of each constant that sizes an array or is stored
+ *     as a value (name limits, state and status numbers, the sentinel
+ *     index);
  *   - the platform: byte order, pointer size, the C library's mutex
  *     implementation (PRDSHM__LIBC_TAG) and the operating system.
  *
@@ -46,6 +47,9 @@
 /* A struct's size, alignment and every listed field's offset and size. */
 #define PRDSHM__STRUCT_FACTS(S, LIST) \
 	(uint64_t)sizeof(struct S), (uint64_t)_Alignof(struct S), LIST(PRDSHM__FIELD_FACTS, S)
+
+/* For a list of constants: one constant's width and value. */
+#define PRDSHM__CONST_FACTS(c) (uint64_t)sizeof(c), (uint64_t)(c),
 
 #define PRDSHM__FIELD_SIZE(S, f) +sizeof(((struct S *)0)->f)
 #define PRDSHM__FIELD_ENUM(S, f) prdshm__listed_##S##_##f,
