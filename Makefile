@@ -61,6 +61,13 @@ HEADERS   := $(wildcard lib/*.h lib/internal/*.h tools/*.h tests/*.h)
 STATIC := $(BUILD)/libprdshm.a
 SHARED := $(BUILD)/$(SONAME)
 STATIC_T := $(BUILD)/libprdshm-hooks.a
+# Two builds whose segments the real build must refuse (tests/cli/layout.sh):
+# one with two fields of a shared struct swapped (PRDSHM_TEST_LAYOUT_SWAP),
+# one with another C library tag, as a musl build has (only segment.c uses it).
+SWAP_OBJ  := $(LIB_SRC:%.c=$(BUILD)/layout-swap/%.o)
+LIBC_OBJ  := $(filter-out $(BUILD)/lib/segment.o,$(LIB_OBJ)) $(BUILD)/libc-other/lib/segment.o
+VARIANT_TOOLS := $(foreach v,layout-swap libc-other,$(BUILD)/$(v)/bin/prdshm-create \
+                   $(BUILD)/$(v)/bin/prdshm-inspect)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .SECONDARY:
@@ -106,6 +113,16 @@ $(BUILD)/hooks/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@$(if $(Q),echo "  CC      $< (hooks)")
 	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_TEST_HOOKS -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/layout-swap/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (layout swap)")
+	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_TEST_LAYOUT_SWAP -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libc-other/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (other libc tag)")
+	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_LIBC_TAG='"test-other-libc"' -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+
 $(STATIC): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -131,6 +148,13 @@ $(BUILD)/bin/%: $(BUILD)/tools/%.o $(TOOL_COMMON_OBJ) $(STATIC)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
 
+$(BUILD)/layout-swap/bin/%: $(BUILD)/tools/%.o $(TOOL_COMMON_OBJ) $(SWAP_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
+$(BUILD)/libc-other/bin/%: $(BUILD)/tools/%.o $(TOOL_COMMON_OBJ) $(LIBC_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
+
 # --- tests -----------------------------------------------------------------
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(STATIC_T)
 	@mkdir -p $(dir $@)
@@ -140,7 +164,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(STATIC_T)
 # TEST_WRAP runs each test program under a checker (valgrind).  run.sh also
 # runs a bounded crash torture (TORTURE_CHECK_ARGS) and counts it as a test.
 TORTURE_CHECK_ARGS ?= --seconds 40
-check: all $(TESTS) $(BUILD)/prdshm-torture
+check: all $(TESTS) $(BUILD)/prdshm-torture $(VARIANT_TOOLS)
 	$(Q)BUILD=$(BUILD) TEST_WRAP="$(TEST_WRAP)" CLI_WRAP="$(CLI_WRAP)" TEST_FILTER="$(TEST_FILTER)" \
 	  TORTURE_BIN=$(BUILD)/prdshm-torture \
 	  TORTURE_ARGS="$(TORTURE_CHECK_ARGS) --inspect $(BUILD)/bin/prdshm-inspect" \

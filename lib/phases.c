@@ -358,30 +358,23 @@ size_t prdshm__phases_bytes(const prdshm_config *cfg)
 	return (size_t)L.bytes;
 }
 
+/* The constants stored in the region or sizing it (value and width). */
+#define PHASE_CONSTANTS(C)                                                               \
+	C(PRDSHM__PHASES_MAGIC) C(NSTATUS) C(PRDSHM_PHASE_NOT_STARTED) C(PRDSHM_PHASE_QUEUED) \
+	C(PRDSHM_PHASE_IN_PROGRESS) C(PRDSHM_PHASE_COMPLETED) C(PRDSHM_PHASE_FAILED)       \
+	C(PRDSHM_PHASE_BLOCKED) C(PRDSHM_PHASE_SKIPPED) C(PRDSHM_PHASE_CANCELLED)          \
+	C(READY_FANOUT) C(READY_LEVELS)
+
 uint32_t prdshm__phases_layout_hash(void)
 {
 	const uint64_t v[] = {
-		sizeof(struct prdshm__phase_region),
-		sizeof(struct prdshm__phase),
-		sizeof(struct prdshm__wave),
-		sizeof(struct prdshm__str),
-		PRDSHM__PHASES_MAGIC,
-		NSTATUS,
-		READY_FANOUT,
-		READY_LEVELS,
-		offsetof(struct prdshm__phase_region, off_ready),
-		offsetof(struct prdshm__phase_region, order_off),
-		offsetof(struct prdshm__phase_region, doorbell),
-		offsetof(struct prdshm__phase_region, minw),
-		offsetof(struct prdshm__phase_region, run_head),
-		offsetof(struct prdshm__phase_region, settle_head),
-		offsetof(struct prdshm__phase, dependants_off),
-		offsetof(struct prdshm__phase, rank),
-		offsetof(struct prdshm__phase, status),
-		offsetof(struct prdshm__phase, deps_left),
-		offsetof(struct prdshm__phase, run_next),
-		offsetof(struct prdshm__phase, settle_next),
-		offsetof(struct prdshm__wave, nopen),
+		PRDSHM__STRUCT_FACTS(prdshm__str, PRDSHM__STR_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__phase_region, PRDSHM__PHASE_REGION_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__phase, PRDSHM__PHASE_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__wave, PRDSHM__WAVE_FIELDS)
+		sizeof(uint32_t), /* an arena index */
+		sizeof(uint64_t), /* a ready bitmap word */
+		PHASE_CONSTANTS(PRDSHM__CONST_FACTS)
 	};
 	return prdshm__hash(v, sizeof(v));
 }

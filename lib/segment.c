@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,27 +79,53 @@ static void compute_layout(uint32_t max_locks, uint32_t max_agents, uint64_t pha
 	L->size = ALIGN64(off + phase_bytes);
 }
 
+/* The platform half of the layout hash: what the field offsets cannot
+ * show (layout.h explains the tags). */
+static uint32_t platform_hash(void)
+{
+	static const char tags[] = PRDSHM__LIBC_TAG "/" PRDSHM__OS_TAG;
+	const uint64_t facts[] = {
+		prdshm__hash(tags, sizeof(tags) - 1),
+		__BYTE_ORDER__, /* of the doubles in the phases too */
+		DBL_MANT_DIG,
+		sizeof(void *),
+		sizeof(pthread_mutex_t),
+		_Alignof(pthread_mutex_t),
+	};
+	return prdshm__hash(facts, sizeof(facts));
+}
+
+/* The constants stored in the segment or sizing its arrays, and the OFD
+ * lock bytes that tell a live creator or session (value and width each). */
+#define SEGMENT_CONSTANTS(C)                                                              \
+	C(PRDSHM_SHM_NAME_MAX) C(PRDSHM_NAME_MAX) C(PRDSHM_ID_MAX) C(PRDSHM_MSG_MAX)        \
+	C(PRDSHM_LOG_LINES) C(PRDSHM__NIL) C(PRDSHM__SLOT_FREE) C(PRDSHM__SLOT_ACTIVE)      \
+	C(PRDSHM_AGENT_IDLE) C(PRDSHM_AGENT_BUSY) C(PRDSHM_AGENT_EXITED) C(PRDSHM_AGENT_DEAD) \
+	C(PRDSHM_SHARED) C(PRDSHM_EXCLUSIVE) C(PRDSHM_SCHED_WAVES) C(PRDSHM_SCHED_EAGER)    \
+	C(PRDSHM__REC_FREE) C(PRDSHM__REC_HELD) C(PRDSHM__REC_WAITING)                      \
+	C(PRDSHM__REC_RELEASED) C(PRDSHM__REC_STATE_MASK) C(PRDSHM__REC_USE)                \
+	C(PRDSHM__REC_UPGRADING) C(PRDSHM__INIT_BYTE) C((int)PRDSHM__SESSION_BYTE(0))       \
+	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */
+
+/*
+ * Everything whose change would make another build misread the segment or
+ * take its mutexes another way (see layout.h): the field lists of the
+ * segment's structs, the constants, the phase region's share, and the
+ * platform's.
+ */
 uint32_t prdshm__layout_hash(void)
 {
-	/* Everything whose change would make another build misread the
-	 * segment: struct sizes, a few offsets, the mutex and pointer sizes. */
 	const uint64_t facts[] = {
-		sizeof(struct prdshm__hdr),
-		sizeof(struct prdshm__agent),
-		sizeof(struct prdshm__part),
-		sizeof(struct prdshm__slot),
-		sizeof(struct prdshm__rec),
-		sizeof(pthread_mutex_t),
-		sizeof(void *),
-		offsetof(struct prdshm__hdr, sess_mutex),
-		offsetof(struct prdshm__slot, name),
-		offsetof(struct prdshm__rec, phase),
-		PRDSHM_NAME_MAX,
-		PRDSHM_ID_MAX,
-		PRDSHM_MSG_MAX,
-		PRDSHM_LOG_LINES,
-		PRDSHM__HASH_VERSION,
+		PRDSHM__STRUCT_FACTS(prdshm__mutex, PRDSHM__MUTEX_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__hdr, PRDSHM__HDR_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__agent, PRDSHM__AGENT_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__part, PRDSHM__PART_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__slot, PRDSHM__SLOT_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__rec, PRDSHM__REC_FIELDS)
+		sizeof(uint32_t), /* a bucket */
+		SEGMENT_CONSTANTS(PRDSHM__CONST_FACTS)
 		prdshm__phases_layout_hash(),
+		platform_hash(),
 	};
 	return prdshm__hash(facts, sizeof(facts));
 }
@@ -377,8 +404,8 @@ static int validate_header(struct prdshm_seg *seg, uint64_t file_size, struct la
 				    h->format, PRDSHM__FORMAT);
 	if (h->layout_hash != prdshm__layout_hash())
 		return prdshm__fail(PRDSHM_EVERSION,
-				    "%s: layout hash %08x, this build has %08x (another build, "
-				    "C library or architecture made it)",
+				    "%s: layout hash %08x, this build %08x: made by another build "
+				    "of prdshm, C library or architecture",
 				    seg->name, h->layout_hash, prdshm__layout_hash());
 	if (h->max_locks == 0 || h->max_locks > 100000000u || h->max_agents == 0 ||
 	    h->max_agents > 65536u || h->phase_bytes > file_size)

@@ -54,6 +54,9 @@ struct prdshm__str {
 	uint32_t off;
 	uint32_t len;
 };
+/* The field lists of the phase structs, for the layout hash (layout.h). */
+#define PRDSHM__STR_FIELDS(F, S) F(S, off) F(S, len)
+PRDSHM__LAYOUT_CHECK(prdshm__str, PRDSHM__STR_FIELDS);
 
 struct prdshm__phase_region {
 	/* The phase mutex: guards every field marked "phase mutex" below, the
@@ -95,7 +98,16 @@ struct prdshm__phase_region {
 	uint64_t run_start_ns;    /* first claim, CLOCK_REALTIME; 0 before */
 	uint64_t run_end_ns;      /* every phase final; 0 while open */
 	uint64_t wave_done_mono;  /* CLOCK_MONOTONIC when the last wave closed */
+	char pad1_[48];           /* to the end of the cache line */
 } __attribute__((aligned(64)));
+#define PRDSHM__PHASE_REGION_FIELDS(F, S)                                                 \
+	F(S, mutex) F(S, magic) F(S, max_phases) F(S, nphases) F(S, nwaves) F(S, region_bytes) \
+	F(S, off_phases) F(S, off_waves) F(S, off_ready) F(S, off_arena) F(S, arena_bytes)  \
+	F(S, topo_off) F(S, order_off) F(S, max_parallel) F(S, max_attempts)                \
+	F(S, wave_delay_s) F(S, scheduling) F(S, doorbell) F(S, current_wave) F(S, nrunning) \
+	F(S, nopen) F(S, minw) F(S, run_head) F(S, settle_head) F(S, pad0_)                 \
+	F(S, run_start_ns) F(S, run_end_ns) F(S, wave_done_mono) F(S, pad1_)
+PRDSHM__LAYOUT_CHECK(prdshm__phase_region, PRDSHM__PHASE_REGION_FIELDS);
 
 struct prdshm__phase {
 	/* Immutable after creation. */
@@ -132,6 +144,14 @@ struct prdshm__phase {
 	char changed_by[PRDSHM_ID_MAX + 1]; /* agent id or "operator" */
 	char message[PRDSHM_MSG_MAX + 1];
 };
+#define PRDSHM__PHASE_FIELDS(F, S)                                                        \
+	F(S, id) F(S, name) F(S, command) F(S, wave) F(S, ndeps) F(S, deps_off)             \
+	F(S, ndependants) F(S, dependants_off) F(S, noutputs) F(S, outputs_off) F(S, rank)  \
+	F(S, estimated_minutes) F(S, remaining) F(S, status) F(S, attempts) F(S, agent_slot) \
+	F(S, agent_gen) F(S, exit_status) F(S, scratch) F(S, deps_left) F(S, deps_bad)      \
+	F(S, run_prev) F(S, run_next) F(S, settle_next) F(S, pad1_) F(S, start_ns)          \
+	F(S, end_ns) F(S, changed_ns) F(S, agent_id) F(S, changed_by) F(S, message)
+PRDSHM__LAYOUT_CHECK(prdshm__phase, PRDSHM__PHASE_FIELDS);
 
 /* Phase mutex. */
 struct prdshm__wave {
@@ -140,6 +160,8 @@ struct prdshm__wave {
 	uint32_t nopen;               /* derived: its open phases */
 	uint32_t pad_;
 };
+#define PRDSHM__WAVE_FIELDS(F, S) F(S, start_ns) F(S, end_ns) F(S, nopen) F(S, pad_)
+PRDSHM__LAYOUT_CHECK(prdshm__wave, PRDSHM__WAVE_FIELDS);
 
 /* Bytes the phase region needs for @p cfg (max_phases and the plan). */
 size_t prdshm__phases_bytes(const prdshm_config *cfg);
@@ -152,7 +174,8 @@ int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg);
  * hdr->phase_bytes).  @return 0 or PRDSHM_ECORRUPT. */
 int prdshm__phases_validate(struct prdshm_seg *seg);
 
-/* Contribution of the phase structs to the layout hash. */
+/* Contribution of the phase region to the layout hash: its structs' field
+ * lists and the constants stored in it. */
 uint32_t prdshm__phases_layout_hash(void);
 
 /* A session died (or was reaped): its IN_PROGRESS phases become FAILED

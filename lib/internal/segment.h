@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "prdshm.h"
+#include "internal/layout.h"
 
 #define PRDSHM__MAGIC UINT64_C(0x31304d4853445250) /* "PRDSHM01" little-endian */
 #define PRDSHM__FORMAT 2u
@@ -39,10 +40,16 @@
 #define PRDSHM__INIT_BYTE 0            /* held (write) while initialising */
 #define PRDSHM__SESSION_BYTE(slot) (1 + (off_t)(slot)) /* held by a live session */
 
-/* A robust, process-shared mutex on its own cache line. */
+/* A robust, process-shared mutex on its own cache line.  What its bytes
+ * mean is the C library's business: the layout hash covers that with
+ * PRDSHM__LIBC_TAG (layout.h). */
 struct prdshm__mutex {
 	pthread_mutex_t m;
+	/* The rest of the line (a whole line if a mutex ever filled one). */
+	char pad_[64 - sizeof(pthread_mutex_t) % 64];
 } __attribute__((aligned(64)));
+#define PRDSHM__MUTEX_FIELDS(F, S) F(S, m) F(S, pad_)
+PRDSHM__LAYOUT_CHECK(prdshm__mutex, PRDSHM__MUTEX_FIELDS);
 
 /* ---- Segment header -------------------------------------------------- */
 
@@ -76,10 +83,22 @@ struct prdshm__hdr {
 	 * PRDSHM_ERECOVER until prdshm_recover() clears it. */
 	uint32_t needs_recovery;
 	uint32_t pad_;
+	char pad1_[40]; /* up to the cache line of sess_mutex */
 
 	/* Guards agents[] (state, gen, identity, log ring). */
 	struct prdshm__mutex sess_mutex;
 };
+/* Every field, for the layout hash (see layout.h). */
+#define PRDSHM__HDR_FIELDS(F, S)                                                        \
+	F(S, magic) F(S, format) F(S, layout_hash) F(S, size) F(S, created_ns)           \
+	F(S, shm_name) F(S, max_locks) F(S, max_phases) F(S, max_agents) F(S, nparts)    \
+	F(S, slots_per_part) F(S, recs_per_part) F(S, buckets_per_part) F(S, phase_bytes) \
+	F(S, off_agents) F(S, off_parts) F(S, off_slots) F(S, off_recs) F(S, off_buckets) \
+	F(S, off_phases) F(S, max_parallel_agents) F(S, lock_timeout_seconds)            \
+	F(S, wave_delay_seconds) F(S, conflict_retry_attempts)                           \
+	F(S, monitoring_update_interval) F(S, phase_max_attempts) F(S, deadlock_timeout_ms) \
+	F(S, scheduling) F(S, needs_recovery) F(S, pad_) F(S, pad1_) F(S, sess_mutex)
+PRDSHM__LAYOUT_CHECK(prdshm__hdr, PRDSHM__HDR_FIELDS);
 
 /* ---- Agents (session slots) ----------------------------------------- */
 
@@ -102,6 +121,10 @@ struct prdshm__agent {
 	char id[PRDSHM_ID_MAX + 1];
 	char log[PRDSHM_LOG_LINES][PRDSHM_MSG_MAX + 1];
 };
+#define PRDSHM__AGENT_FIELDS(F, S)                                                    \
+	F(S, state) F(S, gen) F(S, used) F(S, status) F(S, pid) F(S, uid) F(S, phase) \
+	F(S, nlog) F(S, start_ns) F(S, heartbeat_ns) F(S, id) F(S, log)
+PRDSHM__LAYOUT_CHECK(prdshm__agent, PRDSHM__AGENT_FIELDS);
 
 /* ---- Lock table ------------------------------------------------------ */
 
@@ -114,7 +137,11 @@ struct prdshm__part {
 	uint32_t nslots;      /* slots in use (derived) */
 	uint32_t nrecs;       /* records in use (derived) */
 	uint64_t seq;         /* next arrival number: FIFO order of records */
+	char pad_[40];        /* to the end of the cache line */
 } __attribute__((aligned(64)));
+#define PRDSHM__PART_FIELDS(F, S) \
+	F(S, mutex) F(S, free_slot) F(S, free_rec) F(S, nslots) F(S, nrecs) F(S, seq) F(S, pad_)
+PRDSHM__LAYOUT_CHECK(prdshm__part, PRDSHM__PART_FIELDS);
 
 /* A named resource.  Authoritative: name_len (0 = free), name, hash.
  * Everything else is derived from the records and rebuilt on repair. */
@@ -125,8 +152,15 @@ struct prdshm__slot {
 	uint32_t head;      /* first record, in arrival order */
 	/* Records counted by state as the mutex holder last saw them: a
 	 * RELEASED record counts as held until it is collected. */
+#ifndef PRDSHM_TEST_LAYOUT_SWAP
 	uint32_t nshared;   /* SHARED holds */
 	uint32_t nexcl;     /* EXCLUSIVE holds */
+#else
+	/* A test build (tests/cli/layout.sh): the same fields in the other
+	 * order, which the layout hash must tell from the real build. */
+	uint32_t nexcl;
+	uint32_t nshared;
+#endif
 	/* Waiting records (incl. upgrades).  Changed atomically under the
 	 * mutex, read without it by a holder releasing without the mutex: it
 	 * rings the doorbell when this is not 0. */
@@ -141,6 +175,10 @@ struct prdshm__slot {
 	uint32_t pad_;
 	char name[PRDSHM_NAME_MAX + 1];
 };
+#define PRDSHM__SLOT_FIELDS(F, S)                                                       \
+	F(S, hash) F(S, name_len) F(S, chain) F(S, head) F(S, nshared) F(S, nexcl)      \
+	F(S, nwaiting) F(S, doorbell) F(S, nsleepers) F(S, pad_) F(S, name)
+PRDSHM__LAYOUT_CHECK(prdshm__slot, PRDSHM__SLOT_FIELDS);
 
 /* Record states: the low two bits of prdshm__rec.state. */
 enum {
@@ -179,6 +217,10 @@ struct prdshm__rec {
 	uint64_t since_ns;
 	char phase[PRDSHM_ID_MAX + 1];
 };
+#define PRDSHM__REC_FIELDS(F, S)                                                          \
+	F(S, state) F(S, mode) F(S, slot) F(S, sess) F(S, gen) F(S, next) F(S, flags) F(S, seq) \
+	F(S, since_ns) F(S, phase)
+PRDSHM__LAYOUT_CHECK(prdshm__rec, PRDSHM__REC_FIELDS);
 
 /* The state of record @p r (PRDSHM__REC_*). */
 static inline uint32_t prdshm__rec_state(const struct prdshm__rec *r)
@@ -219,7 +261,8 @@ struct prdshm_seg {
 	char name[PRDSHM_SHM_NAME_MAX + 1];
 };
 
-/* Layout hash of this build: struct sizes, pthread_mutex_t, pointer size. */
+/* Layout hash of this build: every shared field's offset and size, the
+ * stored constants, the C library's mutexes and the platform (layout.h). */
 uint32_t prdshm__layout_hash(void);
 
 /* 1 if shm_name is "/name" with no other slash, 2..255 bytes. */
