@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/abi.h"
 #include "internal/locktable.h"
 #include "internal/phases.h"
 #include "internal/robust.h"
@@ -250,7 +251,7 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 {
 	struct prdshm_seg *seg = NULL;
 	struct layout L;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	uint64_t phase_bytes;
 	int r, created = 0;
 
@@ -260,7 +261,6 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	r = check_shm_name(cfg->shm_name);
 	if (r)
 		return r;
-	memset(&diag, 0, sizeof(diag));
 	if (prdshm_config_validate(cfg, &diag) != 0)
 		return prdshm__fail(PRDSHM_ECONFIG, "%s", diag.msg);
 	phase_bytes = prdshm__phases_bytes(cfg);
@@ -457,14 +457,13 @@ int prdshm_seg_unlink(const char *shm_name)
 	return 0;
 }
 
-int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
+/* Fill all of @p info, this library's prdshm_seg_info. */
+static void seg_info_fill(prdshm_seg *seg, prdshm_seg_info *info)
 {
-	const struct prdshm__hdr *h;
+	const struct prdshm__hdr *h = seg->hdr;
 
-	if (seg == NULL || info == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
-	h = seg->hdr;
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	prdshm__strlcpy(info->shm_name, seg->name, sizeof(info->shm_name));
 	info->size = seg->size;
 	info->format = h->format;
@@ -483,5 +482,21 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
 	info->phase_max_attempts = h->phase_max_attempts;
 	info->deadlock_timeout_ms = h->deadlock_timeout_ms;
 	info->scheduling = (prdshm_scheduling)h->scheduling;
+}
+
+int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
+{
+	prdshm_seg_info full;
+	int r;
+
+	if (seg == NULL || info == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
+	r = prdshm__abi_check(info, PRDSHM_SEG_INFO_SIZE_1_0, "prdshm_seg_info",
+			      "prdshm_seg_info_get");
+	if (r)
+		return r;
+	/* Filled whole here, then only the caller's bytes copied out. */
+	seg_info_fill(seg, &full);
+	prdshm__abi_copy_out(info, &full, sizeof(full));
 	return 0;
 }

@@ -348,10 +348,9 @@ static void print_diag(const prdshm_diag *d)
 
 int tool_load_config(const tool_common *tc, prdshm_config *cfg)
 {
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	int r;
 
-	memset(&diag, 0, sizeof(diag));
 	r = prdshm_config_load(cfg, tc->config_path, &diag);
 	if (r == 0 && tc->shm_name)
 		r = prdshm_config_set(cfg, "shm_name", tc->shm_name, PRDSHM_FROM_CMDLINE, &diag);
