@@ -424,7 +424,9 @@ typedef struct prdshm_session prdshm_session;
  * and initialisation happens under an OFD lock on byte 0, so a concurrent
  * prdshm_seg_open() waits for it and never sees a half-built table.
  * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg);
- *         PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap failed).
+ *         PRDSHM_EINVAL (NULL argument, cfg->struct_size below
+ *         PRDSHM_CONFIG_SIZE_1_0); PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open,
+ *         ftruncate, mmap failed).
  */
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 

@@ -258,6 +258,9 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	if (cfg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
 	*out = NULL;
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", "prdshm_seg_create");
+	if (r)
+		return r;
 	r = check_shm_name(cfg->shm_name);
 	if (r)
 		return r;
@@ -420,6 +423,10 @@ int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *c
 		*created = 0;
 	if (cfg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_or_create: NULL config");
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",
+			      "prdshm_seg_open_or_create");
+	if (r)
+		return r;
 	/* Two rounds are enough: the loser of a creation race opens, and a
 	 * segment unlinked between our two calls is created again. */
 	for (int round = 0; round < 3; round++) {
