@@ -55,8 +55,12 @@
  *       . a new field is appended after the last one, before the reserved
  *         space, which shrinks by as many bytes: sizeof stays the same,
  *         the PRDSHM_<STRUCT>_SIZE_1_0 values never change, and the library
- *         writes the new field only when struct_size covers it.  New
- *         functions go into a new version node (PRDSHM_1.1).
+ *         writes the new field only when struct_size covers it (and reads
+ *         it as its default when it does not).  New functions go into a
+ *         new version node (PRDSHM_1.1).
+ *     The structs the library allocates (prdshm_snapshot and its arrays,
+ *     prdshm_conflict) and prdshm_phase_def have no struct_size: changing
+ *     one of them takes new functions in a new version node.
  */
 #ifndef PRDSHM_H
 #define PRDSHM_H
