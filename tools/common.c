@@ -11,8 +11,14 @@
 
 #include "common.h"
 
+/* The Makefile passes the version it read from prdshm.h; other builds
+ * (the fuzzers') spell it from the header's macros. */
 #ifndef PRDSHM_VERSION_STRING
-#define PRDSHM_VERSION_STRING "0.1.0"
+#define TOOL_STR(x) #x
+#define TOOL_XSTR(x) TOOL_STR(x)
+#define PRDSHM_VERSION_STRING                                               \
+	TOOL_XSTR(PRDSHM_VERSION_MAJOR) "." TOOL_XSTR(PRDSHM_VERSION_MINOR) "." \
+		TOOL_XSTR(PRDSHM_VERSION_PATCH)
 #endif
 
 const char *tool_name = "prdshm";
