@@ -545,26 +545,6 @@ static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *
 /* ------------------------------------------------------------------------ */
 /* Life cycle                                                               */
 
-static void config_defaults(prdshm_config *cfg);
-
-int prdshm_config_init_size(prdshm_config *cfg, size_t size)
-{
-	prdshm_config full;
-
-	if (!cfg)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_config_init_size: no configuration");
-	if (size < PRDSHM_CONFIG_SIZE_1_0 || size > PRDSHM_STRUCT_SIZE_MAX)
-		return prdshm__fail(PRDSHM_EINVAL,
-				    "prdshm_config_init_size: %zu bytes is not the size of any "
-				    "prdshm_config (at least %zu)",
-				    size, (size_t)PRDSHM_CONFIG_SIZE_1_0);
-	config_defaults(&full);
-	/* Only the caller's bytes: it may know a shorter prdshm_config. */
-	cfg->struct_size = (uint32_t)size;
-	prdshm__abi_copy_out(cfg, &full, sizeof(full));
-	return 0;
-}
-
 /* Fill all of @p cfg, this library's prdshm_config, with the defaults. */
 static void config_defaults(prdshm_config *cfg)
 {
@@ -584,6 +564,24 @@ static void config_defaults(prdshm_config *cfg)
 	cfg->max_locks = 1024;
 	cfg->max_phases = 256;
 	cfg->max_agents = 64;
+}
+
+int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+{
+	prdshm_config full;
+
+	if (!cfg)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_config_init_size: no configuration");
+	if (size < PRDSHM_CONFIG_SIZE_1_0 || size > PRDSHM_STRUCT_SIZE_MAX)
+		return prdshm__fail(PRDSHM_EINVAL,
+				    "prdshm_config_init_size: %zu bytes is not the size of any "
+				    "prdshm_config (at least %zu)",
+				    size, (size_t)PRDSHM_CONFIG_SIZE_1_0);
+	config_defaults(&full);
+	/* Only the caller's bytes: it may know a shorter prdshm_config. */
+	cfg->struct_size = (uint32_t)size;
+	prdshm__abi_copy_out(cfg, &full, sizeof(full));
+	return 0;
 }
 
 static void free_strv(char **v, size_t n)
