@@ -9,10 +9,18 @@
 #
 # V=1 prints the full commands.  Builds go to $(BUILD) (default: build/).
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# One source of truth, as zstd does: the PRDSHM_VERSION_* macros of the
+# installed header.  The library and the tools get them with -D, and
+# lib/abi.c refuses to compile when they disagree with the header.
+header_version = $(shell sed -n 's/^\#define PRDSHM_VERSION_$(1) *\([0-9][0-9]*\).*/\1/p' lib/prdshm.h)
+VERSION_MAJOR := $(call header_version,MAJOR)
+VERSION_MINOR := $(call header_version,MINOR)
+VERSION_PATCH := $(call header_version,PATCH)
 VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+VERSION_FLAGS := -DPRDSHM_BUILD_VERSION_MAJOR=$(VERSION_MAJOR) \
+                 -DPRDSHM_BUILD_VERSION_MINOR=$(VERSION_MINOR) \
+                 -DPRDSHM_BUILD_VERSION_PATCH=$(VERSION_PATCH) \
+                 -DPRDSHM_VERSION_STRING='"$(VERSION)"'
 SONAME        := libprdshm.so.$(VERSION_MAJOR)
 
 PREFIX     ?= /usr/local
@@ -106,12 +114,12 @@ lib: $(STATIC) $(SHARED) $(BUILD)/prdshm.pc
 $(BUILD)/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(VERSION_FLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/hooks/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $< (hooks)")
-	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_TEST_HOOKS -DPRDSHM_VERSION_STRING='"$(VERSION)"' $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) -DPRDSHM_TEST_HOOKS $(VERSION_FLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/layout-swap/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -23,6 +23,7 @@
 
 #include <yaml.h>
 
+#include "internal/abi.h"
 #include "internal/util.h"
 
 /*
@@ -162,9 +163,37 @@ static int diag_fail(prdshm_diag *diag, const struct where *at, int err, const c
 	return prdshm__fail(err, "%s: %s", diag->file, diag->msg);
 }
 
+/* Empty the caller's @p diag: its struct_size bytes only (see "ABI" in
+ * prdshm.h). */
 static void diag_clear(prdshm_diag *diag)
 {
-	memset(diag, 0, sizeof(*diag));
+	prdshm__abi_clear(diag);
+}
+
+/*
+ * The start of every function that reports in a diag: a NULL *diag becomes
+ * @p dummy, the caller's diag is checked to be at least a 1.0 prdshm_diag
+ * and cleared.  @return 0 or PRDSHM_EINVAL (nothing written).
+ */
+static int diag_begin(prdshm_diag **diag, prdshm_diag *dummy, const char *fn)
+{
+	int err;
+
+	if (!*diag) {
+		memset(dummy, 0, sizeof(*dummy));
+		dummy->struct_size = sizeof(*dummy);
+		*diag = dummy;
+	}
+	err = prdshm__abi_check(*diag, PRDSHM_DIAG_SIZE_1_0, "prdshm_diag", fn);
+	if (!err)
+		diag_clear(*diag);
+	return err;
+}
+
+/* 0 if @p cfg is at least a 1.0 prdshm_config, else PRDSHM_EINVAL. */
+static int config_ok(const prdshm_config *cfg, const char *fn)
+{
+	return prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", fn);
 }
 
 /* The edit distance of two short words; large when either is long. */
@@ -553,10 +582,12 @@ static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *
 /* ------------------------------------------------------------------------ */
 /* Life cycle                                                               */
 
-void prdshm_config_init(prdshm_config *cfg)
+/* Fill all of @p cfg, this library's prdshm_config, with the defaults. */
+static void config_defaults(prdshm_config *cfg)
 {
 	/* No allocation: src_ == NULL means every value is a default. */
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->struct_size = sizeof(*cfg);
 	cfg->max_parallel_agents = 3;
 	cfg->lock_timeout_seconds = 300;
 	cfg->wave_delay_seconds = 5;
@@ -570,6 +601,24 @@ void prdshm_config_init(prdshm_config *cfg)
 	cfg->max_locks = 1024;
 	cfg->max_phases = 256;
 	cfg->max_agents = 64;
+}
+
+int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+{
+	prdshm_config full;
+
+	if (!cfg)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_config_init_size: no configuration");
+	if (size < PRDSHM_CONFIG_SIZE_1_0 || size > PRDSHM_STRUCT_SIZE_MAX)
+		return prdshm__fail(PRDSHM_EINVAL,
+				    "prdshm_config_init_size: %zu bytes is not the size of any "
+				    "prdshm_config (at least %zu)",
+				    size, (size_t)PRDSHM_CONFIG_SIZE_1_0);
+	config_defaults(&full);
+	/* Only the caller's bytes: it may know a shorter prdshm_config. */
+	cfg->struct_size = (uint32_t)size;
+	prdshm__abi_copy_out(cfg, &full, sizeof(full));
+	return 0;
 }
 
 static void free_strv(char **v, size_t n)
@@ -595,13 +644,32 @@ static void free_phases(prdshm_phase_def *phases, size_t n)
 
 void prdshm_config_free(prdshm_config *cfg)
 {
-	if (!cfg)
+	/* A configuration that was never initialised owns nothing we can
+	 * trust: leave it alone. */
+	if (!cfg || config_ok(cfg, "prdshm_config_free") != 0)
 		return;
 	free_phases(cfg->phases, cfg->nphases);
 	free(cfg->src_);
 	free(cfg->path_);
 	/* Leave defaults behind so that a second free or a reuse is harmless. */
-	prdshm_config_init(cfg);
+	prdshm_config_init_size(cfg, cfg->struct_size);
+}
+
+/*
+ * Copy the fields of @p src into @p dst, each keeping its struct_size: only
+ * the bytes both have are read and written, for the caller's configuration
+ * may be shorter than this library's (see "ABI" in prdshm.h).
+ */
+static void config_copy(prdshm_config *dst, const prdshm_config *src)
+{
+	const size_t skip = sizeof(src->struct_size);
+	size_t n = sizeof(*dst);
+
+	if (dst->struct_size < n)
+		n = dst->struct_size;
+	if (src->struct_size < n)
+		n = src->struct_size;
+	memcpy((char *)dst + skip, (const char *)src + skip, n - skip);
 }
 
 /*
@@ -610,7 +678,8 @@ void prdshm_config_free(prdshm_config *cfg)
  */
 static int stage_begin(prdshm_config *tmp, const prdshm_config *cfg)
 {
-	*tmp = *cfg;
+	config_defaults(tmp);
+	config_copy(tmp, cfg);
 	tmp->phases = NULL;
 	tmp->nphases = 0;
 	tmp->path_ = NULL;
@@ -625,9 +694,11 @@ static int stage_begin(prdshm_config *tmp, const prdshm_config *cfg)
 /* Make a staged change effective; @p tmp no longer owns anything. */
 static void stage_commit(prdshm_config *cfg, prdshm_config *tmp, int take_phases)
 {
-	prdshm_config old = *cfg;
+	prdshm_config old;
 
-	*cfg = *tmp;
+	config_defaults(&old);
+	config_copy(&old, cfg);
+	config_copy(cfg, tmp);
 	if (!take_phases) {
 		cfg->phases = old.phases;
 		cfg->nphases = old.nphases;
@@ -639,7 +710,7 @@ static void stage_commit(prdshm_config *cfg, prdshm_config *tmp, int take_phases
 		old.path_ = NULL;
 	}
 	prdshm_config_free(&old);
-	prdshm_config_init(tmp);
+	config_defaults(tmp);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1203,12 +1274,15 @@ int prdshm_config_load_string(prdshm_config *cfg, const char *yaml, size_t len,
 			      const char *name, prdshm_diag *diag)
 {
 	prdshm_diag dummy;
+	int err = diag_begin(&diag, &dummy, "prdshm_config_load_string");
 
-	if (!diag)
-		diag = &dummy;
-	diag_clear(diag);
+	if (err)
+		return err;
 	if (!cfg || (!yaml && len))
 		return prdshm__fail(PRDSHM_EINVAL, "config_load_string: no configuration or text");
+	err = config_ok(cfg, "prdshm_config_load_string");
+	if (err)
+		return err;
 	return load_text(cfg, yaml ? yaml : "", len, name ? name : "(string)", diag);
 }
 
@@ -1254,11 +1328,14 @@ int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *d
 	FILE *f;
 	int err;
 
-	if (!diag)
-		diag = &dummy;
-	diag_clear(diag);
+	err = diag_begin(&diag, &dummy, "prdshm_config_load_file");
+	if (err)
+		return err;
 	if (!cfg || !path)
 		return prdshm__fail(PRDSHM_EINVAL, "config_load_file: no configuration or path");
+	err = config_ok(cfg, "prdshm_config_load_file");
+	if (err)
+		return err;
 	f = fopen(path, "rb");
 	if (!f) {
 		err = prdshm__fail_errno(PRDSHM_ECONFIG, "open %s", path);
@@ -1284,11 +1361,14 @@ int prdshm_config_apply_env(prdshm_config *cfg, prdshm_diag *diag)
 	char var[sizeof(ENV_PREFIX) + KEY_TEXT_MAX];
 	int err;
 
-	if (!diag)
-		diag = &dummy;
-	diag_clear(diag);
+	err = diag_begin(&diag, &dummy, "prdshm_config_apply_env");
+	if (err)
+		return err;
 	if (!cfg)
 		return prdshm__fail(PRDSHM_EINVAL, "config_apply_env: no configuration");
+	err = config_ok(cfg, "prdshm_config_apply_env");
+	if (err)
+		return err;
 	err = stage_begin(&tmp, cfg);
 	if (err)
 		return err;
@@ -1330,11 +1410,15 @@ int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
 	struct setting s = { 0 };
 	int ki;
 
-	if (!diag)
-		diag = &dummy;
-	diag_clear(diag);
+	int err = diag_begin(&diag, &dummy, "prdshm_config_set");
+
+	if (err)
+		return err;
 	if (!cfg || !key || !value || origin < PRDSHM_FROM_DEFAULT || origin > PRDSHM_FROM_CMDLINE)
 		return prdshm__fail(PRDSHM_EINVAL, "config_set: invalid argument");
+	err = config_ok(cfg, "prdshm_config_set");
+	if (err)
+		return err;
 	s.text = value;
 	s.len = strlen(value);
 	s.origin = origin;
@@ -1461,11 +1545,14 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag)
 	prdshm_diag dummy;
 	int err;
 
-	if (!diag)
-		diag = &dummy;
-	diag_clear(diag);
+	err = diag_begin(&diag, &dummy, "prdshm_config_validate");
+	if (err)
+		return err;
 	if (!cfg)
 		return prdshm__fail(PRDSHM_EINVAL, "config_validate: no configuration");
+	err = config_ok(cfg, "prdshm_config_validate");
+	if (err)
+		return err;
 	err = check_keys(cfg, diag);
 	if (!err)
 		err = check_agents(cfg, diag);
@@ -1478,16 +1565,19 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag)
 	return err;
 }
 
-int prdshm_config_load(prdshm_config *cfg, const char *path, prdshm_diag *diag)
+int prdshm_config_load_size(prdshm_config *cfg, size_t size, const char *path,
+			    prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	int err;
+	int err = diag_begin(&diag, &dummy, "prdshm_config_load");
 
-	if (!diag)
-		diag = &dummy;
+	if (err)
+		return err;
 	if (!cfg)
 		return prdshm__fail(PRDSHM_EINVAL, "config_load: no configuration");
-	prdshm_config_init(cfg);
+	err = prdshm_config_init_size(cfg, size);
+	if (err)
+		return err;
 	err = prdshm_config_load_file(cfg, path ? path : "prdpar.yaml", diag);
 	/* The default file is optional; an explicit one is not. */
 	if (err == PRDSHM_ENOENT && !path) {
@@ -1512,6 +1602,9 @@ prdshm_origin prdshm_config_origin(const prdshm_config *cfg, const char *key, in
 	const struct origin_rec *rec = NULL;
 	int ki = key ? find_key(key) : -1;
 
+	/* Not a configuration: its src_ cannot be trusted. */
+	if (cfg && config_ok(cfg, "prdshm_config_origin") != 0)
+		cfg = NULL;
 	if (cfg && cfg->src_ && ki >= 0)
 		rec = &cfg->src_->key[ki];
 	else if (cfg && cfg->src_ && key && strcmp(key, "phases") == 0)
@@ -1537,6 +1630,8 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 	if (!cfg || ki < 0 || !buf || size == 0)
 		return prdshm__fail(PRDSHM_EINVAL, "config_get: unknown key '%s'",
 				    key ? key : "(null)");
+	if (config_ok(cfg, "prdshm_config_get") != 0)
+		return PRDSHM_EINVAL;
 	k = &keys[ki];
 	switch (k->type) {
 	case KEY_SHM_NAME:
@@ -1717,6 +1812,8 @@ int prdshm_config_write(const prdshm_config *cfg, FILE *out)
 
 	if (!cfg || !out)
 		return prdshm__fail(PRDSHM_EINVAL, "config_write: no configuration or stream");
+	if (config_ok(cfg, "prdshm_config_write") != 0)
+		return PRDSHM_EINVAL;
 	if (!yaml_emitter_initialize(&em))
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	yaml_emitter_set_output_file(&em, out);

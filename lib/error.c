@@ -1,5 +1,5 @@
 /*
- * error.c: the error table, the per-thread detailed message and the version.
+ * error.c: the error table and the per-thread detailed message.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -9,17 +9,8 @@
 
 #include "internal/util.h"
 
-#ifndef PRDSHM_VERSION_STRING
-#define PRDSHM_VERSION_STRING "0.1.0"
-#endif
-
 /* Detailed message of the thread's last failure; see prdshm_last_error(). */
 static _Thread_local char last_error[512];
-
-const char *prdshm_version(void)
-{
-	return PRDSHM_VERSION_STRING;
-}
 
 const char *prdshm_strerror(int err)
 {

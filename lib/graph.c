@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/util.h"
 
 /*
@@ -793,6 +794,13 @@ int prdshm_graph_build(const prdshm_phase_def *phases, size_t n, prdshm_graph **
 
 	if (out)
 		*out = NULL;
+	/* Only the 1.0 fields of the diag are written below. */
+	if (diag) {
+		err = prdshm__abi_check(diag, PRDSHM_DIAG_SIZE_1_0, "prdshm_diag",
+					"prdshm_graph_build");
+		if (err)
+			return err;
+	}
 	if (out == NULL || (phases == NULL && n > 0))
 		return graph_fail(diag, NULL, PRDSHM_EINVAL, "graph: no phases or no output");
 	if (n > SIZE_MAX / 64)

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/futex.h"
 #include "internal/locktable.h"
 #include "internal/robust.h"
@@ -1590,6 +1591,23 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 
 /* ---- Query ------------------------------------------------------------ */
 
+/*
+ * Copy record @p x out to element @p i of the caller's array @p out, whose
+ * stride is out[0].struct_size (see "ABI" in prdshm.h): the caller may have
+ * been compiled against a shorter or longer prdshm_holder than ours.
+ */
+static void holder_out(struct prdshm_seg *seg, const struct prdshm__rec *x, prdshm_holder *out,
+		       size_t i)
+{
+	uint32_t stride = prdshm__abi_size(out);
+	char *dst = (char *)out + i * stride;
+	prdshm_holder h;
+
+	prdshm__copy_record(seg, x, &h);
+	memcpy(dst, &stride, sizeof(stride));
+	prdshm__abi_copy_out(dst, &h, sizeof(h));
+}
+
 int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n)
 {
@@ -1600,6 +1618,12 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 
 	if (seg == NULL || n == NULL || (cap > 0 && out == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_lock_query: NULL argument");
+	if (cap > 0) {
+		r = prdshm__abi_check(out, PRDSHM_HOLDER_SIZE_1_0, "prdshm_holder",
+				      "prdshm_lock_query");
+		if (r)
+			return r;
+	}
 	r = name_key(resource, &len, &hash);
 	if (r)
 		return r;
@@ -1620,7 +1644,7 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		if (mode && !prdshm__modes_conflict(prdshm__rec_effective_mode(x), mode))
 			continue;
 		if (count < cap)
-			prdshm__copy_record(seg, x, &out[count]);
+			holder_out(seg, x, out, count);
 		count++;
 	}
 	part_unlock(seg, p);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/abi.h"
 #include "internal/futex.h"
 #include "internal/phases.h"
 #include "internal/robust.h"
@@ -625,7 +626,7 @@ static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prd
 int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg)
 {
 	prdshm_graph *gr = NULL;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	struct layout L;
 	int r;
 
@@ -638,7 +639,6 @@ int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg)
 	if (L.bytes > UINT32_MAX || L.bytes != seg->hdr->phase_bytes)
 		return prdshm__fail(PRDSHM_ECONFIG, "phase region of %llu bytes does not fit",
 				    (unsigned long long)L.bytes);
-	memset(&diag, 0, sizeof(diag));
 	r = prdshm_graph_build(cfg->phases, cfg->nphases, &gr, &diag);
 	if (r)
 		return map_graph_error(r, &diag);
@@ -1716,6 +1716,7 @@ static int claim_locked(const struct geom *g, prdshm_session *s, struct op *op,
 
 int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
 {
+	prdshm_claim full;
 	struct repair_ctx rc;
 	struct geom g;
 	struct op op;
@@ -1725,13 +1726,21 @@ int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
 		return r;
 	if (out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
+	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim", "prdshm_phase_claim");
+	if (r)
+		return r;
 	repair_ctx_init(&rc, s);
 	r = phase_lock_rw(s->seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, s->id);
-	r = claim_locked(&g, s, &op, out);
+	memset(&full, 0, sizeof(full));
+	full.struct_size = sizeof(full);
+	r = claim_locked(&g, s, &op, &full);
 	phase_unlock(&g, &op);
+	/* Only the caller's bytes: it may know a shorter prdshm_claim. */
+	if (r == 0)
+		prdshm__abi_copy_out(out, &full, sizeof(full));
 	return r;
 }
 

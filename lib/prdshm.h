@@ -27,6 +27,40 @@
  *     PRDSHM_SESSION_INHERIT is given (see prdshm_session_open()).
  *   - Names: resource names are 1..255 bytes, with no NUL byte.  Phase ids and
  *     agent ids are 1..63 bytes of printable ASCII without spaces.
+ *   - ABI: the exported symbols carry the version node PRDSHM_1.0
+ *     (lib/prdshm.map); prdshm_version() and prdshm_version_number() tell
+ *     which library runs, the PRDSHM_VERSION_* macros which header a program
+ *     was compiled against.  Every struct the caller allocates and the
+ *     library fills or reads (prdshm_config, prdshm_diag, prdshm_seg_info,
+ *     prdshm_holder, prdshm_claim) starts with a uint32_t struct_size and
+ *     ends in reserved space:
+ *       . the caller sets struct_size to sizeof(the struct) as it was
+ *         compiled: with the initializer macro (prdshm_diag d =
+ *         PRDSHM_DIAG_INIT;) or, for prdshm_config, through
+ *         prdshm_config_init() / prdshm_config_load(), inline functions
+ *         that pass sizeof(prdshm_config) to the library;
+ *       . for an array (prdshm_lock_query()), the first element's
+ *         struct_size is the array's stride; the library sets every
+ *         element's struct_size;
+ *       . the library reads and writes only the first struct_size bytes: a
+ *         program compiled against an older, shorter struct keeps working
+ *         with a newer library, and the bytes of a newer, longer struct
+ *         that this library does not know are zeroed on output;
+ *       . a struct_size below the struct's first published size
+ *         (PRDSHM_<STRUCT>_SIZE_1_0, which excludes the reserved space) is
+ *         refused with PRDSHM_EINVAL, and prdshm_last_error() names the
+ *         struct: a struct zeroed with {0} or memset is caught, and so is a
+ *         struct_size above PRDSHM_STRUCT_SIZE_MAX (stack garbage, most
+ *         likely);
+ *       . a new field is appended after the last one, before the reserved
+ *         space, which shrinks by as many bytes: sizeof stays the same,
+ *         the PRDSHM_<STRUCT>_SIZE_1_0 values never change, and the library
+ *         writes the new field only when struct_size covers it (and reads
+ *         it as its default when it does not).  New functions go into a
+ *         new version node (PRDSHM_1.1).
+ *     The structs the library allocates (prdshm_snapshot and its arrays,
+ *     prdshm_conflict) and prdshm_phase_def have no struct_size: changing
+ *     one of them takes new functions in a new version node.
  */
 #ifndef PRDSHM_H
 #define PRDSHM_H
@@ -48,8 +82,22 @@ extern "C" {
 #define PRDSHM_VERSION_NUMBER \
 	(PRDSHM_VERSION_MAJOR * 10000 + PRDSHM_VERSION_MINOR * 100 + PRDSHM_VERSION_PATCH)
 
-/** @return the library's version string, e.g. "0.1.0". */
+/**
+ * The running library's version, which may differ from the header's
+ * (PRDSHM_VERSION_*) when a program runs against another libprdshm.so.
+ * @return "MAJOR.MINOR.PATCH", e.g. "0.1.0"; a static string.
+ */
 const char *prdshm_version(void);
+
+/** @return the running library's PRDSHM_VERSION_NUMBER, e.g. 100 for 0.1.0. */
+int prdshm_version_number(void);
+
+/* No version of a size-prefixed struct will be larger (see "ABI" above). */
+#define PRDSHM_STRUCT_SIZE_MAX 65536u
+
+/* The end of @p field in @p type: a struct's first published size is the
+ * end of its last field of that version. */
+#define PRDSHM__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -165,13 +213,22 @@ const char *prdshm_mode_name(int mode);
 /* ------------------------------------------------------------------------ */
 /* Configuration (lib/config.c)                                             */
 
-/** Where a diagnostic points: file, 1-based line and column (0 if none). */
+/**
+ * Where a diagnostic points: file, 1-based line and column (0 if none).
+ * Declare it with PRDSHM_DIAG_INIT (see "ABI" at the top): a diag whose
+ * struct_size is below PRDSHM_DIAG_SIZE_1_0 makes the call fail with
+ * PRDSHM_EINVAL.  A NULL diag is always accepted.
+ */
 typedef struct prdshm_diag {
+	uint32_t struct_size; /* sizeof(prdshm_diag), set by PRDSHM_DIAG_INIT */
 	char file[256];
 	int line;
 	int column;
 	char msg[512];
+	uint64_t reserved_[8]; /* new fields are taken from here */
 } prdshm_diag;
+#define PRDSHM_DIAG_INIT { .struct_size = sizeof(prdshm_diag) }
+#define PRDSHM_DIAG_SIZE_1_0 PRDSHM__END_OF(prdshm_diag, msg)
 
 /** One phase of the plan, as written in prdpar.yaml. */
 typedef struct prdshm_phase_def {
@@ -197,9 +254,14 @@ typedef enum prdshm_origin {
 /**
  * The effective configuration.  Plain data: tools may read any field.
  * Change fields through prdshm_config_set() so that the origin is tracked
- * and the value validated.
+ * and the value validated.  Start it with prdshm_config_init() or
+ * prdshm_config_load(), which set struct_size (see "ABI" at the top); every
+ * function refuses a configuration whose struct_size is below
+ * PRDSHM_CONFIG_SIZE_1_0 with PRDSHM_EINVAL.  A copy (struct assignment)
+ * is a configuration of the same size.
  */
 typedef struct prdshm_config {
+	uint32_t struct_size;         /* set by prdshm_config_init() */
 	/* Parallel execution. */
 	int max_parallel_agents;      /* [3] */
 	int lock_timeout_seconds;     /* [300] */
@@ -224,10 +286,26 @@ typedef struct prdshm_config {
 	/* Private: origin and position of each key; use prdshm_config_origin(). */
 	struct prdshm__config_src *src_;
 	char *path_; /* the file read, if any */
+	/* New keys are taken from here, after path_: the reserved space
+	 * shrinks by their size and sizeof(prdshm_config) stays the same. */
+	uint64_t reserved_[16];
 } prdshm_config;
+#define PRDSHM_CONFIG_SIZE_1_0 PRDSHM__END_OF(prdshm_config, path_)
+
+/**
+ * Fill the first @p size bytes of @p cfg: struct_size = @p size, the
+ * built-in defaults, no phases, zeros past the fields this library knows.
+ * For bindings that cannot use the inline prdshm_config_init().
+ * @return 0, or PRDSHM_EINVAL (NULL @p cfg, @p size below
+ *         PRDSHM_CONFIG_SIZE_1_0: nothing written).
+ */
+int prdshm_config_init_size(prdshm_config *cfg, size_t size);
 
 /** Fill @p cfg with the built-in defaults and no phases.  Never fails. */
-void prdshm_config_init(prdshm_config *cfg);
+static inline void prdshm_config_init(prdshm_config *cfg)
+{
+	(void)prdshm_config_init_size(cfg, sizeof(*cfg));
+}
 
 /** Free what @p cfg owns (phases, origins).  Accepts NULL. */
 void prdshm_config_free(prdshm_config *cfg);
@@ -269,10 +347,20 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag);
 
 /**
  * Defaults, then @p path (or ./prdpar.yaml if @p path is NULL and it exists),
- * then the environment, then validate.  The usual way to start.
- * @return 0, PRDSHM_ENOENT (an explicit @p path is missing), PRDSHM_ECONFIG.
+ * then the environment, then validate.  The usual way to start: @p cfg need
+ * not be initialised (it is, with struct_size = @p size).  On error @p cfg
+ * is left initialised with the defaults.
+ * @return 0, PRDSHM_ENOENT (an explicit @p path is missing), PRDSHM_ECONFIG,
+ *         PRDSHM_EINVAL (NULL @p cfg, @p size below PRDSHM_CONFIG_SIZE_1_0).
  */
-int prdshm_config_load(prdshm_config *cfg, const char *path, prdshm_diag *diag);
+int prdshm_config_load_size(prdshm_config *cfg, size_t size, const char *path,
+			    prdshm_diag *diag);
+
+/** prdshm_config_load_size() with the size of the caller's prdshm_config. */
+static inline int prdshm_config_load(prdshm_config *cfg, const char *path, prdshm_diag *diag)
+{
+	return prdshm_config_load_size(cfg, sizeof(*cfg), path, diag);
+}
 
 /** Where key @p key came from, with its line/column when from a file. */
 prdshm_origin prdshm_config_origin(const prdshm_config *cfg, const char *key,
@@ -353,8 +441,9 @@ typedef struct prdshm_session prdshm_session;
  * @return 0; PRDSHM_EEXIST; PRDSHM_EACCES; PRDSHM_ECONFIG (invalid @p cfg,
  *         unknown shm_group); PRDSHM_EPERM (the group cannot be given);
  *         PRDSHM_ENOSPC (the message gives the size needed and the room
- *         left); PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open, ftruncate, mmap
- *         failed).
+ *         left); PRDSHM_EINVAL (NULL argument, cfg->struct_size below
+ *         PRDSHM_CONFIG_SIZE_1_0); PRDSHM_ENOMEM; PRDSHM_ESYS (shm_open,
+ *         ftruncate, mmap failed).
  */
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 
@@ -385,7 +474,8 @@ int prdshm_seg_open(const char *shm_name, prdshm_seg **out);
  * group can change the plan's commands, so give it only to users who may
  * run commands as each other.  With no group, exactly prdshm_seg_open().
  * @return the errors of prdshm_seg_open(); PRDSHM_ECONFIG (shm_group names
- *         no group on this system); PRDSHM_EINVAL (NULL argument).
+ *         no group on this system); PRDSHM_EINVAL (NULL argument,
+ *         cfg->struct_size below PRDSHM_CONFIG_SIZE_1_0).
  */
 int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out);
 
@@ -436,8 +526,12 @@ int prdshm_seg_unlink(const char *shm_name);
  */
 int prdshm_seg_unlink_unused(const char *shm_name);
 
-/** Segment facts, copied out. */
+/**
+ * Segment facts, copied out.  Declare it with PRDSHM_SEG_INFO_INIT (see
+ * "ABI" at the top).
+ */
 typedef struct prdshm_seg_info {
+	uint32_t struct_size;   /* sizeof(prdshm_seg_info), set by the caller */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	uint64_t size;          /* bytes mapped */
 	uint32_t format;        /* format version */
@@ -450,9 +544,16 @@ typedef struct prdshm_seg_info {
 		conflict_retry_attempts, monitoring_update_interval, phase_max_attempts,
 		deadlock_timeout_ms;
 	prdshm_scheduling scheduling;
+	uint64_t reserved_[8];  /* new fields are taken from here */
 } prdshm_seg_info;
+#define PRDSHM_SEG_INFO_INIT { .struct_size = sizeof(prdshm_seg_info) }
+#define PRDSHM_SEG_INFO_SIZE_1_0 PRDSHM__END_OF(prdshm_seg_info, scheduling)
 
-/** Fill @p info.  Never blocks.  @return 0 or PRDSHM_EINVAL. */
+/**
+ * Fill the first info->struct_size bytes of @p info.  Never blocks.
+ * @return 0 or PRDSHM_EINVAL (NULL argument, struct_size below
+ *         PRDSHM_SEG_INFO_SIZE_1_0).
+ */
 int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
 
 /* ------------------------------------------------------------------------ */
@@ -573,8 +674,13 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
  */
 int prdshm_downgrade(prdshm_session *s, const char *resource);
 
-/** One holder or waiter of a resource, copied out. */
+/**
+ * One holder or waiter of a resource, copied out.  Declare an array for
+ * prdshm_lock_query() as prdshm_holder h[N] = { PRDSHM_HOLDER_INIT }: the
+ * first element's struct_size is the stride (see "ABI" at the top).
+ */
 typedef struct prdshm_holder {
+	uint32_t struct_size; /* sizeof(prdshm_holder), set by the caller */
 	char agent_id[PRDSHM_ID_MAX + 1];
 	char phase_id[PRDSHM_ID_MAX + 1];
 	int32_t pid;
@@ -583,13 +689,19 @@ typedef struct prdshm_holder {
 	int waiting;         /* 0: holds it, 1: waits for it */
 	int alive;           /* session alive (kernel OFD lock) */
 	uint64_t since_ns;   /* CLOCK_REALTIME when granted / when it began waiting */
+	uint64_t reserved_[4]; /* new fields are taken from here */
 } prdshm_holder;
+#define PRDSHM_HOLDER_INIT { .struct_size = sizeof(prdshm_holder) }
+#define PRDSHM_HOLDER_SIZE_1_0 PRDSHM__END_OF(prdshm_holder, since_ns)
 
 /**
  * Who holds or waits for @p resource, in grant order.  With @p mode non-zero,
  * only the records that would block a request in @p mode from a new session.
- * @param out array of @p cap entries; @param n total count (may exceed cap).
- * @return 0 or PRDSHM_ENAME.
+ * @param out array of @p cap entries of out[0].struct_size bytes each (may
+ *        be NULL when @p cap is 0); every entry written gets that
+ *        struct_size.  @param n total count (may exceed cap).
+ * @return 0, PRDSHM_ENAME, or PRDSHM_EINVAL (NULL argument, out[0].struct_size
+ *         below PRDSHM_HOLDER_SIZE_1_0).
  */
 int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n);
@@ -623,12 +735,19 @@ int prdshm_reap(prdshm_seg *seg, int requeue,
 /* ------------------------------------------------------------------------ */
 /* Phases (lib/phases.c)                                                    */
 
-/** Result of a claim: the phase handed to the caller. */
+/**
+ * Result of a claim: the phase handed to the caller.  Declare it with
+ * PRDSHM_CLAIM_INIT (see "ABI" at the top).
+ */
 typedef struct prdshm_claim {
+	uint32_t struct_size; /* sizeof(prdshm_claim), set by the caller */
 	int32_t index;   /* phase index */
 	char id[PRDSHM_ID_MAX + 1];
 	uint32_t attempt; /* 1 for the first run */
+	uint64_t reserved_[4]; /* new fields are taken from here */
 } prdshm_claim;
+#define PRDSHM_CLAIM_INIT { .struct_size = sizeof(prdshm_claim) }
+#define PRDSHM_CLAIM_SIZE_1_0 PRDSHM__END_OF(prdshm_claim, attempt)
 
 /**
  * Hand the session the best ready phase, atomically: dependencies
@@ -639,7 +758,9 @@ typedef struct prdshm_claim {
  * the agent BUSY.
  * @return 0; PRDSHM_EWAIT (nothing ready now, others still running or a wave
  *         delay pending: wait and call again); PRDSHM_EDONE (all phases
- *         finished, or the rest is blocked: stop); PRDSHM_ERECOVER.
+ *         finished, or the rest is blocked: stop); PRDSHM_ERECOVER;
+ *         PRDSHM_EINVAL (NULL @p out, out->struct_size below
+ *         PRDSHM_CLAIM_SIZE_1_0: nothing claimed).
  */
 int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out);
 

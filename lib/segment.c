@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/abi.h"
 #include "internal/locktable.h"
 #include "internal/phases.h"
 #include "internal/robust.h"
@@ -325,17 +326,19 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	struct prdshm__trust trust;
 	struct prdshm_seg *seg = NULL;
 	struct layout L;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	uint64_t phase_bytes;
 	int r, created = 0;
 
 	if (cfg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
 	*out = NULL;
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", "prdshm_seg_create");
+	if (r)
+		return r;
 	r = check_shm_name(cfg->shm_name);
 	if (r)
 		return r;
-	memset(&diag, 0, sizeof(diag));
 	if (prdshm_config_validate(cfg, &diag) != 0)
 		return prdshm__fail(PRDSHM_ECONFIG, "%s", diag.msg);
 	r = prdshm__trust_init(&trust, cfg->shm_group);
@@ -525,6 +528,9 @@ int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out)
 	if (cfg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_cfg: NULL argument");
 	*out = NULL;
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", "prdshm_seg_open_cfg");
+	if (r)
+		return r;
 	r = prdshm__trust_init(&trust, cfg->shm_group);
 	if (r)
 		return r;
@@ -539,6 +545,10 @@ int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *c
 		*created = 0;
 	if (cfg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_or_create: NULL config");
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",
+			      "prdshm_seg_open_or_create");
+	if (r)
+		return r;
 	/* Two rounds are enough: the loser of a creation race opens, and a
 	 * segment unlinked between our two calls is created again. */
 	for (int round = 0; round < 3; round++) {
@@ -579,14 +589,13 @@ int prdshm_seg_unlink(const char *shm_name)
 	return 0;
 }
 
-int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
+/* Fill all of @p info, this library's prdshm_seg_info. */
+static void seg_info_fill(prdshm_seg *seg, prdshm_seg_info *info)
 {
-	const struct prdshm__hdr *h;
+	const struct prdshm__hdr *h = seg->hdr;
 
-	if (seg == NULL || info == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
-	h = seg->hdr;
 	memset(info, 0, sizeof(*info));
+	info->struct_size = sizeof(*info);
 	prdshm__strlcpy(info->shm_name, seg->name, sizeof(info->shm_name));
 	info->size = seg->size;
 	info->format = h->format;
@@ -605,5 +614,21 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
 	info->phase_max_attempts = h->phase_max_attempts;
 	info->deadlock_timeout_ms = h->deadlock_timeout_ms;
 	info->scheduling = (prdshm_scheduling)h->scheduling;
+}
+
+int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
+{
+	prdshm_seg_info full;
+	int r;
+
+	if (seg == NULL || info == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
+	r = prdshm__abi_check(info, PRDSHM_SEG_INFO_SIZE_1_0, "prdshm_seg_info",
+			      "prdshm_seg_info_get");
+	if (r)
+		return r;
+	/* Filled whole here, then only the caller's bytes copied out. */
+	seg_info_fill(seg, &full);
+	prdshm__abi_copy_out(info, &full, sizeof(full));
 	return 0;
 }

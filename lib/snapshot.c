@@ -71,6 +71,7 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	uint32_t sess = r->sess;
 
 	memset(h, 0, sizeof(*h));
+	h->struct_size = sizeof(*h);
 	memcpy(h->phase_id, r->phase, PRDSHM_ID_MAX);
 	h->phase_id[PRDSHM_ID_MAX] = '\0';
 	if (sess < seg->max_agents &&
@@ -207,6 +208,7 @@ int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	snap->locked = 1;
 	snap->taken_ns = prdshm__now_real();
+	snap->seg.struct_size = sizeof(snap->seg);
 	prdshm_seg_info_get(seg, &snap->seg);
 	r = snap_agents(seg, flags, snap);
 	if (r == 0)

@@ -36,7 +36,7 @@ static int load(prdshm_config *cfg, const char *yaml, prdshm_diag *d)
 static void expect_error(const char *yaml, int line, int col, const char *msg)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int err = load(&cfg, yaml, &d);
 
 	CU_ASSERT_EQUAL(err, PRDSHM_ECONFIG);
@@ -58,7 +58,7 @@ static void expect_error(const char *yaml, int line, int col, const char *msg)
 static void expect_invalid(const char *yaml, int line, int col, const char *msg)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	CU_ASSERT_EQUAL_FATAL(load(&cfg, yaml, &d), 0);
 	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
@@ -84,7 +84,7 @@ static void test_defaults(void)
 {
 	const char *const *keys = prdshm_config_keys();
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int line = -1, col = -1;
 	size_t n = 0;
 
@@ -223,7 +223,7 @@ static char *write_temp(const char *text)
 static void test_file(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char *path = write_temp(full_yaml);
 	int line, col;
 
@@ -246,7 +246,7 @@ static void test_file(void)
 static void test_file_missing(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	prdshm_config_init(&cfg);
 	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, "/nonexistent/prdpar.yaml", &d),
@@ -267,7 +267,7 @@ static void test_load_default_path(void)
 	char dir[] = "/tmp/prdshm-cfgdir-XXXXXX";
 	char old[4096];
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	FILE *f;
 
 	clear_env();
@@ -295,7 +295,7 @@ static void test_empty_documents(void)
 {
 	static const char *const empties[] = { "", "# only a comment\n", "---\n", "{}\n" };
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	for (size_t i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
 		CU_ASSERT_EQUAL(load(&cfg, empties[i], &d), 0);
@@ -308,7 +308,7 @@ static void test_empty_documents(void)
 static void test_env(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int line = -1;
 
 	clear_env();
@@ -333,7 +333,7 @@ static void test_env(void)
 static void expect_env_error(const char *value, const char *msg)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	clear_env();
 	setenv("PRD_PARALLEL_MAX_AGENTS", "10", 1);
@@ -365,7 +365,7 @@ static void test_env_errors(void)
 static void test_precedence(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char *path = write_temp("max_locks: 2000\nmax_agents: 20\nmax_phases: 30\n");
 	int line, col;
 
@@ -402,7 +402,7 @@ static void test_precedence(void)
 static void test_set(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	prdshm_config_init(&cfg);
 	CU_ASSERT_EQUAL(prdshm_config_set(&cfg, "scheduling", "eager", PRDSHM_FROM_CMDLINE, &d), 0);
@@ -427,7 +427,7 @@ static void test_set(void)
 static void test_origin(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int line, col;
 
 	CU_ASSERT_EQUAL_FATAL(load(&cfg, "max_agents: 9\n  # x\nphases:\n  - id: a\n", &d), 0);
@@ -481,7 +481,7 @@ static void round_trip(const prdshm_config *a, prdshm_config *b)
 {
 	char *text = NULL;
 	size_t len = 0;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	FILE *f = open_memstream(&text, &len);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
@@ -497,7 +497,7 @@ static void round_trip(const prdshm_config *a, prdshm_config *b)
 static void test_round_trip(void)
 {
 	prdshm_config a, b;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	CU_ASSERT_EQUAL_FATAL(load(&a, full_yaml, &d), 0);
 	/* Strings that need quoting, and a time that is not a short decimal. */
@@ -525,7 +525,7 @@ static void test_round_trip(void)
 static void test_write_to_file(void)
 {
 	prdshm_config a, b;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char *path = write_temp("");
 	FILE *f = fopen(path, "w");
 
@@ -578,7 +578,7 @@ static void test_unknown_key(void)
 static void test_unknown_key_no_hint(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	CU_ASSERT_EQUAL(load(&cfg, "colour: red\n", &d), PRDSHM_ECONFIG);
 	CU_ASSERT_STRING_EQUAL(d.msg, "unknown key 'colour'");
@@ -647,7 +647,7 @@ static void test_cross_key(void)
 static void test_cross_key_env(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	clear_env();
 	setenv("PRD_PARALLEL_MAX_AGENTS", "2", 1);
@@ -665,7 +665,7 @@ static void test_cross_key_env(void)
 static void test_validate_direct_fields(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	/* Tools may write fields directly; validate still checks them. */
 	prdshm_config_init(&cfg);
@@ -689,7 +689,7 @@ static void test_bad_shm_name(void)
 {
 	char yaml[400];
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	expect_error("shm_name: prdpar\n", 1, 11, "shm_name: 'prdpar' must start with '/'");
 	expect_error("shm_name: /a/b\n", 1, 11, "shm_name: '/a/b' must not contain a second '/'");
@@ -711,7 +711,7 @@ static void test_bad_shm_name(void)
 static void test_bad_mode(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	expect_error("shm_mode: 0800\n", 1, 11,
 		     "shm_mode: expected an octal mode such as 0600, got '0800'");
@@ -772,7 +772,7 @@ static void test_estimated_time(void)
 					   "h",     "1.5hh", "0x1p3", "1e999", "2e9" };
 	char yaml[200];
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		snprintf(yaml, sizeof(yaml), "phases:\n  - id: a\n    estimated_time: %s\n",
@@ -812,7 +812,7 @@ static void test_phase_graph_errors(void)
 static void test_phase_cycle_position(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	CU_ASSERT_EQUAL_FATAL(load(&cfg, "phases:\n  - id: a\n    dependencies: [b]\n"
 					 "  - id: b\n    dependencies: [a]\n",
@@ -852,7 +852,7 @@ static void test_nothing_partial(void)
 	static const char bad[] = "max_agents: 30\nmax_locks: 100\n"
 				  "phases:\n  - id: z\n  - id: \"bad id\"\n";
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int line;
 
 	CU_ASSERT_EQUAL_FATAL(load(&cfg, full_yaml, &d), 0);
@@ -898,7 +898,7 @@ static void test_more_phase_errors(void)
 static void test_null_values(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int line = 0;
 
 	CU_ASSERT_EQUAL_FATAL(load(&cfg, "phases:\n  - id: a\n    dependencies: ~\n"
@@ -922,7 +922,7 @@ static void test_null_values(void)
 static void test_validate_phase_set_by_hand(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	prdshm_config_init(&cfg);
 	cfg.phases = calloc(1, sizeof(*cfg.phases));
@@ -943,7 +943,7 @@ static void test_validate_phase_set_by_hand(void)
 static void test_file_too_large(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	prdshm_config_init(&cfg);
 	CU_ASSERT_EQUAL(prdshm_config_load_file(&cfg, "/dev/zero", &d), PRDSHM_ECONFIG);
@@ -958,7 +958,7 @@ static void test_file_too_large(void)
 static void test_null_arguments(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	clear_env();
 	CU_ASSERT_EQUAL(prdshm_config_load_string(NULL, "", 0, NULL, &d), PRDSHM_EINVAL);
@@ -997,7 +997,7 @@ static void test_write_errors(void)
 {
 	char bad[] = "\xff\xfe";
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	FILE *f;
 	char **fields[6];
 
@@ -1048,7 +1048,7 @@ static void test_shipped_file(void)
 {
 	const char *const *keys = prdshm_config_keys();
 	prdshm_config def, cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char a[300], b[300];
 
 	prdshm_config_init(&def);

@@ -68,7 +68,7 @@ static void free_plan(prdshm_phase_def *p, size_t n)
 static prdshm_graph *build_ok(const spec *s, size_t n, prdshm_phase_def **plan)
 {
 	prdshm_graph *g = NULL;
-	prdshm_diag diag = { .line = -1 };
+	prdshm_diag diag = { .struct_size = sizeof(prdshm_diag), .line = -1 };
 	int rc;
 
 	*plan = make_plan(s, n);
@@ -86,6 +86,7 @@ static void build_fails(const spec *s, size_t n, int err, prdshm_diag *diag)
 	int rc;
 
 	memset(diag, 0, sizeof(*diag));
+	diag->struct_size = sizeof(*diag);
 	rc = prdshm_graph_build(plan, n, &g, diag);
 	CU_ASSERT_EQUAL(rc, err);
 	CU_ASSERT_PTR_NULL(g);
@@ -232,7 +233,7 @@ static void test_unknown_dependency(void)
 		{ "a", NULL, NULL, 0 },
 		{ "b", "a x", NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 2, PRDSHM_EUNKNOWNDEP, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "phase 'b' depends on unknown phase 'x'");
@@ -246,7 +247,7 @@ static void test_self_dependency(void)
 		{ "a", NULL, NULL, 0 },
 		{ "b", "a b", NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 2, PRDSHM_ECYCLE, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "dependency cycle: b -> b");
@@ -261,7 +262,7 @@ static void test_cycle_of_three(void)
 		{ "c", "a", NULL, 0 },
 		{ "free", NULL, NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 4, PRDSHM_ECYCLE, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "dependency cycle: a -> b -> c -> a");
@@ -279,7 +280,7 @@ static void test_cycle_after_prefix(void)
 		{ "b", "c", NULL, 0 },
 		{ "c", "a", NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 6, PRDSHM_ECYCLE, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "dependency cycle: b -> c -> a -> b");
@@ -295,7 +296,7 @@ static void test_duplicate_id(void)
 		{ "b", NULL, NULL, 0 },
 		{ "a", "b", NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 3, PRDSHM_EINVAL, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "duplicate phase id 'a'");
@@ -308,7 +309,7 @@ static void test_invalid_id_and_weight(void)
 {
 	const spec bad_id[] = { { "a", NULL, NULL, 0 }, { "has space", NULL, NULL, 0 } };
 	const spec neg[] = { { "a", NULL, NULL, -1 } };
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(bad_id, 2, PRDSHM_EINVAL, &d);
 	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "invalid phase id 'has space'"));
@@ -326,7 +327,7 @@ static void test_cycle_behind_placed_phases(void)
 		{ "a", "root b", NULL, 0 },
 		{ "b", "a", NULL, 0 },
 	};
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	build_fails(s, 3, PRDSHM_ECYCLE, &d);
 	CU_ASSERT_STRING_EQUAL(d.msg, "dependency cycle: a -> b -> a");
@@ -339,7 +340,7 @@ static void test_long_cycle_message_truncated(void)
 	enum { N = 12 };
 	spec s[N];
 	char ids[N][PRDSHM_ID_MAX + 1];
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	size_t len;
 
 	for (int i = 0; i < N; i++) {
@@ -365,7 +366,7 @@ static void test_null_dependency_and_output(void)
 	};
 	prdshm_phase_def *p = make_plan(s, 2);
 	prdshm_graph *g = NULL;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char *saved = p[1].deps[0];
 
 	p[1].deps[0] = NULL;
@@ -773,7 +774,7 @@ static void test_large_graph_waves(void)
 {
 	bigplan b;
 	prdshm_graph *g = NULL;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	big_make(&b, 0);
 	CU_ASSERT_EQUAL_FATAL(b.nedges, BIG_E);

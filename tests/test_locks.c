@@ -107,7 +107,7 @@ static void test_held_and_not_held(void)
 static void test_shared_coexist_exclusive_busy(void)
 {
 	prdshm_session *a, *b, *c;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	setup(64);
@@ -233,7 +233,7 @@ static void test_release_without_mutex(void)
 /* 1 if agent @p id alone holds @p res, in @p mode, for phase @p phase. */
 static int held_alone_by(const char *res, const char *id, prdshm_mode mode, const char *phase)
 {
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	return prdshm_lock_query(seg, res, 0, h, 4, &n) == 0 && n == 1 && !h[0].waiting &&
@@ -362,7 +362,7 @@ static void *upgrade_thread(void *p)
 static int upgrade_waiting(void)
 {
 	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000)) {
-		prdshm_holder h[4];
+		prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 		size_t n = 0;
 
 		if (prdshm_lock_query(seg, "u", 0, h, 4, &n) != 0)
@@ -406,7 +406,7 @@ static void test_lock_many_all_or_nothing(void)
 	const char *set[] = { "d", "a", "c", "b" };
 	const char *dup[] = { "a", "a" };
 	size_t failed = 99, n = 0;
-	prdshm_holder h[2];
+	prdshm_holder h[2] = { PRDSHM_HOLDER_INIT };
 
 	setup(64);
 	a = session("a");
@@ -432,7 +432,7 @@ static void test_lock_many_all_or_nothing(void)
 static void test_upgrade_downgrade(void)
 {
 	prdshm_session *a, *b;
-	prdshm_holder h[2];
+	prdshm_holder h[2] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	setup(64);
@@ -462,7 +462,7 @@ static void test_upgrade_downgrade(void)
 static void test_large_table_partitions(void)
 {
 	prdshm_session *s;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	char name[32];
 
 	setup(4096);
@@ -711,7 +711,7 @@ static int x_waiter_child(void *arg)
 static int x_has_waiter(void)
 {
 	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000)) {
-		prdshm_holder h[4];
+		prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 		size_t n = 0;
 
 		if (prdshm_lock_query(seg, "x", 0, h, 4, &n) == 0 && n == 2 && h[1].waiting)

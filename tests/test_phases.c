@@ -109,7 +109,7 @@ static int status_of(prdshm_seg *seg, const char *id)
 /* Claim and expect phase @p id. */
 static int32_t claim_expect(prdshm_session *s, const char *id)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r = prdshm_phase_claim(s, &c);
 
 	CU_ASSERT_EQUAL(r, 0);
@@ -123,7 +123,7 @@ static int32_t claim_expect(prdshm_session *s, const char *id)
 
 static int claim_rc(prdshm_session *s)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	return prdshm_phase_claim(s, &c);
 }
@@ -515,7 +515,7 @@ static prdshm_seg *chain_plan(prdshm_config *cfg, int attempts)
 
 static void run_to_end(prdshm_session *s)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
 	for (int n = 0; n < 100; n++) {
@@ -675,7 +675,7 @@ static void test_attempts_requeue(void)
 	prdshm_seg *seg = chain_plan(&cfg, 2);
 	prdshm_session *s = session(seg, "s");
 	prdshm_snapshot *snap = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(s, &c), 0);
 	CU_ASSERT_STRING_EQUAL(c.id, "a");
@@ -804,7 +804,7 @@ static int claimer(void *p)
 	struct child_arg *ca = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	char id[32];
 
 	snprintf(id, sizeof(id), "child-%d", ca->n);
@@ -904,7 +904,7 @@ static int victim(void *p)
 	struct victim_arg *va = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(va->shm_name, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "victim", 0, &s) == 0);
@@ -973,7 +973,7 @@ static int crasher(void *p)
 	struct crash_arg *ca = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(ca->shm_name, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
@@ -1172,7 +1172,7 @@ static void model_run(prdshm_scheduling sched, uint32_t seed)
 	for (int step = 0; step < 1500; step++) {
 		const char *want = expected_claim(seg, sched == PRDSHM_SCHED_EAGER, want_buf,
 						  sizeof(want_buf), &nopen);
-		prdshm_claim c;
+		prdshm_claim c = PRDSHM_CLAIM_INIT;
 		int r = prdshm_phase_claim(s, &c);
 		uint32_t act = next_rand(&seed) % 10;
 
@@ -1334,7 +1334,7 @@ static int crash_completer(void *p)
 	struct crash_when *cw = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(cw->shm_name, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);

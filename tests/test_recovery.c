@@ -28,7 +28,7 @@ struct fx {
 
 static void fx_create(struct fx *f, const char *plan_yaml)
 {
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	int r;
 
 	tu_config(&f->cfg);
@@ -105,7 +105,7 @@ static int check(prdshm_seg *seg, unsigned flags, struct lines *l)
 
 static uint32_t needs_recovery(prdshm_seg *seg)
 {
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	return info.needs_recovery;
@@ -114,7 +114,7 @@ static uint32_t needs_recovery(prdshm_seg *seg)
 /* Number of sessions holding (not waiting for) @p resource. */
 static size_t holders(prdshm_seg *seg, const char *resource)
 {
-	prdshm_holder h[8];
+	prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0, held = 0;
 
 	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, 0, h, 8, &n), 0);
@@ -182,7 +182,7 @@ static void test_marked_segment_refuses_until_recovered(void)
 	prdshm_session *s, *t = NULL;
 	prdshm_snapshot *snap = NULL;
 	struct lines l;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	size_t n = 0;
 
 	fx_create(&f, "phases:\n  - id: a\n");
@@ -393,7 +393,7 @@ static int crash_in_claim(void *p)
 	struct child_arg *a = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(a->shm_name, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
@@ -444,7 +444,7 @@ static void test_unrepairable_phase_region_stays_marked(void)
 	prdshm_session *s;
 	prdshm_snapshot *snap = NULL;
 	struct lines l = { .len = 0 };
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	fx_create(&f, "phases:\n  - id: a\n  - id: b\n    dependencies: [a]\n");
 	a = (struct child_arg){ .shm_name = f.cfg.shm_name };
@@ -512,7 +512,7 @@ static void two_records(prdshm_seg *seg, const char *name, struct prdshm__rec **
 static void foreign_session(prdshm_seg *seg)
 {
 	struct prdshm__rec *a, *b;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	two_records(seg, "r", &a, &b);
@@ -679,7 +679,7 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 {
 	struct fx f;
 	prdshm_session *busy, *idle;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	struct lines l, r = { .len = 0 };
 
 	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
@@ -729,7 +729,7 @@ static void test_recover_rewinds_run_before_deps(void)
 {
 	struct fx f;
 	prdshm_session *busy, *idle;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	struct lines l, r = { .len = 0 };
 
 	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n"

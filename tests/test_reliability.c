@@ -79,7 +79,7 @@ static prdshm_seg *create_with_plan(prdshm_config *cfg)
 {
 	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
 	prdshm_seg *seg = NULL;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 
 	tu_config(cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
@@ -107,7 +107,7 @@ static int die_in_phase(void *arg)
 {
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
@@ -142,7 +142,7 @@ static int call_gives_up(void *arg)
 {
 	const struct bounded_call *bc = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	char holder[64];
 	int r;
 
@@ -295,7 +295,7 @@ static void test_no_hang_recovering_a_marked_segment(void)
 	prdshm_seg *seg = create(&cfg, 0600);
 	struct bounded_call bc = { cfg.shm_name, "recover", "lock partition ", 0, 1 };
 	char err_path[128];
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	pid_t caller, tool;
 
 	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());

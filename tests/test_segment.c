@@ -22,7 +22,7 @@ static void test_create_open_close(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *a = NULL, *b = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 
 	tu_config(&cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
@@ -64,7 +64,7 @@ static void test_null_and_invalid_arguments(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *s = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	int created = -1;
 
 	tu_config(&cfg);
@@ -101,7 +101,7 @@ static void test_bad_names(void)
 static void add_plan(prdshm_config *cfg)
 {
 	static const char plan[] = "phases:\n  - id: a\n  - id: b\n    dependencies: [a]\n";
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &d), 0);
 }
@@ -112,7 +112,7 @@ static void open_damaged(void (*mutate)(unsigned char *base, size_t size), int w
 {
 	prdshm_config cfg;
 	prdshm_seg *a = NULL, *b = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 
 	tu_config(&cfg);
 	add_plan(&cfg);
@@ -355,7 +355,7 @@ static void test_address_space_limit(void)
 	const size_t slack = 8u << 20;
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL, *big = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	struct rlimit old;
 	int r1, r2;
 
@@ -536,7 +536,6 @@ static void test_errors_table(void)
 	CU_ASSERT_EQUAL(PRDSHM_ENOAGENT, -29);
 	CU_ASSERT_EQUAL(PRDSHM_EPERM, -30);
 	CU_ASSERT_EQUAL(PRDSHM_ENOSPC, -32);
-	CU_ASSERT_STRING_EQUAL(prdshm_version(), "0.1.0");
 	CU_ASSERT_STRING_EQUAL(prdshm_strerror(0), "success");
 	CU_ASSERT_STRING_EQUAL(prdshm_err_name(0), "PRDSHM_OK");
 	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-33), "PRDSHM_UNKNOWN");

@@ -160,7 +160,7 @@ static void test_reopen_after_owner_died(void)
 	struct child c = { .shm_name = cfg.shm_name };
 	prdshm_session *s = NULL;
 	prdshm_snapshot *snap = NULL;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	uint32_t gen;
 	pid_t pid;
 
@@ -305,7 +305,7 @@ static void test_calls_check_arguments(void)
 	prdshm_seg *seg = make_segment(&cfg, 4);
 	prdshm_session *s = join(seg, "careful", 0);
 	const char *pair[] = { "y", NULL }, *two[] = { "m1", "m2" };
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0, failed = 99;
 
 	CU_ASSERT_EQUAL(prdshm_lock(NULL, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EINVAL);
@@ -404,7 +404,7 @@ static void test_many_holders(void)
 	prdshm_seg *seg = make_segment(&cfg, 16);
 	prdshm_session *s[N], *x;
 	prdshm_snapshot *snap = NULL;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 	char id[16];
 
@@ -484,7 +484,7 @@ static void test_upgrade_shown_as_holder_and_waiter(void)
 	prdshm_session *s = join(seg, "reader", 0);
 	prdshm_snapshot *snap = NULL;
 	prdshm_lock_info *li;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 	int w;
 

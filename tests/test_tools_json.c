@@ -47,7 +47,7 @@ static const char *bindir(void)
 /* Write the plan, create the segment from it under a fresh name. */
 static void setup(void)
 {
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	FILE *f;
 
 	snprintf(plan_path, sizeof(plan_path), "/tmp/prdshm-tj-%ld.yaml", (long)getpid());
@@ -207,7 +207,7 @@ static int child(void *p)
 	const char *outs[] = { "out/build", "out/log" };
 	prdshm_seg *cseg = NULL;
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(ca->shm_name, &cseg) == 0);
 	TU_CHILD_ASSERT(prdshm_session_open(cseg, ca->claim ? "victim" : "waiter", 0, &s) == 0);
@@ -245,7 +245,7 @@ static pid_t start_victim(void)
 static int wait_for_waiter(const char *resource)
 {
 	int64_t deadline = tu_now_ms() + 10000;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n;
 
 	while (tu_now_ms() < deadline) {

@@ -255,7 +255,7 @@ static void test_size_must_match_header(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = create(&cfg);
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	int fd = shm_open(cfg.shm_name, O_RDWR, 0);
 
 	CU_ASSERT_FATAL(fd >= 0);

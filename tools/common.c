@@ -11,8 +11,14 @@
 
 #include "common.h"
 
+/* The Makefile passes the version it read from prdshm.h; other builds
+ * (the fuzzers') spell it from the header's macros. */
 #ifndef PRDSHM_VERSION_STRING
-#define PRDSHM_VERSION_STRING "0.1.0"
+#define TOOL_STR(x) #x
+#define TOOL_XSTR(x) TOOL_STR(x)
+#define PRDSHM_VERSION_STRING                                               \
+	TOOL_XSTR(PRDSHM_VERSION_MAJOR) "." TOOL_XSTR(PRDSHM_VERSION_MINOR) "." \
+		TOOL_XSTR(PRDSHM_VERSION_PATCH)
 #endif
 
 const char *tool_name = "prdshm";
@@ -351,10 +357,9 @@ static void print_diag(const prdshm_diag *d)
 
 int tool_load_config(const tool_common *tc, prdshm_config *cfg)
 {
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	int r;
 
-	memset(&diag, 0, sizeof(diag));
 	r = prdshm_config_load(cfg, tc->config_path, &diag);
 	if (r == 0 && tc->shm_name)
 		r = prdshm_config_set(cfg, "shm_name", tc->shm_name, PRDSHM_FROM_CMDLINE, &diag);

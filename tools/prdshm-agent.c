@@ -518,7 +518,7 @@ static enum outcome run_phase(struct agent *a, const prdshm_claim *c)
 /* Claim and run until nothing is left.  @return the exit code. */
 static int agent_loop(struct agent *a)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
 	while (!rn_stop_signal) {
@@ -555,6 +555,7 @@ static int agent_open(struct agent *a, const prdshm_config *cfg, const char *id)
 
 	if (r)
 		return r;
+	a->info.struct_size = sizeof(a->info);
 	r = prdshm_seg_info_get(a->seg, &a->info);
 	if (r)
 		return tool_fail(r, "read segment %s", cfg->shm_name);

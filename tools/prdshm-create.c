@@ -112,7 +112,7 @@ static int replace_existing(const prdshm_config *cfg)
 static void print_created(prdshm_seg *seg, const prdshm_config *cfg)
 {
 	prdshm_snapshot *snap = NULL;
-	prdshm_seg_info si;
+	prdshm_seg_info si = PRDSHM_SEG_INFO_INIT;
 
 	if (tool_verbosity < 0)
 		return;

@@ -166,7 +166,7 @@ static int64_t timeout_ms(const struct lock_opts *o, const prdshm_config *cfg)
 /* Conflict or timeout: say who holds it, unless -q. */
 static void report_conflict(prdshm_seg *seg, const struct lock_opts *o, int err)
 {
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	if (tool_verbosity < 0)

@@ -637,7 +637,7 @@ static void print_critical(prdshm_snapshot *s, uint64_t wall_ns)
 {
 	prdshm_phase_def *defs = calloc(s->nphases ? s->nphases : 1, sizeof(*defs));
 	prdshm_graph *g = NULL;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	char len[32], wall[32];
 
 	if (defs == NULL)
@@ -738,6 +738,7 @@ static int open_segment(struct run *r)
 
 	if (err)
 		return err;
+	r->info.struct_size = sizeof(r->info);
 	err = prdshm_seg_info_get(r->seg, &r->info);
 	if (err)
 		return tool_fail(err, "read segment %s", r->cfg.shm_name);

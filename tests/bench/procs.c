@@ -511,7 +511,7 @@ static int with_segment(int (*fn)(struct work *w, uint32_t nparts))
 	static struct work w; /* static: the name arrays are large for a stack */
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	int r;
 
 	memset(&w, 0, sizeof(w));

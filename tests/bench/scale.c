@@ -197,7 +197,7 @@ static int agent_setup(void *arg, int i)
 static int agent_run(void *arg, int i)
 {
 	struct agents *a = arg;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
 	for (;;) {
@@ -265,7 +265,7 @@ static int graph_once(const prdshm_config *cfg, double *ms)
 {
 	uint64_t t0 = bench_now();
 	prdshm_graph *g = NULL;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	const size_t *path;
 	int r = prdshm_graph_build(cfg->phases, cfg->nphases, &g, &diag);
 
@@ -329,7 +329,7 @@ static int seg_size(int max_locks, int max_phases, int max_agents, double *size)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 	int r;
 
 	bench_config(&cfg);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # shared.sh: libprdshm.so exports the public API of lib/prdshm.h and nothing
-# else (lib/prdshm.map), and a program linked against it works.
+# else, every symbol with the version PRDSHM_1.0 (lib/prdshm.map), and a
+# program linked against it works and records that version.
 set -u
 # lib.sh moves to an empty directory: resolve the paths first.
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -8,7 +9,12 @@ SO=$(cd "${BUILD:-build}" && pwd)/libprdshm.so
 # shellcheck source=tests/cli/lib.sh
 . "$SRC/tests/cli/lib.sh"
 
-nm -D --defined-only "$SO" | awk '{print $3}' | sort >"$TMP/exported"
+# Name and version of each symbol the library defines (objdump -T: the
+# version is the column before the name).  The version node's own symbol,
+# PRDSHM_1.0 named PRDSHM_1.0, is not an export.
+objdump -T "$SO" | awk '/^[0-9a-f]+ / && !/\*UND\*/ && $NF != $(NF-1) { print $NF, $(NF-1) }' |
+	sort >"$TMP/symver"
+awk '{ print $1 }' "$TMP/symver" >"$TMP/exported"
 grep -qx prdshm_lock "$TMP/exported" && ok "libprdshm.so exports prdshm_lock" ||
 	not_ok "no prdshm_lock in the exports of $SO"
 grep -q '^prdshm__' "$TMP/exported" &&
@@ -17,8 +23,15 @@ grep -q '^prdshm__' "$TMP/exported" &&
 grep -v '^prdshm_[a-z]' "$TMP/exported" | grep -q . &&
 	not_ok "other symbols exported: $(grep -v '^prdshm_[a-z]' "$TMP/exported" | head -3 | tr '\n' ' ')" ||
 	ok "only prdshm_ symbols are exported"
-# Every function the header declares is there.
-grep -o '^[a-z][a-z_ *]*\bprdshm_[a-z_0-9]*(' "$SRC/lib/prdshm.h" |
+unversioned=$(awk '$2 != "PRDSHM_1.0" { print $1 " (" $2 ")" }' "$TMP/symver" | head -3 | tr '\n' ' ')
+[ -s "$TMP/symver" ] && [ -z "$unversioned" ] && ok "every export carries the version PRDSHM_1.0" ||
+	not_ok "exports without the version PRDSHM_1.0: ${unversioned:-none exported}"
+objdump -T "$SO" | grep -Eq '\*ABS\*.*PRDSHM_1\.0 +PRDSHM_1\.0$' &&
+	ok "libprdshm.so defines the version node PRDSHM_1.0" ||
+	not_ok "no version node PRDSHM_1.0 in $SO"
+# Every function the header declares is there (the static inline wrappers,
+# prdshm_config_init() and prdshm_config_load(), live in the caller).
+grep -v '^static' "$SRC/lib/prdshm.h" | grep -o '^[a-z][a-z_ *]*\bprdshm_[a-z_0-9]*(' |
 	sed 's/.*\(prdshm_[a-z_0-9]*\)($/\1/' | sort -u >"$TMP/declared"
 [ "$(wc -l <"$TMP/declared")" -gt 40 ] && ok "the header's functions are found" ||
 	not_ok "only $(wc -l <"$TMP/declared") functions found in prdshm.h"
@@ -33,7 +46,11 @@ if nm -D -u "$SO" | grep -Eq '__(asan|tsan|ubsan|gcov)'; then
 else
 	cat >"$TMP/prog.c" <<'PROG'
 #include <stdio.h>
+#include <string.h>
 #include "prdshm.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 int main(int argc, char **argv)
 {
@@ -42,6 +59,13 @@ int main(int argc, char **argv)
 	prdshm_session *s = NULL;
 	int r;
 
+	/* The library this program runs with is the one of its header. */
+	if (strcmp(prdshm_version(), XSTR(PRDSHM_VERSION_MAJOR) "." XSTR(PRDSHM_VERSION_MINOR) "."
+		   XSTR(PRDSHM_VERSION_PATCH)) != 0 ||
+	    prdshm_version_number() != PRDSHM_VERSION_NUMBER) {
+		fprintf(stderr, "library %s, header %d\n", prdshm_version(), PRDSHM_VERSION_NUMBER);
+		return 2;
+	}
 	prdshm_config_init(&cfg);
 	snprintf(cfg.shm_name, sizeof(cfg.shm_name), "%s", argv[1]);
 	r = prdshm_seg_create(&cfg, &seg);
@@ -65,6 +89,9 @@ PROG
 	if ${CC:-cc} -o "$TMP/prog" -I"$SRC/lib" "$TMP/prog.c" -L"$(dirname "$SO")" -lprdshm \
 		2>"$TMP/cc.err"; then
 		ok "a program links against libprdshm.so"
+		objdump -T "$TMP/prog" | grep -Eq '\*UND\*.*PRDSHM_1\.0\)? +prdshm_lock$' &&
+			ok "the program needs prdshm_lock of version PRDSHM_1.0" ||
+			not_ok "the program's prdshm_lock has no version: $(objdump -T "$TMP/prog" | grep prdshm_lock)"
 		t_rc 0 "the program locks and unlocks through the shared library" \
 			env LD_LIBRARY_PATH="$(dirname "$SO")" "$TMP/prog" "$SHM"
 	else

@@ -61,7 +61,7 @@ static int same_config(const prdshm_config *a, const prdshm_config *b)
 static void round_trip(const prdshm_config *cfg)
 {
 	prdshm_config back;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
@@ -88,7 +88,7 @@ static void round_trip(const prdshm_config *cfg)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	prdshm_config cfg;
-	prdshm_diag diag;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	int err;
 
 	prdshm_config_init(&cfg);

@@ -76,7 +76,7 @@ static void note_mutexes(const prdshm_seg *seg)
 static void populate(prdshm_seg *seg)
 {
 	prdshm_session *a = NULL, *b = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	if (prdshm_session_open(seg, "agent-a", 0, &a) || prdshm_session_open(seg, "agent-b", 0, &b))
 		abort();
@@ -186,7 +186,7 @@ static uint64_t magic_of(const unsigned char *img)
 static void exercise(prdshm_seg *seg, unsigned flags)
 {
 	prdshm_session *s = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	size_t n;
 
 	if (prdshm_session_open(seg, "fuzz", 0, &s) != 0)

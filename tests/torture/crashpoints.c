@@ -147,7 +147,7 @@ static int claim_one(prdshm_session *s, prdshm_claim *c)
 static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 {
 	prdshm_session *other = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
 	switch (sc) {
 	case S_LOCK:
@@ -216,7 +216,7 @@ static int kill_a_claimer(const struct cp *cp)
 	if (pid == 0) {
 		prdshm_seg *seg = NULL;
 		prdshm_session *s = NULL;
-		prdshm_claim cl;
+		prdshm_claim cl = PRDSHM_CLAIM_INIT;
 
 		prdshm_session_abandon(cp->sup);
 		if (prdshm_seg_open(cp->cfg.shm_name, &seg) == 0 &&
@@ -309,7 +309,7 @@ static void teardown(struct cp *cp)
 /* The next call after the crash, on the same partition or region. */
 static int next_call(struct cp *cp)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
 	if (cp->sc->script <= S_LOCK_WAIT) {
@@ -330,7 +330,7 @@ static int next_call(struct cp *cp)
 static int finish_plan(struct cp *cp)
 {
 	prdshm_snapshot *snap = NULL;
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r, bad = 0;
 
 	while ((r = prdshm_phase_claim(cp->sup, &c)) == 0)

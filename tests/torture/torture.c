@@ -264,7 +264,7 @@ static void print_check_problem(void *ctx, int severity, const char *problem)
  * way, so that the log says it. */
 static void describe_lock(struct round *rd, const char *name)
 {
-	prdshm_holder h[16];
+	prdshm_holder h[16] = { PRDSHM_HOLDER_INIT };
 	size_t n = 0;
 
 	prdshm_check(rd->seg, 0, print_check_problem, NULL);

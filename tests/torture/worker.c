@@ -351,7 +351,7 @@ static void phase_finish(int i, int fail)
  * requeued).  @return the claim's result. */
 static int op_phase(int may_fail)
 {
-	prdshm_claim c;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int rc = prdshm_phase_claim(sess, &c);
 
 	count_op();
