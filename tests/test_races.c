@@ -168,6 +168,80 @@ static void test_one_recovery_at_a_time(void)
 	destroy(&cfg, seg);
 }
 
+/* A recovery that blocks in its report callback (under a partition mutex)
+ * until told to go on. */
+struct blocked {
+	prdshm_seg *seg;
+	int entered[2], go[2];
+	int nlines, r;
+};
+
+static void block_in_report(void *ctx, const char *line)
+{
+	struct blocked *b = ctx;
+
+	(void)line;
+	if (b->nlines++ > 0)
+		return;
+	tu_signal(b->entered[1], 'r');
+	tu_await(b->go[0], HUNG_MS);
+}
+
+static void *recover_thread(void *arg)
+{
+	struct blocked *b = arg;
+
+	b->r = prdshm_recover(b->seg, block_in_report, b);
+	return NULL;
+}
+
+/* Child: take a lock and die without closing the session. */
+static int die_holding_lock(void *arg)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
+	return 0;
+}
+
+/*
+ * Two threads recovering through one prdshm_seg share its descriptor, and
+ * an OFD lock belongs to the open file description: each recovery must
+ * still lock out the other.  The first blocks while it reports the dead
+ * session's lock; the second waits for it and gives up within its bound.
+ */
+static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg);
+	struct blocked b = { .seg = seg };
+	pthread_t th;
+	int r;
+
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_holding_lock, cfg.shm_name), HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(b.entered), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(b.go), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, recover_thread, &b), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_await(b.entered[0], HUNG_MS), 'r');
+
+	r = prdshm_recover(seg, NULL, NULL);
+	printf("  second recover: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
+	CU_ASSERT_EQUAL(r, PRDSHM_ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "another prdshm_recover()"));
+	tu_signal(b.go[1], 'g');
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(b.r, 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		close(b.entered[i]);
+		close(b.go[i]);
+	}
+	destroy(&cfg, seg);
+}
+
 /* A recoverer that dies (SIGKILL) holding the recovery byte lets the next
  * one in at once: the byte goes with its descriptors. */
 static void test_dead_recoverer_releases_recovery(void)
@@ -414,6 +488,7 @@ static void test_deadlock_check_skips_reused_record(void)
 
 const tu_test tu_tests[] = {
 	TU(test_one_recovery_at_a_time),
+	TU(test_threads_sharing_a_handle_recover_one_at_a_time),
 	TU(test_dead_recoverer_releases_recovery),
 	TU(test_mark_set_during_recovery_stays),
 	TU(test_second_mark_during_recovery_stays),
