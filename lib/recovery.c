@@ -134,10 +134,11 @@ static void recover_unlock(prdshm_seg *seg, int fd)
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET,
 			    .l_start = PRDSHM__RECOVER_BYTE, .l_len = 1 };
 
+	/* Explicitly: a child forked meanwhile by another thread shares our
+	 * description until it execs, so closing alone would not unlock. */
+	fcntl(fd >= 0 ? fd : seg->fd, F_OFD_SETLK, &fl);
 	if (fd >= 0)
-		close(fd); /* the last descriptor of the description: unlocks */
-	else
-		fcntl(seg->fd, F_OFD_SETLK, &fl);
+		close(fd);
 }
 
 /*
@@ -158,7 +159,7 @@ static int settle_mark(prdshm_seg *seg, uint32_t seen, int r)
 					__ATOMIC_ACQUIRE))
 		return 0;
 	return prdshm__fail(PRDSHM_ERECOVER,
-			    "%s was marked as needing recovery again while it was recovered: "
+			    "%s was marked as needing recovery while this recovery ran: "
 			    "run prdshm-cleanup again",
 			    seg->name);
 }

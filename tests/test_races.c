@@ -287,7 +287,7 @@ static void test_mark_set_during_recovery_stays(void)
 	prdshm_config cfg;
 	prdshm_seg *seg = create(&cfg);
 	struct recoverer rc = { cfg.shm_name, "recover_begin", PRDSHM_ERECOVER,
-				"marked as needing recovery again" };
+				"marked as needing recovery while this recovery ran" };
 	prdshm_session *s = NULL;
 	pid_t pid;
 
@@ -320,7 +320,7 @@ static void test_second_mark_during_recovery_stays(void)
 	prdshm_config cfg;
 	prdshm_seg *seg = create(&cfg);
 	struct recoverer rc = { cfg.shm_name, "recover_begin", PRDSHM_ERECOVER,
-				"marked as needing recovery again" };
+				"marked as needing recovery while this recovery ran" };
 	pid_t pid;
 
 	prdshm__mark_recovery(seg->hdr);
