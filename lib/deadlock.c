@@ -18,12 +18,19 @@
  * the slot u waits on that blocks u's record (see grantable() in
  * locktable.c: an earlier conflicting record, or a later conflicting hold).
  * A session waits on at most one record at a time.
+ *
+ * The request is named by its record's index and allocation (the use count
+ * in the record's state word), not by the index and session alone: while
+ * it slept, another thread of its session may have released it and a
+ * sibling's new request taken the same record, which this check must not
+ * withdraw.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal/locktable.h"
+#include "internal/robust.h"
 #include "internal/session.h"
 #include "internal/util.h"
 
@@ -211,13 +218,27 @@ static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, 
 	prdshm__fail(PRDSHM_EDEADLK, "%s", buf);
 }
 
-int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint32_t slot,
-			   uint32_t gen)
+/* Record @p r is still the request being checked: the same allocation
+ * (@p use) of session (slot, gen).  Another thread of the session may have
+ * released the request (prdshm_unlock_all) while it waited, and a sibling's
+ * new request may have taken the record since: same session, same index,
+ * but not the request whose wait is up.  Call holding its partition mutex. */
+static int same_request(const struct prdshm__rec *r, uint64_t use, uint32_t slot, uint32_t gen)
+{
+	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_SEQ_CST);
+
+	return (w & ~PRDSHM__REC_STATE_MASK) == use && r->sess == slot && r->gen == gen;
+}
+
+int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint64_t use,
+			   uint32_t slot, uint32_t gen)
 {
 	struct dfs d = { .seg = seg, .start = { p, ri, slot } };
 	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
 	uint32_t nlocked = 0;
 	int ret;
+
+	PRDSHM__CRASH_POINT("deadlock_check");
 
 	d.first = calloc((size_t)seg->max_agents + 1, sizeof(*d.first));
 	d.parent = calloc(seg->max_agents, sizeof(*d.parent));
@@ -229,7 +250,11 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 	ret = lock_all(seg, &nlocked);
 	if (ret)
 		goto unlock;
-	if (r->sess != slot || r->gen != gen || !is_waiting(r)) {
+	if (!same_request(r, use, slot, gen)) {
+		ret = 0; /* the waiter finds it gone and starts over */
+		goto unlock;
+	}
+	if (!is_waiting(r)) {
 		ret = prdshm__rec_state(r) == PRDSHM__REC_HELD ? 1 : 0;
 		goto unlock;
 	}

@@ -143,7 +143,7 @@ static inline int name_key(const char *resource, size_t *len, uint32_t *hash)
  * Using it would overwrite a live lock, so stop and ask for recovery. */
 static uint32_t corrupt_free_list(struct prdshm_seg *seg, uint32_t p)
 {
-	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
+	prdshm__mark_recovery(seg->hdr);
 	prdshm__fail(PRDSHM_ERECOVER, "partition %u: free list corrupt: run prdshm-cleanup", p);
 	return PRDSHM__NIL;
 }
@@ -926,7 +926,8 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		doze(sl, bell, until);
 		now = prdshm__now_mono();
 		if (now >= check_at) {
-			r = prdshm__deadlock_check(seg, q->p, q->ri, q->s->slot, q->s->gen);
+			r = prdshm__deadlock_check(seg, q->p, q->ri, q->use, q->s->slot,
+						   q->s->gen);
 			if (r == PRDSHM_EDEADLK)
 				return r;
 			if (r == PRDSHM_ERECOVER)

@@ -2049,11 +2049,8 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 		return r;
 	r = repair_locked(seg, &g, &rc);
 	prdshm__mutex_unlock(&g.reg->mutex);
-	/* prdshm_recover() runs this last, after reaping, whose call into
-	 * prdshm__phases_session_died() may have found this mutex still
-	 * unrecoverable and marked the segment again: it is rebuilt now. */
-	if (r == 0)
-		__atomic_store_n(&seg->hdr->needs_recovery, 0, __ATOMIC_RELEASE);
+	/* The recovery mark is prdshm_recover()'s to clear, and only if
+	 * nobody marked the segment again meanwhile. */
 	return r;
 }
 

@@ -911,13 +911,18 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
 /**
  * Rebuild every derived structure from the authoritative records (as after a
  * crash inside a critical section), reap dead sessions and clear the
- * needs-recovery mark.  A mutex left unrecoverable is re-created.  Never
- * waits more than PRDSHM_RECOVER_WAIT_MS in all for a mutex.
+ * needs-recovery mark, unless the segment was marked again while it ran
+ * (then the mark stays).  A mutex left unrecoverable is re-created.  One
+ * recovery runs at a time per segment, across processes and threads.
+ * Never waits more than PRDSHM_RECOVER_WAIT_MS in all, for another
+ * recovery and for the mutexes.
  * @return 0; PRDSHM_ECORRUPT (cannot repair: the segment stays marked);
+ *         PRDSHM_ERECOVER (the segment was marked again while this call
+ *         ran, by another process: call again);
  *         PRDSHM_ETIMEDOUT (a live process held a mutex too long, as for
- *         prdshm_reap(): what was rebuilt stays rebuilt and the mark is left
- *         as it was; call again once that process is resumed or killed);
- *         PRDSHM_ESYS.
+ *         prdshm_reap(), or another recovery ran that long: what was
+ *         rebuilt stays rebuilt and the mark is left as it was; call again
+ *         once that process is resumed or killed); PRDSHM_ESYS.
  */
 int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx);
 

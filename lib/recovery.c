@@ -1,7 +1,10 @@
 /*
  * recovery.c: reaping dead sessions and full recovery (prdshm-cleanup).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "internal/locktable.h"
 #include "internal/phases.h"
@@ -54,6 +57,9 @@ int prdshm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
  * A mutex held past the bound by a live process leaves the mark as it was:
  * each step done so far is complete under its own mutex, and marking a
  * sound segment would stop every live agent for nothing.
+ *
+ * Call holding the recovery byte (recover_lock()): one recovery at a time
+ * re-creates mutexes and rebuilds.
  */
 static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
 {
@@ -80,17 +86,102 @@ static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 	return r;
 }
 
+/*
+ * Take the segment's recovery byte, waiting no longer than the thread's
+ * bound.  Two recoveries at once would both find a mutex unrecoverable and
+ * both re-create it, the second under the first one's critical section,
+ * and both rebuild.  The lock is an OFD lock on a description of this
+ * call's own (opened again through /proc): OFD locks belong to a
+ * description, which the threads of a process, and a child that inherited
+ * the handle, share, so seg->fd would not keep them apart.  Without /proc
+ * it falls back to seg->fd.  A recoverer that dies releases the byte with
+ * its descriptors.  @return 0 with *@p fd to pass to recover_unlock(),
+ * PRDSHM_ETIMEDOUT or PRDSHM_ESYS.
+ */
+static int recover_lock(prdshm_seg *seg, int *fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = PRDSHM__RECOVER_BYTE, .l_len = 1 };
+	char path[40];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	for (;;) {
+		if (fcntl(*fd >= 0 ? *fd : seg->fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES) {
+			r = prdshm__fail_errno(PRDSHM_ESYS, "%s: take the recovery lock", seg->name);
+			break;
+		}
+		/* Polled, like the initialisation byte: F_OFD_SETLKW has no
+		 * timeout. */
+		if (prdshm__now_mono() >= prdshm__wait_deadline) {
+			r = prdshm__fail(PRDSHM_ETIMEDOUT,
+					 "%s: another prdshm_recover() is still running after %d ms",
+					 seg->name, PRDSHM_RECOVER_WAIT_MS);
+			break;
+		}
+		usleep(1000);
+	}
+	if (*fd >= 0)
+		close(*fd);
+	return r;
+}
+
+static void recover_unlock(prdshm_seg *seg, int fd)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET,
+			    .l_start = PRDSHM__RECOVER_BYTE, .l_len = 1 };
+
+	/* Explicitly: a child forked meanwhile by another thread shares our
+	 * description until it execs, so closing alone would not unlock. */
+	fcntl(fd >= 0 ? fd : seg->fd, F_OFD_SETLK, &fl);
+	if (fd >= 0)
+		close(fd);
+}
+
+/*
+ * Settle the recovery mark after recover() returned @p r, @p seen being
+ * the mark when it started.  Cleared only by a compare-and-swap from
+ * @p seen: a mark set meanwhile (a repair failing in another process,
+ * whose damage this call may have passed already) moved it, and stays.
+ */
+static int settle_mark(prdshm_seg *seg, uint32_t seen, int r)
+{
+	if (r == PRDSHM_ETIMEDOUT)
+		return r; /* see recover(): left as it was */
+	if (r) {
+		prdshm__mark_recovery(seg->hdr);
+		return r;
+	}
+	if (__atomic_compare_exchange_n(&seg->hdr->needs_recovery, &seen, 0, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return 0;
+	return prdshm__fail(PRDSHM_ERECOVER,
+			    "%s was marked as needing recovery while this recovery ran: "
+			    "run prdshm-cleanup again",
+			    seg->name);
+}
+
 int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
 {
 	uint64_t outer;
-	int r;
+	uint32_t seen;
+	int r, fd;
 
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
 	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
-	r = recover(seg, report, ctx);
+	r = recover_lock(seg, &fd);
+	if (r == 0) {
+		/* Read under the recovery byte: no other recovery clears it
+		 * between this read and the compare-and-swap. */
+		seen = __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE);
+		PRDSHM__CRASH_POINT("recover_begin");
+		r = settle_mark(seg, seen, recover(seg, report, ctx));
+		recover_unlock(seg, fd);
+	}
 	prdshm__wait_bound_end(outer);
-	if (r != PRDSHM_ETIMEDOUT)
-		__atomic_store_n(&seg->hdr->needs_recovery, r ? 1u : 0u, __ATOMIC_RELEASE);
 	return r;
 }

@@ -238,7 +238,7 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
 	int rr;
 
 	if (r == ENOTRECOVERABLE) {
-		__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
+		prdshm__mark_recovery(seg->hdr);
 		return prdshm__fail(PRDSHM_ERECOVER,
 				    "segment mutex not recoverable: run prdshm-cleanup");
 	}
@@ -247,7 +247,7 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
 
 	rr = repair ? repair(seg, arg) : 0;
 	if (rr != 0)
-		__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
+		prdshm__mark_recovery(seg->hdr);
 	pthread_mutex_consistent(&m->m);
 	if (rr != 0) {
 		pthread_mutex_unlock(&m->m);
@@ -279,8 +279,12 @@ int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 
 	if (r == ENOTRECOVERABLE) {
 		/* Nobody can hold an unrecoverable mutex: re-create it, then
-		 * rebuild what it guards as after a crash.  (Another caller may
-		 * take the new mutex first, hence the bounded wait again.) */
+		 * rebuild what it guards as after a crash.  Only one recovery
+		 * at a time gets here (prdshm_recover() holds the segment's
+		 * recovery byte), so no other recoverer re-creates it under us
+		 * once we hold it.  (A caller outside recovery may take the new
+		 * mutex first, hence the bounded wait again.) */
+		PRDSHM__CRASH_POINT("recover_mutex_init");
 		r = prdshm__mutex_init(m);
 		if (r)
 			return r;

@@ -605,7 +605,8 @@ static void seg_info_fill(prdshm_seg *seg, prdshm_seg_info *info)
 	info->max_phases = h->max_phases;
 	info->max_agents = seg->max_agents;
 	info->nparts = seg->nparts;
-	info->needs_recovery = __atomic_load_n(&h->needs_recovery, __ATOMIC_ACQUIRE);
+	/* Internally a count of marks (segment.h); callers see a flag. */
+	info->needs_recovery = __atomic_load_n(&h->needs_recovery, __ATOMIC_ACQUIRE) != 0;
 	info->max_parallel_agents = h->max_parallel_agents;
 	info->lock_timeout_seconds = h->lock_timeout_seconds;
 	info->wave_delay_seconds = h->wave_delay_seconds;

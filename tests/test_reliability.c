@@ -289,6 +289,23 @@ static void test_no_hang_on_stopped_session_holder(void)
 
 /* A marked segment makes prdshm-cleanup run the full recovery: it gives up
  * as well, with the same exit status (1, not 4: nothing is corrupt). */
+/* Wait at most @p ms until a recovery holds @p seg's recovery byte (an OFD
+ * lock of another description than ours).  @return 1 if one does. */
+static int recovery_running(prdshm_seg *seg, int ms)
+{
+	int64_t deadline = tu_now_ms() + ms;
+
+	while (tu_now_ms() < deadline) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = PRDSHM__RECOVER_BYTE, .l_len = 1 };
+
+		if (fcntl(seg->fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			return 1;
+		usleep(1000); /* a lock has no descriptor to wait on */
+	}
+	return 0;
+}
+
 static void test_no_hang_recovering_a_marked_segment(void)
 {
 	prdshm_config cfg;
@@ -304,6 +321,10 @@ static void test_no_hang_recovering_a_marked_segment(void)
 	/* What a failed repair leaves behind. */
 	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 	caller = tu_fork(call_gives_up, &bc);
+	/* One recovery at a time: the tool starts once the caller's runs, so
+	 * that the caller meets the stopped holder itself.  (The tool gives up
+	 * too, waiting for the caller or for the holder.) */
+	CU_ASSERT(recovery_running(seg, HUNG_MS));
 	tool = start_cleanup(cfg.shm_name, err_path);
 	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(tool, HUNG_MS), 1);

@@ -61,11 +61,14 @@ static inline uint32_t prdshm__rec_effective_mode(const struct prdshm__rec *r)
 void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h);
 
 /* Deadlock check for the waiting record @p rec of partition @p p, owned by
- * session (slot, gen).  Takes every partition mutex (the caller holds none).
+ * session (slot, gen), in its allocation @p use (its state word without the
+ * state bits, as the caller noted it): a record freed and allocated again
+ * meanwhile, for another request of the session, is not checked.  Takes
+ * every partition mutex (the caller holds none).
  * If the request closes a cycle in the waits-for graph it is withdrawn (an
  * upgrade falls back to its SHARED hold) and PRDSHM_EDEADLK is returned with
  * the cycle in prdshm_last_error(); 1 if the record was granted meanwhile;
  * 0 if there is no cycle; PRDSHM_ERECOVER. */
-int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t rec,
+int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t rec, uint64_t use,
 			   uint32_t slot, uint32_t gen);
 #endif

@@ -98,6 +98,8 @@ static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mute
  * For prdshm_recover() only: lock @p m whatever the segment's recovery mark
  * says, re-creating it if it is ENOTRECOVERABLE, and repairing (without
  * marking) if its owner died.  Waits no longer than the thread's bound.
+ * Call holding the segment's recovery byte (PRDSHM__RECOVER_BYTE), so that
+ * no other recovery re-creates the same mutex meanwhile.
  * @return 0, PRDSHM_ETIMEDOUT or PRDSHM_ESYS.
  */
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,

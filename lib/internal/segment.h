@@ -36,9 +36,15 @@
 #define PRDSHM__FORMAT 2u
 #define PRDSHM__NIL UINT32_MAX
 
-/* Byte offsets of the OFD locks taken on the segment's descriptor. */
+/* Byte offsets of the OFD locks taken on the segment's descriptor (bytes
+ * past the end of the object: a lock needs no data under it). */
 #define PRDSHM__INIT_BYTE 0            /* held (write) while initialising */
 #define PRDSHM__SESSION_BYTE(slot) (1 + (off_t)(slot)) /* held by a live session */
+/* Held (write) by prdshm_recover() from start to end, on an open file
+ * description of its own, so that one recovery at a time re-creates
+ * mutexes and rebuilds (lib/recovery.c).  Above every session byte:
+ * max_agents <= 65536, checked at open. */
+#define PRDSHM__RECOVER_BYTE ((off_t)INT32_MAX)
 
 /* A robust, process-shared mutex on its own cache line.  What its bytes
  * mean is the C library's business: the layout hash covers that with
@@ -79,8 +85,13 @@ struct prdshm__hdr {
 		conflict_retry_attempts, monitoring_update_interval, phase_max_attempts,
 		deadlock_timeout_ms, scheduling;
 
-	/* Set (atomically) when a repair failed; every operation then returns
-	 * PRDSHM_ERECOVER until prdshm_recover() clears it. */
+	/* The recovery mark: 0 when sound, else bumped (atomically, by
+	 * prdshm__mark_recovery()) each time a repair fails, a mutex is found
+	 * unrecoverable or a free list corrupt.  Every operation returns
+	 * PRDSHM_ERECOVER while it is not 0.  prdshm_recover() reads it when
+	 * it starts and clears it at the end only by a compare-and-swap from
+	 * the value it read: a mark set meanwhile moved it, and stays.  Read
+	 * it as a flag (!= 0) everywhere else. */
 	uint32_t needs_recovery;
 	uint32_t pad_;
 	char pad1_[40]; /* up to the cache line of sess_mutex */
@@ -99,6 +110,14 @@ struct prdshm__hdr {
 	F(S, monitoring_update_interval) F(S, phase_max_attempts) F(S, deadlock_timeout_ms) \
 	F(S, scheduling) F(S, needs_recovery) F(S, pad_) F(S, pad1_) F(S, sess_mutex)
 PRDSHM__LAYOUT_CHECK(prdshm__hdr, PRDSHM__HDR_FIELDS);
+
+/* Mark the segment as needing recovery (see needs_recovery). */
+static inline void prdshm__mark_recovery(struct prdshm__hdr *h)
+{
+	/* Never back to 0, the sound value, when the count wraps. */
+	if (__atomic_add_fetch(&h->needs_recovery, 1, __ATOMIC_ACQ_REL) == 0)
+		__atomic_add_fetch(&h->needs_recovery, 1, __ATOMIC_ACQ_REL);
+}
 
 /* ---- Agents (session slots) ----------------------------------------- */
 

@@ -9,6 +9,8 @@
  * scenario (a stale table): that fails too.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/segment.h"
 #include "torture.h"
 
 /* The scripts a crashing child can run. */
@@ -24,6 +27,9 @@ enum script {
 	S_LOCK_UNLOCK, /* lock, unlock, re-lock, unlock (no mutex), then another
 			* session's lock and unlock_all */
 	S_LOCK_WAIT,   /* wait for it while the supervisor holds it */
+	S_LOCK_STUCK,  /* wait for it past the deadlock timeout (no let-in) */
+	S_RECOVER,     /* prdshm_recover() with a partition mutex left
+			* unrecoverable */
 	S_CLAIM,       /* claim a phase */
 	S_COMPLETE,    /* claim and complete p0 (p1 depends on it) */
 	S_FAIL,        /* claim and fail p0, attempts remain */
@@ -46,6 +52,9 @@ static const struct scenario scenarios[] = {
 	{ "unlock_ring", S_LOCK_UNLOCK },
 	{ "lock_reuse", S_LOCK_UNLOCK },
 	{ "lock_reclaim", S_LOCK_UNLOCK },
+	{ "deadlock_check", S_LOCK_STUCK },
+	{ "recover_begin", S_RECOVER },
+	{ "recover_mutex_init", S_RECOVER },
 	{ "phase_transition", S_CLAIM },
 	{ "phase_claim", S_CLAIM },
 	{ "phase_claim_agent", S_CLAIM },
@@ -61,7 +70,7 @@ static const struct scenario scenarios[] = {
 
 const char *const tt_crash_points[] = {
 	"slot_alloc", "lock_link", "lock_grant", "lock_remove", "unlock_ring",
-	"lock_reuse", "lock_reclaim",
+	"lock_reuse", "lock_reclaim", "deadlock_check", "recover_begin", "recover_mutex_init",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
 	"phase_ready", "phase_running", "phase_propagate",
@@ -152,7 +161,11 @@ static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 	switch (sc) {
 	case S_LOCK:
 	case S_LOCK_WAIT:
+	case S_LOCK_STUCK:
 		prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL);
+		break;
+	case S_RECOVER:
+		prdshm_recover(seg, NULL, NULL);
 		break;
 	case S_LOCK_UNLOCK:
 		/* prdshm_unlock() releases without the mutex, the re-lock
@@ -240,6 +253,26 @@ static int kill_a_claimer(const struct cp *cp)
 
 /* ---- The supervisor's side ---------------------------------------------- */
 
+/* S_RECOVER: leave partition 0's mutex unrecoverable, as a process that
+ * unlocked it owner-dead without repairing would: a child dies holding it,
+ * and the supervisor unlocks it without pthread_mutex_consistent(). */
+static int leave_unrecoverable(struct cp *cp)
+{
+	pthread_mutex_t *m = &cp->seg->parts[0].mutex.m;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(pthread_mutex_lock(m) == 0 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || pthread_mutex_lock(m) != EOWNERDEAD)
+		return -1;
+	pthread_mutex_unlock(m);
+	return 0;
+}
+
 /* S_LOCK_WAIT: hold the resource until the child queues behind us. */
 static void let_waiter_in(struct cp *cp)
 {
@@ -289,7 +322,9 @@ static int setup(struct cp *cp, const struct scenario *sc)
 		fprintf(stderr, "torture: crash campaign setup: %s\n", prdshm_last_error());
 		return -1;
 	}
-	if (sc->script == S_LOCK_WAIT &&
+	if (sc->script == S_RECOVER && leave_unrecoverable(cp) != 0)
+		return -1;
+	if ((sc->script == S_LOCK_WAIT || sc->script == S_LOCK_STUCK) &&
 	    prdshm_lock(cp->sup, RES, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) != 0)
 		return -1;
 	if (sc->script == S_REAP_DEAD && kill_a_claimer(cp) != 0)
@@ -312,7 +347,14 @@ static int next_call(struct cp *cp)
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
-	if (cp->sc->script <= S_LOCK_WAIT) {
+	if (cp->sc->script == S_LOCK_STUCK)
+		prdshm_unlock(cp->sup, RES);
+	if (cp->sc->script == S_RECOVER) {
+		r = prdshm_recover(cp->seg, NULL, NULL);
+		if (r)
+			return r;
+	}
+	if (cp->sc->script <= S_RECOVER) {
 		r = prdshm_lock(cp->sup, RES, PRDSHM_EXCLUSIVE, 2000, NULL);
 		if (r == 0)
 			r = prdshm_unlock(cp->sup, RES);
@@ -390,7 +432,7 @@ static int run_scenario(const struct scenario *sc)
 			sc->point, prdshm_err_name(r));
 		goto out;
 	}
-	if (sc->script > S_LOCK_WAIT && finish_plan(&cp) != 0)
+	if (sc->script > S_RECOVER && finish_plan(&cp) != 0)
 		goto out;
 	ok = 1;
 	if (tt_verbose)
