@@ -106,6 +106,7 @@ static uint32_t platform_hash(void)
 	C(PRDSHM__REC_FREE) C(PRDSHM__REC_HELD) C(PRDSHM__REC_WAITING)                      \
 	C(PRDSHM__REC_RELEASED) C(PRDSHM__REC_STATE_MASK) C(PRDSHM__REC_USE)                \
 	C(PRDSHM__REC_UPGRADING) C(PRDSHM__INIT_BYTE) C((int)PRDSHM__SESSION_BYTE(0))       \
+	C(PRDSHM__RECOVER_BYTE)                                                             \
 	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */
 
 /*

@@ -47,7 +47,7 @@ static void destroy(prdshm_config *cfg, prdshm_seg *seg)
 
 static uint32_t marked(prdshm_seg *seg)
 {
-	prdshm_seg_info info;
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	return info.needs_recovery;
