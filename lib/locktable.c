@@ -571,8 +571,10 @@ static int64_t withdraw_wait_ms(const struct request *q)
 
 /* A request's error: a try that could not have the partition mutex in time
  * fails with PRDSHM_EBUSY, as for a conflict. */
-static int request_error(const struct request *q, int r)
+static inline int request_error(const struct request *q, int r)
 {
+	if (PRDSHM__LIKELY(r == 0))
+		return 0;
 	return prdshm__busy_if_try(r, q->deadline == 0 ? PRDSHM_TRY : 1);
 }
 

@@ -48,8 +48,12 @@ static inline struct timespec prdshm__deadline_in(clockid_t clock, int64_t ms)
 	struct timespec ts;
 
 	clock_gettime(clock, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	/* Slices are shorter than a second: no division on the hot path. */
+	if (ms >= 1000) {
+		ts.tv_sec += (time_t)(ms / 1000);
+		ms %= 1000;
+	}
+	ts.tv_nsec += (long)ms * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
