@@ -1300,7 +1300,7 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 {
-	struct request q = { .deadline = 0 };
+	struct request q = { 0 }; /* request_init() fills it, or fails */
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
 	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
