@@ -24,6 +24,10 @@
 #include "internal/robust.h"
 #include "internal/util.h"
 
+#ifdef PRDSHM__TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 int prdshm__mutex_init(struct prdshm__mutex *m)
 {
 	pthread_mutexattr_t a;
@@ -124,13 +128,20 @@ static int64_t bounded(int64_t timeout_ms)
  * clock, so that a step of the wall clock neither stretches nor shortens
  * it.  ThreadSanitizer does not know pthread_mutex_clocklock (it would miss
  * the lock), so its builds use pthread_mutex_timedlock and CLOCK_REALTIME,
- * where a clock step changes this one slice only. */
+ * where a clock step changes this one slice only.  Its interceptor records
+ * the lock only when timedlock returns 0, so the lock that comes with
+ * EOWNERDEAD is annotated here (else TSan reports the unlock). */
 static int lock_slice(pthread_mutex_t *m, int64_t ms)
 {
 #ifdef PRDSHM__TSAN
 	struct timespec ts = prdshm__deadline_in(CLOCK_REALTIME, ms);
+	int r = pthread_mutex_timedlock(m, &ts);
 
-	return pthread_mutex_timedlock(m, &ts);
+	if (r == EOWNERDEAD) {
+		__tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
+		__tsan_mutex_post_lock(m, __tsan_mutex_try_lock, 0);
+	}
+	return r;
 #else
 	struct timespec ts = prdshm__deadline_in(CLOCK_MONOTONIC, ms);
 
