@@ -472,7 +472,32 @@ static void test_phase_calls_bounded_on_stopped_phase_holder(void)
 	destroy(&cfg, seg);
 }
 
+/* The timed variants take the timeouts prdshm_lock() takes, and only those;
+ * without a stopped holder they work as the plain calls. */
+static void test_timed_variants_timeouts(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg);
+	prdshm_session *s = NULL, *t = NULL;
+	prdshm_claim cl;
+
+	CU_ASSERT_EQUAL(prdshm_session_open_timed(seg, "x", 0, PRDSHM_WAIT_FOREVER - 1, &s),
+			PRDSHM_EINVAL);
+	CU_ASSERT_PTR_NULL(s);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open_timed(seg, "x", 0, PRDSHM_WAIT_DEFAULT, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open_timed(seg, "y", 0, PRDSHM_TRY, &t), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(s, PRDSHM_WAIT_FOREVER - 1, &cl), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(s, PRDSHM_TRY, &cl), 0);
+	CU_ASSERT_STRING_EQUAL(cl.id, "p0");
+	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(t, TIMED_MS, &cl), PRDSHM_EWAIT);
+	CU_ASSERT_EQUAL(prdshm_phase_wait(t, 0), 0);
+	prdshm_session_close(t);
+	prdshm_session_close(s);
+	destroy(&cfg, seg);
+}
+
 const tu_test tu_tests[] = {
+	TU(test_timed_variants_timeouts),
 	TU(test_lock_calls_bounded_on_stopped_partition_holder),
 	TU(test_deadlock_check_bounded_by_request),
 	TU(test_queued_request_bounded_on_stopped_partition_holder),
