@@ -542,6 +542,43 @@ static uint64_t deadline_after(int64_t timeout_ms)
 	return now + (uint64_t)timeout_ms * 1000000u;
 }
 
+/*
+ * How long a mutex wait made for request @p q may last: PRDSHM__TRY_MUTEX_MS
+ * for a try, what is left until the deadline for a timed request (0: one
+ * try), -1 (without limit) for a request without one.  A stopped holder of
+ * the partition mutex then fails the request instead of hanging it.
+ */
+static inline int64_t mutex_wait_ms(const struct request *q)
+{
+	uint64_t now;
+
+	if (PRDSHM__LIKELY(q->deadline == UINT64_MAX))
+		return -1;
+	if (q->deadline == 0)
+		return PRDSHM__TRY_MUTEX_MS;
+	now = prdshm__now_mono();
+	return now >= q->deadline ? 0 : (int64_t)((q->deadline - now + 999999u) / 1000000u);
+}
+
+/* The mutex wait of a request that has a record queued and must take the
+ * mutex once more to withdraw it: its own bound, then PRDSHM_RECOVER_WAIT_MS
+ * more (see stranded()). */
+static int64_t withdraw_wait_ms(const struct request *q)
+{
+	int64_t ms = mutex_wait_ms(q);
+
+	return ms < 0 ? ms : ms + PRDSHM_RECOVER_WAIT_MS;
+}
+
+/* A request's error: a try that could not have the partition mutex in time
+ * fails with PRDSHM_EBUSY, as for a conflict. */
+static inline int request_error(const struct request *q, int r)
+{
+	if (PRDSHM__LIKELY(r == 0))
+		return 0;
+	return prdshm__busy_if_try(r, q->deadline == 0 ? PRDSHM_TRY : 1);
+}
+
 /* Why a request's arguments are refused; out of line, off the hot path. */
 static __attribute__((noinline, cold)) int bad_request(const struct prdshm_session *s, int mode,
 						       int64_t timeout_ms)
@@ -762,14 +799,46 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
 	char msg[512];
 
 	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
-	if (prdshm__mutex_lock(seg, &seg->parts[q->p].mutex, -1, prdshm__part_repair,
-			       (void *)(uintptr_t)q->p) == 0) {
+	if (prdshm__mutex_lock(seg, &seg->parts[q->p].mutex, withdraw_wait_ms(q),
+			       prdshm__part_repair, (void *)(uintptr_t)q->p) == 0) {
 		if (rec_is_ours(seg, q))
 			withdraw(seg, q->p, q->si, q->ri, 1);
 		part_unlock(seg, q->p);
 		wake_after(&prdshm__part_slots(seg, q->p)[q->si]);
 	}
 	return prdshm__fail(err, "%s", msg);
+}
+
+/*
+ * A timed request whose record is queued could not have the partition
+ * mutex back to withdraw it, within its deadline and PRDSHM_RECOVER_WAIT_MS
+ * more: the holder is alive but stopped or stuck.  Waiting longer would
+ * hang the call, so the record stays queued, behind the holder like
+ * everything else of the partition, until the session releases everything
+ * (prdshm_unlock_all(), prdshm_session_close()) or dies.  @return
+ * PRDSHM_ETIMEDOUT, the message naming the mutex and its holder.
+ */
+static int stranded(const struct request *q)
+{
+	char msg[512];
+
+	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
+	return prdshm__fail(PRDSHM_ETIMEDOUT,
+			    "timed out waiting for '%.*s' (%s); the request stays queued until the "
+			    "session releases everything",
+			    (int)(q->len > 64 ? 64 : q->len), q->name, msg);
+}
+
+/* The deadlock check of request @p q, its mutex waits bounded as the
+ * request's (deadlock.c takes every partition mutex). */
+static int deadlock_check(struct prdshm_seg *seg, const struct request *q)
+{
+	int64_t ms = mutex_wait_ms(q);
+	uint64_t outer = ms < 0 ? prdshm__wait_deadline : prdshm__wait_bound_begin(ms);
+	int r = prdshm__deadlock_check(seg, q->p, q->ri, q->use, q->s->slot, q->s->gen);
+
+	prdshm__wait_bound_end(outer);
+	return r;
 }
 
 /*
@@ -926,8 +995,9 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		doze(sl, bell, until);
 		now = prdshm__now_mono();
 		if (now >= check_at) {
-			r = prdshm__deadlock_check(seg, q->p, q->ri, q->use, q->s->slot,
-						   q->s->gen);
+			/* One that could not have every partition mutex in
+			 * time (PRDSHM_ETIMEDOUT) found nothing: go on. */
+			r = deadlock_check(seg, q);
 			if (r == PRDSHM_EDEADLK)
 				return r;
 			if (r == PRDSHM_ERECOVER)
@@ -938,7 +1008,9 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 						  ? deadlock_delay_ns(seg)
 						  : (uint64_t)WAIT_CAP_NS);
 		}
-		r = part_lock(seg, q->p, -1);
+		r = part_lock(seg, q->p, withdraw_wait_ms(q));
+		if (r == PRDSHM_ETIMEDOUT)
+			return stranded(q);
 		if (r)
 			return abandon(seg, q, r);
 	}
@@ -948,11 +1020,11 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 static int lock_find_slot(struct request *q)
 {
 	struct prdshm_seg *seg = q->s->seg;
-	int r = part_lock(seg, q->p, -1);
+	int r = part_lock(seg, q->p, mutex_wait_ms(q));
 
 	if (r == 0)
 		q->si = slot_find(seg, q->p, q->name, q->len, q->hash);
-	return r;
+	return request_error(q, r);
 }
 
 static int acquire(struct request *q)
@@ -1073,12 +1145,13 @@ int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64
 
 /* ---- Release, upgrade, downgrade ------------------------------------ */
 
-/* Lock the resource's partition and find the session's record on it.
- * On success the caller holds the partition mutex. */
-static int find_own(struct request *q)
+/* Lock the resource's partition, waiting at most @p wait_ms (-1: without
+ * limit), and find the session's record on it.  On success the caller
+ * holds the partition mutex. */
+static int find_own(struct request *q, int64_t wait_ms)
 {
 	struct prdshm_seg *seg = q->s->seg;
-	int r = part_lock(seg, q->p, -1);
+	int r = part_lock(seg, q->p, wait_ms);
 
 	if (r)
 		return r;
@@ -1173,7 +1246,7 @@ static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *
 	if (release_hinted(s, q.hash, resource, len))
 		return 0;
 	q.p = part_of(seg, q.hash);
-	r = find_own(&q);
+	r = find_own(&q, -1);
 	if (r)
 		return r;
 	sl = &prdshm__part_slots(seg, q.p)[q.si];
@@ -1209,7 +1282,7 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 
 	if (r)
 		return r;
-	r = find_own(&q);
+	r = find_own(&q, -1);
 	if (r)
 		return r;
 	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
@@ -1228,16 +1301,16 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 {
-	struct request q;
+	struct request q = { 0 }; /* request_init() fills it, or fails */
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
 	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
 
 	if (r)
 		return r;
-	r = find_own(&q);
+	r = find_own(&q, mutex_wait_ms(&q));
 	if (r)
-		return r;
+		return request_error(&q, r);
 	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
 	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
 	if (rec->mode == PRDSHM_EXCLUSIVE) {

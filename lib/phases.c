@@ -1542,6 +1542,7 @@ static void heal(const struct geom *g)
  * than trusted.  Inspection uses phase_lock() and reports it instead. */
 static int phase_lock_rw(struct prdshm_seg *seg, struct geom *g, struct repair_ctx *rc)
 {
+	/* Without limit, or as the public call's bound (claim, wait). */
 	int r = phase_lock(seg, g, rc, -1);
 
 	if (r == 0 && !derived_sane(g))
@@ -1714,21 +1715,14 @@ static int claim_locked(const struct geom *g, prdshm_session *s, struct op *op,
 			    st.nopen);
 }
 
-int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
+static int claim(prdshm_session *s, prdshm_claim *out)
 {
 	prdshm_claim full;
 	struct repair_ctx rc;
 	struct geom g;
 	struct op op;
-	int r = session_ok(s);
+	int r;
 
-	if (r)
-		return r;
-	if (out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
-	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim", "prdshm_phase_claim");
-	if (r)
-		return r;
 	repair_ctx_init(&rc, s);
 	r = phase_lock_rw(s->seg, &g, &rc);
 	if (r)
@@ -1744,6 +1738,33 @@ int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
 	return r;
 }
 
+int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
+{
+	uint64_t outer;
+	int r = session_ok(s);
+
+	if (r)
+		return r;
+	if (out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
+	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim", "prdshm_phase_claim");
+	if (r)
+		return r;
+	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
+	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
+		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
+	outer = prdshm__call_bound_begin(timeout_ms);
+	r = claim(s, out);
+	prdshm__wait_bound_end(outer);
+	return prdshm__busy_if_try(r, timeout_ms);
+}
+
+int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
+{
+	return prdshm_phase_claim_timed(s, PRDSHM_WAIT_FOREVER, out);
+}
+
 int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 {
 	struct repair_ctx rc;
@@ -1752,14 +1773,19 @@ int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	struct op op;
 	uint32_t seen, best = NIL;
 	int64_t wait_ms = timeout_ms < 0 || timeout_ms > WAIT_CAP_MS ? WAIT_CAP_MS : timeout_ms;
+	uint64_t outer;
 	int ready, r = session_ok(s);
 
 	if (r)
 		return r;
 	repair_ctx_init(&rc, s);
+	/* The mutex wait counts against the wait: a stopped holder fails
+	 * it (PRDSHM_EBUSY for 0) instead of hanging it. */
+	outer = prdshm__call_bound_begin(wait_ms);
 	r = phase_lock_rw(s->seg, &g, &rc);
+	prdshm__wait_bound_end(outer);
 	if (r)
-		return r;
+		return prdshm__busy_if_try(r, wait_ms);
 	op_init(&op, s->id);
 	/* Re-check under the mutex: a phase may have finished between the
 	 * caller's failed claim and now, and its ring would be lost.  A

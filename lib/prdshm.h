@@ -568,7 +568,8 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
  * tracks through an OFD lock on the slot's byte of a private descriptor of
  * the segment.  PID, start time and uid are recorded for display only.
  * @param agent_id 1..63 printable bytes; NULL for "pid-<pid>".
- * Dead sessions are reaped before the table is declared full.
+ * Dead sessions are reaped before the table is declared full.  Waits
+ * without limit for the session mutex (see prdshm_session_open_timed()).
  * @return 0; PRDSHM_ENAME; PRDSHM_EAGENTFULL ("agents table full
  *         (max_agents=N)"); PRDSHM_ENOENT (the segment's name was removed
  *         since @p seg was opened: a session would join a table that new
@@ -578,8 +579,31 @@ int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 			prdshm_session **out);
 
 /**
+ * prdshm_session_open() waiting at most @p timeout_ms in all for the
+ * segment's mutexes (the session mutex; the phase mutex when it reaps a
+ * dead session to make room).  They are held for microseconds; one held
+ * longer belongs to a process that is alive but stopped or stuck inside
+ * the library.
+ * @param timeout_ms PRDSHM_TRY (a few milliseconds), a number of
+ *        milliseconds, PRDSHM_WAIT_DEFAULT (lock_timeout_seconds) or
+ *        PRDSHM_WAIT_FOREVER.
+ * @return as prdshm_session_open(), and PRDSHM_EBUSY (PRDSHM_TRY) or
+ *         PRDSHM_ETIMEDOUT: the session mutex stayed held; prdshm_last_error()
+ *         names it and, as far as this process can see, the holder thread
+ *         and whether it is alive or stopped ("... session mutex still held
+ *         after 300 ms by thread 4242 (alive, stopped)").  Nothing changed.
+ *         PRDSHM_EINVAL for a timeout below PRDSHM_WAIT_FOREVER.
+ */
+int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			      int64_t timeout_ms, prdshm_session **out);
+
+/**
  * Release every lock the session holds, mark its agent EXITED, free its slot
- * and drop its OFD lock.  Accepts NULL.
+ * and drop its OFD lock.  Accepts NULL.  Waits at most PRDSHM_RECOVER_WAIT_MS
+ * in all for the segment's mutexes: if a stopped process holds one, what
+ * could not be done then is done as for a session that died (its locks are
+ * released by whoever waits for them, its slot by the next reap, which
+ * marks it DEAD rather than EXITED).
  */
 void prdshm_session_close(prdshm_session *s);
 
@@ -615,12 +639,23 @@ int prdshm_session_fd(const prdshm_session *s);
  * hold back, unless someone waits for the resource (docs/design.md,
  * "Taking a release back").
  * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
- *        or PRDSHM_WAIT_FOREVER.
+ *        or PRDSHM_WAIT_FOREVER.  It bounds the mutex waits too: a try waits
+ *        at most a few milliseconds for the partition mutex, a timed request
+ *        no longer than its timeout (also in a deadlock check, which takes
+ *        every partition mutex); only PRDSHM_WAIT_FOREVER waits for a mutex
+ *        without limit.
  * @param phase_id recorded with the lock for inspection (NULL: none).
  * @return 0; PRDSHM_ENAME (bad resource name); PRDSHM_EHELD (this session
- *         holds it already: use upgrade/downgrade); PRDSHM_EBUSY (try mode,
- *         conflict); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK; PRDSHM_ELOCKFULL
- *         ("lock table full (max_locks=N)"); PRDSHM_ERECOVER; PRDSHM_EINVAL.
+ *         holds it already: use upgrade/downgrade); PRDSHM_EBUSY (try mode:
+ *         conflict, or the partition mutex is held by a stopped process, and
+ *         then prdshm_last_error() names the mutex and, as far as this
+ *         process can see, the holder thread and whether it is stopped);
+ *         PRDSHM_ETIMEDOUT (the same for a timed request; if the request was
+ *         already queued and the mutex stays held even PRDSHM_RECOVER_WAIT_MS
+ *         past the deadline, the request stays queued until the session
+ *         releases everything, and the message says so); PRDSHM_EDEADLK;
+ *         PRDSHM_ELOCKFULL ("lock table full (max_locks=N)"); PRDSHM_ERECOVER;
+ *         PRDSHM_EINVAL.
  */
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);
@@ -648,7 +683,8 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed);
  * return value is the failing resource's error; *failed (may be NULL) gets
  * its index.  Resources are taken in a canonical order, so two sessions
  * asking for the same set cannot deadlock each other.  @p timeout_ms bounds
- * the whole call.  Duplicate names are PRDSHM_EINVAL.
+ * the whole call, mutex waits included, as for prdshm_lock().  Duplicate
+ * names are PRDSHM_EINVAL.
  */
 int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		     prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
@@ -659,11 +695,14 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
  * it waits for the other holders to leave; an upgrade goes ahead of queued
  * requests (it already holds the resource).  Two sessions upgrading the same
  * resource deadlock: one gets PRDSHM_EDEADLK and keeps its SHARED hold.
+ * @p timeout_ms bounds the mutex waits as for prdshm_lock().
  * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD (not held, or
  *         another thread of this session released it while this waited);
- *         PRDSHM_EBUSY (try mode, or another thread of this session is
- *         already upgrading it); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK;
- *         PRDSHM_ERECOVER.  On the other failures the SHARED hold stays.
+ *         PRDSHM_EBUSY (try mode: a conflict, or the partition mutex held by
+ *         a stopped process, named by prdshm_last_error(); or another thread
+ *         of this session is already upgrading it); PRDSHM_ETIMEDOUT (as for
+ *         prdshm_lock()); PRDSHM_EDEADLK; PRDSHM_ERECOVER.  On the other
+ *         failures the SHARED hold stays.
  */
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
 
@@ -756,6 +795,7 @@ typedef struct prdshm_claim {
  * wave_delay_seconds after the previous one finished).  Ready phases are
  * offered longest-remaining-path first.  The phase becomes IN_PROGRESS and
  * the agent BUSY.
+ * Waits without limit for the phase mutex (see prdshm_phase_claim_timed()).
  * @return 0; PRDSHM_EWAIT (nothing ready now, others still running or a wave
  *         delay pending: wait and call again); PRDSHM_EDONE (all phases
  *         finished, or the rest is blocked: stop); PRDSHM_ERECOVER;
@@ -765,9 +805,27 @@ typedef struct prdshm_claim {
 int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out);
 
 /**
+ * prdshm_phase_claim() waiting at most @p timeout_ms in all for the phase
+ * mutex (it never waits for a phase to become ready: see prdshm_phase_wait()).
+ * @param timeout_ms PRDSHM_TRY (a few milliseconds), a number of
+ *        milliseconds, PRDSHM_WAIT_DEFAULT (lock_timeout_seconds) or
+ *        PRDSHM_WAIT_FOREVER.
+ * @return as prdshm_phase_claim(), and PRDSHM_EBUSY (PRDSHM_TRY) or
+ *         PRDSHM_ETIMEDOUT: the phase mutex stayed held (by a process that is
+ *         stopped or stuck); prdshm_last_error() names the mutex and the
+ *         holder thread.  Nothing was claimed.  PRDSHM_EINVAL for a timeout
+ *         below PRDSHM_WAIT_FOREVER.
+ */
+int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);
+
+/**
  * Wait until a claim may succeed (a phase finished, a wave opened) or
- * @p timeout_ms passes.  Uses the phase doorbell; never holds a mutex while
- * sleeping.  @return 0 (woken or timed out: call claim again).
+ * @p timeout_ms passes (one second at most, also for a negative one).  Uses the
+ * phase doorbell; never holds a mutex while sleeping, and waits for the
+ * phase mutex no longer than @p timeout_ms either.
+ * @return 0 (woken or timed out: call claim again); PRDSHM_EBUSY
+ *         (@p timeout_ms 0) or PRDSHM_ETIMEDOUT: the phase mutex stayed held
+ *         (a stopped holder, named by prdshm_last_error()).
  */
 int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms);
 

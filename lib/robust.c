@@ -24,6 +24,10 @@
 #include "internal/robust.h"
 #include "internal/util.h"
 
+#ifdef PRDSHM__TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 int prdshm__mutex_init(struct prdshm__mutex *m)
 {
 	pthread_mutexattr_t a;
@@ -52,7 +56,7 @@ int prdshm__mutex_init(struct prdshm__mutex *m)
  * before locking.  Only a read (glibc's word is 0 when free): spinning with
  * trylock instead changes the robust-list state, and on an unrecoverable
  * mutex glibc's trylock returns still holding it.  Ownership and dead-owner
- * recovery stay entirely with pthread_mutex_timedlock().
+ * recovery stay entirely with the locking call (lock_slice()).
  */
 #define SPIN_POLLS 400
 
@@ -86,6 +90,26 @@ void prdshm__wait_bound_end(uint64_t prev)
 	prdshm__wait_deadline = prev;
 }
 
+uint64_t prdshm__call_bound_begin(int64_t timeout_ms)
+{
+	if (timeout_ms == PRDSHM_TRY)
+		return prdshm__wait_bound_begin(PRDSHM__TRY_MUTEX_MS);
+	/* A bound beyond a year is no bound (and would overflow). */
+	if (timeout_ms > 0 && timeout_ms < 366LL * 86400 * 1000)
+		return prdshm__wait_bound_begin(timeout_ms);
+	return prdshm__wait_deadline;
+}
+
+int prdshm__busy_if_try(int r, int64_t timeout_ms)
+{
+	char msg[512];
+
+	if (r != PRDSHM_ETIMEDOUT || timeout_ms != PRDSHM_TRY)
+		return r;
+	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
+	return prdshm__fail(PRDSHM_EBUSY, "%s", msg);
+}
+
 /* @p timeout_ms cut to what is left of the thread's bound, if any. */
 static int64_t bounded(int64_t timeout_ms)
 {
@@ -100,15 +124,29 @@ static int64_t bounded(int64_t timeout_ms)
 	return timeout_ms < 0 || timeout_ms > left ? left : timeout_ms;
 }
 
-/* One bounded sleep on @p m: pthread_mutex_timedlock with a deadline
- * @p ms from now.  It takes a CLOCK_REALTIME deadline, so a clock step
- * shortens or stretches this one slice only.  (pthread_mutex_clocklock
- * would take CLOCK_MONOTONIC, but ThreadSanitizer does not know it.) */
+/* One bounded sleep on @p m: a deadline @p ms from now on the monotonic
+ * clock, so that a step of the wall clock neither stretches nor shortens
+ * it.  ThreadSanitizer does not know pthread_mutex_clocklock (it would miss
+ * the lock), so its builds use pthread_mutex_timedlock and CLOCK_REALTIME,
+ * where a clock step changes this one slice only.  Its interceptor records
+ * the lock only when timedlock returns 0, so the lock that comes with
+ * EOWNERDEAD is annotated here (else TSan reports the unlock). */
 static int lock_slice(pthread_mutex_t *m, int64_t ms)
 {
+#ifdef PRDSHM__TSAN
 	struct timespec ts = prdshm__deadline_in(CLOCK_REALTIME, ms);
+	int r = pthread_mutex_timedlock(m, &ts);
 
-	return pthread_mutex_timedlock(m, &ts);
+	if (r == EOWNERDEAD) {
+		__tsan_mutex_pre_lock(m, __tsan_mutex_try_lock);
+		__tsan_mutex_post_lock(m, __tsan_mutex_try_lock, 0);
+	}
+	return r;
+#else
+	struct timespec ts = prdshm__deadline_in(CLOCK_MONOTONIC, ms);
+
+	return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+#endif
 }
 
 /*
@@ -128,8 +166,8 @@ static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX
 				      : prdshm__now_mono() + (uint64_t)timeout_ms * 1000000u;
 
-	/* A try is a slice of 0 ms: POSIX has timedlock take a free mutex
-	 * whatever the deadline.  (Not pthread_mutex_trylock: on an
+	/* A try is a slice of 0 ms: POSIX has clocklock and timedlock take a
+	 * free mutex whatever the deadline.  (Not pthread_mutex_trylock: on an
 	 * unrecoverable mutex glibc's trylock returns still holding it.  The
 	 * price: on a held mutex glibc marks the word as having sleepers
 	 * before it sees the deadline passed, so the holder's unlock then

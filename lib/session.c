@@ -250,7 +250,7 @@ static int open_private_fd(struct prdshm_seg *seg, unsigned flags)
 	return open(path, O_RDWR | ((flags & PRDSHM_SESSION_INHERIT) ? 0 : O_CLOEXEC));
 }
 
-int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 			prdshm_session **out)
 {
 	struct prdshm_session *s;
@@ -312,12 +312,47 @@ fail:
 	return r;
 }
 
+int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			      int64_t timeout_ms, prdshm_session **out)
+{
+	uint64_t outer;
+	int r;
+
+	if (out)
+		*out = NULL;
+	if (seg == NULL || out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_open: NULL argument");
+	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
+	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
+		timeout_ms = (int64_t)seg->hdr->lock_timeout_seconds * 1000;
+	outer = prdshm__call_bound_begin(timeout_ms);
+	r = session_open(seg, agent_id, flags, out);
+	prdshm__wait_bound_end(outer);
+	return prdshm__busy_if_try(r, timeout_ms);
+}
+
+int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			prdshm_session **out)
+{
+	return prdshm_session_open_timed(seg, agent_id, flags, PRDSHM_WAIT_FOREVER, out);
+}
+
+/*
+ * Closing waits at most PRDSHM_RECOVER_WAIT_MS in all for the segment's
+ * mutexes: a close must not hang on a holder that is stopped.  What it
+ * could not do then (release some locks, mark the slot EXITED) is done as
+ * for a session that died, once the descriptor is closed below: waiters
+ * sweep its records, and a reap frees its slot.
+ */
 void prdshm_session_close(prdshm_session *s)
 {
 	struct prdshm__agent *a;
+	uint64_t outer;
 
 	if (s == NULL)
 		return;
+	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
 	prdshm_unlock_all(s, NULL);
 	a = &s->seg->agents[s->slot];
 	if (prdshm__sess_lock(s->seg, -1) == 0) {
@@ -327,6 +362,7 @@ void prdshm_session_close(prdshm_session *s)
 		}
 		prdshm__sess_unlock(s->seg);
 	}
+	prdshm__wait_bound_end(outer);
 	/* Closing the descriptor drops the OFD lock last: until then nobody
 	 * can take the slot. */
 	close(s->fd);

@@ -919,50 +919,134 @@ static void test_upgrade_deadlock(void)
 	teardown();
 }
 
-/* A waiting EXCLUSIVE request is granted while SHARED requests keep coming. */
+/*
+ * A waiting EXCLUSIVE request is granted before the SHARED requests that
+ * arrive after it, although SHARED holds keep overlapping: FIFO, not "a
+ * SHARED request joins SHARED holders".  Readers stream overlapping SHARED
+ * holds; the parent sees the writer's request queued and says so; a reader
+ * request made after that and granted before the writer's grant breaks
+ * FIFO.  (If the readers could pass, the writer would starve until the
+ * stream ends, and every reader grant meanwhile would count.)
+ */
+struct stream {
+	long grants;     /* SHARED grants so far */
+	long x_queued;   /* the parent saw the EXCLUSIVE request queued */
+	long x_granted;  /* the writer holds, or held, the resource */
+	long after;      /* SHARED requests made after x_queued was set... */
+	long passed;     /* ...of which granted before x_granted */
+	long stop;
+};
+static struct stream *stream;
+
+static long stream_get(const long *field)
+{
+	return __atomic_load_n(field, __ATOMIC_SEQ_CST);
+}
+
+static void stream_add(long *field, long v)
+{
+	__atomic_add_fetch(field, v, __ATOMIC_SEQ_CST);
+}
+
 static int shared_stream_child(void *arg)
 {
 	prdshm_seg *cs = NULL;
 	prdshm_session *s = child_session(NULL, &cs);
-	int64_t end = tu_now_ms() + 3000;
-	long granted_after_x = 0;
+	int64_t end = tu_now_ms() + 10000; /* in case the parent died */
 
-	while (tu_now_ms() < end) {
-		if (prdshm_lock(s, "hot", PRDSHM_SHARED, 5000, NULL) != 0)
+	while (!stream_get(&stream->stop) && tu_now_ms() < end) {
+		long queued = stream_get(&stream->x_queued), mine;
+		int64_t until;
+
+		if (prdshm_lock(s, "hot", PRDSHM_SHARED, 20000, NULL) != 0)
 			return 1;
-		usleep(500); /* hold it a little, overlapping the others */
+		if (queued) {
+			stream_add(&stream->after, 1);
+			if (!stream_get(&stream->x_granted))
+				stream_add(&stream->passed, 1);
+		}
+		/* Hold it until another reader's grant overlaps ours (at most
+		 * 5 ms): were SHARED requests let past the writer, the stream
+		 * would then never leave the resource free. */
+		mine = __atomic_add_fetch(&stream->grants, 1, __ATOMIC_SEQ_CST);
+		until = tu_now_ms() + 5;
+		while (stream_get(&stream->grants) == mine && tu_now_ms() < until)
+			usleep(100);
 		prdshm_unlock(s, "hot");
-		granted_after_x += __atomic_load_n(&shared_counter[1], __ATOMIC_RELAXED) != 0;
 	}
 	prdshm_session_close(s);
 	prdshm_seg_close(cs);
 	return 0;
 }
 
+static int exclusive_writer_child(void *arg)
+{
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = child_session("writer", &cs);
+
+	TU_CHILD_ASSERT(prdshm_lock(s, "hot", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+	stream_add(&stream->x_granted, 1);
+	prdshm_unlock(s, "hot");
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+/* Poll (bounded) until *field reaches @p v. */
+static int stream_await(const long *field, long v)
+{
+	int64_t until = tu_now_ms() + 20000;
+
+	while (stream_get(field) < v && tu_now_ms() < until)
+		usleep(1000); /* polling shared memory: no descriptor */
+	return stream_get(field) >= v;
+}
+
+/* Poll (bounded) until "hot" has a waiting EXCLUSIVE record. */
+static int exclusive_queued(void)
+{
+	int64_t until = tu_now_ms() + 20000;
+
+	while (tu_now_ms() < until) {
+		prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
+		size_t n = 0;
+
+		CU_ASSERT_EQUAL_FATAL(prdshm_lock_query(seg, "hot", 0, h, 8, &n), 0);
+		for (size_t i = 0; i < n && i < 8; i++)
+			if (h[i].waiting && h[i].mode == PRDSHM_EXCLUSIVE)
+				return 1;
+		usleep(200); /* polling the table: no descriptor */
+	}
+	return 0;
+}
+
 static void test_exclusive_not_starved_by_shared_stream(void)
 {
-	prdshm_session *x;
-	pid_t pids[3];
-	int64_t t0;
+	pid_t pids[3], writer;
 
 	setup(64);
-	shared_counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	CU_ASSERT_FATAL(shared_counter != MAP_FAILED);
+	stream = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(stream != MAP_FAILED);
+	memset(stream, 0, sizeof(*stream));
 	for (int i = 0; i < 3; i++)
 		pids[i] = tu_fork(shared_stream_child, NULL);
-	x = session("writer");
-	usleep(100000); /* let the readers' stream get going; not a sync */
-	t0 = tu_now_ms();
-	CU_ASSERT_EQUAL(prdshm_lock(x, "hot", PRDSHM_EXCLUSIVE, 2500, NULL), 0);
-	__atomic_store_n(&shared_counter[1], 1, __ATOMIC_RELAXED);
-	/* Bounded by one read hold, not by the stream's end. */
-	CU_ASSERT(tu_now_ms() - t0 < 2500);
-	prdshm_unlock(x, "hot");
+	CU_ASSERT_FATAL(stream_await(&stream->grants, 30)); /* the stream runs */
+	writer = tu_fork(exclusive_writer_child, NULL);
+	CU_ASSERT(exclusive_queued());
+	stream_add(&stream->x_queued, 1);
+	CU_ASSERT_EQUAL(tu_wait_child(writer, 30000), 0);
+	/* Later requests came, and were served after the writer. */
+	CU_ASSERT(stream_await(&stream->after, 10));
+	stream_add(&stream->stop, 1);
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(tu_wait_child(pids[i], 20000), 0);
+		CU_ASSERT_EQUAL(tu_wait_child(pids[i], 30000), 0);
+	printf("  %ld shared grants, %ld requested after the writer queued, %ld of them "
+	       "before its grant\n",
+	       stream->grants, stream->after, stream->passed);
+	CU_ASSERT_EQUAL(stream->x_granted, 1);
+	CU_ASSERT_EQUAL(stream->passed, 0);
 	CU_ASSERT_EQUAL(healthy(), 0);
-	prdshm_session_close(x);
-	munmap(shared_counter, 4096);
+	munmap(stream, 4096);
 	teardown();
 }
 

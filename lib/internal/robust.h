@@ -29,20 +29,31 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
  * is killed at the wrong moment (see timed_lock() in lib/robust.c). */
 #define PRDSHM__MUTEX_SLICE_MS 50
 
+/* The most a try (PRDSHM_TRY) waits for a segment mutex.  Not 0: holders
+ * keep a mutex for a microsecond, but one preempted inside its critical
+ * section keeps it for a scheduler time slice (a few ms), and a try must
+ * not fail for that.  A holder that keeps it longer is stopped or stuck:
+ * the try then fails with PRDSHM_EBUSY naming it. */
+#define PRDSHM__TRY_MUTEX_MS 5
+
 /* The end of the thread's current bound (CLOCK_MONOTONIC ns), 0 outside
  * one: see prdshm__wait_bound_begin().  Initial-exec, so that reading it
  * on every lock is one load, not a call to __tls_get_addr. */
 extern __thread uint64_t prdshm__wait_deadline __attribute__((tls_model("initial-exec")));
 
-/* A pthread_mutex_timedlock() deadline: @p ms milliseconds after now on
- * @p clock (CLOCK_REALTIME, or its coarse variant on the hot path). */
+/* A mutex deadline: @p ms milliseconds after now on @p clock
+ * (CLOCK_MONOTONIC, or its coarse variant on the hot path). */
 static inline struct timespec prdshm__deadline_in(clockid_t clock, int64_t ms)
 {
 	struct timespec ts;
 
 	clock_gettime(clock, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	/* Slices are shorter than a second: no division on the hot path. */
+	if (ms >= 1000) {
+		ts.tv_sec += (time_t)(ms / 1000);
+		ms %= 1000;
+	}
+	ts.tv_nsec += (long)ms * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
@@ -59,8 +70,9 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
 
 /*
  * Lock @p m, repairing with @p repair(seg, arg) if its previous owner died.
- * @param timeout_ms -1 to wait without limit, else the most to wait; both
- *        cut to the thread's bound if one is set (prdshm__wait_bound_begin).
+ * @param timeout_ms -1 to wait without limit, else the most to wait (0: one
+ *        try); both cut to the thread's bound if one is set
+ *        (prdshm__wait_bound_begin).
  * @return 0; PRDSHM_ETIMEDOUT (the message names the mutex and, as far as
  *         this process can tell, its holder thread and whether it is alive
  *         or stopped); PRDSHM_ERECOVER (repair failed, or the mutex is not
@@ -68,27 +80,35 @@ int prdshm__mutex_settle(struct prdshm_seg *seg, struct prdshm__mutex *m, int r,
  *         held.
  *
  * Most locks of the table take one of these, so the common case is inline:
- * no bound, no timeout, and glibc's lock word reads free.  Even then the
- * sleep is bounded (PRDSHM__MUTEX_SLICE_MS, from the coarse clock): another
- * process may take the mutex between the read and the lock.  (Not
- * pthread_mutex_trylock: on an unrecoverable mutex glibc's trylock returns
- * ENOTRECOVERABLE still holding it.)  Spinning on a held mutex, timeouts,
- * bounds and further slices are in prdshm__mutex_lock_slow().
+ * no bound, and glibc's lock word reads free.  Even then the sleep is
+ * bounded (by PRDSHM__MUTEX_SLICE_MS or @p timeout_ms if shorter, from the
+ * coarse monotonic clock, which is the monotonic clock at a jiffy's
+ * resolution: pthread_mutex_clocklock accepts its deadlines): another
+ * process may take the mutex between the read and the lock.  That slice
+ * counts against @p timeout_ms.  (Not pthread_mutex_trylock: on an
+ * unrecoverable mutex glibc's trylock returns ENOTRECOVERABLE still holding
+ * it.)  Spinning on a held mutex, bounds and further slices are in
+ * prdshm__mutex_lock_slow().
  */
 static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				     int64_t timeout_ms, prdshm__repair_fn repair, void *arg)
 {
 #if defined(__GLIBC__) && !defined(PRDSHM__TSAN)
-	if (PRDSHM__LIKELY(timeout_ms < 0 && prdshm__wait_deadline == 0 &&
+	if (PRDSHM__LIKELY(prdshm__wait_deadline == 0 &&
 			   __atomic_load_n(&m->m.__data.__lock, __ATOMIC_RELAXED) == 0)) {
-		struct timespec ts =
-			prdshm__deadline_in(CLOCK_REALTIME_COARSE, PRDSHM__MUTEX_SLICE_MS);
-		int r = pthread_mutex_timedlock(&m->m, &ts);
+		/* A negative timeout converts to a huge one. */
+		int64_t slice = (uint64_t)timeout_ms > PRDSHM__MUTEX_SLICE_MS
+					? PRDSHM__MUTEX_SLICE_MS
+					: timeout_ms;
+		struct timespec ts = prdshm__deadline_in(CLOCK_MONOTONIC_COARSE, slice);
+		int r = pthread_mutex_clocklock(&m->m, CLOCK_MONOTONIC, &ts);
 
 		if (PRDSHM__LIKELY(r == 0))
 			return 0;
 		if (r != ETIMEDOUT)
 			return prdshm__mutex_settle(seg, m, r, repair, arg);
+		if (timeout_ms >= 0)
+			timeout_ms -= slice;
 	}
 #endif
 	return prdshm__mutex_lock_slow(seg, m, timeout_ms, repair, arg);
@@ -121,6 +141,18 @@ static inline void prdshm__mutex_unlock(struct prdshm__mutex *m)
  */
 uint64_t prdshm__wait_bound_begin(int64_t ms);
 void prdshm__wait_bound_end(uint64_t outer);
+
+/*
+ * The bound of a public call that takes a timeout: for PRDSHM_TRY
+ * PRDSHM__TRY_MUTEX_MS, for a number of milliseconds that many, none for
+ * PRDSHM_WAIT_FOREVER (resolve PRDSHM_WAIT_DEFAULT first).  @return the
+ * outer bound, for prdshm__wait_bound_end().
+ */
+uint64_t prdshm__call_bound_begin(int64_t timeout_ms);
+
+/* A try's result: @p r, or PRDSHM_EBUSY (same message) if @p r is a mutex
+ * wait that ran out and @p timeout_ms is PRDSHM_TRY. */
+int prdshm__busy_if_try(int r, int64_t timeout_ms);
 
 /* Test-only crash points (PRDSHM_TEST_HOOKS builds): when the environment
  * variable PRDSHM_CRASH_AT names @p point, the process kills itself with
