@@ -739,7 +739,7 @@ static void test_bad_mode(void)
 static void test_shm_group(void)
 {
 	prdshm_config cfg;
-	prdshm_diag d;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	char yaml[128];
 
 	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 0660\nshm_group: root\n", &d), 0);
