@@ -333,18 +333,68 @@ static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32
 	return PRDSHM__NIL;
 }
 
-/* Collect the records on slot @p si that their holders RELEASED.  Call
- * holding the partition mutex.  The slot stays even if it is left empty:
- * the caller is about to use it. */
+/* Something changed that may let waiters in: ring the doorbell.  The
+ * futex wake itself is issued after unlocking (wake_after). */
+static int ring(struct prdshm__slot *sl)
+{
+	if (sl->nwaiting == 0)
+		return 0;
+	prdshm__doorbell_ring(&sl->doorbell);
+	return 1;
+}
+
+/*
+ * Whether waiting record @p r (or the upgrade of held record @p r) outlived
+ * its owner's timeout by PRDSHM__EXPIRY_GRACE_MS.  Its owner withdraws it
+ * itself, under the mutex, unless a stopped holder kept the mutex from it
+ * past its timeout and PRDSHM_RECOVER_WAIT_MS more (stranded()); then the
+ * owner has returned, and the record would block everyone behind it.  The
+ * clock is read once per collect, and only when a timed request waits.
+ */
+static int expired(const struct prdshm__rec *r, uint32_t st, uint64_t *now)
+{
+	uint64_t when;
+
+	if (PRDSHM__LIKELY(st != PRDSHM__REC_WAITING &&
+			   !(st == PRDSHM__REC_HELD && (r->flags & PRDSHM__REC_UPGRADING))))
+		return 0;
+	when = r->expires_ns;
+	if (when == 0)
+		return 0;
+	if (*now == 0)
+		*now = prdshm__now_mono();
+	return *now > when;
+}
+
+/* Collect the records on slot @p si that their holders RELEASED, and the
+ * requests that expired().  Call holding the partition mutex.  The slot
+ * stays even if it is left empty: the caller is about to use it. */
 static void slot_collect(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 {
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
 	uint32_t *link = &sl->head;
+	uint64_t now = 0;
 
 	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++) {
 		uint32_t i = *link;
+		uint32_t st = prdshm__rec_state(&recs[i]);
 
+		if (st == PRDSHM__REC_HELD && expired(&recs[i], st, &now)) {
+			/* An upgrade given up: back to its SHARED hold. */
+			count_add_as(sl, &recs[i], st, -1);
+			__atomic_store_n(&recs[i].flags,
+					 recs[i].flags & ~(uint32_t)PRDSHM__REC_UPGRADING,
+					 __ATOMIC_RELAXED);
+			count_add_as(sl, &recs[i], st, +1);
+			ring(sl);
+		} else if (expired(&recs[i], st, &now)) {
+			count_add_as(sl, &recs[i], st, -1);
+			*link = recs[i].next;
+			rec_free(seg, p, i);
+			ring(sl);
+			continue;
+		}
 		if (!rec_take_released(&recs[i])) {
 			link = &recs[i].next;
 			continue;
@@ -415,16 +465,6 @@ static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 		prdshm__rec_set_state(r, PRDSHM__REC_HELD);
 	}
 	count_add(sl, r, +1);
-}
-
-/* Something changed that may let waiters in: ring the doorbell.  The
- * futex wake itself is issued after unlocking (wake_after). */
-static int ring(struct prdshm__slot *sl)
-{
-	if (sl->nwaiting == 0)
-		return 0;
-	prdshm__doorbell_ring(&sl->doorbell);
-	return 1;
 }
 
 static void wake_after(struct prdshm__slot *sl)
@@ -563,6 +603,11 @@ static inline int64_t mutex_wait_ms(const struct request *q)
 /* The mutex wait of a request that has a record queued and must take the
  * mutex once more to withdraw it: its own bound, then PRDSHM_RECOVER_WAIT_MS
  * more (see stranded()). */
+/* How long after its deadline a timed request's record left queued is
+ * withdrawn by others: longer than its owner tries to withdraw it itself
+ * (withdraw_wait_ms()), so that the two never race for it. */
+#define PRDSHM__EXPIRY_GRACE_MS (PRDSHM_RECOVER_WAIT_MS + 1000)
+
 static int64_t withdraw_wait_ms(const struct request *q)
 {
 	int64_t ms = mutex_wait_ms(q);
@@ -628,6 +673,18 @@ static int request_init(struct request *q, struct prdshm_session *s, const char 
 	return 0;
 }
 
+/* When a record left queued by request @p q expires (see expired()): a
+ * while after its deadline; never for a request without one, nor for a
+ * try, which never leaves a record queued. */
+static uint64_t expiry(const struct request *q)
+{
+	const uint64_t grace = (uint64_t)PRDSHM__EXPIRY_GRACE_MS * 1000000u;
+
+	if (q->deadline == 0 || q->deadline > UINT64_MAX - grace)
+		return 0;
+	return q->deadline + grace;
+}
+
 static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t seq)
 {
 	/* Atomic: a holder releasing or taking back its record without the
@@ -641,6 +698,7 @@ static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t se
 	r->seq = seq;
 	/* Display only ("held for 3 s"): the coarse clock is enough. */
 	__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
+	r->expires_ns = expiry(q);
 	if (q->phase)
 		prdshm__strlcpy(r->phase, q->phase, sizeof(r->phase));
 	else
@@ -824,9 +882,11 @@ static int stranded(const struct request *q)
 
 	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
 	return prdshm__fail(PRDSHM_ETIMEDOUT,
-			    "timed out waiting for '%.*s' (%s); the request stays queued until the "
-			    "session releases everything",
-			    (int)(q->len > 64 ? 64 : q->len), q->name, msg);
+			    "timed out waiting for '%.*s' (%s); the request stays queued until "
+			    "the next process on the resource withdraws it, %d ms after the "
+			    "deadline",
+			    (int)(q->len > 64 ? 64 : q->len), q->name, msg,
+			    PRDSHM__EXPIRY_GRACE_MS);
 }
 
 /* The deadlock check of request @p q, its mutex waits bounded as the
@@ -1324,6 +1384,7 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 				    (int)(q.len > 64 ? 64 : q.len), q.name);
 	}
 	count_add(sl, rec, -1);
+	rec->expires_ns = expiry(&q);
 	__atomic_store_n(&rec->flags, rec->flags | PRDSHM__REC_UPGRADING, __ATOMIC_RELAXED);
 	count_add(sl, rec, +1);
 	note_use(s->seg, &q);

@@ -340,6 +340,14 @@ static int stranded_waiter(void *arg)
 	caller_await_go(c);
 	check_gave_up(c, "queued timed lock", r, PRDSHM_ETIMEDOUT);
 	TU_CHILD_ASSERT(strstr(prdshm_last_error(), "stays queued") != NULL);
+	/* Still alive, the session still open: the record left queued must
+	 * not block the resource for good, nor this session's next lock. */
+	tu_signal(c->ready[1], 's');
+	caller_await_go(c);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	printf("  the stranded session locks again: %s: %s\n", prdshm_err_name(r),
+	       r ? prdshm_last_error() : "");
+	TU_CHILD_ASSERT(r == 0);
 	prdshm_session_close(s);
 	prdshm_seg_close(seg);
 	return 0;
@@ -364,12 +372,17 @@ static void test_queued_request_bounded_on_stopped_partition_holder(void)
 	CU_ASSERT_FATAL(await_records(seg, c.resource, 2));
 	c.holder = start_holder(stop_in_lock, &h);
 	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_await(c.ready[0], HUNG_MS), 's');
 	kill_holder(c.holder);
-	/* The waiter's session is gone: its queued record goes as a dead
-	 * session's, and the resource is free once its owner lets go. */
+	/* The waiter's session is alive, its record still queued ahead of
+	 * everyone: the next waiter withdraws it once it expired, and gets
+	 * the resource its owner lets go. */
 	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
+	caller_go(&c);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
 	prdshm_session_close(s);
 	caller_close_pipes(&c);
 	destroy(&cfg, seg);

@@ -234,11 +234,16 @@ struct prdshm__rec {
 	uint32_t flags;
 	uint64_t seq;
 	uint64_t since_ns;
+	/* A waiting request (or upgrade) with a timeout: the CLOCK_MONOTONIC
+	 * time after which the next mutex holder on its slot withdraws it, in
+	 * case its owner gave up without the mutex (see expired() in
+	 * locktable.c); 0 for a request without a timeout. */
+	uint64_t expires_ns;
 	char phase[PRDSHM_ID_MAX + 1];
 };
 #define PRDSHM__REC_FIELDS(F, S)                                                          \
 	F(S, state) F(S, mode) F(S, slot) F(S, sess) F(S, gen) F(S, next) F(S, flags) F(S, seq) \
-	F(S, since_ns) F(S, phase)
+	F(S, since_ns) F(S, expires_ns) F(S, phase)
 PRDSHM__LAYOUT_CHECK(prdshm__rec, PRDSHM__REC_FIELDS);
 
 /* The state of record @p r (PRDSHM__REC_*). */
