@@ -427,11 +427,12 @@ static int check_value(const struct key_def *k, const struct kval *v, const stru
 					 k->name, (unsigned long)v->n);
 		/* Whoever can write the segment can plant the commands agents
 		 * run (docs/reliability.md, "Threat model"). */
-		if (v->n & 0002)
+		if (v->n & 0007)
 			return diag_fail(diag, at, PRDSHM_ECONFIG,
-					 "%s: 0%03lo lets every user write the segment; never "
+					 "%s: 0%03lo lets every user %s the segment; never "
 					 "allowed (share it with a group: shm_group and 0660)",
-					 k->name, (unsigned long)v->n);
+					 k->name, (unsigned long)v->n,
+					 (v->n & 0002) ? "write" : "open");
 		return 0;
 	case KEY_SCHED:
 	case KEY_INT:
@@ -1474,19 +1475,19 @@ static int check_agents(const prdshm_config *cfg, prdshm_diag *diag)
 			 cfg->max_parallel_agents, cfg->max_agents);
 }
 
-/* A group may write the segment only when it is named as the sharing group. */
+/* A group may open the segment only when it is named as the sharing group. */
 static int check_sharing(const prdshm_config *cfg, prdshm_diag *diag)
 {
 	char buf[sizeof(ENV_PREFIX) + KEY_TEXT_MAX];
 	struct where at;
 
-	if (!(cfg->shm_mode & 0020) || cfg->shm_group[0] != '\0')
+	if (!(cfg->shm_mode & 0070) || cfg->shm_group[0] != '\0')
 		return 0;
 	key_where(cfg, find_key("shm_mode"), &at, buf, sizeof(buf));
 	return diag_fail(diag, &at, PRDSHM_ECONFIG,
-			 "shm_mode: 0%03o lets the segment's group write it: name that group "
+			 "shm_mode: 0%03o lets the segment's group %s it: name that group "
 			 "in shm_group, or use 0600",
-			 cfg->shm_mode);
+			 cfg->shm_mode, (cfg->shm_mode & 0020) ? "write" : "open");
 }
 
 static const char *plan_file(const prdshm_config *cfg)

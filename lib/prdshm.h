@@ -527,6 +527,15 @@ int prdshm_seg_unlink(const char *shm_name);
 int prdshm_seg_unlink_unused(const char *shm_name);
 
 /**
+ * prdshm_seg_unlink_unused() of cfg->shm_name, opening it as
+ * prdshm_seg_open_cfg() does: a segment shared with cfg->shm_group is
+ * removed (when unused) by its owner.
+ * @return the errors of prdshm_seg_unlink_unused() and of
+ *         prdshm_seg_open_cfg().
+ */
+int prdshm_seg_unlink_unused_cfg(const prdshm_config *cfg);
+
+/**
  * Segment facts, copied out.  Declare it with PRDSHM_SEG_INFO_INIT (see
  * "ABI" at the top).
  */

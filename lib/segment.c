@@ -351,8 +351,10 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	seg = seg_alloc(cfg->shm_name);
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
-	seg->fd = shm_open(cfg->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			   (mode_t)cfg->shm_mode);
+	/* 0600 until the group is the configured one: with the final mode,
+	 * the creator's own group could open it writable in between and keep
+	 * that descriptor through the chown. */
+	seg->fd = shm_open(cfg->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (seg->fd < 0) {
 		r = prdshm__fail_errno(PRDSHM_ESYS, "create %s", cfg->shm_name);
 		goto fail;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "internal/abi.h"
 #include "internal/locktable.h"
 #include "internal/phases.h"
 #include "internal/robust.h"
@@ -195,14 +196,21 @@ static long pick_slot(struct prdshm_seg *seg, int fd)
 
 /* pick_slot(), reaping dead sessions if the table is full.  Call holding
  * sess_mutex.  @return the slot or -1. */
+/* A free slot, reaping dead sessions' slots if there is none.  @return the
+ * slot, -1 if the table is full, or a PRDSHM_E... code (< -1) from the reap:
+ * a stopped holder of the phase mutex is a timeout, not a full table. */
 static long take_any_slot(struct prdshm_seg *seg, int fd)
 {
 	long slot = pick_slot(seg, fd);
 	size_t n = 0;
+	int r;
 
-	if (slot < 0 && reap_dead_slots(seg, 0, NULL, NULL, &n) == 0 && n > 0)
-		slot = pick_slot(seg, fd);
-	return slot;
+	if (slot >= 0)
+		return slot;
+	r = reap_dead_slots(seg, 0, NULL, NULL, &n);
+	if (r == PRDSHM_ETIMEDOUT || r == PRDSHM_EBUSY)
+		return r;
+	return r == 0 && n > 0 ? pick_slot(seg, fd) : -1;
 }
 
 /*
@@ -290,6 +298,8 @@ static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	r = check_still_named(seg);
 	if (r == 0)
 		slot = take_any_slot(seg, s->fd);
+	if (slot < -1)
+		r = (int)slot;
 	if (r == 0 && slot >= 0) {
 		fill_slot(&seg->agents[slot], agent_id);
 		s->slot = (uint32_t)slot;
@@ -417,7 +427,9 @@ static size_t live_sessions(struct prdshm_seg *seg, char *buf, size_t size)
 static int still_named(struct prdshm_seg *seg)
 {
 	struct stat mine, named;
-	int fd = shm_open(seg->name, O_RDONLY | O_CLOEXEC, 0);
+	/* O_NONBLOCK: whatever took the name may be a FIFO, whose open
+	 * would wait for a writer (with the session mutex held). */
+	int fd = shm_open(seg->name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	int same;
 
 	if (fd < 0)
@@ -432,12 +444,12 @@ static int still_named(struct prdshm_seg *seg)
 
 /* One attempt of prdshm_seg_unlink_unused(): the check and the removal
  * happen under sess_mutex, which every session registers under. */
-static int unlink_if_unused(const char *shm_name)
+static int unlink_if_unused(const char *shm_name, const prdshm_config *cfg)
 {
 	struct prdshm_seg *seg = NULL;
 	char live[512];
 	size_t n;
-	int r = prdshm_seg_open(shm_name, &seg);
+	int r = cfg ? prdshm_seg_open_cfg(cfg, &seg) : prdshm_seg_open(shm_name, &seg);
 
 	if (r)
 		return r;
@@ -458,16 +470,32 @@ out:
 	return r;
 }
 
-int prdshm_seg_unlink_unused(const char *shm_name)
+static int unlink_unused(const char *shm_name, const prdshm_config *cfg)
 {
 	uint64_t outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
 	int r = REPLACED;
 
 	for (int round = 0; round < 3 && r == REPLACED; round++)
-		r = unlink_if_unused(shm_name);
+		r = unlink_if_unused(shm_name, cfg);
 	prdshm__wait_bound_end(outer);
 	if (r == REPLACED)
 		r = prdshm__fail(PRDSHM_EBUSY, "%s was replaced again and again while checking it",
 				 shm_name);
 	return r;
+}
+
+int prdshm_seg_unlink_unused(const char *shm_name)
+{
+	return unlink_unused(shm_name, NULL);
+}
+
+int prdshm_seg_unlink_unused_cfg(const prdshm_config *cfg)
+{
+	int r;
+
+	if (cfg == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_unlink_unused_cfg: NULL config");
+	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",
+			      "prdshm_seg_unlink_unused_cfg");
+	return r ? r : unlink_unused(cfg->shm_name, cfg);
 }

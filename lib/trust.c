@@ -11,8 +11,9 @@
  *     link: glibc opens with O_NOFOLLOW);
  *   - it is owned by the effective uid, or, when a sharing group is
  *     configured, by root (a segment an administrator made for the group);
- *   - no other user may write it, and its group only when that is the
- *     configured sharing group.
+ *   - no other user may open it (reading is enough to hold its OFD locks,
+ *     which would make every session slot look taken), and its group only
+ *     when that is the configured sharing group.
  * The check runs on the open descriptor (fstat), so the object checked is
  * the object mapped.  Only its owner can change its mode or owner afterwards.
  */
@@ -114,21 +115,29 @@ static int check_mode(const char *shm_name, const struct stat *st,
 	unsigned mode = (unsigned)st->st_mode & 07777;
 	char grp[64];
 
+	/* Reading is enough to take OFD locks on the segment's descriptor,
+	 * so a reader can make every session slot look alive and block
+	 * recovery: other users get no access at all. */
 	if (mode & S_IWOTH)
 		return prdshm__fail(PRDSHM_EPERM,
 				    "%s has mode 0%03o: any user may write it, so it is not "
-				    "trusted (the owner can chmod o-w it)",
+				    "trusted (the owner can chmod o-rwx it)",
 				    shm_name, mode);
-	if (!(mode & S_IWGRP) || (t->shared && st->st_gid == t->gid))
+	if (mode & S_IRWXO)
+		return prdshm__fail(PRDSHM_EPERM,
+				    "%s has mode 0%03o: any user may open it and hold its locks, so "
+				    "it is not trusted (the owner can chmod o-rwx it)",
+				    shm_name, mode);
+	if (!(mode & S_IRWXG) || (t->shared && st->st_gid == t->gid))
 		return 0;
 	name_group(st->st_gid, grp, sizeof(grp));
 	if (!t->shared)
 		return prdshm__fail(PRDSHM_EPERM,
-				    "%s has mode 0%03o: group %s may write it, and no shm_group "
+				    "%s has mode 0%03o: group %s may open it, and no shm_group "
 				    "is configured to share it with",
 				    shm_name, mode, grp);
 	return prdshm__fail(PRDSHM_EPERM,
-			    "%s has mode 0%03o: group %s may write it, not the configured "
+			    "%s has mode 0%03o: group %s may open it, not the configured "
 			    "shm_group '%s'",
 			    shm_name, mode, grp, t->group);
 }

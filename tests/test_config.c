@@ -150,7 +150,8 @@ static const char full_yaml[] =
 	"phase_max_attempts: 2\n"
 	"deadlock_timeout_ms: 250\n"
 	"shm_name: /prd-test\n"
-	"shm_mode: 0640\n"
+	"shm_mode: 0660\n"
+	"shm_group: root\n"
 	"max_locks: 2048\n"
 	"max_phases: 16\n"
 	"max_agents: 8\n"
@@ -181,7 +182,8 @@ static void check_full(const prdshm_config *cfg)
 	CU_ASSERT_EQUAL(cfg->phase_max_attempts, 2);
 	CU_ASSERT_EQUAL(cfg->deadlock_timeout_ms, 250);
 	CU_ASSERT_STRING_EQUAL(cfg->shm_name, "/prd-test");
-	CU_ASSERT_EQUAL(cfg->shm_mode, 0640);
+	CU_ASSERT_EQUAL(cfg->shm_mode, 0660);
+	CU_ASSERT_STRING_EQUAL(cfg->shm_group, "root");
 	CU_ASSERT_EQUAL(cfg->max_locks, 2048);
 	CU_ASSERT_EQUAL(cfg->max_phases, 16);
 	CU_ASSERT_EQUAL(cfg->max_agents, 8);
@@ -232,11 +234,11 @@ static void test_file(void)
 	check_full(&cfg);
 	CU_ASSERT_STRING_EQUAL(cfg.path_, path);
 	/* Phase positions point at the phase's first key, 1-based. */
-	CU_ASSERT_EQUAL(cfg.phases[0].line, 16);
+	CU_ASSERT_EQUAL(cfg.phases[0].line, 17);
 	CU_ASSERT_EQUAL(cfg.phases[0].column, 5);
-	CU_ASSERT_EQUAL(cfg.phases[2].line, 25);
+	CU_ASSERT_EQUAL(cfg.phases[2].line, 26);
 	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "max_locks", &line, &col), PRDSHM_FROM_FILE);
-	CU_ASSERT_EQUAL(line, 12);
+	CU_ASSERT_EQUAL(line, 13);
 	CU_ASSERT_EQUAL(col, 1);
 	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), 0);
 	prdshm_config_free(&cfg);
@@ -725,9 +727,9 @@ static void test_bad_mode(void)
 	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 0o640\n", &d), 0);
 	CU_ASSERT_EQUAL(cfg.shm_mode, 0640);
 	prdshm_config_free(&cfg);
-	CU_ASSERT_EQUAL(load(&cfg, "shm_mode: 644\n", &d), 0);
-	CU_ASSERT_EQUAL(cfg.shm_mode, 0644);
-	prdshm_config_free(&cfg);
+	expect_error("shm_mode: 644\n", 1, 11, "shm_mode: 0644 lets every user open the segment");
+	expect_invalid("shm_mode: 0640\n", 1, 1,
+		       "shm_mode: 0640 lets the segment's group open it: name that group");
 	/* Writable by other users: never; by the group: only when named. */
 	expect_error("shm_mode: 666\n", 1, 11, "shm_mode: 0666 lets every user write");
 	expect_error("shm_group: root\nshm_mode: 0602\n", 2, 11, "lets every user write");
@@ -863,7 +865,7 @@ static void test_nothing_partial(void)
 	check_full(&cfg);
 	CU_ASSERT_STRING_EQUAL(cfg.path_, FILE_NAME);
 	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "max_locks", &line, NULL), PRDSHM_FROM_FILE);
-	CU_ASSERT_EQUAL(line, 12);
+	CU_ASSERT_EQUAL(line, 13);
 	/* A second file without a plan keeps the plan of the first. */
 	CU_ASSERT_EQUAL(prdshm_config_load_string(&cfg, "max_locks: 100\n", 15, "third.yaml", &d),
 			0);

@@ -97,8 +97,14 @@ static void test_writable_by_others_refused(void)
 	CU_ASSERT_PTR_NULL(other);
 	CU_ASSERT_EQUAL(chmod(shm_path(cfg.shm_name), 0602), 0);
 	expect_open_fails(cfg.shm_name, PRDSHM_EPERM, "any user may write it");
-	/* Readable by others is not writable: trusted. */
-	CU_ASSERT_EQUAL(chmod(shm_path(cfg.shm_name), 0644), 0);
+	/* Readable is enough to hold the segment's OFD locks (every session
+	 * slot would look taken): refused too, for others and for a group
+	 * that is not the sharing group. */
+	CU_ASSERT_EQUAL(chmod(shm_path(cfg.shm_name), 0604), 0);
+	expect_open_fails(cfg.shm_name, PRDSHM_EPERM, "any user may open it");
+	CU_ASSERT_EQUAL(chmod(shm_path(cfg.shm_name), 0640), 0);
+	expect_open_fails(cfg.shm_name, PRDSHM_EPERM, "no shm_group is configured");
+	CU_ASSERT_EQUAL(chmod(shm_path(cfg.shm_name), 0600), 0);
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), 0);
 	prdshm_seg_close(other);
 	destroy(seg, &cfg);

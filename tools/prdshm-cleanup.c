@@ -198,9 +198,10 @@ static int repair(prdshm_seg *seg, const struct cleanup_opts *o, struct actions 
 	return tool_exit_code(after->result);
 }
 
-static int unlink_segment(prdshm_seg *seg, const char *name, const struct cleanup_opts *o,
-			  struct actions *a)
+static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
+			  const struct cleanup_opts *o, struct actions *a)
 {
+	const char *name = cfg->shm_name;
 	prdshm_snapshot *snap = NULL;
 	char live[1024];
 	size_t n = 0;
@@ -223,7 +224,7 @@ static int unlink_segment(prdshm_seg *seg, const char *name, const struct cleanu
 	}
 	/* Without --force the library checks again, and removes the name under
 	 * the session mutex: no agent can attach between check and removal. */
-	r = o->force ? prdshm_seg_unlink(name) : prdshm_seg_unlink_unused(name);
+	r = o->force ? prdshm_seg_unlink(name) : prdshm_seg_unlink_unused_cfg(cfg);
 	if (r == PRDSHM_EINUSE) {
 		tool_err("remove %s: refused: %s (--force removes it anyway)", name,
 			 prdshm_last_error());
@@ -272,7 +273,7 @@ static int run(const struct cleanup_opts *o, const prdshm_config *cfg, struct ac
 			goto out;
 	}
 	if (o->unlink && (r == 0 || (o->force && tool_exit_code(r) == TOOL_EXIT_CORRUPT))) {
-		rc = unlink_segment(seg, cfg->shm_name, o, a);
+		rc = unlink_segment(seg, cfg, o, a);
 		goto out;
 	}
 	if (r) {

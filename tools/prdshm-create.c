@@ -90,11 +90,14 @@ static int print_config(const prdshm_config *cfg)
  */
 static int replace_existing(const prdshm_config *cfg)
 {
-	int r = prdshm_seg_unlink_unused(cfg->shm_name);
+	int r = prdshm_seg_unlink_unused_cfg(cfg);
 
 	/* Never silently: the object may be someone's data under a clashing
 	 * name.  (Another user's object is refused by the library: EPERM.) */
-	if (r == PRDSHM_ENOTSEG || r == PRDSHM_EVERSION || r == PRDSHM_ECORRUPT) {
+	/* EPERM: ours but with a mode that lets others in (the removal
+	 * refuses another user's object). */
+	if (r == PRDSHM_ENOTSEG || r == PRDSHM_EVERSION || r == PRDSHM_ECORRUPT ||
+	    r == PRDSHM_EPERM) {
 		tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
 			 prdshm_last_error());
 		r = prdshm_seg_unlink(cfg->shm_name);

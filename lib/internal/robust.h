@@ -100,7 +100,11 @@ static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mute
 		int64_t slice = (uint64_t)timeout_ms > PRDSHM__MUTEX_SLICE_MS
 					? PRDSHM__MUTEX_SLICE_MS
 					: timeout_ms;
-		struct timespec ts = prdshm__deadline_in(CLOCK_MONOTONIC_COARSE, slice);
+		/* The coarse clock lags by up to a tick (4 ms), which would cut
+		 * a short wait (a try's PRDSHM__TRY_MUTEX_MS) to nothing. */
+		struct timespec ts = prdshm__deadline_in(
+			slice < PRDSHM__MUTEX_SLICE_MS ? CLOCK_MONOTONIC : CLOCK_MONOTONIC_COARSE,
+			slice);
 		int r = pthread_mutex_clocklock(&m->m, CLOCK_MONOTONIC, &ts);
 
 		if (PRDSHM__LIKELY(r == 0))

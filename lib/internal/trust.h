@@ -33,8 +33,8 @@ int prdshm__trust_init(struct prdshm__trust *t, const char *group);
 /*
  * Check the object behind an open shm descriptor, described by @p st, before
  * anything in it is read: a regular file, owned by the effective uid (or,
- * with a sharing group, by root), writable by no other user, and by its group
- * only when that is the sharing group.
+ * with a sharing group, by root), with no permission for other users, and
+ * permissions for its group only when that is the sharing group.
  * @return 0; PRDSHM_EPERM with a message naming the owner and the mode.
  */
 int prdshm__trust_check(const char *shm_name, const struct stat *st,

@@ -37,6 +37,13 @@ chmod 0666 "/dev/shm$SHM"
 refused_by_all "any user may write it" "a mode-0666 segment"
 chmod 0600 "/dev/shm$SHM"
 t_rc 0 "once chmod 0600 by its owner it opens again" "$BIN/prdshm-inspect" --name "$SHM" --check
+chmod 0644 "/dev/shm$SHM"
+t_rc 77 "readable by every user: refused too" "$BIN/prdshm-inspect" --name "$SHM"
+t_grep "$TMP/err" "any user may open it" "and the message says why"
+t_rc 0 "create --force replaces its owner's untrusted object" \
+	"$BIN/prdshm-create" -q --name "$SHM" --force
+t_grep "$TMP/err" "replacing .*not a usable segment: .*mode 0644" "saying what it replaced"
+[ "$(stat -c %a "/dev/shm$SHM")" = 600 ] && ok "the new segment is 0600" || not_ok "mode $(stat -c %a "/dev/shm$SHM")"
 
 # ---- writable by the group: only when shm_group names that group -----------
 chmod 0660 "/dev/shm$SHM"
@@ -120,6 +127,13 @@ else
 	t_rc 77 "without shm_group configured the same user refuses it" \
 		"${as_nobody[@]}" "$BIN/prdshm-inspect" --name "$SHM"
 fi
+# Its owner replaces and removes it the safe way (checking for live agents).
+t_rc 0 "create --force replaces a shared segment of its owner" \
+	env PRD_PARALLEL_SHM_MODE=0660 PRD_PARALLEL_SHM_GROUP=nogroup \
+	"$BIN/prdshm-create" -q --name "$SHM" --force
+t_rc 0 "cleanup --unlink removes it" \
+	env PRD_PARALLEL_SHM_GROUP=nogroup "$BIN/prdshm-cleanup" -q --name "$SHM" --unlink
+[ -e "/dev/shm$SHM" ] && not_ok "the shared segment is still there" || ok "and it is gone"
 rm -f "/dev/shm$SHM"
 if [ -e "$PWNED" ]; then not_ok "the planted command ran at some point"; else
 	ok "the planted command never ran"; fi

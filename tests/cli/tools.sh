@@ -240,6 +240,7 @@ shm_name
 # Not zeros: an all-zero object looks like one being initialised, and
 # openers wait a few seconds for its creator.
 yes garbage | head -c 65536 >"/dev/shm${SHM}"
+chmod 0600 "/dev/shm${SHM}" # else refused for its mode first (security.sh)
 t_rc 4 "inspect a foreign object" "$BIN/prdshm-inspect" --name "$SHM"
 t_rc 4 "--check a foreign object" "$BIN/prdshm-inspect" --name "$SHM" --check
 t_rc 4 "cleanup a foreign object" "$BIN/prdshm-cleanup" --name "$SHM"
