@@ -535,10 +535,12 @@ static void test_errors_table(void)
 	CU_ASSERT_EQUAL(PRDSHM_EINVAL, -1);
 	CU_ASSERT_EQUAL(PRDSHM_ENOAGENT, -29);
 	CU_ASSERT_EQUAL(PRDSHM_EPERM, -30);
+	CU_ASSERT_EQUAL(PRDSHM_EINTR, -31);
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(PRDSHM_EINTR), "PRDSHM_EINTR");
 	CU_ASSERT_STRING_EQUAL(prdshm_version(), "0.1.0");
 	CU_ASSERT_STRING_EQUAL(prdshm_strerror(0), "success");
 	CU_ASSERT_STRING_EQUAL(prdshm_err_name(0), "PRDSHM_OK");
-	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-31), "PRDSHM_UNKNOWN");
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-32), "PRDSHM_UNKNOWN");
 	CU_ASSERT_STRING_EQUAL(prdshm_phase_status_name(PRDSHM_PHASE_CANCELLED), "CANCELLED");
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(-1));
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(PRDSHM_PHASE_NSTATUS));
