@@ -155,6 +155,7 @@ class Segment:
         self._mutex = threading.Lock()
         self._local = threading.local()
         self._sessions = []
+        self._spare = []
         self._gen = 0
         self._seg = None
         self._attach()
@@ -176,7 +177,7 @@ class Segment:
         # touching the segment (the parent keeps its sessions and locks).
         for s in self._sessions:
             lib.prdshm_session_abandon(s)
-        self._sessions = []
+        self._sessions, self._spare = [], []
         self._local = threading.local()
         self._mutex = threading.Lock()
         self._gen += 1
@@ -214,13 +215,31 @@ class Segment:
         self._local.agent_id = aid
         return out[0]
 
+    def _borrow(self):
+        """A session of its own for one asyncio lock: tasks of one thread
+        are separate owners.  Kept for reuse by _give_back()."""
+        with self._mutex:
+            if self._spare:
+                return self._spare.pop()
+            seg = self._handle()
+            aid = "%s.a%d" % (self.agent_id or "py-%d" % os.getpid(), len(self._sessions))
+            out = ffi.new("prdshm_session **")
+            raise_for(lib.prdshm_session_open(seg, _b(aid), 0, out))
+            self._sessions.append(out[0])
+            return out[0]
+
+    def _give_back(self, s):
+        with self._mutex:
+            if s in self._sessions:
+                self._spare.append(s)
+
     def close(self):
         """Close every session the binding opened (their locks are released)
         and detach.  Idempotent."""
         with self._mutex:
             for s in self._sessions:
                 lib.prdshm_session_close(s)
-            self._sessions = []
+            self._sessions, self._spare = [], []
             self._local = threading.local()
             if self._seg is not None:
                 lib.prdshm_seg_close(self._seg)
@@ -354,9 +373,9 @@ class Lock:
             return False
         return True
 
-    def _acquire(self, timeout):
+    def _acquire(self, timeout, session=None):
         seg = self.segment
-        s = seg._session()
+        s = session or seg._session()
         phase = _b(self.phase, "phase") if self.phase else ffi.NULL
         rc = wait_call(lambda ms: lib.prdshm_lock(s, self._name, self._mode, ms, phase),
                        timeout, seg)
@@ -499,25 +518,43 @@ def _pool():
 
 
 class AsyncLock:
-    """``async with seg.alock(...)``: the wait runs in a worker thread."""
+    """``async with seg.alock(...)``: the wait runs in a worker thread, with
+    a session of its own, so that two tasks of one event loop exclude each
+    other like two threads do."""
 
     def __init__(self, lock):
         self.lock = lock
+        self._s = None
 
     async def acquire(self, timeout=None):
         """Wait for the lock without blocking the event loop."""
         t = self.lock.timeout if timeout is None else timeout
-        cf = _pool().submit(self.lock._acquire, t)
+        seg = self.lock.segment
+        s = seg._borrow()
+        cf = _pool().submit(self.lock._acquire, t, s)
         try:
             await asyncio.wrap_future(cf)
         except asyncio.CancelledError:
             # The worker cannot be stopped mid-wait: give the lock back as
             # soon as it is granted.
-            cf.add_done_callback(lambda f: f.exception() is None and self.lock.release())
+            cf.add_done_callback(lambda f: self._cancelled(f, s))
             raise
+        except BaseException:
+            seg._give_back(s)
+            raise
+        self._s = s
+
+    def _cancelled(self, f, s):
+        if f.exception() is None:
+            self.lock.release()
+        self.lock.segment._give_back(s)
 
     def release(self):
+        """Release the lock (from the event loop's thread or any other)."""
         self.lock.release()
+        s, self._s = self._s, None
+        if s is not None:
+            self.lock.segment._give_back(s)
 
     async def __aenter__(self):
         await self.acquire()
@@ -525,4 +562,4 @@ class AsyncLock:
 
     async def __aexit__(self, *exc):
         if self.lock.locked():
-            self.lock.release()
+            self.release()

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 
 from ._prdshm import ffi, lib
 from .core import Lock, LockSet, _b, _s, wait_call
-from .errors import CODES, raise_for
+from .errors import CODES, PhaseError, raise_for
 
 __all__ = ["Agent", "Claim", "PHASE_STATUSES"]
 
-EWAIT, EDONE, EINTR = CODES["EWAIT"], CODES["EDONE"], CODES["EINTR"]
+EWAIT, EDONE, EBUSY = CODES["EWAIT"], CODES["EDONE"], CODES["EBUSY"]
 
 #: The phase statuses, in the library's order (their stored values).
 PHASE_STATUSES = tuple(ffi.string(lib.prdshm_phase_status_name(i)).decode()
@@ -87,6 +87,9 @@ class Agent:
                 return self._claim(c)
             if rc == EDONE:
                 return None
+            if rc == EBUSY:
+                # The agent runs a phase already: not a lock's Busy.
+                raise PhaseError(rc, ffi.string(lib.prdshm_last_error()).decode())
             if rc != EWAIT:
                 raise_for(rc)
             left = None if end is None else end - time.monotonic()
