@@ -71,21 +71,26 @@ class Agent:
         raise_for(lib.prdshm_session_open(seg._handle(), _b(self.id), 0, out))
         self._s = out[0]
         self._view = _Session(seg, self._s)
+        #: True once claim() found nothing left to claim in the plan.
+        self.done = False
 
     def claim(self, wait=True, timeout=None):
         """The next ready phase, as a :class:`Claim`, now IN_PROGRESS for
-        this agent; None when no phase is left to claim.  With ``wait``, a
-        plan where nothing is ready yet is waited for (up to ``timeout``
-        seconds, None: until something is ready or the plan is done);
-        without, or once the timeout passes, None is returned too."""
+        this agent; None when there is none.  With ``wait``, a plan where
+        nothing is ready yet is waited for (up to ``timeout`` seconds,
+        None: until something is ready or the plan is done).  After a None,
+        ``agent.done`` tells whether the plan has nothing left to claim
+        (True) or nothing was ready in time (False)."""
         c = ffi.new("prdshm_claim *")
         seg = self.segment
+        self.done = False
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             rc = lib.prdshm_phase_claim(self._s, c)
             if rc == 0:
                 return self._claim(c)
             if rc == EDONE:
+                self.done = True
                 return None
             if rc == EBUSY:
                 # The agent runs a phase already: not a lock's Busy.
@@ -115,6 +120,18 @@ class Agent:
         """Mark the claimed phase FAILED (its dependants become BLOCKED)."""
         raise_for(lib.prdshm_phase_fail(self._s, _index(claim), int(exit_status),
                                         _b(message or "", "message")))
+
+    def cancel(self, claim):
+        """Mark the claimed phase CANCELLED (an agent told to stop)."""
+        raise_for(lib.prdshm_phase_set(self.segment._handle(), self._s,
+                                       _b(claim.id if isinstance(claim, Claim) else claim),
+                                       PHASE_STATUSES.index("CANCELLED")))
+
+    def unlock_all(self):
+        """Release every lock this agent holds.  @return how many."""
+        n = ffi.new("size_t *")
+        raise_for(lib.prdshm_unlock_all(self._s, n))
+        return n[0]
 
     def heartbeat(self):
         """Record that the agent is alive and working."""
