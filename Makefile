@@ -262,6 +262,11 @@ $(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
 
 bench: all $(BUILD)/prdshm-bench
 	$(BUILD)/prdshm-bench $(BENCH_ARGS)
+	$(if $(SANITIZE),,$(MAKE) --no-print-directory bench-python)
+
+# From Python: prdshm against fcntl.flock and python3-filelock (docs/performance.md).
+bench-python: $(PY_STAMP)
+	PYTHONPATH=$(PY_BUILD) $(PYTHON) python/bench/bench.py
 
 $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o): $(wildcard tests/torture/*.h)
 $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)

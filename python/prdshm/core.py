@@ -104,6 +104,18 @@ class _Deadline:
         return max(1, math.ceil((self.end - time.monotonic()) * 1000))
 
 
+def _quick_ms(timeout):
+    """The library's timeout when no deadline needs keeping across retries
+    (as long as it takes, or a try); None otherwise."""
+    if timeout is None:
+        return lib.PRDSHM_WAIT_FOREVER
+    if timeout == DEFAULT:
+        return None
+    if timeout < 0:
+        return lib.PRDSHM_WAIT_FOREVER
+    return lib.PRDSHM_TRY if timeout == 0 else None
+
+
 def wait_call(fn, timeout, seg):
     """Call ``fn(timeout_ms)`` (a library wait) until it is not interrupted.
 
@@ -351,6 +363,7 @@ class Lock:
         self.shared = bool(shared)
         self.timeout = timeout
         self.phase = phase
+        self._phase = _b(phase, "phase") if phase else ffi.NULL
         self._session = None
         self._gen = -1
 
@@ -375,14 +388,23 @@ class Lock:
 
     def _acquire(self, timeout, session=None):
         seg = self.segment
-        s = session or seg._session()
-        phase = _b(self.phase, "phase") if self.phase else ffi.NULL
-        rc = wait_call(lambda ms: lib.prdshm_lock(s, self._name, self._mode, ms, phase),
-                       timeout, seg)
+        s = session or getattr(seg._local, "session", None) or seg._session()
+        mode, phase = self._mode, self._phase
+        # The usual calls go straight to the library: a lock taken and
+        # released in a loop costs about what fcntl.flock() does.
+        ms = _quick_ms(timeout)
+        rc = None if ms is None else lib.prdshm_lock(s, self._name, mode, ms, phase)
+        if rc is None or rc == EINTR:
+            if rc == EINTR:
+                _signals()
+            rc = wait_call(lambda ms: lib.prdshm_lock(s, self._name, mode, ms, phase),
+                           timeout, seg)
+        if rc == 0:
+            self._session, self._gen = s, seg._gen
+            return
         if rc in (ETIMEDOUT, EBUSY):
             raise self._timeout_error(rc, timeout)
         raise_for(rc)
-        self._session, self._gen = s, seg._gen
 
     def _timeout_error(self, rc, timeout):
         detail = _s(lib.prdshm_last_error())
@@ -400,10 +422,13 @@ class Lock:
 
     def release(self):
         """Release.  @raise prdshm.NotHeld if this Lock does not hold it."""
-        if not self.locked():
+        s = self._session
+        if s is None or self._gen != self.segment._gen:
             raise NotHeld(CODES["ENOTHELD"], "'%s' is not held by this Lock" % (self.resource,))
-        s, self._session = self._session, None
-        raise_for(lib.prdshm_unlock(s, self._name))
+        self._session = None
+        rc = lib.prdshm_unlock(s, self._name)
+        if rc:
+            raise_for(rc)
 
     def locked(self):
         """True while this Lock holds its resource (in this process)."""

@@ -15,6 +15,7 @@ kernel says so and the phase is failed or requeued by whoever reaps it.
 """
 import os
 import time
+import types
 from dataclasses import dataclass, field
 
 from ._prdshm import ffi, lib
@@ -51,6 +52,7 @@ class _Session:
     def __init__(self, seg, session):
         self._seg_obj = seg
         self._s = session
+        self._local = types.SimpleNamespace(session=session)
 
     def _session(self):
         return self._s

@@ -35,6 +35,8 @@ def plan_seg(name, tmp_path):
 
 
 def test_join_claim_complete_fail(plan_seg):
+    with plan_seg.lock("gives-this-thread-a-session"):
+        pass
     with plan_seg.join("agent-1") as agent:
         c = agent.claim()
         assert (c.id, c.attempt, c.outputs, c.command) == ("first", 1, ["out/one"], "true")
