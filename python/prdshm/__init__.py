@@ -1,8 +1,8 @@
 """prdshm: cross-process locks and a phase scheduler over POSIX shared memory.
 
 The Python binding of libprdshm (lib/prdshm.h).  Locks live in one shared
-memory segment: acquiring and releasing one costs a few hundred
-nanoseconds and no system call when uncontended, a dead holder's locks are
+memory segment: acquiring and releasing one costs no system call when
+uncontended (well under a microsecond from Python), a dead holder's locks are
 free to others at once (the kernel reports the death), and deadlocks are
 detected.
 
@@ -108,16 +108,18 @@ def open(name=None, config=None, agent_id=None):
     @raise NoSegment, PermissionDenied (another user's segment, or one that
     others may write), CorruptSegment, ConfigError."""
     path, explicit = config or "prdpar.yaml", config is not None
-
-    def opener(out):
-        # Through the configuration each time (a forked child re-attaches):
-        # prdshm_seg_open_cfg() trusts the configured shm_group.
-        with _Config(path, name, explicit) as c:
-            return _lib.prdshm_seg_open_cfg(c.cfg, out)
-
     with _Config(path, name, explicit) as c:
         shm = c.shm_name
-    return Segment(shm, agent_id, _cfg_open=opener)
+    return Segment(shm, agent_id, _cfg_open=_opener(path, name, explicit))
+
+
+def _opener(path, name, explicit, settings=None):
+    """Attach through the configuration each time (a forked child
+    re-attaches): prdshm_seg_open_cfg() trusts the configured shm_group."""
+    def opener(out):
+        with _Config(path, name, explicit, settings) as c:
+            return _lib.prdshm_seg_open_cfg(c.cfg, out)
+    return opener
 
 
 def create(config="prdpar.yaml", name=None, force=False, agent_id=None, **settings):
@@ -140,7 +142,7 @@ def create(config="prdpar.yaml", name=None, force=False, agent_id=None, **settin
         errors.raise_for(_lib.prdshm_seg_create(c.cfg, out))
         shm = c.shm_name
     _lib.prdshm_seg_close(out[0])
-    return Segment(shm, agent_id)
+    return Segment(shm, agent_id, _cfg_open=_opener(config, name, explicit, settings))
 
 
 def unlink(name, force=False):

@@ -142,6 +142,7 @@ class LockRegistry:
         return self._seg or default_segment()
 
     def active_locks(self) -> List[ResourceLock]:
+        """One ResourceLock per holder of every resource in the segment."""
         out = []
         for lk in self.segment.state()["locks"]:
             for h in lk["holders"]:
@@ -150,6 +151,7 @@ class LockRegistry:
         return out
 
     def is_locked(self, path) -> bool:
+        """True if anyone holds (or waits for) @path."""
         return bool(self.segment.holders(_resource(path)))
 
     def detect_conflicts(self, phase_id, paths, lock_type=LockType.EXCLUSIVE):
@@ -207,9 +209,11 @@ class ExecutionState:
             start_time=doc["segment"]["run_start"], end_time=doc["segment"]["run_end"])
 
     def get_phase_status(self, phase_id) -> PhaseStatus:
+        """The status of phase @phase_id (KeyError if none)."""
         return self.phase_states[phase_id]
 
     def phases_in(self, status) -> List[str]:
+        """The ids of the phases in @status (a PhaseStatus or its name)."""
         return [p for p, s in self.phase_states.items() if s is PhaseStatus(status)]
 
     @property

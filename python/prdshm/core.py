@@ -508,6 +508,7 @@ class LockSet:
         self._session, self._gen = s, seg._gen
 
     def locked(self):
+        """True while this set holds its resources (in this process)."""
         return self._session is not None and self._gen == self.segment._gen
 
     def release(self):
