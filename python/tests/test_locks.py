@@ -188,12 +188,26 @@ def test_holders_blocking_filter(seg):
 def test_state_is_inspect_json(seg, name):
     import json
     import subprocess
+    import threading
+    import time
     from conftest import BIN
+
+    def waiter():  # another thread, another session: a waiting record
+        lk = seg.lock("st", shared=True)
+        if lk.acquire(timeout=10):
+            lk.release()
     with seg.lock("st", phase="p1"):
+        th = threading.Thread(target=waiter)
+        th.start()
+        for _ in range(2000):
+            if any(h.waiting for h in seg.holders("st")):
+                break
+            time.sleep(0.005)
         mine = seg.state()
         env = dict(os.environ, PRD_PARALLEL_SHM_NAME=name)
         out = subprocess.run([os.path.join(BIN, "prdshm-inspect"), "--json"], env=env,
                              cwd="/", stdout=subprocess.PIPE, check=True, timeout=30).stdout
+    th.join()
     tool = json.loads(out)
 
     def shape(x):
@@ -205,8 +219,11 @@ def test_state_is_inspect_json(seg, name):
     assert list(mine) == list(tool)
     for k in ("segment", "locks", "phases", "waves", "problems"):
         assert shape(mine[k]) == shape(tool[k]), k
-    assert mine["locks"][0]["resource"] == "st"
-    assert mine["locks"][0]["holders"][0]["phase"] == "p1"
-    for k in ("name", "size", "limits", "config", "layout_hash"):
+    # The same locks, holders, waiters and waits_for, member for member.
+    assert mine["locks"] == tool["locks"]
+    [lk] = mine["locks"]
+    assert lk["holders"][0]["phase"] == "p1" and lk["waiters"][0]["mode"] == "shared"
+    assert lk["waiters"][0]["waits_for"] == [lk["holders"][0]["agent"]]
+    for k in ("name", "size", "limits", "config", "layout_hash", "created"):
         assert mine["segment"][k] == tool["segment"][k]
-    assert [a["id"] for a in mine["agents"]] == [a["id"] for a in tool["agents"]][:len(mine["agents"])]
+    assert mine["agents"] == tool["agents"]
