@@ -141,8 +141,10 @@ _live = weakref.WeakSet()
 
 
 def _after_fork_in_child():
+    global _executor
     for seg in list(_live):
         seg._forked()
+    _executor = None  # its threads stayed in the parent
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -166,7 +166,7 @@ def test_asyncio_alock_does_not_block_the_loop(seg):
         return order, ticks - before
     order, ticks = asyncio.run(main())
     assert order == ["first", "second"]
-    assert ticks > 10  # the loop ran while "second" waited
+    assert ticks > 5  # the loop ran while "second" waited (blocked: 0 or 1)
     assert seg.holders("aio") == []
 
 

@@ -125,7 +125,7 @@ def test_wait_releases_the_gil(seg, name):
         stop.set()
         th.join()
         # Blocked in the library for 0.3 s, the other thread kept running.
-        assert len(ticks) > 10
+        assert len(ticks) > 5
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
