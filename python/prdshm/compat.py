@@ -76,12 +76,14 @@ class FileLock:
     def segment(self):
         return self._seg or default_segment()
 
-    def acquire(self, blocking=True):
-        """Take the lock; see the class."""
-        lk = self.segment.lock(self.path, self.lock_type is LockType.SHARED, self.timeout,
+    def acquire(self, blocking=True, timeout=None):
+        """Take the lock, waiting up to @timeout seconds (None: the
+        FileLock's own timeout); see the class."""
+        t = self.timeout if timeout is None else timeout
+        lk = self.segment.lock(self.path, self.lock_type is LockType.SHARED, t,
                                self.phase_id)
         try:
-            lk._acquire(self.timeout if blocking else 0)
+            lk._acquire(t if blocking else 0)
         except errors.LockTimeout as e:
             if not blocking:
                 return False

@@ -373,9 +373,10 @@ class Lock:
     def _mode(self):
         return SHARED if self.shared else EXCLUSIVE
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking=True, timeout=None):
         """Acquire; like ``threading.Lock.acquire``: ``blocking=False`` tries
-        once, ``timeout`` is in seconds (-1: as long as it takes).
+        once, ``timeout`` is in seconds (None or -1: as long as it takes;
+        :data:`DEFAULT`: the segment's lock_timeout_seconds).
         @return True if granted, False if not granted in time.
         @raise prdshm.Deadlock, prdshm.InvalidName, prdshm.TableFull, ..."""
         if not blocking:
@@ -483,9 +484,11 @@ class LockSet:
         self._session = None
         self._gen = -1
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking=True, timeout=None):
         """As :meth:`Lock.acquire`, for the whole set."""
         if not blocking:
+            if timeout not in (-1, None):
+                raise ValueError("can't specify a timeout for a non-blocking call")
             timeout = 0
         try:
             self._acquire(timeout)
