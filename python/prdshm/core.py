@@ -266,6 +266,15 @@ class Segment:
     def __exit__(self, *exc):
         self.close()
 
+    def __del__(self):
+        # Unreachable: no Lock or Agent refers to it any more, so no thread
+        # can be inside the library with its sessions.  Give the agents
+        # table its slots back.
+        try:
+            self.close()
+        except Exception:
+            pass
+
     def __repr__(self):
         return "<prdshm.Segment %s%s>" % (self.name, "" if self._seg else " closed")
 

@@ -227,3 +227,14 @@ def test_state_is_inspect_json(seg, name):
     for k in ("name", "size", "limits", "config", "layout_hash", "created"):
         assert mine["segment"][k] == tool["segment"][k]
     assert mine["agents"] == tool["agents"]
+
+
+def test_dropped_segments_give_their_slots_back(seg, name):
+    # max_agents is 32 here: 40 forgotten segments must not fill the table.
+    for i in range(40):
+        s = prdshm.open(name)
+        with s.lock("slot-%d" % i):
+            pass
+        del s
+    with seg.join("still-room"):
+        pass
