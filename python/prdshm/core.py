@@ -170,6 +170,7 @@ class Segment:
         self._local = threading.local()
         self._sessions = []
         self._spare = []
+        self._agents = weakref.WeakSet()  # joined: closed before we detach
         self._gen = 0
         self._seg = None
         self._attach()
@@ -189,6 +190,8 @@ class Segment:
     def _forked(self):
         # The child must not act for its parent: forget the handles without
         # touching the segment (the parent keeps its sessions and locks).
+        for a in list(self._agents):
+            a._abandon()
         for s in self._sessions:
             lib.prdshm_session_abandon(s)
         self._sessions, self._spare = [], []
@@ -250,6 +253,8 @@ class Segment:
     def close(self):
         """Close every session the binding opened (their locks are released)
         and detach.  Idempotent."""
+        for a in list(self._agents):
+            a.close()  # its session lives in our mapping
         with self._mutex:
             for s in self._sessions:
                 lib.prdshm_session_close(s)

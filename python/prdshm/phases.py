@@ -73,6 +73,7 @@ class Agent:
         raise_for(lib.prdshm_session_open(seg._handle(), _b(self.id), 0, out))
         self._s = out[0]
         self._view = _Session(seg, self._s)
+        seg._agents.add(self)
         #: True once claim() found nothing left to claim in the plan.
         self.done = False
 
@@ -152,10 +153,23 @@ class Agent:
         return LockSet(self._view, resources, shared, timeout, phase)
 
     def close(self):
-        """Release the agent's locks, mark it EXITED, free its slot."""
+        """Release the agent's locks, mark it EXITED, free its slot.  Also
+        done by the segment's close(), and when the Agent is dropped."""
         if self._s is not None:
-            lib.prdshm_session_close(self._s)
-            self._s = None
+            s, self._s = self._s, None
+            lib.prdshm_session_close(s)
+
+    def _abandon(self):
+        # A forked child: the session is the parent's.
+        if self._s is not None:
+            s, self._s = self._s, None
+            lib.prdshm_session_abandon(s)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def __enter__(self):
         return self
