@@ -53,6 +53,10 @@ class Error(Exception):
         self.detail = detail if detail is not None else _text(lib.prdshm_strerror(code))
         super().__init__(message or self.detail)
 
+    def __reduce__(self):
+        # Picklable (multiprocessing sends a worker's exception back).
+        return (self.__class__, (self.code, self.detail, str(self)))
+
 
 class LockTimeout(Error, TimeoutError):
     """A lock was not granted in time.  ``.resource`` names it and

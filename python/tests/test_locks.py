@@ -238,3 +238,12 @@ def test_dropped_segments_give_their_slots_back(seg, name):
         del s
     with seg.join("still-room"):
         pass
+
+
+def test_exceptions_pickle():
+    import pickle
+    e = prdshm.errors.error_for(prdshm.errors.code_of("EDEADLK"),
+                                "deadlock detected waiting for 'b': a waits for b waits for a")
+    f = pickle.loads(pickle.dumps(e))
+    assert type(f) is prdshm.Deadlock and f.code == e.code and str(f) == str(e)
+    assert f.cycle == ["a", "b", "a"]
