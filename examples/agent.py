@@ -36,17 +36,33 @@ def say(agent, text):
     print("%s: %s" % (agent.id, text), flush=True)
 
 
+def lock_try(agent, claim, seconds):
+    """One try: wait up to @seconds in slices of a second, heartbeating
+    between them and stopping on SIGTERM (the signal handler returns, so
+    the binding would otherwise wait on).  Each slice is a new request, as
+    in prdshm-agent: the price of noticing a stop within a second."""
+    end = time.monotonic() + seconds
+    while True:
+        left = max(0.0, end - time.monotonic())
+        ls = agent.lock_many(claim.outputs, timeout=min(1.0, left), phase=claim.id)
+        try:
+            return ls.__enter__()  # held until agent.unlock_all()
+        except prdshm.LockTimeout:
+            if stop_signal or left <= 1.0:
+                raise
+        agent.heartbeat()
+
+
 def lock_outputs(agent, seg_info, claim):
-    """The phase's outputs, all or none: a LockSet, or None (and why)."""
+    """The phase's outputs, all or none: a LockSet, or False (and why)."""
     if not claim.outputs:
         return None, ""
     tries = 1 + max(0, seg_info["conflict_retry_attempts"])
     per_try = seg_info["lock_timeout_seconds"] / tries
     why = ""
     for t in range(1, tries + 1):
-        ls = agent.lock_many(claim.outputs, timeout=per_try, phase=claim.id)
         try:
-            return ls.__enter__(), ""  # held until agent.unlock_all()
+            return lock_try(agent, claim, per_try), ""
         except (prdshm.LockTimeout, prdshm.Deadlock) as e:
             why = "cannot lock output %s: %s" % (getattr(e, "resource", "?"), e.detail)
         if stop_signal:
@@ -92,8 +108,10 @@ def run_phase(agent, seg, info, claim):
     say(agent, "%s started (attempt %d)" % (claim.id, claim.attempt))
     agent.log("%s: started" % claim.id)
     outputs, why = lock_outputs(agent, info, claim)
-    status, msg = (1, why) if outputs is False else (None, "")
-    if outputs is not False and not stop_signal:
+    status, msg = (None, "")  # None: cancelled, unless something ran
+    if outputs is False and not stop_signal:
+        status, msg = 1, why
+    elif outputs is not False and not stop_signal:
         status, msg = run_command(agent, claim, seg.name)
     try:
         if status is None:

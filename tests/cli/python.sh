@@ -8,6 +8,8 @@
 #  2. SIGINT to prdshm-run (the whole process group, as Ctrl-C): the Python
 #     agent cancels its running phase and terminates the command; exit 130;
 #     the kept segment is healthy.
+#  3. SIGTERM to a Python agent waiting for an output another process holds:
+#     it exits 143 within seconds, the phase CANCELLED, nothing left behind.
 #
 # Needs the binding in $BUILD/python (make python; not built for sanitizer
 # runs, where this is skipped).
@@ -90,10 +92,59 @@ test_sigint() {
 	rm -f "/dev/shm${SHM}"
 }
 
+agent_waits() {
+	"$BIN/prdshm-inspect" --name "$SHM" --json | grep -q '"waits_for"'
+}
+
+# SIGTERM while the Python agent waits for an output another process holds:
+# the agent notices within its one-second slices, cancels the phase, exits.
+test_sigterm_while_waiting() {
+	local agent holder rc i
+	shm_name
+	cat >"$TMP/out.yaml" <<EOF2
+wave_delay_seconds: 0
+lock_timeout_seconds: 60
+phases:
+  - id: writer
+    outputs: [busy-out]
+    command: touch "$TMP/writer-ran"
+EOF2
+	t_rc 0 "SIGTERM: create" "$BIN/prdshm-create" -q -c "$TMP/out.yaml" --name "$SHM"
+	"$BIN/prdshm-lock" --name "$SHM" busy-out sh -c "$(hold_cmd "$TMP/held" "$TMP/release")" &
+	holder=$!
+	BG_PIDS+=("$holder")
+	wait_until 20 test -e "$TMP/held" || not_ok "SIGTERM: the holder never got the lock"
+	$AGENT --name "$SHM" --id py-waiter >"$TMP/agent.out" 2>&1 &
+	agent=$!
+	BG_PIDS+=("$agent")
+	if wait_until 20 agent_waits; then
+		ok "SIGTERM: the Python agent waits for its output"
+	else
+		not_ok "SIGTERM: the agent never waited"; fi
+	kill -TERM "$agent"
+	for i in $(seq 100); do kill -0 "$agent" 2>/dev/null || break; sleep 0.05; done
+	if kill -0 "$agent" 2>/dev/null; then
+		not_ok "SIGTERM: the agent still waits 5 s later"; kill -9 "$agent"; fi
+	wait "$agent"
+	rc=$?
+	if [ "$rc" = 143 ]; then ok "SIGTERM: the agent exits 143"; else
+		not_ok "SIGTERM: exit $rc"; sed 's/^/#   /' "$TMP/agent.out"; fi
+	t_rc 0 "SIGTERM: phase status" "$BIN/prdshm-phase" --name "$SHM" status writer
+	t_grep "$TMP/out" "CANCELLED" "SIGTERM: the phase is CANCELLED"
+	touch "$TMP/release"
+	wait "$holder"
+	t_rc 0 "SIGTERM: nothing left behind (prdshm-inspect --check)" \
+		"$BIN/prdshm-inspect" --name "$SHM" --check
+	if [ ! -e "$TMP/writer-ran" ]; then ok "SIGTERM: the command never ran"; else
+		not_ok "SIGTERM: the command ran"; fi
+	rm -f "/dev/shm${SHM}"
+}
+
 if [ ! -d "$ROOT/$BUILD/python/prdshm" ]; then
 	skip "python agents: the binding is not built ($BUILD/python)"
 else
 	test_default_plan
 	test_sigint
+	test_sigterm_while_waiting
 fi
 cli_done
