@@ -10,7 +10,10 @@ Every wait releases the GIL (cffi does so around each call) and is
 interruptible: a signal whose handler runs during the wait makes the
 library withdraw the request and return ``PRDSHM_EINTR``; the binding then
 lets Python run its handlers (Ctrl-C raises ``KeyboardInterrupt`` there)
-and, if none raised, waits again for the time that is left.
+and, if none raised, waits again for the time that is left: PEP 475's rule
+for system calls, and ``threading.Lock.acquire()``'s.  To stop a wait from a
+handler, raise from it (or wait in slices and check a flag between them, as
+examples/agent.py does).
 """
 import asyncio
 import concurrent.futures
