@@ -5,6 +5,7 @@
 #   make run        build, then execute the plan in prdpar.yaml
 #   make asan|ubsan|tsan|valgrind   rerun the tests under a checker
 #   make bench | fuzz | torture | coverage
+#   make python     build the Python binding into build/python (PYTHONPATH)
 #   make install [PREFIX=/usr/local] [DESTDIR=...]
 #
 # V=1 prints the full commands.  Builds go to $(BUILD) (default: build/).
@@ -81,7 +82,8 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 .SECONDARY:
 
 .PHONY: all lib tools check unit cli deps install uninstall clean run \
-        asan ubsan tsan valgrind bench fuzz torture coverage format
+        asan ubsan tsan valgrind bench fuzz torture coverage format \
+        python python-deps bench-python
 
 all: lib tools
 
@@ -96,6 +98,34 @@ $(DEPS_STAMP):
 	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
 	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
 	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "prdshm: missing packages:$$missing"; \
+	       echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	  echo "prdshm: installing$$missing"; \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
+	  { echo "prdshm: apt-get install$$missing failed"; exit 1; }; \
+	fi
+	$(Q)touch $@
+
+# The Python binding's Debian packages, for /usr/bin/python3 (a python3
+# earlier on PATH, pyenv's say, would not see them).  filelock is only for
+# the benchmark's comparison, setuptools for `pip install ./python`.
+PYTHON ?= /usr/bin/python3
+PY_DEPS_STAMP := $(BUILD)/.py-deps-ok
+PY_PKGS := cffi:python3-cffi pytest:python3-pytest filelock:python3-filelock \
+           setuptools:python3-setuptools
+python-deps: $(PY_DEPS_STAMP)
+$(PY_DEPS_STAMP):
+	$(Q)mkdir -p $(BUILD)
+	$(Q)missing=""; \
+	for m in $(PY_PKGS); do \
+	  $(PYTHON) -c "import $${m%%:*}" 2>/dev/null || missing="$$missing $${m##*:}"; \
+	done; \
+	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	  2>/dev/null || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
@@ -148,6 +178,22 @@ $(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# --- Python binding (python/) ----------------------------------------------
+# cffi in API mode: the extension is compiled against lib/prdshm.h and links
+# the static library in, so build/python needs no LD_LIBRARY_PATH.  Not for
+# sanitizer or coverage builds (the interpreter would need their runtime).
+PY_SRC   := $(sort $(wildcard python/prdshm/*.py))
+PY_BUILD := $(BUILD)/python
+PY_STAMP := $(PY_BUILD)/.built
+PY_CHECK := $(if $(SANITIZE)$(TEST_WRAP),,$(PY_STAMP))
+python: $(PY_STAMP)
+$(PY_STAMP): python/prdshm_build.py $(PY_SRC) $(STATIC) lib/prdshm.h | $(PY_DEPS_STAMP)
+	@mkdir -p $(PY_BUILD)/prdshm
+	@$(if $(Q),echo "  CFFI    $(PY_BUILD)/prdshm")
+	$(Q)PRDSHM_INCLUDE=lib PRDSHM_STATIC=$(STATIC) $(PYTHON) python/prdshm_build.py $(PY_BUILD) >/dev/null
+	$(Q)cp $(PY_SRC) $(PY_BUILD)/prdshm/
+	$(Q)touch $@
+
 # --- tools -----------------------------------------------------------------
 tools: $(TOOLS)
 
@@ -172,9 +218,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(STATIC_T)
 # TEST_WRAP runs each test program under a checker (valgrind).  run.sh also
 # runs a bounded crash torture (TORTURE_CHECK_ARGS) and counts it as a test.
 TORTURE_CHECK_ARGS ?= --seconds 40
-check: all $(TESTS) $(BUILD)/prdshm-torture $(VARIANT_TOOLS)
+check: all $(TESTS) $(BUILD)/prdshm-torture $(VARIANT_TOOLS) $(PY_CHECK)
 	$(Q)BUILD=$(BUILD) TEST_WRAP="$(TEST_WRAP)" CLI_WRAP="$(CLI_WRAP)" TEST_FILTER="$(TEST_FILTER)" \
-	  TORTURE_BIN=$(BUILD)/prdshm-torture \
+	  TORTURE_BIN=$(BUILD)/prdshm-torture PYTHON=$(if $(PY_CHECK),$(PYTHON)) \
 	  TORTURE_ARGS="$(TORTURE_CHECK_ARGS) --inspect $(BUILD)/bin/prdshm-inspect" \
 	  bash tests/run.sh $(TESTS)
 
@@ -206,7 +252,10 @@ run: all
 	  $(BUILD)/bin/prdshm-run -c prdpar.yaml
 
 # --- install ---------------------------------------------------------------
-install: all
+# The binding goes to PREFIX's site-packages for $(PYTHON) (Debian's
+# /usr/local/lib/python3.X/dist-packages for PREFIX=/usr/local).
+PY_SITE = $(shell $(PYTHON) python/sitedir.py $(PREFIX))
+install: all python
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)
@@ -216,12 +265,16 @@ install: all
 	install -m 644 lib/prdshm.h $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 $(BUILD)/prdshm.pc $(DESTDIR)$(PKGCONFIGDIR)
 	$(if $(wildcard docs/man/*.1),install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(MANDIR)/man1)
+	install -d $(DESTDIR)$(PY_SITE)/prdshm
+	install -m 644 $(PY_BUILD)/prdshm/*.py $(DESTDIR)$(PY_SITE)/prdshm
+	install -m 755 $(PY_BUILD)/prdshm/_prdshm*.so $(DESTDIR)$(PY_SITE)/prdshm
 
 uninstall:
 	rm -f $(TOOLS:$(BUILD)/bin/%=$(DESTDIR)$(BINDIR)/%)
 	rm -f $(DESTDIR)$(LIBDIR)/libprdshm.a $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libprdshm.so
 	rm -f $(DESTDIR)$(INCLUDEDIR)/prdshm.h $(DESTDIR)$(PKGCONFIGDIR)/prdshm.pc
 	rm -f $(patsubst docs/man/%,$(DESTDIR)$(MANDIR)/man1/%,$(wildcard docs/man/*.1))
+	rm -rf $(DESTDIR)$(PY_SITE)/prdshm
 
 clean:
 	rm -rf build build-asan build-ubsan build-tsan build-valgrind build-cov build-fuzz
@@ -241,6 +294,11 @@ $(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
 
 bench: all $(BUILD)/prdshm-bench
 	$(BUILD)/prdshm-bench $(BENCH_ARGS)
+	$(if $(SANITIZE),,$(MAKE) --no-print-directory bench-python)
+
+# From Python: prdshm against fcntl.flock and python3-filelock (docs/performance.md).
+bench-python: $(PY_STAMP)
+	PYTHONPATH=$(PY_BUILD) $(PYTHON) python/bench/bench.py
 
 $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o): $(wildcard tests/torture/*.h)
 $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)

@@ -137,6 +137,7 @@ int prdshm_version_number(void);
 	XX(EDEADOWNER, -28, "dead agents hold locks or phases")                \
 	XX(ENOAGENT, -29, "no such agent")                                     \
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
+	XX(EINTR, -31, "interrupted by a signal")                              \
 	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")
 
 enum prdshm_errno {
@@ -647,6 +648,16 @@ int prdshm_session_fd(const prdshm_session *s);
  * same mode, no phase either time) takes no mutex: it takes its released
  * hold back, unless someone waits for the resource (docs/design.md,
  * "Taking a release back").
+ * Interruptible: when a signal handler runs in the waiting thread, the wait
+ * ends with PRDSHM_EINTR and leaves no record behind (unless the grant came
+ * first: then 0, and the lock is held).  Like sem_timedwait(3) and poll(2),
+ * the wait is never restarted after a handler, whether or not it was
+ * installed with SA_RESTART; a caller that ignores the signal calls again
+ * (and queues again, behind later requests).  Signals without a handler,
+ * and stops (SIGSTOP, SIGCONT), do not interrupt it.  Only the sleep is
+ * interruptible: a handler that runs while the thread is between sleeps
+ * (microseconds, unless it is preempted there) does not end the wait, so a
+ * sender that must be heard repeats its signal (as a user repeats Ctrl-C).
  * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
  *        or PRDSHM_WAIT_FOREVER.  It bounds the mutex waits too: a try waits
  *        at most a few milliseconds for the partition mutex, a timed request
@@ -661,10 +672,11 @@ int prdshm_session_fd(const prdshm_session *s);
  *         process can see, the holder thread and whether it is stopped);
  *         PRDSHM_ETIMEDOUT (the same for a timed request; if the request was
  *         already queued and the mutex stays held even PRDSHM_RECOVER_WAIT_MS
- *         past the deadline, the request stays queued until the session
- *         releases everything, and the message says so); PRDSHM_EDEADLK;
- *         PRDSHM_ELOCKFULL ("lock table full (max_locks=N)"); PRDSHM_ERECOVER;
- *         PRDSHM_EINVAL.
+ *         past the deadline, the request stays queued until the next process
+ *         on the resource withdraws it, a few seconds after the deadline, and
+ *         the message says so); PRDSHM_EINTR (a signal handler ran while
+ *         waiting); PRDSHM_EDEADLK; PRDSHM_ELOCKFULL ("lock table full
+ *         (max_locks=N)"); PRDSHM_ERECOVER; PRDSHM_EINVAL.
  */
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);
@@ -693,7 +705,8 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed);
  * its index.  Resources are taken in a canonical order, so two sessions
  * asking for the same set cannot deadlock each other.  @p timeout_ms bounds
  * the whole call, mutex waits included, as for prdshm_lock().  Duplicate
- * names are PRDSHM_EINVAL.
+ * names are PRDSHM_EINVAL.  A signal handler interrupts the wait as for
+ * prdshm_lock() (PRDSHM_EINTR, nothing held).
  */
 int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		     prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
@@ -710,8 +723,9 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
  *         PRDSHM_EBUSY (try mode: a conflict, or the partition mutex held by
  *         a stopped process, named by prdshm_last_error(); or another thread
  *         of this session is already upgrading it); PRDSHM_ETIMEDOUT (as for
- *         prdshm_lock()); PRDSHM_EDEADLK; PRDSHM_ERECOVER.  On the other
- *         failures the SHARED hold stays.
+ *         prdshm_lock()); PRDSHM_EINTR (a signal handler ran while waiting,
+ *         as for prdshm_lock()); PRDSHM_EDEADLK; PRDSHM_ERECOVER.  On the
+ *         other failures the SHARED hold stays.
  */
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
 
@@ -834,7 +848,8 @@ int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim
  * phase mutex no longer than @p timeout_ms either.
  * @return 0 (woken or timed out: call claim again); PRDSHM_EBUSY
  *         (@p timeout_ms 0) or PRDSHM_ETIMEDOUT: the phase mutex stayed held
- *         (a stopped holder, named by prdshm_last_error()).
+ *         (a stopped holder, named by prdshm_last_error()); PRDSHM_EINTR (a
+ *         signal handler ran during the wait, see prdshm_lock()).
  */
 int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms);
 

@@ -50,6 +50,26 @@ if [ "$unit_only" = 0 ] && [ -z "${TEST_FILTER:-}" ] && [ -d tests/cli ]; then
   done
 fi
 
+# The Python binding's pytest suite (make check passes PYTHON when the
+# binding is built: not under a checker or a sanitizer).  Each pytest test
+# counts as a test; exit status 5 (no tests collected) is a failure.
+if [ "$unit_only" = 0 ] && [ -n "${PYTHON:-}" ] &&
+   { [ -z "${TEST_FILTER:-}" ] || [[ " $TEST_FILTER " == *" pytest "* ]]; }; then
+  log="$BUILD/tests/pytest.log"
+  mkdir -p "$BUILD/tests"
+  echo "== pytest"
+  PYTHONPATH="$BUILD/python" PRDSHM_BUILD="$BUILD" PYTHONDONTWRITEBYTECODE=1 \
+    timeout -k 10 "$timeout_s" "$PYTHON" -m pytest -q -p no:cacheprovider python/tests >"$log" 2>&1
+  rc=$?
+  sum=$(tail -1 "$log")
+  p=$(grep -o '[0-9]* passed' <<<"$sum" | cut -d' ' -f1); p=${p:-0}
+  f=$(grep -oE '[0-9]+ (failed|error|errors)' <<<"$sum" | awk '{n += $1} END {print n + 0}')
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$rc" != 0 ]; then failures+=("pytest"); echo "-- pytest failed (exit $rc):"; tail -60 "$log"
+  else echo "   $p passed"; fi
+fi
+
 # The bounded crash torture (make check passes TORTURE_BIN): one test.  Not
 # under a checker (TEST_WRAP: valgrind would take hours) nor when a filter
 # leaves it out.

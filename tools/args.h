@@ -65,6 +65,7 @@ struct run_opts {
 	int jobs; /* 0: max_parallel_agents */
 	int keep, attach, plain;
 	const char *log_path;
+	const char *agent_cmd; /* run instead of prdshm-agent (sh -c) */
 };
 
 int create_parse(int argc, char **argv, struct create_opts *o, int silent);

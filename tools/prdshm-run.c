@@ -67,6 +67,9 @@ static void usage(FILE *out)
 		"      --keep         keep the segment at the end (for prdshm-inspect)\n"
 		"      --plain        one line per event even on a terminal\n"
 		"      --log FILE     append the agents' output (commands included) to FILE\n"
+		"      --agent-cmd CMD  start CMD (by /bin/sh) as each agent instead of\n"
+		"                     prdshm-agent, with prdshm-agent's arguments appended:\n"
+		"                     --name NAME --id ID [--config FILE]\n"
 		"  -q, --quiet        only the summary\n"
 		"  -v, --verbose      show the agents' output (implies --plain)\n"
 		"  -h, --help         show this help and exit\n"
@@ -100,6 +103,7 @@ static const tool_optdef run_optdefs[] = {
 	TOOL_OPT_SET("attach", 0, struct run_opts, attach, 1),
 	TOOL_OPT_SET("plain", 0, struct run_opts, plain, 1),
 	TOOL_OPT_STR("log", 0, struct run_opts, log_path),
+	TOOL_OPT_STR("agent-cmd", 0, struct run_opts, agent_cmd),
 	{ 0 },
 };
 
@@ -404,13 +408,22 @@ static int find_agent(struct run *r)
 
 static void exec_agent(const struct run *r, const char *id)
 {
-	const char *argv[8];
+	const char *argv[12];
 	int n = 0;
 
 	rn_signals_default();
 	if (r->out_fd >= 0) {
 		dup2(r->out_fd, STDOUT_FILENO);
 		dup2(r->out_fd, STDERR_FILENO);
+	}
+	if (r->opt.agent_cmd) {
+		/* The arguments below go after the user's command line,
+		 * quoted as they are; exec, so that the agent is our child
+		 * and gets our signals, not a shell in between. */
+		argv[n++] = "sh";
+		argv[n++] = "-c";
+		argv[n++] = "eval exec \"$PRDSHM_AGENT_CMD\" '\"$@\"'";
+		setenv("PRDSHM_AGENT_CMD", r->opt.agent_cmd, 1);
 	}
 	argv[n++] = "prdshm-agent";
 	argv[n++] = "--name";
@@ -422,8 +435,9 @@ static void exec_agent(const struct run *r, const char *id)
 		argv[n++] = r->opt.tc.config_path;
 	}
 	argv[n] = NULL;
-	execv(r->agent_bin, (char *const *)(uintptr_t)argv);
-	dprintf(STDERR_FILENO, "prdshm-run: exec %s: %s\n", r->agent_bin, strerror(errno));
+	execv(r->opt.agent_cmd ? "/bin/sh" : r->agent_bin, (char *const *)(uintptr_t)argv);
+	dprintf(STDERR_FILENO, "prdshm-run: exec %s: %s\n",
+		r->opt.agent_cmd ? "/bin/sh" : r->agent_bin, strerror(errno));
 	_exit(TOOL_EXIT_INTERNAL);
 }
 
@@ -775,7 +789,7 @@ static int open_log(struct run *r)
 
 static int setup(struct run *r)
 {
-	int rc = find_agent(r);
+	int rc = r->opt.agent_cmd ? 0 : find_agent(r);
 
 	if (rc == 0)
 		rc = open_log(r);
