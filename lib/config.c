@@ -111,6 +111,7 @@ static const char *const phase_names[] = {
 struct origin_rec {
 	prdshm_origin origin;
 	int line, column; /* of the key, when from a file */
+	int vline, vcolumn; /* of the value, when from a file: where errors point */
 };
 
 /* Private to this file: referenced by prdshm_config.src_ (NULL: all defaults). */
@@ -548,10 +549,13 @@ static int set_key(prdshm_config *cfg, int ki, const struct setting *s, prdshm_d
 	rec->origin = s->origin;
 	rec->line = s->line;
 	rec->column = s->column;
+	rec->vline = s->line ? s->at.line : 0;
+	rec->vcolumn = s->line ? s->at.column : 0;
 	return 0;
 }
 
-/* Where a key's current value came from, as a diagnostic position. */
+/* Where a key's current value came from, as a diagnostic position: the
+ * value itself when it came from a file. */
 static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *buf, size_t size)
 {
 	const struct origin_rec *rec = cfg->src_ ? &cfg->src_->key[ki] : NULL;
@@ -564,8 +568,8 @@ static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *
 	switch (rec->origin) {
 	case PRDSHM_FROM_FILE:
 		at->file = cfg->path_ ? cfg->path_ : "(file)";
-		at->line = rec->line;
-		at->column = rec->column;
+		at->line = rec->vline > 0 ? rec->vline : rec->line;
+		at->column = rec->vline > 0 ? rec->vcolumn : rec->column;
 		break;
 	case PRDSHM_FROM_ENV:
 		env_name(&keys[ki], buf, size);
@@ -636,6 +640,7 @@ static void free_phases(prdshm_phase_def *phases, size_t n)
 		free(p->id);
 		free(p->name);
 		free_strv(p->deps, p->ndeps);
+		free(p->deps_at);
 		free_strv(p->outputs, p->noutputs);
 		free(p->command);
 	}
@@ -936,8 +941,29 @@ static int push_str(char ***v, size_t *n, char *s)
 	return 0;
 }
 
-/* A list of strings: "[a, b]", a block sequence, or nothing. */
-static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n)
+/* Record where item @p n of a list is, before push_str() adds it: the
+ * array grows by the same powers of two. */
+static int push_pos(prdshm_pos **v, size_t n, struct where at)
+{
+	prdshm_pos *nv;
+
+	if ((n & (n - 1)) == 0) {
+		nv = realloc(*v, (n ? n * 2 : 1) * sizeof(*nv));
+		if (!nv)
+			return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+		*v = nv;
+	}
+	(*v)[n] = (prdshm_pos){ at.line, at.column };
+	return 0;
+}
+
+/*
+ * A list of strings: "[a, b]", a block sequence, or nothing.  With @p pos,
+ * where each item is, for the errors found later (unknown dependencies,
+ * cycles).
+ */
+static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n,
+		     prdshm_pos **pos)
 {
 	const char *what = phase_names[pk];
 	struct where at = ev_where(L);
@@ -958,6 +984,11 @@ static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n)
 		err = ev_strdup(L, what, &s);
 		if (err)
 			return err;
+		err = pos ? push_pos(pos, *n, ev_where(L)) : 0;
+		if (err) {
+			free(s);
+			return err;
+		}
 		err = push_str(v, n, s);
 		if (err)
 			return err;
@@ -989,17 +1020,21 @@ static int load_phase_string(struct loader *L, enum phase_key pk, char **dst)
 
 static int load_phase_value(struct loader *L, enum phase_key pk, prdshm_phase_def *p)
 {
+	struct where at;
+
 	switch (pk) {
 	case PK_ID:
+		at = ev_where(L);
+		p->id_at = (prdshm_pos){ at.line, at.column };
 		return load_phase_string(L, pk, &p->id);
 	case PK_NAME:
 		return load_phase_string(L, pk, &p->name);
 	case PK_COMMAND:
 		return load_phase_string(L, pk, &p->command);
 	case PK_DEPS:
-		return load_list(L, pk, &p->deps, &p->ndeps);
+		return load_list(L, pk, &p->deps, &p->ndeps, &p->deps_at);
 	case PK_OUTPUTS:
-		return load_list(L, pk, &p->outputs, &p->noutputs);
+		return load_list(L, pk, &p->outputs, &p->noutputs, NULL);
 	case PK_ESTIMATE:
 	case PK_N:
 	default:
@@ -1508,8 +1543,8 @@ static int check_phases(const prdshm_config *cfg, prdshm_diag *diag)
 	}
 	for (size_t i = 0; i < cfg->nphases; i++) {
 		p = &cfg->phases[i];
-		at.line = p->line;
-		at.column = p->column;
+		at.line = p->id_at.line > 0 ? p->id_at.line : p->line;
+		at.column = p->id_at.line > 0 ? p->id_at.column : p->column;
 		if (!prdshm__valid_id(p->id))
 			return diag_fail(diag, &at, PRDSHM_ECONFIG,
 					 "phase %zu: id '%.64s' is not valid (1..%d printable "

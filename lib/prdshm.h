@@ -230,6 +230,12 @@ typedef struct prdshm_diag {
 #define PRDSHM_DIAG_INIT { .struct_size = sizeof(prdshm_diag) }
 #define PRDSHM_DIAG_SIZE_1_0 PRDSHM__END_OF(prdshm_diag, msg)
 
+/** A place in a configuration file: 1-based line and column (in bytes);
+ *  0, 0 when the value did not come from a file. */
+typedef struct prdshm_pos {
+	int line, column;
+} prdshm_pos;
+
 /** One phase of the plan, as written in prdpar.yaml. */
 typedef struct prdshm_phase_def {
 	char *id;
@@ -241,6 +247,11 @@ typedef struct prdshm_phase_def {
 	double estimated_minutes; /* 0 when not given */
 	char *command;            /* NULL when not given */
 	int line, column;         /* where it was defined; 0 if not from a file */
+	/* Where its values were, so that an error points at the value at
+	 * fault (prdshm_config_load_*() fill them; a plan built by the caller
+	 * leaves them zero/NULL, and errors then point at line, column): */
+	prdshm_pos id_at;         /* of the id */
+	prdshm_pos *deps_at;      /* NULL, or ndeps places: deps[j] is at deps_at[j] */
 } prdshm_phase_def;
 
 /** Where a configuration value came from. */
