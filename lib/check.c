@@ -1,6 +1,8 @@
 /*
  * check.c: the invariants of the segment, checked for prdshm-inspect --check
- * and the tests.  Like inspection it never waits long for a mutex.
+ * and the tests.  Like inspection it never waits long for a mutex.  The
+ * problems found under a mutex reach the caller's callback once it is
+ * released (see internal/report.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 
 #include "internal/locktable.h"
 #include "internal/phases.h"
+#include "internal/report.h"
 #include "internal/session.h"
 #include "internal/util.h"
 
@@ -18,6 +21,7 @@ struct checker {
 	void (*report)(void *ctx, int severity, const char *problem);
 	void *ctx;
 	int worst; /* 0, PRDSHM_CHECK_WARN or PRDSHM_CHECK_ERROR */
+	struct prdshm__msgq queue; /* problems not yet given to report */
 };
 
 static void problem(struct checker *c, int severity, const char *fmt, ...)
@@ -34,7 +38,13 @@ static void problem(struct checker *c, int severity, const char *fmt, ...)
 	if (severity > c->worst)
 		c->worst = severity;
 	if (c->report)
-		c->report(c->ctx, severity, buf);
+		prdshm__msgq_add(&c->queue, severity, buf);
+}
+
+/* Give the problems found so far to the caller.  Call holding no mutex. */
+static void deliver(struct checker *c)
+{
+	prdshm__msgq_flush(&c->queue, c->report, c->ctx);
 }
 
 /* Walk slot @p si's record list, checking each record and the counters. */
@@ -139,6 +149,7 @@ static void check_locks(struct checker *c, unsigned flags)
 		check_partition(c, p);
 		if (locked)
 			prdshm__part_unlock(c->seg, p);
+		deliver(c);
 	}
 }
 
@@ -166,22 +177,32 @@ static void phase_report(void *ctx, int severity, const char *msg)
 	problem(ctx, severity, "%s", msg);
 }
 
+static int check(struct checker *c, unsigned flags)
+{
+	if (__atomic_load_n(&c->seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
+		problem(c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
+		return PRDSHM_ERECOVER;
+	}
+	check_agents(c);
+	deliver(c);
+	check_locks(c, flags);
+	if (prdshm__phases_check(c->seg, flags, phase_report, c) == PRDSHM_ENOMEM)
+		return PRDSHM_ENOMEM;
+	if (c->worst == PRDSHM_CHECK_ERROR)
+		return PRDSHM_ECORRUPT;
+	return c->worst ? PRDSHM_EDEADOWNER : 0;
+}
+
 int prdshm_check(prdshm_seg *seg, unsigned flags,
 		 void (*report)(void *ctx, int severity, const char *problem), void *ctx)
 {
 	struct checker c = { .seg = seg, .report = report, .ctx = ctx };
+	int r;
 
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
-	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
-		problem(&c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
-		return PRDSHM_ERECOVER;
-	}
-	check_agents(&c);
-	check_locks(&c, flags);
-	if (prdshm__phases_check(seg, flags, phase_report, &c) == PRDSHM_ENOMEM)
-		return PRDSHM_ENOMEM;
-	if (c.worst == PRDSHM_CHECK_ERROR)
-		return PRDSHM_ECORRUPT;
-	return c.worst ? PRDSHM_EDEADOWNER : 0;
+	r = check(&c, flags);
+	deliver(&c);
+	prdshm__msgq_free(&c.queue);
+	return r;
 }
