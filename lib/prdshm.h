@@ -733,7 +733,11 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
  * attempts remain, or always when @p requeue is set).  Never waits more than
  * PRDSHM_RECOVER_WAIT_MS in all for a mutex.
  * @param report called once per action with a one-line description (may be
- *        NULL).  @param nreaped number of dead sessions reaped (may be NULL).
+ *        NULL), in the order of the actions, by the calling thread, after
+ *        the work is done and every segment mutex released: it may call the
+ *        library on this segment (prdshm_lock_query(), a snapshot, a lock),
+ *        and a slow one delays only its caller.
+ * @param nreaped number of dead sessions reaped (may be NULL).
  * @return 0; PRDSHM_ERECOVER; PRDSHM_ETIMEDOUT (a live process held a mutex
  *         too long: prdshm_last_error() names the mutex and, as far as this
  *         process can see, the holder thread and whether it is alive or
@@ -907,7 +911,10 @@ void prdshm_snapshot_free(prdshm_snapshot *snap);
 
 /**
  * Check every invariant of the segment; call @p report once per problem with
- * its severity.  Takes each mutex with a short timeout like a snapshot;
+ * its severity, in the order found, by the calling thread, never while a
+ * segment mutex is held (the problems found under a mutex are delivered
+ * once it is released): @p report may call the library on this segment.
+ * Takes each mutex with a short timeout like a snapshot;
  * with @p flags PRDSHM_SNAP_NOLOCK it takes (and repairs) none, so it
  * returns even while a stopped process holds one, and a state torn by a
  * concurrent writer is reported as broken invariants.
@@ -926,7 +933,8 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
  * (then the mark stays).  A mutex left unrecoverable is re-created.  One
  * recovery runs at a time per segment, across processes and threads.
  * Never waits more than PRDSHM_RECOVER_WAIT_MS in all, for another
- * recovery and for the mutexes.
+ * recovery and for the mutexes.  @p report (may be NULL) is called as for
+ * prdshm_reap(): once the recovery is over, holding no segment mutex.
  * @return 0; PRDSHM_ECORRUPT (cannot repair: the segment stays marked);
  *         PRDSHM_ERECOVER (the segment was marked again while this call
  *         ran, by another process: call again);
