@@ -21,6 +21,7 @@ struct checker {
 	void (*report)(void *ctx, int severity, const char *problem);
 	void *ctx;
 	int worst; /* 0, PRDSHM_CHECK_WARN or PRDSHM_CHECK_ERROR */
+	int nproblems;
 	struct prdshm__msgq queue; /* problems not yet given to report */
 };
 
@@ -37,6 +38,7 @@ static void problem(struct checker *c, int severity, const char *fmt, ...)
 	va_end(ap);
 	if (severity > c->worst)
 		c->worst = severity;
+	c->nproblems++;
 	if (c->report)
 		prdshm__msgq_add(&c->queue, severity, buf);
 }
@@ -179,9 +181,11 @@ static void phase_report(void *ctx, int severity, const char *msg)
 
 static int check(struct checker *c, unsigned flags)
 {
+	const char *name = c->seg->name;
+
 	if (__atomic_load_n(&c->seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
 		problem(c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
-		return PRDSHM_ERECOVER;
+		return prdshm__fail(PRDSHM_ERECOVER, "%s is marked as needing recovery", name);
 	}
 	check_agents(c);
 	deliver(c);
@@ -189,8 +193,14 @@ static int check(struct checker *c, unsigned flags)
 	if (prdshm__phases_check(c->seg, flags, phase_report, c) == PRDSHM_ENOMEM)
 		return PRDSHM_ENOMEM;
 	if (c->worst == PRDSHM_CHECK_ERROR)
-		return PRDSHM_ECORRUPT;
-	return c->worst ? PRDSHM_EDEADOWNER : 0;
+		return prdshm__fail(PRDSHM_ECORRUPT, "%s: invariants broken (%d problems found)",
+				    name, c->nproblems);
+	if (c->worst)
+		return prdshm__fail(PRDSHM_EDEADOWNER,
+				    "%s: dead agents hold locks or phases (%d problems found)", name,
+				    c->nproblems);
+	/* A mutex not taken in time is no failure: the check read without it. */
+	return prdshm__call_ok();
 }
 
 int prdshm_check(prdshm_seg *seg, unsigned flags,
@@ -199,6 +209,7 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
 	struct checker c = { .seg = seg, .report = report, .ctx = ctx };
 	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
 	r = check(&c, flags);

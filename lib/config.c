@@ -607,7 +607,10 @@ static void config_defaults(prdshm_config *cfg)
 	cfg->max_agents = 64;
 }
 
-int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+/* prdshm_config_init_size() without touching prdshm_last_error(): also
+ * what prdshm_config_free() leaves behind, after a failure it must not
+ * hide. */
+static int config_init(prdshm_config *cfg, size_t size)
 {
 	prdshm_config full;
 
@@ -623,6 +626,12 @@ int prdshm_config_init_size(prdshm_config *cfg, size_t size)
 	cfg->struct_size = (uint32_t)size;
 	prdshm__abi_copy_out(cfg, &full, sizeof(full));
 	return 0;
+}
+
+int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+{
+	prdshm__call_begin();
+	return config_init(cfg, size);
 }
 
 static void free_strv(char **v, size_t n)
@@ -657,7 +666,7 @@ void prdshm_config_free(prdshm_config *cfg)
 	free(cfg->src_);
 	free(cfg->path_);
 	/* Leave defaults behind so that a second free or a reuse is harmless. */
-	prdshm_config_init_size(cfg, cfg->struct_size);
+	config_init(cfg, cfg->struct_size);
 }
 
 /*
@@ -1309,8 +1318,10 @@ int prdshm_config_load_string(prdshm_config *cfg, const char *yaml, size_t len,
 			      const char *name, prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	int err = diag_begin(&diag, &dummy, "prdshm_config_load_string");
+	int err;
 
+	prdshm__call_begin();
+	err = diag_begin(&diag, &dummy, "prdshm_config_load_string");
 	if (err)
 		return err;
 	if (!cfg || (!yaml && len))
@@ -1363,6 +1374,7 @@ int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *d
 	FILE *f;
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_load_file");
 	if (err)
 		return err;
@@ -1396,6 +1408,7 @@ int prdshm_config_apply_env(prdshm_config *cfg, prdshm_diag *diag)
 	char var[sizeof(ENV_PREFIX) + KEY_TEXT_MAX];
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_apply_env");
 	if (err)
 		return err;
@@ -1445,6 +1458,7 @@ int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
 	struct setting s = { 0 };
 	int ki;
 
+	prdshm__call_begin();
 	int err = diag_begin(&diag, &dummy, "prdshm_config_set");
 
 	if (err)
@@ -1580,6 +1594,7 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag)
 	prdshm_diag dummy;
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_validate");
 	if (err)
 		return err;
@@ -1604,8 +1619,10 @@ int prdshm_config_load_size(prdshm_config *cfg, size_t size, const char *path,
 			    prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	int err = diag_begin(&diag, &dummy, "prdshm_config_load");
+	int err;
 
+	prdshm__call_begin();
+	err = diag_begin(&diag, &dummy, "prdshm_config_load");
 	if (err)
 		return err;
 	if (!cfg)
@@ -1662,6 +1679,7 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 	const struct key_def *k;
 	int n;
 
+	prdshm__call_begin();
 	if (!cfg || ki < 0 || !buf || size == 0)
 		return prdshm__fail(PRDSHM_EINVAL, "config_get: unknown key '%s'",
 				    key ? key : "(null)");
@@ -1845,6 +1863,7 @@ int prdshm_config_write(const prdshm_config *cfg, FILE *out)
 	yaml_emitter_t em;
 	int err = 0;
 
+	prdshm__call_begin();
 	if (!cfg || !out)
 		return prdshm__fail(PRDSHM_EINVAL, "config_write: no configuration or stream");
 	if (config_ok(cfg, "prdshm_config_write") != 0)

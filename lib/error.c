@@ -9,8 +9,10 @@
 
 #include "internal/util.h"
 
-/* Detailed message of the thread's last failure; see prdshm_last_error(). */
+/* Detailed message of the thread's last failure; see prdshm_last_error().
+ * Valid while prdshm__error_set says so. */
 static _Thread_local char last_error[512];
+__thread unsigned char prdshm__error_set __attribute__((tls_model("initial-exec")));
 
 const char *prdshm_strerror(int err)
 {
@@ -42,7 +44,7 @@ const char *prdshm_err_name(int err)
 
 const char *prdshm_last_error(void)
 {
-	return last_error;
+	return prdshm__error_set ? last_error : "";
 }
 
 int prdshm__fail(int err, const char *fmt, ...)
@@ -52,6 +54,7 @@ int prdshm__fail(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
+	prdshm__error_set = 1;
 	return err;
 }
 
@@ -75,6 +78,7 @@ int prdshm__fail_errno(int err_default, const char *fmt, ...)
 	va_end(ap);
 	len = strlen(last_error);
 	snprintf(last_error + len, sizeof(last_error) - len, ": %s", strerror(saved));
+	prdshm__error_set = 1;
 	errno = saved;
 	return err;
 }

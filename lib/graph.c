@@ -831,6 +831,7 @@ int prdshm_graph_build(const prdshm_phase_def *phases, size_t n, prdshm_graph **
 	prdshm_graph *g;
 	int err;
 
+	prdshm__call_begin();
 	if (out)
 		*out = NULL;
 	/* Only the 1.0 fields of the diag are written below. */

@@ -1720,8 +1720,10 @@ int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
 	struct repair_ctx rc;
 	struct geom g;
 	struct op op;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	if (out == NULL)
@@ -1752,8 +1754,10 @@ int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	struct op op;
 	uint32_t seen, best = NIL;
 	int64_t wait_ms = timeout_ms < 0 || timeout_ms > WAIT_CAP_MS ? WAIT_CAP_MS : timeout_ms;
-	int ready, r = session_ok(s);
+	int ready, r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	repair_ctx_init(&rc, s);
@@ -1840,11 +1844,13 @@ static int finish(prdshm_session *s, int32_t index, uint32_t to, int exit_status
 
 int prdshm_phase_complete(prdshm_session *s, int32_t index)
 {
+	prdshm__call_begin();
 	return finish(s, index, CO, 0, NULL);
 }
 
 int prdshm_phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
 {
+	prdshm__call_begin();
 	return finish(s, index, FA, exit_status, message);
 }
 
@@ -1942,8 +1948,10 @@ int prdshm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 	struct run_state st;
 	struct geom g;
 	struct op op;
-	int r = s ? session_ok(s) : 0;
+	int r;
 
+	prdshm__call_begin();
+	r = s ? session_ok(s) : 0;
 	if (r)
 		return r;
 	if (!prdshm__valid_id(id))
@@ -2060,8 +2068,10 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 int prdshm_agent_heartbeat(prdshm_session *s)
 {
 	struct prdshm__agent *a;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	a = &s->seg->agents[s->slot];
@@ -2075,8 +2085,10 @@ int prdshm_agent_heartbeat(prdshm_session *s)
 int prdshm_agent_log(prdshm_session *s, const char *line)
 {
 	struct prdshm__agent *a;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	if (line == NULL)

@@ -14,7 +14,8 @@
  *   - Every function that can fail returns int: 0 on success, a negative
  *     PRDSHM_E... code otherwise.  prdshm_strerror() names the code;
  *     prdshm_last_error() gives the detailed message of the calling thread's
- *     most recent failure ("lock table full (max_locks=1024)").
+ *     latest call if it failed ("lock table full (max_locks=1024)"), and ""
+ *     if it succeeded.
  *   - Handles are opaque.  Every *_close / *_free accepts NULL.
  *   - Thread safety: a prdshm_seg and a prdshm_session may be shared by the
  *     threads of one process.  Lock ownership belongs to the session: two
@@ -153,9 +154,25 @@ const char *prdshm_strerror(int err);
 const char *prdshm_err_name(int err);
 
 /**
- * The detailed message of the calling thread's last failed call, e.g.
+ * The detailed message of the calling thread's latest call, e.g.
  * "lock table full (max_locks=1024)" or "open /prdpar: Permission denied".
- * Valid until the thread's next prdshm call.  Empty string if none.
+ *   - Every function that returns an error code (0 or a PRDSHM_E... code)
+ *     sets it: to the message of its failure when it fails (or "" for a
+ *     failure with nothing to add to prdshm_strerror() of the code), and to
+ *     "" when it succeeds, even when it met and handled failures on the
+ *     way.  So after a successful call it is "", and after a failed one it
+ *     is never an earlier call's message.  The lock path pays one
+ *     thread-local store for this.
+ *   - prdshm_strerror(), prdshm_err_name(), the *_name() functions,
+ *     prdshm_version(), prdshm_version_number() and prdshm_last_error()
+ *     itself leave it as it is: a failure may be described with them in
+ *     any order.
+ *   - The other functions, which return no error code (*_close(),
+ *     *_free(), prdshm_session_abandon(), accessors such as
+ *     prdshm_session_slot() or prdshm_graph_find()), may change it: read it
+ *     before calling them.
+ * Per thread: another thread's calls never change it.  The string stays
+ * valid until the thread's next call that may change it.
  */
 const char *prdshm_last_error(void);
 

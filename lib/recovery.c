@@ -41,6 +41,7 @@ int prdshm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 	uint64_t outer;
 	int r;
 
+	prdshm__call_begin();
 	if (nreaped)
 		*nreaped = 0;
 	if (seg == NULL)
@@ -177,6 +178,7 @@ int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 	uint32_t seen;
 	int r, fd;
 
+	prdshm__call_begin();
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
 	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);

@@ -258,6 +258,7 @@ int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	long slot = -1;
 	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_open: NULL argument");
 	*out = NULL;
@@ -427,6 +428,7 @@ int prdshm_seg_unlink_unused(const char *shm_name)
 	uint64_t outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
 	int r = REPLACED;
 
+	prdshm__call_begin();
 	for (int round = 0; round < 3 && r == REPLACED; round++)
 		r = unlink_if_unused(shm_name);
 	prdshm__wait_bound_end(outer);
