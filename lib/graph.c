@@ -138,9 +138,15 @@ static int index_phase(prdshm_graph *g, size_t i, prdshm_diag *diag)
 		return graph_fail(diag, &at, PRDSHM_EINVAL, "phase '%s': invalid estimated_minutes",
 				  p->id);
 	for (s = id_slot(p->id) & mask; g->idtab[s] != 0; s = (s + 1) & mask) {
-		if (strcmp(g->phases[g->idtab[s] - 1].id, p->id) == 0)
-			return graph_fail(diag, &at, PRDSHM_EINVAL, "duplicate phase id '%s'",
-					  p->id);
+		const prdshm_phase_def *first = &g->phases[g->idtab[s] - 1];
+
+		if (strcmp(first->id, p->id) != 0)
+			continue;
+		if (first->id_at.line > 0)
+			return graph_fail(diag, &at, PRDSHM_EINVAL,
+					  "duplicate phase id '%s' (first at line %d, column %d)",
+					  p->id, first->id_at.line, first->id_at.column);
+		return graph_fail(diag, &at, PRDSHM_EINVAL, "duplicate phase id '%s'", p->id);
 	}
 	g->idtab[s] = i + 1;
 	return 0;

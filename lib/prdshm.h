@@ -413,6 +413,10 @@ typedef struct prdshm_graph prdshm_graph;
 
 /**
  * Build the graph of @p n phases.  Phase i of the graph is phases[i].
+ * @p diag's line and column point at the value at fault when the phases
+ * carry positions (id_at, deps_at: the duplicate id, the unknown
+ * dependency, the dependency that opens the cycle printed), else at the
+ * phase (line, column); its file is left empty.
  * @return 0; PRDSHM_EINVAL (duplicate or invalid id: @p diag names it);
  *         PRDSHM_EUNKNOWNDEP ("phase 'b' depends on unknown phase 'x'");
  *         PRDSHM_ECYCLE (@p diag->msg prints the cycle "a -> b -> c -> a");

@@ -805,9 +805,9 @@ static void test_phase_parse_errors(void)
 static void test_phase_graph_errors(void)
 {
 	expect_invalid("phases:\n  - id: a\n  - id: b\n  - id: a\n", 4, 9,
-		       "duplicate phase id 'a'");
+		       "duplicate phase id 'a' (first at line 2, column 9)");
 	expect_invalid("phases:\n  - name: x\n    id: a\n  - id: a\n", 4, 9,
-		       "duplicate phase id 'a'");
+		       "duplicate phase id 'a' (first at line 3, column 9)");
 	expect_invalid("phases:\n  - id: a\n  - id: b\n    dependencies: [x]\n", 4, 20,
 		       "unknown phase 'x'");
 	expect_invalid("phases:\n  - id: a\n    dependencies: [x]\n", 3, 20,
