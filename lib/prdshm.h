@@ -416,7 +416,7 @@ typedef struct prdshm_graph prdshm_graph;
  * @p diag's line and column point at the value at fault when the phases
  * carry positions (id_at, deps_at: the duplicate id, the unknown
  * dependency, the dependency that opens the cycle printed), else at the
- * phase (line, column); its file is left empty.
+ * phase (line, column); its file is the caller's to fill.
  * @return 0; PRDSHM_EINVAL (duplicate or invalid id: @p diag names it);
  *         PRDSHM_EUNKNOWNDEP ("phase 'b' depends on unknown phase 'x'");
  *         PRDSHM_ECYCLE (@p diag->msg prints the cycle "a -> b -> c -> a");
