@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/report.h"
 #include "testutil.h"
 
 /* One segment with a single lock partition (max_locks below 256), on which
@@ -153,7 +154,42 @@ static void test_recover_callback_may_reenter(void)
 	reentrant_callback(OP_RECOVER);
 }
 
+/* The queue the callbacks are given from keeps order and severities. */
+static void collect_sev(void *ctx, int severity, const char *text)
+{
+	char *out = ctx;
+	size_t len = strlen(out);
+
+	/* Long texts as their first three bytes. */
+	snprintf(out + len, 256 - len, "%d:%.3s;", severity, text);
+}
+
+static void test_queue_keeps_order(void)
+{
+	struct prdshm__msgq q = { 0 };
+	char out[256] = "";
+	char big[600];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	prdshm__msgq_add(&q, 2, "first");
+	prdshm__msgq_add(&q, 0, "second");
+	for (int i = 0; i < 8; i++) /* past the first allocation */
+		prdshm__msgq_add(&q, 1, big);
+	prdshm__msgq_add(&q, 1, "last");
+	prdshm__msgq_flush(&q, collect_sev, out);
+	CU_ASSERT_STRING_EQUAL(out, "2:fir;0:sec;1:xxx;1:xxx;1:xxx;1:xxx;1:xxx;1:xxx;1:xxx;1:xxx;"
+				    "1:las;");
+	CU_ASSERT_EQUAL(q.len, 0);
+	out[0] = '\0';
+	prdshm__msgq_add(&q, 1, "again");
+	prdshm__msgq_flush(&q, collect_sev, out);
+	CU_ASSERT_STRING_EQUAL(out, "1:aga;");
+	prdshm__msgq_free(&q);
+}
+
 const tu_test tu_tests[] = {
+	TU(test_queue_keeps_order),
 	TU(test_check_callback_may_reenter),
 	TU(test_reap_callback_may_reenter),
 	TU(test_recover_callback_may_reenter),
