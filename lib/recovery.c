@@ -10,6 +10,7 @@
 
 #include "internal/locktable.h"
 #include "internal/phases.h"
+#include "internal/recovery.h"
 #include "internal/report.h"
 #include "internal/robust.h"
 #include "internal/session.h"
@@ -53,6 +54,11 @@ int prdshm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 	prdshm__msgq_free(&queue);
 	return r;
 }
+
+#ifdef PRDSHM_TEST_HOOKS
+void (*prdshm__recover_hook)(void *arg);
+void *prdshm__recover_hook_arg;
+#endif
 
 /*
  * Every mutex is taken whatever the recovery mark says (a mutex left
@@ -188,6 +194,10 @@ int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 		 * between this read and the compare-and-swap. */
 		seen = __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE);
 		PRDSHM__CRASH_POINT("recover_begin");
+#ifdef PRDSHM_TEST_HOOKS
+		if (prdshm__recover_hook)
+			prdshm__recover_hook(prdshm__recover_hook_arg);
+#endif
 		r = settle_mark(seg, seen,
 				recover(seg, report ? prdshm__msgq_line : NULL, &queue));
 		recover_unlock(seg, fd);
