@@ -950,19 +950,19 @@ static int push_str(char ***v, size_t *n, char *s)
 	return 0;
 }
 
-/* Record where item @p n of a list is, before push_str() adds it: the
- * array grows by the same powers of two. */
-static int push_pos(prdshm_pos **v, size_t n, struct where at)
+/* Record where the next item of a list is (grown by powers of two, like
+ * push_str()). */
+static int push_pos(prdshm_pos **v, size_t *n, struct where at)
 {
 	prdshm_pos *nv;
 
-	if ((n & (n - 1)) == 0) {
-		nv = realloc(*v, (n ? n * 2 : 1) * sizeof(*nv));
+	if ((*n & (*n - 1)) == 0) {
+		nv = realloc(*v, (*n ? *n * 2 : 1) * sizeof(*nv));
 		if (!nv)
 			return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 		*v = nv;
 	}
-	(*v)[n] = (prdshm_pos){ at.line, at.column };
+	(*v)[(*n)++] = (prdshm_pos){ at.line, at.column };
 	return 0;
 }
 
@@ -972,7 +972,7 @@ static int push_pos(prdshm_pos **v, size_t n, struct where at)
  * cycles).
  */
 static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n,
-		     prdshm_pos **pos)
+		     prdshm_pos **pos, size_t *npos)
 {
 	const char *what = phase_names[pk];
 	struct where at = ev_where(L);
@@ -993,7 +993,7 @@ static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n,
 		err = ev_strdup(L, what, &s);
 		if (err)
 			return err;
-		err = pos ? push_pos(pos, *n, ev_where(L)) : 0;
+		err = pos ? push_pos(pos, npos, ev_where(L)) : 0;
 		if (err) {
 			free(s);
 			return err;
@@ -1041,9 +1041,9 @@ static int load_phase_value(struct loader *L, enum phase_key pk, prdshm_phase_de
 	case PK_COMMAND:
 		return load_phase_string(L, pk, &p->command);
 	case PK_DEPS:
-		return load_list(L, pk, &p->deps, &p->ndeps, &p->deps_at);
+		return load_list(L, pk, &p->deps, &p->ndeps, &p->deps_at, &p->ndeps_at);
 	case PK_OUTPUTS:
-		return load_list(L, pk, &p->outputs, &p->noutputs, NULL);
+		return load_list(L, pk, &p->outputs, &p->noutputs, NULL, NULL);
 	case PK_ESTIMATE:
 	case PK_N:
 	default:

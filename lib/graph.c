@@ -97,7 +97,8 @@ static prdshm_pos id_at(const prdshm_phase_def *p)
 /* Where @p p's dependency @p j was, or the phase when that is not known. */
 static prdshm_pos dep_at(const prdshm_phase_def *p, size_t j)
 {
-	return p->deps_at && p->deps_at[j].line > 0 ? p->deps_at[j] : phase_at(p);
+	return j < p->ndeps_at && p->deps_at && p->deps_at[j].line > 0 ? p->deps_at[j]
+									: phase_at(p);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -268,7 +268,8 @@ typedef struct prdshm_phase_def {
 	 * fault (prdshm_config_load_*() fill them; a plan built by the caller
 	 * leaves them zero/NULL, and errors then point at line, column): */
 	prdshm_pos id_at;         /* of the id */
-	prdshm_pos *deps_at;      /* NULL, or ndeps places: deps[j] is at deps_at[j] */
+	prdshm_pos *deps_at;      /* deps[j] is at deps_at[j] for j < ndeps_at */
+	size_t ndeps_at;          /* (deps edited by hand may outgrow it) */
 } prdshm_phase_def;
 
 /** Where a configuration value came from. */

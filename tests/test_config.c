@@ -832,6 +832,32 @@ static void test_phase_cycle_position(void)
 		       4, 23, "dependency cycle: a -> b -> c -> a");
 }
 
+/* A dependency added by hand after the load has no position: its error
+ * points at the phase (and nothing reads past the loaded positions). */
+static void test_dependency_added_by_hand(void)
+{
+	static const char yaml[] = "phases:\n  - id: a\n    dependencies: [b]\n  - id: b\n";
+	prdshm_config cfg;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+	prdshm_phase_def *p;
+	char **deps;
+
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, yaml, &d), 0);
+	p = &cfg.phases[0];
+	CU_ASSERT_EQUAL(p->ndeps_at, 1);
+	CU_ASSERT_EQUAL(p->deps_at[0].line, 3);
+	CU_ASSERT_EQUAL(p->deps_at[0].column, 20);
+	deps = realloc(p->deps, 2 * sizeof(*deps));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(deps);
+	p->deps = deps;
+	p->deps[p->ndeps++] = strdup("x");
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
+	CU_ASSERT_EQUAL(d.line, 2);
+	CU_ASSERT_EQUAL(d.column, 5);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "unknown phase 'x'"));
+	prdshm_config_free(&cfg);
+}
+
 /* A plan built in memory has no positions: errors point at the phase. */
 static void test_phase_errors_without_positions(void)
 {
@@ -1118,6 +1144,7 @@ const tu_test tu_tests[] = {
 	TU(test_phase_graph_errors),
 	TU(test_phase_cycle_position),
 	TU(test_phase_errors_without_positions),
+	TU(test_dependency_added_by_hand),
 	TU(test_too_many_phases),
 	TU(test_aliases),
 	TU(test_two_documents),
