@@ -265,8 +265,10 @@ typedef struct prdshm_phase_def {
 	char *command;            /* NULL when not given */
 	int line, column;         /* where it was defined; 0 if not from a file */
 	/* Where its values were, so that an error points at the value at
-	 * fault (prdshm_config_load_*() fill them; a plan built by the caller
-	 * leaves them zero/NULL, and errors then point at line, column): */
+	 * fault.  prdshm_config_load_*() fill them and prdshm_config_free()
+	 * frees deps_at with the rest; a plan built by the caller leaves them
+	 * zero/NULL, and its errors point at line, column.  (Added before 1.0
+	 * was released: no struct_size, see "ABI" at the top.) */
 	prdshm_pos id_at;         /* of the id */
 	prdshm_pos *deps_at;      /* deps[j] is at deps_at[j] for j < ndeps_at */
 	size_t ndeps_at;          /* (deps edited by hand may outgrow it) */
