@@ -47,6 +47,21 @@ const char *prdshm_last_error(void)
 	return prdshm__error_set ? last_error : "";
 }
 
+void prdshm__error_save(struct prdshm__saved_error *e)
+{
+	_Static_assert(sizeof(e->msg) == sizeof(last_error), "the whole message is kept");
+	e->set = prdshm__error_set;
+	if (e->set)
+		memcpy(e->msg, last_error, sizeof(last_error));
+}
+
+void prdshm__error_restore(const struct prdshm__saved_error *e)
+{
+	if (e->set)
+		memcpy(last_error, e->msg, sizeof(last_error));
+	prdshm__error_set = e->set;
+}
+
 int prdshm__fail(int err, const char *fmt, ...)
 {
 	va_list ap;

@@ -760,7 +760,8 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
  *        NULL), in the order of the actions, by the calling thread, after
  *        the work is done and every segment mutex released: it may call the
  *        library on this segment (prdshm_lock_query(), a snapshot, a lock),
- *        and a slow one delays only its caller.
+ *        and a slow one delays only its caller.  Its own calls do not change
+ *        what prdshm_last_error() says of this one.
  * @param nreaped number of dead sessions reaped (may be NULL).
  * @return 0; PRDSHM_ERECOVER; PRDSHM_ETIMEDOUT (a live process held a mutex
  *         too long: prdshm_last_error() names the mutex and, as far as this
@@ -937,7 +938,8 @@ void prdshm_snapshot_free(prdshm_snapshot *snap);
  * Check every invariant of the segment; call @p report once per problem with
  * its severity, in the order found, by the calling thread, never while a
  * segment mutex is held (the problems found under a mutex are delivered
- * once it is released): @p report may call the library on this segment.
+ * once it is released): @p report may call the library on this segment,
+ * and its calls do not change what prdshm_last_error() says of this one.
  * Takes each mutex with a short timeout like a snapshot;
  * with @p flags PRDSHM_SNAP_NOLOCK it takes (and repairs) none, so it
  * returns even while a stopped process holds one, and a state torn by a

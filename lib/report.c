@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "internal/report.h"
+#include "internal/util.h"
 
 void prdshm__msgq_add(struct prdshm__msgq *q, int severity, const char *text)
 {
@@ -41,10 +42,15 @@ void prdshm__msgq_line(void *q, const char *line)
 void prdshm__msgq_flush(struct prdshm__msgq *q,
 			void (*report)(void *ctx, int severity, const char *text), void *ctx)
 {
+	struct prdshm__saved_error saved;
 	char note[80];
 	size_t off = 0;
 	int severity;
 
+	/* The callback may call the library, which sets the thread's message:
+	 * the call that is reporting keeps its own. */
+	if (report && (q->len || q->lost))
+		prdshm__error_save(&saved);
 	while (report && off < q->len) {
 		memcpy(&severity, q->buf + off, sizeof(int));
 		report(ctx, severity, q->buf + off + sizeof(int));
@@ -54,6 +60,8 @@ void prdshm__msgq_flush(struct prdshm__msgq *q,
 		snprintf(note, sizeof(note), "(%zu more messages lost: out of memory)", q->lost);
 		report(ctx, q->lost_severity, note);
 	}
+	if (report && (q->len || q->lost))
+		prdshm__error_restore(&saved);
 	q->len = 0;
 	q->lost = 0;
 	q->lost_severity = 0;

@@ -72,6 +72,9 @@ static void reenter(struct reentry *e, const char *text)
 	if (prdshm_snapshot_take(e->seg, 0, &snap) != 0)
 		e->failures++;
 	prdshm_snapshot_free(snap);
+	/* A failure of the callback's own is not the operation's. */
+	if (prdshm_unlock(e->s, "never-held") != PRDSHM_ENOTHELD)
+		e->failures++;
 }
 
 static void on_problem(void *ctx, int severity, const char *problem)
@@ -107,13 +110,17 @@ static int run_op(void *p)
 		r = prdshm_check(e.seg, 0, on_problem, &e);
 		TU_CHILD_ASSERT(r == PRDSHM_EDEADOWNER);
 		TU_CHILD_ASSERT(strstr(e.first, "dead agent victim") != NULL);
+		/* The message is the check's, not the callback's calls'. */
+		TU_CHILD_ASSERT(strstr(prdshm_last_error(), "dead agents hold") != NULL);
 	} else if (a->op == OP_REAP) {
 		r = prdshm_reap(e.seg, 0, on_line, &e, &reaped);
 		TU_CHILD_ASSERT(r == 0);
 		TU_CHILD_ASSERT(reaped == 1);
+		TU_CHILD_ASSERT(prdshm_last_error()[0] == '\0');
 	} else {
 		r = prdshm_recover(e.seg, on_line, &e);
 		TU_CHILD_ASSERT(r == 0);
+		TU_CHILD_ASSERT(prdshm_last_error()[0] == '\0');
 	}
 	if (e.calls == 0 || e.failures != 0)
 		fprintf(stderr, "op %d: %d callbacks, %d failed re-entrant calls (%s)\n", a->op,

@@ -42,7 +42,7 @@ int prdshm__fail_errno(int err_default, const char *fmt, ...) PRDSHM__PRINTF(2, 
 
 /* Whether the thread's message belongs to its latest call: set by
  * prdshm__fail(), cleared by prdshm__call_begin().  Initial-exec, like the
- * lock path's other thread-locals: a store to it is one instruction. */
+ * lock path's other thread-locals: a store to it calls nothing. */
 extern __thread unsigned char prdshm__error_set __attribute__((tls_model("initial-exec")));
 
 /*
@@ -67,6 +67,15 @@ static inline int prdshm__call_ok(void)
 	prdshm__error_set = 0;
 	return 0;
 }
+
+/* The thread's message, kept across the library calls a caller's report
+ * callback may make (see report.c). */
+struct prdshm__saved_error {
+	unsigned char set;
+	char msg[512];
+};
+void prdshm__error_save(struct prdshm__saved_error *e);
+void prdshm__error_restore(const struct prdshm__saved_error *e);
 
 /* A spin-wait hint to the CPU. */
 static inline void prdshm__cpu_relax(void)
