@@ -1,6 +1,8 @@
 /*
  * check.c: the invariants of the segment, checked for prdshm-inspect --check
- * and the tests.  Like inspection it never waits long for a mutex.
+ * and the tests.  Like inspection it never waits long for a mutex.  The
+ * problems found under a mutex reach the caller's callback once it is
+ * released (see internal/report.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 
 #include "internal/locktable.h"
 #include "internal/phases.h"
+#include "internal/report.h"
 #include "internal/session.h"
 #include "internal/util.h"
 
@@ -18,6 +21,8 @@ struct checker {
 	void (*report)(void *ctx, int severity, const char *problem);
 	void *ctx;
 	int worst; /* 0, PRDSHM_CHECK_WARN or PRDSHM_CHECK_ERROR */
+	int nproblems;
+	struct prdshm__msgq queue; /* problems not yet given to report */
 };
 
 static void problem(struct checker *c, int severity, const char *fmt, ...)
@@ -33,8 +38,15 @@ static void problem(struct checker *c, int severity, const char *fmt, ...)
 	va_end(ap);
 	if (severity > c->worst)
 		c->worst = severity;
+	c->nproblems++;
 	if (c->report)
-		c->report(c->ctx, severity, buf);
+		prdshm__msgq_add(&c->queue, severity, buf);
+}
+
+/* Give the problems found so far to the caller.  Call holding no mutex. */
+static void deliver(struct checker *c)
+{
+	prdshm__msgq_flush(&c->queue, c->report, c->ctx);
 }
 
 /* Walk slot @p si's record list, checking each record and the counters. */
@@ -139,6 +151,7 @@ static void check_locks(struct checker *c, unsigned flags)
 		check_partition(c, p);
 		if (locked)
 			prdshm__part_unlock(c->seg, p);
+		deliver(c);
 	}
 }
 
@@ -166,22 +179,41 @@ static void phase_report(void *ctx, int severity, const char *msg)
 	problem(ctx, severity, "%s", msg);
 }
 
+static int check(struct checker *c, unsigned flags)
+{
+	const char *name = c->seg->name;
+
+	if (__atomic_load_n(&c->seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
+		problem(c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
+		return prdshm__fail(PRDSHM_ERECOVER, "%s is marked as needing recovery", name);
+	}
+	check_agents(c);
+	deliver(c);
+	check_locks(c, flags);
+	if (prdshm__phases_check(c->seg, flags, phase_report, c) == PRDSHM_ENOMEM)
+		return PRDSHM_ENOMEM;
+	if (c->worst == PRDSHM_CHECK_ERROR)
+		return prdshm__fail(PRDSHM_ECORRUPT, "%s: invariants broken (%d problems found)",
+				    name, c->nproblems);
+	if (c->worst)
+		return prdshm__fail(PRDSHM_EDEADOWNER,
+				    "%s: dead agents hold locks or phases (%d problems found)", name,
+				    c->nproblems);
+	/* A mutex not taken in time is no failure: the check read without it. */
+	return prdshm__call_ok();
+}
+
 int prdshm_check(prdshm_seg *seg, unsigned flags,
 		 void (*report)(void *ctx, int severity, const char *problem), void *ctx)
 {
 	struct checker c = { .seg = seg, .report = report, .ctx = ctx };
+	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
-	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)) {
-		problem(&c, PRDSHM_CHECK_ERROR, "segment is marked as needing recovery");
-		return PRDSHM_ERECOVER;
-	}
-	check_agents(&c);
-	check_locks(&c, flags);
-	if (prdshm__phases_check(seg, flags, phase_report, &c) == PRDSHM_ENOMEM)
-		return PRDSHM_ENOMEM;
-	if (c.worst == PRDSHM_CHECK_ERROR)
-		return PRDSHM_ECORRUPT;
-	return c.worst ? PRDSHM_EDEADOWNER : 0;
+	r = check(&c, flags);
+	deliver(&c);
+	prdshm__msgq_free(&c.queue);
+	return r;
 }

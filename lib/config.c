@@ -111,6 +111,7 @@ static const char *const phase_names[] = {
 struct origin_rec {
 	prdshm_origin origin;
 	int line, column; /* of the key, when from a file */
+	int vline, vcolumn; /* of the value, when from a file: where errors point */
 };
 
 /* Private to this file: referenced by prdshm_config.src_ (NULL: all defaults). */
@@ -549,10 +550,13 @@ static int set_key(prdshm_config *cfg, int ki, const struct setting *s, prdshm_d
 	rec->origin = s->origin;
 	rec->line = s->line;
 	rec->column = s->column;
+	rec->vline = s->line ? s->at.line : 0;
+	rec->vcolumn = s->line ? s->at.column : 0;
 	return 0;
 }
 
-/* Where a key's current value came from, as a diagnostic position. */
+/* Where a key's current value came from, as a diagnostic position: the
+ * value itself when it came from a file. */
 static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *buf, size_t size)
 {
 	const struct origin_rec *rec = cfg->src_ ? &cfg->src_->key[ki] : NULL;
@@ -565,8 +569,8 @@ static void key_where(const prdshm_config *cfg, int ki, struct where *at, char *
 	switch (rec->origin) {
 	case PRDSHM_FROM_FILE:
 		at->file = cfg->path_ ? cfg->path_ : "(file)";
-		at->line = rec->line;
-		at->column = rec->column;
+		at->line = rec->vline > 0 ? rec->vline : rec->line;
+		at->column = rec->vline > 0 ? rec->vcolumn : rec->column;
 		break;
 	case PRDSHM_FROM_ENV:
 		env_name(&keys[ki], buf, size);
@@ -604,7 +608,10 @@ static void config_defaults(prdshm_config *cfg)
 	cfg->max_agents = 64;
 }
 
-int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+/* prdshm_config_init_size() without touching prdshm_last_error(): also
+ * what prdshm_config_free() leaves behind, after a failure it must not
+ * hide. */
+static int config_init(prdshm_config *cfg, size_t size)
 {
 	prdshm_config full;
 
@@ -622,6 +629,12 @@ int prdshm_config_init_size(prdshm_config *cfg, size_t size)
 	return 0;
 }
 
+int prdshm_config_init_size(prdshm_config *cfg, size_t size)
+{
+	prdshm__call_begin();
+	return config_init(cfg, size);
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -637,6 +650,7 @@ static void free_phases(prdshm_phase_def *phases, size_t n)
 		free(p->id);
 		free(p->name);
 		free_strv(p->deps, p->ndeps);
+		free(p->deps_at);
 		free_strv(p->outputs, p->noutputs);
 		free(p->command);
 	}
@@ -653,7 +667,7 @@ void prdshm_config_free(prdshm_config *cfg)
 	free(cfg->src_);
 	free(cfg->path_);
 	/* Leave defaults behind so that a second free or a reuse is harmless. */
-	prdshm_config_init_size(cfg, cfg->struct_size);
+	config_init(cfg, cfg->struct_size);
 }
 
 /*
@@ -937,8 +951,29 @@ static int push_str(char ***v, size_t *n, char *s)
 	return 0;
 }
 
-/* A list of strings: "[a, b]", a block sequence, or nothing. */
-static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n)
+/* Record where the next item of a list is (grown by powers of two, like
+ * push_str()). */
+static int push_pos(prdshm_pos **v, size_t *n, struct where at)
+{
+	prdshm_pos *nv;
+
+	if ((*n & (*n - 1)) == 0) {
+		nv = realloc(*v, (*n ? *n * 2 : 1) * sizeof(*nv));
+		if (!nv)
+			return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+		*v = nv;
+	}
+	(*v)[(*n)++] = (prdshm_pos){ at.line, at.column };
+	return 0;
+}
+
+/*
+ * A list of strings: "[a, b]", a block sequence, or nothing.  With @p pos,
+ * where each item is, for the errors found later (unknown dependencies,
+ * cycles).
+ */
+static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n,
+		     prdshm_pos **pos, size_t *npos)
 {
 	const char *what = phase_names[pk];
 	struct where at = ev_where(L);
@@ -959,6 +994,11 @@ static int load_list(struct loader *L, enum phase_key pk, char ***v, size_t *n)
 		err = ev_strdup(L, what, &s);
 		if (err)
 			return err;
+		err = pos ? push_pos(pos, npos, ev_where(L)) : 0;
+		if (err) {
+			free(s);
+			return err;
+		}
 		err = push_str(v, n, s);
 		if (err)
 			return err;
@@ -990,17 +1030,21 @@ static int load_phase_string(struct loader *L, enum phase_key pk, char **dst)
 
 static int load_phase_value(struct loader *L, enum phase_key pk, prdshm_phase_def *p)
 {
+	struct where at;
+
 	switch (pk) {
 	case PK_ID:
+		at = ev_where(L);
+		p->id_at = (prdshm_pos){ at.line, at.column };
 		return load_phase_string(L, pk, &p->id);
 	case PK_NAME:
 		return load_phase_string(L, pk, &p->name);
 	case PK_COMMAND:
 		return load_phase_string(L, pk, &p->command);
 	case PK_DEPS:
-		return load_list(L, pk, &p->deps, &p->ndeps);
+		return load_list(L, pk, &p->deps, &p->ndeps, &p->deps_at, &p->ndeps_at);
 	case PK_OUTPUTS:
-		return load_list(L, pk, &p->outputs, &p->noutputs);
+		return load_list(L, pk, &p->outputs, &p->noutputs, NULL, NULL);
 	case PK_ESTIMATE:
 	case PK_N:
 	default:
@@ -1275,8 +1319,10 @@ int prdshm_config_load_string(prdshm_config *cfg, const char *yaml, size_t len,
 			      const char *name, prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	int err = diag_begin(&diag, &dummy, "prdshm_config_load_string");
+	int err;
 
+	prdshm__call_begin();
+	err = diag_begin(&diag, &dummy, "prdshm_config_load_string");
 	if (err)
 		return err;
 	if (!cfg || (!yaml && len))
@@ -1329,6 +1375,7 @@ int prdshm_config_load_file(prdshm_config *cfg, const char *path, prdshm_diag *d
 	FILE *f;
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_load_file");
 	if (err)
 		return err;
@@ -1362,6 +1409,7 @@ int prdshm_config_apply_env(prdshm_config *cfg, prdshm_diag *diag)
 	char var[sizeof(ENV_PREFIX) + KEY_TEXT_MAX];
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_apply_env");
 	if (err)
 		return err;
@@ -1411,6 +1459,7 @@ int prdshm_config_set(prdshm_config *cfg, const char *key, const char *value,
 	struct setting s = { 0 };
 	int ki;
 
+	prdshm__call_begin();
 	int err = diag_begin(&diag, &dummy, "prdshm_config_set");
 
 	if (err)
@@ -1509,8 +1558,8 @@ static int check_phases(const prdshm_config *cfg, prdshm_diag *diag)
 	}
 	for (size_t i = 0; i < cfg->nphases; i++) {
 		p = &cfg->phases[i];
-		at.line = p->line;
-		at.column = p->column;
+		at.line = p->id_at.line > 0 ? p->id_at.line : p->line;
+		at.column = p->id_at.line > 0 ? p->id_at.column : p->column;
 		if (!prdshm__valid_id(p->id))
 			return diag_fail(diag, &at, PRDSHM_ECONFIG,
 					 "phase %zu: id '%.64s' is not valid (1..%d printable "
@@ -1546,6 +1595,7 @@ int prdshm_config_validate(const prdshm_config *cfg, prdshm_diag *diag)
 	prdshm_diag dummy;
 	int err;
 
+	prdshm__call_begin();
 	err = diag_begin(&diag, &dummy, "prdshm_config_validate");
 	if (err)
 		return err;
@@ -1570,8 +1620,10 @@ int prdshm_config_load_size(prdshm_config *cfg, size_t size, const char *path,
 			    prdshm_diag *diag)
 {
 	prdshm_diag dummy;
-	int err = diag_begin(&diag, &dummy, "prdshm_config_load");
+	int err;
 
+	prdshm__call_begin();
+	err = diag_begin(&diag, &dummy, "prdshm_config_load");
 	if (err)
 		return err;
 	if (!cfg)
@@ -1628,6 +1680,7 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 	const struct key_def *k;
 	int n;
 
+	prdshm__call_begin();
 	if (!cfg || ki < 0 || !buf || size == 0)
 		return prdshm__fail(PRDSHM_EINVAL, "config_get: unknown key '%s'",
 				    key ? key : "(null)");
@@ -1811,6 +1864,7 @@ int prdshm_config_write(const prdshm_config *cfg, FILE *out)
 	yaml_emitter_t em;
 	int err = 0;
 
+	prdshm__call_begin();
 	if (!cfg || !out)
 		return prdshm__fail(PRDSHM_EINVAL, "config_write: no configuration or stream");
 	if (config_ok(cfg, "prdshm_config_write") != 0)

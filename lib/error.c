@@ -9,8 +9,10 @@
 
 #include "internal/util.h"
 
-/* Detailed message of the thread's last failure; see prdshm_last_error(). */
+/* Detailed message of the thread's last failure; see prdshm_last_error().
+ * Valid while prdshm__error_set says so. */
 static _Thread_local char last_error[512];
+__thread unsigned char prdshm__error_set __attribute__((tls_model("initial-exec")));
 
 const char *prdshm_strerror(int err)
 {
@@ -42,7 +44,22 @@ const char *prdshm_err_name(int err)
 
 const char *prdshm_last_error(void)
 {
-	return last_error;
+	return prdshm__error_set ? last_error : "";
+}
+
+void prdshm__error_save(struct prdshm__saved_error *e)
+{
+	_Static_assert(sizeof(e->msg) == sizeof(last_error), "the whole message is kept");
+	e->set = prdshm__error_set;
+	if (e->set)
+		memcpy(e->msg, last_error, sizeof(last_error));
+}
+
+void prdshm__error_restore(const struct prdshm__saved_error *e)
+{
+	if (e->set)
+		memcpy(last_error, e->msg, sizeof(last_error));
+	prdshm__error_set = e->set;
 }
 
 int prdshm__fail(int err, const char *fmt, ...)
@@ -52,6 +69,7 @@ int prdshm__fail(int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
+	prdshm__error_set = 1;
 	return err;
 }
 
@@ -75,6 +93,7 @@ int prdshm__fail_errno(int err_default, const char *fmt, ...)
 	va_end(ap);
 	len = strlen(last_error);
 	snprintf(last_error + len, sizeof(last_error) - len, ": %s", strerror(saved));
+	prdshm__error_set = 1;
 	errno = saved;
 	return err;
 }

@@ -59,14 +59,14 @@ struct prdshm_graph {
 
 /*
  * Report a failure in @p diag (may be NULL) and in prdshm_last_error().
- * Line and column come from @p at, the phase the message is about; the
- * diag's file is left to the caller, who knows where the phases came from.
+ * Line and column come from @p at, the value the message is about (see
+ * id_at() and dep_at()); the diag's file is left to the caller, who knows
+ * where the phases came from.
  */
-static int graph_fail(prdshm_diag *diag, const prdshm_phase_def *at, int err,
-		      const char *fmt, ...) PRDSHM__PRINTF(4, 5);
+static int graph_fail(prdshm_diag *diag, const prdshm_pos *at, int err, const char *fmt, ...)
+	PRDSHM__PRINTF(4, 5);
 
-static int graph_fail(prdshm_diag *diag, const prdshm_phase_def *at, int err,
-		      const char *fmt, ...)
+static int graph_fail(prdshm_diag *diag, const prdshm_pos *at, int err, const char *fmt, ...)
 {
 	char msg[sizeof(diag->msg)];
 	va_list ap;
@@ -80,6 +80,25 @@ static int graph_fail(prdshm_diag *diag, const prdshm_phase_def *at, int err,
 		diag->column = at ? at->column : 0;
 	}
 	return prdshm__fail(err, "%s", msg);
+}
+
+/* Where phase @p p was defined. */
+static prdshm_pos phase_at(const prdshm_phase_def *p)
+{
+	return (prdshm_pos){ p->line, p->column };
+}
+
+/* Where @p p's id was, or the phase when that is not known. */
+static prdshm_pos id_at(const prdshm_phase_def *p)
+{
+	return p->id_at.line > 0 ? p->id_at : phase_at(p);
+}
+
+/* Where @p p's dependency @p j was, or the phase when that is not known. */
+static prdshm_pos dep_at(const prdshm_phase_def *p, size_t j)
+{
+	return j < p->ndeps_at && p->deps_at && p->deps_at[j].line > 0 ? p->deps_at[j]
+									: phase_at(p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -110,17 +129,25 @@ static int index_phase(prdshm_graph *g, size_t i, prdshm_diag *diag)
 	size_t mask = g->idcap - 1;
 	size_t s;
 
+	prdshm_pos at = id_at(p);
+
 	if (!prdshm__valid_id(p->id))
-		return graph_fail(diag, p, PRDSHM_EINVAL, "invalid phase id '%.*s' (phase %zu)",
+		return graph_fail(diag, &at, PRDSHM_EINVAL, "invalid phase id '%.*s' (phase %zu)",
 				  PRDSHM_ID_MAX + 1, p->id ? p->id : "", i + 1);
 	/* NaN or a negative estimate would make the longest path meaningless. */
 	if (!(p->estimated_minutes >= 0) || isinf(p->estimated_minutes))
-		return graph_fail(diag, p, PRDSHM_EINVAL, "phase '%s': invalid estimated_minutes",
+		return graph_fail(diag, &at, PRDSHM_EINVAL, "phase '%s': invalid estimated_minutes",
 				  p->id);
 	for (s = id_slot(p->id) & mask; g->idtab[s] != 0; s = (s + 1) & mask) {
-		if (strcmp(g->phases[g->idtab[s] - 1].id, p->id) == 0)
-			return graph_fail(diag, p, PRDSHM_EINVAL, "duplicate phase id '%s'",
-					  p->id);
+		const prdshm_phase_def *first = &g->phases[g->idtab[s] - 1];
+
+		if (strcmp(first->id, p->id) != 0)
+			continue;
+		if (first->id_at.line > 0)
+			return graph_fail(diag, &at, PRDSHM_EINVAL,
+					  "duplicate phase id '%s' (first at line %d, column %d)",
+					  p->id, first->id_at.line, first->id_at.column);
+		return graph_fail(diag, &at, PRDSHM_EINVAL, "duplicate phase id '%s'", p->id);
 	}
 	g->idtab[s] = i + 1;
 	return 0;
@@ -165,14 +192,16 @@ static int link_phase(prdshm_graph *g, size_t i, size_t *mark, size_t *m, prdshm
 	for (size_t j = 0; j < p->ndeps; j++) {
 		const char *d = p->deps[j];
 		long k = d ? lookup_id(g, d) : -1;
+		prdshm_pos at = dep_at(p, j);
+
 		if (d == NULL)
-			return graph_fail(diag, p, PRDSHM_EINVAL, "phase '%s' has a null dependency",
-					  p->id);
+			return graph_fail(diag, &at, PRDSHM_EINVAL,
+					  "phase '%s' has a null dependency", p->id);
 		if (k < 0)
-			return graph_fail(diag, p, PRDSHM_EUNKNOWNDEP,
+			return graph_fail(diag, &at, PRDSHM_EUNKNOWNDEP,
 					  "phase '%s' depends on unknown phase '%s'", p->id, d);
 		if ((size_t)k == i)
-			return graph_fail(diag, p, PRDSHM_ECYCLE, "dependency cycle: %s -> %s",
+			return graph_fail(diag, &at, PRDSHM_ECYCLE, "dependency cycle: %s -> %s",
 					  p->id, p->id);
 		if (mark[k] == i + 1)
 			continue;
@@ -261,6 +290,19 @@ static void append(msgbuf *m, const char *s)
 	m->len += n;
 }
 
+/* Where phase @p v names phase @p next as a dependency: the cycle's first
+ * edge, which the message prints first. */
+static prdshm_pos cycle_at(const prdshm_graph *g, size_t v, size_t next)
+{
+	const prdshm_phase_def *p = &g->phases[v];
+
+	for (size_t j = 0; j < p->ndeps; j++) {
+		if (strcmp(p->deps[j], g->phases[next].id) == 0)
+			return dep_at(p, j);
+	}
+	return phase_at(p);
+}
+
 /*
  * Kahn's algorithm stopped early: the phases it could not place (indeg > 0)
  * each have a dependency among themselves, so following such dependencies
@@ -273,6 +315,7 @@ static int report_cycle(prdshm_graph *g, const size_t *indeg, size_t *path,
 	size_t *pos = malloc(g->n * sizeof(size_t));
 	msgbuf m = { .len = 0 };
 	size_t v = 0, steps = 0;
+	prdshm_pos at;
 
 	if (pos == NULL)
 		return graph_fail(diag, NULL, PRDSHM_ENOMEM, "out of memory");
@@ -294,8 +337,9 @@ static int report_cycle(prdshm_graph *g, const size_t *indeg, size_t *path,
 		append(&m, " -> ");
 	}
 	append(&m, g->phases[v].id);
+	at = cycle_at(g, v, path[pos[v] + 1 < steps ? pos[v] + 1 : pos[v]]);
 	free(pos);
-	return graph_fail(diag, &g->phases[v], PRDSHM_ECYCLE, "%s", m.buf);
+	return graph_fail(diag, &at, PRDSHM_ECYCLE, "%s", m.buf);
 }
 
 /* Group the phases by wave, input order within a wave (counting sort). */
@@ -494,8 +538,10 @@ static int list_entries(const prdshm_graph *g, out_groups *og, prdshm_diag *diag
 		const prdshm_phase_def *p = &g->phases[i];
 		og->ent_off[i] = e;
 		for (size_t j = 0; j < p->noutputs; j++) {
+			prdshm_pos at = phase_at(p);
+
 			if (p->outputs[j] == NULL)
-				return graph_fail(diag, p, PRDSHM_EINVAL,
+				return graph_fail(diag, &at, PRDSHM_EINVAL,
 						  "phase '%s' has a null output", p->id);
 			og->ent_name[e++] = p->outputs[j];
 		}
@@ -792,6 +838,7 @@ int prdshm_graph_build(const prdshm_phase_def *phases, size_t n, prdshm_graph **
 	prdshm_graph *g;
 	int err;
 
+	prdshm__call_begin();
 	if (out)
 		*out = NULL;
 	/* Only the 1.0 fields of the diag are written below. */

@@ -1201,6 +1201,7 @@ int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64
 	size_t len;
 	int r;
 
+	prdshm__call_begin();
 	if (!request_valid(s, (int)mode, timeout_ms))
 		return bad_request(s, (int)mode, timeout_ms);
 	r = name_len(resource, &len);
@@ -1330,6 +1331,7 @@ int prdshm_unlock(prdshm_session *s, const char *resource)
 	size_t len;
 	int r;
 
+	prdshm__call_begin();
 	if (PRDSHM__UNLIKELY(s == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
 	r = name_len(resource, &len);
@@ -1345,9 +1347,11 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 	struct request q;
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
-	int r = request_init(&q, s, resource, PRDSHM_SHARED, 0, NULL);
+	int r;
 	int woke = 0;
 
+	prdshm__call_begin();
+	r = request_init(&q, s, resource, PRDSHM_SHARED, 0, NULL);
 	if (r)
 		return r;
 	r = find_own(&q, -1);
@@ -1372,8 +1376,10 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	struct request q = { 0 }; /* request_init() fills it, or fails */
 	struct prdshm__slot *sl;
 	struct prdshm__rec *rec;
-	int r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
+	int r;
 
+	prdshm__call_begin();
+	r = request_init(&q, s, resource, PRDSHM_EXCLUSIVE, timeout_ms, NULL);
 	if (r)
 		return r;
 	r = find_own(&q, mutex_wait_ms(&q));
@@ -1444,6 +1450,7 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed)
 	size_t n = 0;
 	int r = 0;
 
+	prdshm__call_begin();
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
 	for (uint32_t p = 0; p < s->seg->nparts; p++) {
@@ -1701,6 +1708,7 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 	size_t got = 0;
 	int r;
 
+	prdshm__call_begin();
 	if (s == NULL || (n > 0 && resources == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_lock_many: NULL argument");
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
@@ -1759,6 +1767,7 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 	struct prdshm__rec *recs;
 	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL || n == NULL || (cap > 0 && out == NULL))
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_lock_query: NULL argument");
 	if (cap > 0) {

@@ -1741,8 +1741,10 @@ static int claim(prdshm_session *s, prdshm_claim *out)
 int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
 {
 	uint64_t outer;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	if (out == NULL)
@@ -1774,8 +1776,10 @@ int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	uint32_t seen, best = NIL;
 	int64_t wait_ms = timeout_ms < 0 || timeout_ms > WAIT_CAP_MS ? WAIT_CAP_MS : timeout_ms;
 	uint64_t outer;
-	int ready, r = session_ok(s);
+	int ready, r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	repair_ctx_init(&rc, s);
@@ -1869,11 +1873,13 @@ static int finish(prdshm_session *s, int32_t index, uint32_t to, int exit_status
 
 int prdshm_phase_complete(prdshm_session *s, int32_t index)
 {
+	prdshm__call_begin();
 	return finish(s, index, CO, 0, NULL);
 }
 
 int prdshm_phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
 {
+	prdshm__call_begin();
 	return finish(s, index, FA, exit_status, message);
 }
 
@@ -1971,8 +1977,10 @@ int prdshm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 	struct run_state st;
 	struct geom g;
 	struct op op;
-	int r = s ? session_ok(s) : 0;
+	int r;
 
+	prdshm__call_begin();
+	r = s ? session_ok(s) : 0;
 	if (r)
 		return r;
 	if (!prdshm__valid_id(id))
@@ -2089,8 +2097,10 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 int prdshm_agent_heartbeat(prdshm_session *s)
 {
 	struct prdshm__agent *a;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	a = &s->seg->agents[s->slot];
@@ -2104,8 +2114,10 @@ int prdshm_agent_heartbeat(prdshm_session *s)
 int prdshm_agent_log(prdshm_session *s, const char *line)
 {
 	struct prdshm__agent *a;
-	int r = session_ok(s);
+	int r;
 
+	prdshm__call_begin();
+	r = session_ok(s);
 	if (r)
 		return r;
 	if (line == NULL)

@@ -14,7 +14,8 @@
  *   - Every function that can fail returns int: 0 on success, a negative
  *     PRDSHM_E... code otherwise.  prdshm_strerror() names the code;
  *     prdshm_last_error() gives the detailed message of the calling thread's
- *     most recent failure ("lock table full (max_locks=1024)").
+ *     latest call if it failed ("lock table full (max_locks=1024)"), and ""
+ *     if it succeeded.
  *   - Handles are opaque.  Every *_close / *_free accepts NULL.
  *   - Thread safety: a prdshm_seg and a prdshm_session may be shared by the
  *     threads of one process.  Lock ownership belongs to the session: two
@@ -154,9 +155,25 @@ const char *prdshm_strerror(int err);
 const char *prdshm_err_name(int err);
 
 /**
- * The detailed message of the calling thread's last failed call, e.g.
+ * The detailed message of the calling thread's latest call, e.g.
  * "lock table full (max_locks=1024)" or "open /prdpar: Permission denied".
- * Valid until the thread's next prdshm call.  Empty string if none.
+ *   - Every function that returns an error code (0 or a PRDSHM_E... code)
+ *     sets it: to the message of its failure when it fails (or "" for a
+ *     failure with nothing to add to prdshm_strerror() of the code), and to
+ *     "" when it succeeds, even when it met and handled failures on the
+ *     way.  So after a successful call it is "", and after a failed one it
+ *     is never an earlier call's message.  The lock path pays one
+ *     thread-local store for this.
+ *   - prdshm_strerror(), prdshm_err_name(), the *_name() functions,
+ *     prdshm_version(), prdshm_version_number() and prdshm_last_error()
+ *     itself leave it as it is: a failure may be described with them in
+ *     any order.
+ *   - The other functions, which return no error code (*_close(),
+ *     *_free(), prdshm_session_abandon(), accessors such as
+ *     prdshm_session_slot() or prdshm_graph_find()), may change it: read it
+ *     before calling them.
+ * Per thread: another thread's calls never change it.  The string stays
+ * valid until the thread's next call that may change it.
  */
 const char *prdshm_last_error(void);
 
@@ -231,6 +248,12 @@ typedef struct prdshm_diag {
 #define PRDSHM_DIAG_INIT { .struct_size = sizeof(prdshm_diag) }
 #define PRDSHM_DIAG_SIZE_1_0 PRDSHM__END_OF(prdshm_diag, msg)
 
+/** A place in a configuration file: 1-based line and column (in bytes);
+ *  0, 0 when the value did not come from a file. */
+typedef struct prdshm_pos {
+	int line, column;
+} prdshm_pos;
+
 /** One phase of the plan, as written in prdpar.yaml. */
 typedef struct prdshm_phase_def {
 	char *id;
@@ -242,6 +265,14 @@ typedef struct prdshm_phase_def {
 	double estimated_minutes; /* 0 when not given */
 	char *command;            /* NULL when not given */
 	int line, column;         /* where it was defined; 0 if not from a file */
+	/* Where its values were, so that an error points at the value at
+	 * fault.  prdshm_config_load_*() fill them and prdshm_config_free()
+	 * frees deps_at with the rest; a plan built by the caller leaves them
+	 * zero/NULL, and its errors point at line, column.  (Added before 1.0
+	 * was released: no struct_size, see "ABI" at the top.) */
+	prdshm_pos id_at;         /* of the id */
+	prdshm_pos *deps_at;      /* deps[j] is at deps_at[j] for j < ndeps_at */
+	size_t ndeps_at;          /* (deps edited by hand may outgrow it) */
 } prdshm_phase_def;
 
 /** Where a configuration value came from. */
@@ -386,6 +417,10 @@ typedef struct prdshm_graph prdshm_graph;
 
 /**
  * Build the graph of @p n phases.  Phase i of the graph is phases[i].
+ * @p diag's line and column point at the value at fault when the phases
+ * carry positions (id_at, deps_at: the duplicate id, the unknown
+ * dependency, the dependency that opens the cycle printed), else at the
+ * phase (line, column); its file is the caller's to fill.
  * @return 0; PRDSHM_EINVAL (duplicate or invalid id: @p diag names it);
  *         PRDSHM_EUNKNOWNDEP ("phase 'b' depends on unknown phase 'x'");
  *         PRDSHM_ECYCLE (@p diag->msg prints the cycle "a -> b -> c -> a");
@@ -784,7 +819,12 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
  * attempts remain, or always when @p requeue is set).  Never waits more than
  * PRDSHM_RECOVER_WAIT_MS in all for a mutex.
  * @param report called once per action with a one-line description (may be
- *        NULL).  @param nreaped number of dead sessions reaped (may be NULL).
+ *        NULL), in the order of the actions, by the calling thread, after
+ *        the work is done and every segment mutex released: it may call the
+ *        library on this segment (prdshm_lock_query(), a snapshot, a lock),
+ *        and a slow one delays only its caller.  Its own calls do not change
+ *        what prdshm_last_error() says of this one.
+ * @param nreaped number of dead sessions reaped (may be NULL).
  * @return 0; PRDSHM_ERECOVER; PRDSHM_ETIMEDOUT (a live process held a mutex
  *         too long: prdshm_last_error() names the mutex and, as far as this
  *         process can see, the holder thread and whether it is alive or
@@ -978,7 +1018,11 @@ void prdshm_snapshot_free(prdshm_snapshot *snap);
 
 /**
  * Check every invariant of the segment; call @p report once per problem with
- * its severity.  Takes each mutex with a short timeout like a snapshot;
+ * its severity, in the order found, by the calling thread, never while a
+ * segment mutex is held (the problems found under a mutex are delivered
+ * once it is released): @p report may call the library on this segment,
+ * and its calls do not change what prdshm_last_error() says of this one.
+ * Takes each mutex with a short timeout like a snapshot;
  * with @p flags PRDSHM_SNAP_NOLOCK it takes (and repairs) none, so it
  * returns even while a stopped process holds one, and a state torn by a
  * concurrent writer is reported as broken invariants.
@@ -997,7 +1041,8 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
  * (then the mark stays).  A mutex left unrecoverable is re-created.  One
  * recovery runs at a time per segment, across processes and threads.
  * Never waits more than PRDSHM_RECOVER_WAIT_MS in all, for another
- * recovery and for the mutexes.
+ * recovery and for the mutexes.  @p report (may be NULL) is called as for
+ * prdshm_reap(): once the recovery is over, holding no segment mutex.
  * @return 0; PRDSHM_ECORRUPT (cannot repair: the segment stays marked);
  *         PRDSHM_ERECOVER (the segment was marked again while this call
  *         ran, by another process: call again);

@@ -1,5 +1,7 @@
 /*
  * recovery.c: reaping dead sessions and full recovery (prdshm-cleanup).
+ * What they release is reported to the caller's callback once they hold
+ * no mutex and no recovery byte (see internal/report.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,6 +10,8 @@
 
 #include "internal/locktable.h"
 #include "internal/phases.h"
+#include "internal/recovery.h"
+#include "internal/report.h"
 #include "internal/robust.h"
 #include "internal/session.h"
 #include "internal/util.h"
@@ -34,18 +38,27 @@ static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 int prdshm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		void *ctx, size_t *nreaped)
 {
+	struct prdshm__msgq queue = { 0 };
 	uint64_t outer;
 	int r;
 
+	prdshm__call_begin();
 	if (nreaped)
 		*nreaped = 0;
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
 	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
-	r = reap(seg, requeue, report, ctx, nreaped);
+	r = reap(seg, requeue, report ? prdshm__msgq_line : NULL, &queue, nreaped);
 	prdshm__wait_bound_end(outer);
+	prdshm__msgq_flush_lines(&queue, report, ctx);
+	prdshm__msgq_free(&queue);
 	return r;
 }
+
+#ifdef PRDSHM_TEST_HOOKS
+void (*prdshm__recover_hook)(void *arg);
+void *prdshm__recover_hook_arg;
+#endif
 
 /*
  * Every mutex is taken whatever the recovery mark says (a mutex left
@@ -166,10 +179,12 @@ static int settle_mark(prdshm_seg *seg, uint32_t seen, int r)
 
 int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
 {
+	struct prdshm__msgq queue = { 0 };
 	uint64_t outer;
 	uint32_t seen;
 	int r, fd;
 
+	prdshm__call_begin();
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "segment is NULL");
 	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
@@ -179,9 +194,16 @@ int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 		 * between this read and the compare-and-swap. */
 		seen = __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE);
 		PRDSHM__CRASH_POINT("recover_begin");
-		r = settle_mark(seg, seen, recover(seg, report, ctx));
+#ifdef PRDSHM_TEST_HOOKS
+		if (prdshm__recover_hook)
+			prdshm__recover_hook(prdshm__recover_hook_arg);
+#endif
+		r = settle_mark(seg, seen,
+				recover(seg, report ? prdshm__msgq_line : NULL, &queue));
 		recover_unlock(seg, fd);
 	}
 	prdshm__wait_bound_end(outer);
+	prdshm__msgq_flush_lines(&queue, report, ctx);
+	prdshm__msgq_free(&queue);
 	return r;
 }

@@ -331,6 +331,7 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	uint64_t phase_bytes;
 	int r, created = 0;
 
+	prdshm__call_begin();
 	if (cfg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
 	*out = NULL;
@@ -520,6 +521,7 @@ int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
 {
 	static const struct prdshm__trust alone;
 
+	prdshm__call_begin();
 	return seg_open(shm_name, &alone, out);
 }
 
@@ -528,6 +530,7 @@ int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out)
 	struct prdshm__trust trust;
 	int r;
 
+	prdshm__call_begin();
 	if (cfg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_cfg: NULL argument");
 	*out = NULL;
@@ -544,6 +547,7 @@ int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *c
 {
 	int r;
 
+	prdshm__call_begin();
 	if (created)
 		*created = 0;
 	if (cfg == NULL)
@@ -581,8 +585,10 @@ void prdshm_seg_close(prdshm_seg *seg)
 int prdshm_seg_unlink(const char *shm_name)
 {
 	static const struct prdshm__trust alone;
-	int r = check_shm_name(shm_name);
+	int r;
 
+	prdshm__call_begin();
+	r = check_shm_name(shm_name);
 	if (r == 0)
 		r = prdshm__trust_check_owner(shm_name, &alone);
 	if (r)
@@ -625,6 +631,7 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
 	prdshm_seg_info full;
 	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL || info == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
 	r = prdshm__abi_check(info, PRDSHM_SEG_INFO_SIZE_1_0, "prdshm_seg_info",

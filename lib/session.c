@@ -266,6 +266,7 @@ static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	long slot = -1;
 	int r;
 
+	prdshm__call_begin();
 	if (seg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_open: NULL argument");
 	*out = NULL;
@@ -328,6 +329,7 @@ int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned fl
 	uint64_t outer;
 	int r;
 
+	prdshm__call_begin();
 	if (out)
 		*out = NULL;
 	if (seg == NULL || out == NULL)
@@ -475,6 +477,7 @@ static int unlink_unused(const char *shm_name, const prdshm_config *cfg)
 	uint64_t outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
 	int r = REPLACED;
 
+	prdshm__call_begin();
 	for (int round = 0; round < 3 && r == REPLACED; round++)
 		r = unlink_if_unused(shm_name, cfg);
 	prdshm__wait_bound_end(outer);
@@ -486,6 +489,7 @@ static int unlink_unused(const char *shm_name, const prdshm_config *cfg)
 
 int prdshm_seg_unlink_unused(const char *shm_name)
 {
+	prdshm__call_begin();
 	return unlink_unused(shm_name, NULL);
 }
 
@@ -493,6 +497,7 @@ int prdshm_seg_unlink_unused_cfg(const prdshm_config *cfg)
 {
 	int r;
 
+	prdshm__call_begin();
 	if (cfg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_unlink_unused_cfg: NULL config");
 	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",

@@ -639,10 +639,10 @@ static void test_out_of_range(void)
 
 static void test_cross_key(void)
 {
-	/* The explicitly set value is the one pointed at. */
-	expect_invalid("max_locks: 5\nmax_parallel_agents: 10\nmax_agents: 4\n", 2, 1,
+	/* The explicitly set value is the one pointed at: the value, not its key. */
+	expect_invalid("max_locks: 5\nmax_parallel_agents: 10\nmax_agents: 4\n", 2, 22,
 		       "max_parallel_agents (10) is larger than max_agents (4)");
-	expect_invalid("max_locks: 5\nmax_agents: 2\n", 2, 1,
+	expect_invalid("max_locks: 5\nmax_agents: 2\n", 2, 13,
 		       "max_parallel_agents (3) is larger than max_agents (2)");
 }
 
@@ -728,12 +728,12 @@ static void test_bad_mode(void)
 	CU_ASSERT_EQUAL(cfg.shm_mode, 0640);
 	prdshm_config_free(&cfg);
 	expect_error("shm_mode: 644\n", 1, 11, "shm_mode: 0644 lets every user open the segment");
-	expect_invalid("shm_mode: 0640\n", 1, 1,
+	expect_invalid("shm_mode: 0640\n", 1, 11,
 		       "shm_mode: 0640 lets the segment's group open it: name that group");
 	/* Writable by other users: never; by the group: only when named. */
 	expect_error("shm_mode: 666\n", 1, 11, "shm_mode: 0666 lets every user write");
 	expect_error("shm_group: root\nshm_mode: 0602\n", 2, 11, "lets every user write");
-	expect_invalid("max_locks: 10\nshm_mode: 0660\n", 2, 1,
+	expect_invalid("max_locks: 10\nshm_mode: 0660\n", 2, 11,
 		       "shm_mode: 0660 lets the segment's group write it: name that group in "
 		       "shm_group");
 }
@@ -802,31 +802,77 @@ static void test_phase_parse_errors(void)
 		     "outputs: a resource name has 1..255 bytes");
 }
 
+/* Errors the graph finds point at the value at fault: the duplicate id, the
+ * unknown dependency, the dependency that closes a cycle. */
 static void test_phase_graph_errors(void)
 {
-	expect_invalid("phases:\n  - id: a\n  - id: b\n  - id: a\n", 4, 5,
-		       "duplicate phase id 'a'");
-	expect_invalid("phases:\n  - id: a\n  - id: b\n    dependencies: [x]\n", 3, 5,
+	expect_invalid("phases:\n  - id: a\n  - id: b\n  - id: a\n", 4, 9,
+		       "duplicate phase id 'a' (first at line 2, column 9)");
+	expect_invalid("phases:\n  - name: x\n    id: a\n  - id: a\n", 4, 9,
+		       "duplicate phase id 'a' (first at line 3, column 9)");
+	expect_invalid("phases:\n  - id: a\n  - id: b\n    dependencies: [x]\n", 4, 20,
 		       "unknown phase 'x'");
+	expect_invalid("phases:\n  - id: a\n    dependencies: [x]\n", 3, 20,
+		       "depends on unknown phase 'x'");
+	expect_invalid("phases:\n  - id: a\n  - id: b\n    dependencies:\n      - a\n"
+		       "      - x\n",
+		       6, 9, "unknown phase 'x'");
+	expect_invalid("phases:\n  - id: a\n    dependencies: [a]\n", 3, 20,
+		       "dependency cycle: a -> a");
 }
 
-/* A cycle's position depends on where the graph finds it: check it is a phase's. */
+/* A cycle is reported at the dependency that starts the loop its message
+ * prints, not at the phase. */
 static void test_phase_cycle_position(void)
 {
+	expect_invalid("phases:\n  - id: a\n    dependencies: [b]\n"
+		       "  - id: b\n    dependencies: [a]\n",
+		       3, 20, "dependency cycle: a -> b -> a");
+	expect_invalid("phases:\n  - id: d\n  - id: a\n    dependencies: [d, b]\n"
+		       "  - id: b\n    dependencies:\n      - c\n  - id: c\n"
+		       "    dependencies: [d, a]\n",
+		       4, 23, "dependency cycle: a -> b -> c -> a");
+}
+
+/* A dependency added by hand after the load has no position: its error
+ * points at the phase (and nothing reads past the loaded positions). */
+static void test_dependency_added_by_hand(void)
+{
+	static const char yaml[] = "phases:\n  - id: a\n    dependencies: [b]\n  - id: b\n";
 	prdshm_config cfg;
 	prdshm_diag d = PRDSHM_DIAG_INIT;
+	prdshm_phase_def *p;
+	char **deps;
 
-	CU_ASSERT_EQUAL_FATAL(load(&cfg, "phases:\n  - id: a\n    dependencies: [b]\n"
-					 "  - id: b\n    dependencies: [a]\n",
-				   &d),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(load(&cfg, yaml, &d), 0);
+	p = &cfg.phases[0];
+	CU_ASSERT_EQUAL(p->ndeps_at, 1);
+	CU_ASSERT_EQUAL(p->deps_at[0].line, 3);
+	CU_ASSERT_EQUAL(p->deps_at[0].column, 20);
+	deps = realloc(p->deps, 2 * sizeof(*deps));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(deps);
+	p->deps = deps;
+	p->deps[p->ndeps++] = strdup("x");
 	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
-	CU_ASSERT_STRING_EQUAL(d.file, FILE_NAME);
-	CU_ASSERT(d.line == 2 || d.line == 4);
+	CU_ASSERT_EQUAL(d.line, 2);
 	CU_ASSERT_EQUAL(d.column, 5);
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "a -> b") ? strstr(d.msg, "a -> b")
-						       : strstr(d.msg, "b -> a"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, "unknown phase 'x'"));
 	prdshm_config_free(&cfg);
+}
+
+/* A plan built in memory has no positions: errors point at the phase. */
+static void test_phase_errors_without_positions(void)
+{
+	char a[] = "a", x[] = "x";
+	char *deps[] = { x };
+	prdshm_phase_def ph[] = { { .id = a, .line = 7, .column = 3, .deps = deps, .ndeps = 1 } };
+	prdshm_graph *g = NULL;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+
+	CU_ASSERT_EQUAL(prdshm_graph_build(ph, 1, &g, &d), PRDSHM_EUNKNOWNDEP);
+	CU_ASSERT_EQUAL(d.line, 7);
+	CU_ASSERT_EQUAL(d.column, 3);
+	CU_ASSERT_PTR_NULL(g);
 }
 
 static void test_too_many_phases(void)
@@ -1099,6 +1145,8 @@ const tu_test tu_tests[] = {
 	TU(test_phase_parse_errors),
 	TU(test_phase_graph_errors),
 	TU(test_phase_cycle_position),
+	TU(test_phase_errors_without_positions),
+	TU(test_dependency_added_by_hand),
 	TU(test_too_many_phases),
 	TU(test_aliases),
 	TU(test_two_documents),

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "internal/recovery.h"
 #include "internal/segment.h"
 #include "testutil.h"
 
@@ -168,20 +169,20 @@ static void test_one_recovery_at_a_time(void)
 	destroy(&cfg, seg);
 }
 
-/* A recovery that blocks in its report callback (under a partition mutex)
- * until told to go on. */
+/* A recovery that blocks in the test hook (holding the recovery byte)
+ * until told to go on.  Report callbacks cannot serve: they run once the
+ * recovery is over. */
 struct blocked {
 	prdshm_seg *seg;
 	int entered[2], go[2];
-	int nlines, r;
+	int ncalls, r;
 };
 
-static void block_in_report(void *ctx, const char *line)
+static void block_in_recovery(void *arg)
 {
-	struct blocked *b = ctx;
+	struct blocked *b = arg;
 
-	(void)line;
-	if (b->nlines++ > 0)
+	if (b->ncalls++ > 0)
 		return;
 	tu_signal(b->entered[1], 'r');
 	tu_await(b->go[0], HUNG_MS);
@@ -191,7 +192,7 @@ static void *recover_thread(void *arg)
 {
 	struct blocked *b = arg;
 
-	b->r = prdshm_recover(b->seg, block_in_report, b);
+	b->r = prdshm_recover(b->seg, NULL, NULL);
 	return NULL;
 }
 
@@ -210,8 +211,9 @@ static int die_holding_lock(void *arg)
 /*
  * Two threads recovering through one prdshm_seg share its descriptor, and
  * an OFD lock belongs to the open file description: each recovery must
- * still lock out the other.  The first blocks while it reports the dead
- * session's lock; the second waits for it and gives up within its bound.
+ * still lock out the other.  The first blocks in the test hook, before it
+ * releases the dead session's lock; the second waits for it and gives up
+ * within its bound.
  */
 static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
 {
@@ -224,6 +226,8 @@ static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
 	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_holding_lock, cfg.shm_name), HUNG_MS), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(b.entered), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(b.go), 0);
+	prdshm__recover_hook_arg = &b;
+	prdshm__recover_hook = block_in_recovery;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, recover_thread, &b), 0);
 	CU_ASSERT_EQUAL_FATAL(tu_await(b.entered[0], HUNG_MS), 'r');
 
@@ -233,6 +237,7 @@ static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "another prdshm_recover()"));
 	tu_signal(b.go[1], 'g');
 	pthread_join(th, NULL);
+	prdshm__recover_hook = NULL;
 	CU_ASSERT_EQUAL(b.r, 0);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
 	for (int i = 0; i < 2; i++) {

@@ -431,6 +431,7 @@ static void test_recover_after_crash_in_claim(void)
 	CU_ASSERT_EQUAL(snap->agents[0].status, PRDSHM_AGENT_DEAD);
 	prdshm_snapshot_free(snap);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "");
 	fx_destroy(&f);
 }
 
@@ -823,6 +824,8 @@ static void test_inspection_of_wedged_segment(void)
 	CU_ASSERT_EQUAL_FATAL(tu_await(a.up[0], 10000), 'w');
 
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(f.seg, 0, &snap), 0);
+	/* Success: the mutexes not taken in time leave no message. */
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(snap);
 	CU_ASSERT_EQUAL(snap->locked, 0);
 	CU_ASSERT_EQUAL(snap->nagents, 1);
@@ -830,6 +833,7 @@ static void test_inspection_of_wedged_segment(void)
 	CU_ASSERT_EQUAL(snap->nphases, 1);
 	prdshm_snapshot_free(snap);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
+	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "");
 
 	tu_signal(a.down[1], 'g');
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);

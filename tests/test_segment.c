@@ -108,6 +108,10 @@ static void add_plan(prdshm_config *cfg)
 
 /* Create a segment, then let @p mutate damage its bytes; opening must fail
  * with @p want. */
+/* prdshm_last_error() of the latest open_damaged(): the clean-up after it
+ * succeeds, and clears the thread's message. */
+static char damage_msg[512];
+
 static void open_damaged(void (*mutate)(unsigned char *base, size_t size), int want)
 {
 	prdshm_config cfg;
@@ -122,6 +126,7 @@ static void open_damaged(void (*mutate)(unsigned char *base, size_t size), int w
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &b), want);
 	CU_ASSERT_PTR_NULL(b);
 	CU_ASSERT_NOT_EQUAL(prdshm_last_error()[0], '\0');
+	snprintf(damage_msg, sizeof(damage_msg), "%s", prdshm_last_error());
 	prdshm_seg_close(a);
 	prdshm_seg_unlink(cfg.shm_name);
 	prdshm_config_free(&cfg);
@@ -210,7 +215,7 @@ static void test_refuses_corrupt_phase_region(void)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		open_damaged(cases[i].mutate, PRDSHM_ECORRUPT);
-		CU_ASSERT_STRING_EQUAL(prdshm_last_error(), cases[i].msg);
+		CU_ASSERT_STRING_EQUAL(damage_msg, cases[i].msg);
 	}
 }
 
@@ -258,11 +263,11 @@ static void test_damage_after_open(void)
 static void test_refuses_foreign_and_corrupt(void)
 {
 	open_damaged(bad_magic, PRDSHM_ENOTSEG);
-	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "bad magic"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(damage_msg, "bad magic"));
 	open_damaged(bad_format, PRDSHM_EVERSION);
-	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "format 99"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(damage_msg, "format 99"));
 	open_damaged(bad_layout, PRDSHM_EVERSION);
-	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "layout hash"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(damage_msg, "layout hash"));
 	open_damaged(bad_offsets, PRDSHM_ECORRUPT);
 	open_damaged(bad_limits, PRDSHM_ECORRUPT);
 }

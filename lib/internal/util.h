@@ -40,6 +40,43 @@ int prdshm__fail(int err, const char *fmt, ...) PRDSHM__PRINTF(2, 3);
 /* The same, appending ": strerror(errno)" and mapping errno to a code. */
 int prdshm__fail_errno(int err_default, const char *fmt, ...) PRDSHM__PRINTF(2, 3);
 
+/* Whether the thread's message belongs to its latest call: set by
+ * prdshm__fail(), cleared by prdshm__call_begin().  Initial-exec, like the
+ * lock path's other thread-locals: a store to it calls nothing. */
+extern __thread unsigned char prdshm__error_set __attribute__((tls_model("initial-exec")));
+
+/*
+ * The first statement of every public function that returns an error code:
+ * the thread's previous message is forgotten, so that after the call
+ * prdshm_last_error() is this call's failure or "" (see prdshm.h).  At the
+ * entry rather than at each return: one place per function, and a public
+ * function the library calls itself (prdshm_lock_many() -> prdshm_lock())
+ * clears only what the outer call then sets again if it fails.  A call
+ * that handles a failure of its own and then succeeds ends with
+ * prdshm__call_ok().  One thread-local store: cheap enough for the lock
+ * path (see `make bench`).
+ */
+static inline void prdshm__call_begin(void)
+{
+	prdshm__error_set = 0;
+}
+
+/* Success, forgetting the failures the call handled itself. */
+static inline int prdshm__call_ok(void)
+{
+	prdshm__error_set = 0;
+	return 0;
+}
+
+/* The thread's message, kept across the library calls a caller's report
+ * callback may make (see report.c). */
+struct prdshm__saved_error {
+	unsigned char set;
+	char msg[512];
+};
+void prdshm__error_save(struct prdshm__saved_error *e);
+void prdshm__error_restore(const struct prdshm__saved_error *e);
+
 /* A spin-wait hint to the CPU. */
 static inline void prdshm__cpu_relax(void)
 {
