@@ -680,10 +680,11 @@ int prdshm_downgrade(prdshm_session *s, const char *resource);
  * prdshm_snapshot_take() fills it; prdshm_lock_query() leaves it UNKNOWN.
  */
 typedef enum prdshm_proc_state {
-	/* Not looked at, or the pid is not found in this process's /proc (a
-	 * holder in another PID namespace), or it names a process that started
-	 * after the session opened (the pid was reused, or belongs to another
-	 * namespace). */
+	/* Not looked at, or not sure: the pid is not found in this process's
+	 * /proc (a holder in another PID namespace), or names a process that
+	 * does not map the segment or started after the session opened (the
+	 * pid was reused, or is another namespace's), or one whose
+	 * /proc/<pid>/maps the caller may not read (another user's). */
 	PRDSHM_PROC_UNKNOWN = 0,
 	PRDSHM_PROC_RUNNING = 1, /* running or sleeping: not stopped */
 	PRDSHM_PROC_STOPPED = 2, /* stopped (SIGSTOP, job control) or traced */

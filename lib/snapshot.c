@@ -2,14 +2,18 @@
  * snapshot.c: copying the whole state out for inspection.
  *
  * Inspection must never hang on a wedged segment: each mutex is taken with
- * a short timeout (repairing it, like any locker, if its holder died) (or not at all with PRDSHM_SNAP_NOLOCK) and held only
- * while copying.  Without the mutex the copy may be torn, so everything read
- * is bounds-checked as if hostile, and snap->locked says so.  Each holder's
- * process state comes from /proc afterwards, with no mutex held.
+ * a short timeout (repairing it, like any locker, if its holder died), or
+ * not at all with PRDSHM_SNAP_NOLOCK, and held only while copying.  Without
+ * the mutex the copy may be torn, so everything read is bounds-checked as if
+ * hostile, and snap->locked says so.  Each holder's process state comes from
+ * /proc afterwards, with no mutex held.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -247,13 +251,42 @@ static int started_after(const char *f, uint64_t not_after_ns)
 	       not_after_ns + 1000000000u;
 }
 
+/* Whether process @p pid maps the file @p st (the segment): 1 yes, 0 no,
+ * -1 cannot tell (its maps are not ours to read). */
+static int maps_segment(int32_t pid, const struct stat *st)
+{
+	char path[40], line[512];
+	int found = 0, whole = 1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	/* "start-end perms offset major:minor inode path" */
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		unsigned maj, min;
+		unsigned long long ino;
+		int start = whole;
+
+		whole = strchr(line, '\n') != NULL; /* else a long path goes on */
+		if (start && sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) == 3 &&
+		    ino == (unsigned long long)st->st_ino && makedev(maj, min) == st->st_dev)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
 /*
  * The state of process @p pid, which opened its session at @p session_ns
- * (CLOCK_REALTIME, 0 if not known), from /proc/<pid>/stat.  Only a hint
- * for display: a pid from another PID namespace is not found (UNKNOWN), or
- * names another process, which a start after the session's betrays.
+ * (CLOCK_REALTIME, 0 if not known) and maps the segment @p st, from
+ * /proc/<pid>/stat.  Only a hint for display: a pid from another PID
+ * namespace is not found here, or names another process, which betrays
+ * itself by not mapping the segment or by a start after the session's:
+ * UNKNOWN.
  */
-static prdshm_proc_state proc_state(int32_t pid, uint64_t session_ns)
+static prdshm_proc_state proc_state(int32_t pid, uint64_t session_ns, const struct stat *st)
 {
 	char path[32], buf[1024];
 	const char *p;
@@ -275,20 +308,17 @@ static prdshm_proc_state proc_state(int32_t pid, uint64_t session_ns)
 	p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ' || p[2] == '\0')
 		return PRDSHM_PROC_UNKNOWN;
-	if (session_ns && started_after(p + 2, session_ns))
-		return PRDSHM_PROC_UNKNOWN;
-	switch (p[2]) {
-	case 'T':
-	case 't':
-		return PRDSHM_PROC_STOPPED;
-	case 'Z':
+	/* An exited process maps nothing any more. */
+	if (p[2] == 'Z')
 		return PRDSHM_PROC_ZOMBIE;
-	case 'X':
-	case 'x':
+	if (p[2] == 'X' || p[2] == 'x')
 		return PRDSHM_PROC_DEAD;
-	default:
-		return PRDSHM_PROC_RUNNING;
-	}
+	/* Unsure is UNKNOWN: a process whose maps we may not read (another
+	 * user's, or not dumpable) may be anyone. */
+	if (st == NULL || maps_segment(pid, st) != 1 ||
+	    (session_ns && started_after(p + 2, session_ns)))
+		return PRDSHM_PROC_UNKNOWN;
+	return p[2] == 'T' || p[2] == 't' ? PRDSHM_PROC_STOPPED : PRDSHM_PROC_RUNNING;
 }
 
 /* When the session in @p slot opened, from the snapshot's agents (0 if
@@ -303,8 +333,10 @@ static uint64_t session_start(const prdshm_snapshot *snap, int32_t slot, int32_t
 
 /* Fill every record's proc_state, after the copy and without any mutex:
  * /proc is read once per session slot. */
-static void snap_proc_states(prdshm_snapshot *snap)
+static void snap_proc_states(struct prdshm_seg *seg, prdshm_snapshot *snap)
 {
+	struct stat st;
+	int have_st = fstat(seg->fd, &st) == 0;
 	uint32_t nslots = snap->seg.max_agents;
 	/* Per slot: 0 not read yet, else the state + 1. */
 	unsigned char *memo = calloc(nslots ? nslots : 1, 1);
@@ -322,7 +354,8 @@ static void snap_proc_states(prdshm_snapshot *snap)
 				h->proc_state = memo[slot] - 1;
 				continue;
 			}
-			h->proc_state = proc_state(h->pid, session_start(snap, h->slot, h->pid));
+			h->proc_state = proc_state(h->pid, session_start(snap, h->slot, h->pid),
+						   have_st ? &st : NULL);
 			if (memo && slot < nslots)
 				memo[slot] = (unsigned char)(h->proc_state + 1);
 		}
@@ -351,7 +384,7 @@ int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 	if (r == 0)
 		r = prdshm__phases_snapshot(seg, !(flags & PRDSHM_SNAP_NOLOCK), snap);
 	if (r == 0)
-		snap_proc_states(snap);
+		snap_proc_states(seg, snap);
 	if (r) {
 		prdshm_snapshot_free(snap);
 		if (r == PRDSHM_ENOMEM)

@@ -12,6 +12,9 @@
 #  3. prdshm-agent gives up on an output held by the stopped process after
 #     lock_timeout_seconds and fails the phase with a message naming the
 #     holder (agent id and pid), in the phase's message and on stderr.
+#  4. A holder in another PID namespace (unshare --pid, root only): the pid
+#     it recorded (1) names another process here, which does not map the
+#     segment: its process state is "unknown", not that process's.
 #
 # Waits are bounded polls (wait_until), never bare sleeps.
 ROOT=$(pwd)
@@ -106,4 +109,26 @@ rc=$?
 [ "$rc" = 0 ] && ok "the holder ends normally" || not_ok "holder exit $rc"
 t_rc 0 "nothing left behind" "$BIN/prdshm-inspect" -c "$TMP/plan.yaml" --name "$SHM" --check
 rm -f "/dev/shm$SHM"
+
+# ---- 4. a holder in another PID namespace -----------------------------------
+if unshare --pid --fork --kill-child true 2>/dev/null; then
+	shm_name
+	t_rc 0 "4. create" "$BIN/prdshm-create" -q -c "$TMP/plan.yaml" --name "$SHM"
+	started=$TMP/started4 go=$TMP/go4
+	unshare --pid --fork --kill-child "$BIN/prdshm-lock" --name "$SHM" -x ns-res \
+		sh -c "$(hold_cmd "$started" "$go")" &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_until 10 test -e "$started" || not_ok "4. holder started"
+	t_rc 0 "4. --json" "$BIN/prdshm-inspect" -c "$TMP/plan.yaml" --name "$SHM" --json locks
+	t_grep "$TMP/out" '"pid": 1,' "4. the holder recorded its own namespace's pid"
+	t_grep "$TMP/out" '"process": "unknown"' "4. its process state is unknown"
+	touch "$go"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] && ok "4. the holder ends normally" || not_ok "4. holder exit $rc"
+	rm -f "/dev/shm$SHM"
+else
+	skip "4. a holder in another PID namespace: unshare --pid not permitted here"
+fi
 cli_done
