@@ -251,17 +251,21 @@ static void describe_blocker(struct agent *a, const char *output, char *buf, siz
 static void lock_failure(struct agent *a, struct job *j, size_t failed, int r)
 {
 	const char *out = failed < j->noutputs ? j->outputs[failed] : "?";
-	char who[256] = "";
+	char why[PRDSHM_MSG_MAX + 1], who[256] = "";
 
+	/* Before the query, which may change the thread's last error. */
+	if (r == PRDSHM_ETIMEDOUT && !rn_stop_signal)
+		snprintf(why, sizeof(why), "gave up after lock_timeout_seconds (%d s)",
+			 a->info.lock_timeout_seconds);
+	else
+		snprintf(why, sizeof(why), "%s", r == PRDSHM_EBUSY ? "busy" : prdshm_last_error());
 	if (is_conflict(r))
 		describe_blocker(a, out, who, sizeof(who));
-	if (r == PRDSHM_ETIMEDOUT)
-		snprintf(j->message, sizeof(j->message),
-			 "cannot lock output %s: gave up after lock_timeout_seconds (%d s)%s", out,
-			 a->info.lock_timeout_seconds, who);
-	else
-		snprintf(j->message, sizeof(j->message), "cannot lock output %s: %s%s", out,
-			 r == PRDSHM_EBUSY ? "busy" : prdshm_last_error(), who);
+	/* Cut to the phase message's size, as every message is. */
+	if (snprintf(j->message, sizeof(j->message), "cannot lock output %s: %s%s", out, why,
+		     who) >= (int)sizeof(j->message))
+		tool_verbose("%s: %s: message cut to %zu bytes", a->id, j->c.id,
+			     sizeof(j->message) - 1);
 }
 
 /*
