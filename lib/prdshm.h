@@ -772,6 +772,24 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
 int prdshm_downgrade(prdshm_session *s, const char *resource);
 
 /**
+ * What /proc says of a holder's process (prdshm_holder.proc_state): a hint
+ * for display, never for liveness, which is the session's OFD lock (alive).
+ * prdshm_snapshot_take() fills it; prdshm_lock_query() leaves it UNKNOWN.
+ */
+typedef enum prdshm_proc_state {
+	/* Not looked at, or not sure: the pid is not found in this process's
+	 * /proc (a holder in another PID namespace), or names a process that
+	 * does not map the segment or started after the session opened (the
+	 * pid was reused, or is another namespace's), or one whose
+	 * /proc/<pid>/maps the caller may not read (another user's). */
+	PRDSHM_PROC_UNKNOWN = 0,
+	PRDSHM_PROC_RUNNING = 1, /* running or sleeping: not stopped */
+	PRDSHM_PROC_STOPPED = 2, /* stopped (SIGSTOP, job control) or traced */
+	PRDSHM_PROC_ZOMBIE = 3,  /* exited, not yet waited for */
+	PRDSHM_PROC_DEAD = 4,    /* the session is dead (alive is 0) */
+} prdshm_proc_state;
+
+/**
  * One holder or waiter of a resource, copied out.  Declare an array for
  * prdshm_lock_query() as prdshm_holder h[N] = { PRDSHM_HOLDER_INIT }: the
  * first element's struct_size is the stride (see "ABI" at the top).
@@ -786,7 +804,10 @@ typedef struct prdshm_holder {
 	int waiting;         /* 0: holds it, 1: waits for it */
 	int alive;           /* session alive (kernel OFD lock) */
 	uint64_t since_ns;   /* CLOCK_REALTIME when granted / when it began waiting */
-	uint64_t reserved_[4]; /* new fields are taken from here */
+	/* Added after PRDSHM_HOLDER_SIZE_1_0, from the reserved space. */
+	int32_t proc_state;  /* prdshm_proc_state, in snapshots */
+	int32_t released;    /* 1: let go, still blocks waiters (prdshm_lock_info) */
+	uint64_t reserved_[3]; /* new fields are taken from here */
 } prdshm_holder;
 #define PRDSHM_HOLDER_INIT { .struct_size = sizeof(prdshm_holder) }
 #define PRDSHM_HOLDER_SIZE_1_0 PRDSHM__END_OF(prdshm_holder, since_ns)
@@ -947,7 +968,12 @@ typedef struct prdshm_lock_info {
 	prdshm_mode mode;       /* strongest mode held; 0 if only waiters */
 	size_t nholders;        /* entries of holders[] that hold; the rest wait */
 	size_t nrecords;
-	prdshm_holder *holders; /* holders first, then waiters in FIFO order */
+	/* Holders first, then waiters in FIFO order.  While someone waits, a
+	 * hold let go without the mutex and not collected yet still blocks
+	 * the waiters (until the next of them looks): it is listed among the
+	 * holders with released = 1.  Without waiters it blocks nobody and is
+	 * not listed. */
+	prdshm_holder *holders;
 } prdshm_lock_info;
 
 typedef struct prdshm_phase_info {

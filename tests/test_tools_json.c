@@ -277,6 +277,11 @@ static void assert_held_lock(json_t *locks, const char *holder_id, pid_t pid, in
 	CU_ASSERT(is_time(json_object_get(h, "since")));
 	CU_ASSERT(json_is_boolean(json_object_get(h, "alive")));
 	CU_ASSERT_EQUAL(json_is_true(json_object_get(h, "alive")), alive);
+	/* The victim sleeps in pause(): "running" means not stopped. */
+	CU_ASSERT_STRING_EQUAL(str(h, "process"), alive ? "running" : "dead");
+	CU_ASSERT(json_number_value(json_object_get(h, "held_s")) >= 0.0);
+	CU_ASSERT(json_is_number(json_object_get(h, "held_s")));
+	CU_ASSERT(json_is_false(json_object_get(h, "released")));
 }
 
 static void assert_waiter(json_t *locks, pid_t waiter)
@@ -293,6 +298,9 @@ static void assert_waiter(json_t *locks, pid_t waiter)
 	CU_ASSERT(json_is_null(json_object_get(w, "phase")));
 	CU_ASSERT(json_is_true(json_object_get(w, "alive")));
 	CU_ASSERT(array_has(json_object_get(w, "waits_for"), "victim"));
+	CU_ASSERT_STRING_EQUAL(str(w, "process"), "running");
+	CU_ASSERT(json_is_number(json_object_get(w, "waited_s")));
+	CU_ASSERT_PTR_NULL(json_object_get(w, "released"));
 }
 
 static void assert_odd_lock(json_t *locks)
@@ -383,6 +391,119 @@ static void test_inspect_json_schema(void)
 	kill(victim, SIGKILL);
 	tu_wait_child(waiter, 10000);
 	tu_wait_child(victim, 10000);
+	prdshm_session_close(s);
+	teardown();
+}
+
+/* The holder of out/build in a fresh inspection document, which the caller
+ * frees with json_decref(*doc).  Never FATAL: the caller has a stopped
+ * child to kill whatever happens (NULL reads as "(missing)" below). */
+static json_t *build_holder(json_t **doc)
+{
+	json_t *l;
+	int rc;
+
+	*doc = run_json(&rc, "inspect", "--json");
+	CU_ASSERT_EQUAL(rc, 0);
+	l = find_by(json_object_get(*doc, "locks"), "resource", "out/build");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(l, "holders")), 1);
+	return json_array_get(json_object_get(l, "holders"), 0);
+}
+
+/*
+ * A holder stopped by SIGSTOP: the kernel calls it alive, /proc says
+ * stopped, and inspection shows both.  Under lock_timeout_seconds (300 s
+ * here) --check still calls the segment healthy (tests/cli/stuck.sh goes
+ * past it).
+ */
+static void test_stopped_holder(void)
+{
+	pid_t victim;
+	json_t *doc, *h;
+
+	setup();
+	victim = start_victim();
+	kill(victim, SIGSTOP);
+	CU_ASSERT(tu_await_stopped(victim, 10000));
+	h = build_holder(&doc);
+	CU_ASSERT_STRING_EQUAL(str(h, "agent"), "victim");
+	CU_ASSERT_STRING_EQUAL(str(h, "process"), "stopped");
+	CU_ASSERT(json_is_true(json_object_get(h, "alive")));
+	CU_ASSERT(json_number_value(json_object_get(h, "held_s")) >= 0.0);
+	json_decref(doc);
+	CU_ASSERT_EQUAL(run("inspect", "--check"), 0);
+
+	kill(victim, SIGCONT);
+	h = build_holder(&doc);
+	CU_ASSERT_STRING_EQUAL(str(h, "process"), "running");
+	json_decref(doc);
+	kill(victim, SIGKILL);
+	tu_wait_child(victim, 10000);
+	teardown();
+}
+
+/* Poll (bounded) until @p resource is held by someone. */
+static int wait_for_holder(const char *resource)
+{
+	int64_t deadline = tu_now_ms() + 10000;
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
+	size_t n;
+
+	while (tu_now_ms() < deadline) {
+		n = 0;
+		if (prdshm_lock_query(seg, resource, 0, h, 4, &n) == 0 && n > 0 && !h[0].waiting)
+			return 1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+/*
+ * A hold let go without the mutex stays RELEASED until a waiter collects
+ * it, and blocks that waiter until then.  With the waiter stopped it
+ * cannot collect: inspection lists the released hold among the holders,
+ * and the waiter as waiting for it.
+ */
+static void test_released_record_visible(void)
+{
+	struct child_arg wa;
+	prdshm_session *s;
+	pid_t waiter;
+	json_t *doc, *l, *h;
+	int rc;
+
+	setup();
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "releaser", 0, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	wa = (struct child_arg){ cfg.shm_name, -1, 0, "r" };
+	waiter = tu_fork(child, &wa);
+	CU_ASSERT_FATAL(wait_for_waiter("r"));
+	kill(waiter, SIGSTOP);
+	CU_ASSERT(tu_await_stopped(waiter, 10000));
+	/* The fast path: a swap to RELEASED and a ring nobody answers. */
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "r"), 0);
+
+	/* No FATAL from here on: the stopped waiter must be killed. */
+	doc = run_json(&rc, "inspect", "--json");
+	CU_ASSERT_EQUAL(rc, 0);
+	l = find_by(json_object_get(doc, "locks"), "resource", "r");
+	CU_ASSERT_PTR_NOT_NULL(l);
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(l, "holders")), 1);
+	h = json_array_get(json_object_get(l, "holders"), 0);
+	CU_ASSERT_STRING_EQUAL(str(h, "agent"), "releaser");
+	CU_ASSERT(json_is_true(json_object_get(h, "released")));
+	CU_ASSERT_STRING_EQUAL(str(l, "mode"), "exclusive");
+	CU_ASSERT_EQUAL(json_array_size(json_object_get(l, "waiters")), 1);
+	h = json_array_get(json_object_get(l, "waiters"), 0);
+	CU_ASSERT_STRING_EQUAL(str(h, "process"), "stopped");
+	CU_ASSERT(array_has(json_object_get(h, "waits_for"), "releaser"));
+	json_decref(doc);
+
+	/* Continued, the waiter collects it and gets the lock. */
+	kill(waiter, SIGCONT);
+	CU_ASSERT(wait_for_holder("r"));
+	kill(waiter, SIGKILL);
+	tu_wait_child(waiter, 10000);
 	prdshm_session_close(s);
 	teardown();
 }
@@ -502,6 +623,8 @@ static void test_phase_status_json(void)
 
 const tu_test tu_tests[] = {
 	TU(test_inspect_json_schema),
+	TU(test_stopped_holder),
+	TU(test_released_record_visible),
 	TU(test_recovery_path),
 	TU(test_cleanup_requeue),
 	TU(test_phase_status_json),

@@ -416,6 +416,50 @@ int tool_check(prdshm_seg *seg, unsigned flags, tool_problems *pb)
 	return pb->result;
 }
 
+/* Age of @p since_ns at @p now_ns; clock steps backwards give 0. */
+static uint64_t age_ns(uint64_t since_ns, uint64_t now_ns)
+{
+	return since_ns && now_ns > since_ns ? now_ns - since_ns : 0;
+}
+
+/* A lock held by a stopped process: a warning of its own.  The format
+ * names what a reader needs to act: the holder, its pid, for how long. */
+static void stuck_problem(tool_problems *pb, const prdshm_lock_info *li, const prdshm_holder *h,
+			  uint64_t held_ns, int limit_s)
+{
+	char dur[32], msg[512];
+
+	tool_format_duration(held_ns, dur, sizeof(dur));
+	snprintf(msg, sizeof(msg),
+		 "lock '%.*s': held for %s by stopped process %d (agent %s%s%s), longer "
+		 "than lock_timeout_seconds (%d s)",
+		 (int)(li->resource_len > 64 ? 64 : li->resource_len), li->resource, dur,
+		 (int)h->pid, h->agent_id, h->phase_id[0] ? ", phase " : "", h->phase_id,
+		 limit_s);
+	collect_problem(pb, PRDSHM_CHECK_WARN, msg);
+	pb->nstuck++;
+}
+
+size_t tool_check_stuck(const prdshm_snapshot *snap, tool_problems *pb)
+{
+	int limit_s = snap->seg.lock_timeout_seconds > 0 ? snap->seg.lock_timeout_seconds : 0;
+	uint64_t limit_ns = (uint64_t)limit_s * 1000000000u;
+
+	for (size_t l = 0; l < snap->nlocks; l++) {
+		const prdshm_lock_info *li = &snap->locks[l];
+
+		for (size_t i = 0; i < li->nholders && i < li->nrecords; i++) {
+			const prdshm_holder *h = &li->holders[i];
+			uint64_t held = age_ns(h->since_ns, snap->taken_ns);
+
+			if (h->proc_state == PRDSHM_PROC_STOPPED && !h->released &&
+			    h->since_ns != 0 && held > limit_ns)
+				stuck_problem(pb, li, h, held, limit_s);
+		}
+	}
+	return pb->nstuck;
+}
+
 void tool_problems_free(tool_problems *pb)
 {
 	if (pb == NULL)
@@ -467,10 +511,20 @@ void tool_format_duration(uint64_t ns, char *buf, size_t size)
 		snprintf(buf, size, "%ud%02uh", (unsigned)(s / 86400), (unsigned)(s / 3600 % 24));
 }
 
-/* Age of @p since_ns at @p now_ns; clock steps backwards give 0. */
-static uint64_t age_ns(uint64_t since_ns, uint64_t now_ns)
+const char *tool_proc_state_name(int state)
 {
-	return since_ns && now_ns > since_ns ? now_ns - since_ns : 0;
+	switch (state) {
+	case PRDSHM_PROC_RUNNING:
+		return "running";
+	case PRDSHM_PROC_STOPPED:
+		return "stopped";
+	case PRDSHM_PROC_ZOMBIE:
+		return "zombie";
+	case PRDSHM_PROC_DEAD:
+		return "dead";
+	default:
+		return "unknown";
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -679,18 +733,35 @@ static json_t *agent_json(const prdshm_snapshot *snap, const prdshm_agent_info *
 			 "log", log);
 }
 
-static json_t *holder_json(const prdshm_holder *h)
+/* Seconds from @p since_ns to @p now_ns, to the millisecond; null if not
+ * known. */
+static json_t *age_json(uint64_t since_ns, uint64_t now_ns)
 {
-	return json_pack("{s:o, s:i, s:i, s:o, s:s, s:o, s:b}", "agent",
-			 tool_json_str(h->agent_id), "slot", (int)h->slot, "pid", (int)h->pid,
-			 "phase", str_or_null(h->phase_id), "mode",
-			 prdshm_mode_name(h->mode) ? prdshm_mode_name(h->mode) : "?", "since",
-			 tool_json_time(h->since_ns), "alive", h->alive != 0);
+	if (since_ns == 0)
+		return json_null();
+	return json_real((double)(age_ns(since_ns, now_ns) / 1000000u) / 1000.0);
 }
 
-static json_t *waiter_json(const prdshm_lock_info *li, size_t w)
+/* A holder, or with @p waiter the members a waiter shares with one. */
+static json_t *holder_json(const prdshm_holder *h, uint64_t now_ns, int waiter)
 {
-	json_t *j = holder_json(&li->holders[w]);
+	json_t *j = json_pack("{s:o, s:i, s:i, s:o, s:s, s:o, s:o, s:b, s:s}", "agent",
+			      tool_json_str(h->agent_id), "slot", (int)h->slot, "pid",
+			      (int)h->pid, "phase", str_or_null(h->phase_id), "mode",
+			      prdshm_mode_name(h->mode) ? prdshm_mode_name(h->mode) : "?",
+			      "since", tool_json_time(h->since_ns),
+			      waiter ? "waited_s" : "held_s", age_json(h->since_ns, now_ns),
+			      "alive", h->alive != 0, "process",
+			      tool_proc_state_name(h->proc_state));
+
+	if (!waiter)
+		json_object_set_new(j, "released", json_boolean(h->released != 0));
+	return j;
+}
+
+static json_t *waiter_json(const prdshm_lock_info *li, size_t w, uint64_t now_ns)
+{
+	json_t *j = holder_json(&li->holders[w], now_ns, 1);
 	json_t *wf = json_array();
 	size_t idx[64];
 	size_t n = blockers(li, w, idx, 64);
@@ -701,7 +772,7 @@ static json_t *waiter_json(const prdshm_lock_info *li, size_t w)
 	return j;
 }
 
-static json_t *lock_json(const prdshm_lock_info *li)
+static json_t *lock_json(const prdshm_lock_info *li, uint64_t now_ns)
 {
 	json_t *holders = json_array(), *waiters = json_array();
 	const char *mode = prdshm_mode_name(li->mode);
@@ -710,9 +781,9 @@ static json_t *lock_json(const prdshm_lock_info *li)
 
 	for (size_t i = 0; i < li->nrecords; i++) {
 		if (i < li->nholders)
-			json_array_append_new(holders, holder_json(&li->holders[i]));
+			json_array_append_new(holders, holder_json(&li->holders[i], now_ns, 0));
 		else
-			json_array_append_new(waiters, waiter_json(li, i));
+			json_array_append_new(waiters, waiter_json(li, i, now_ns));
 	}
 	j = json_pack("{s:o, s:o, s:o, s:o}", "resource",
 		      tool_json_bytes(li->resource, li->resource_len, &lossy), "mode",
@@ -780,7 +851,7 @@ json_t *tool_json_snapshot(const prdshm_snapshot *snap, const tool_problems *pb)
 	for (size_t i = 0; i < snap->nagents; i++)
 		json_array_append_new(agents, agent_json(snap, &snap->agents[i]));
 	for (size_t i = 0; i < snap->nlocks; i++)
-		json_array_append_new(locks, lock_json(&snap->locks[i]));
+		json_array_append_new(locks, lock_json(&snap->locks[i], snap->taken_ns));
 	for (size_t i = 0; i < snap->nphases; i++)
 		json_array_append_new(phases, tool_json_phase(&snap->phases[i], snap->taken_ns));
 	for (size_t i = 0; i < snap->nwaves; i++)
@@ -910,13 +981,17 @@ static void print_lock(FILE *out, const prdshm_lock_info *li, uint64_t now_ns)
 		const prdshm_holder *h = &li->holders[i];
 		const char *mode = prdshm_mode_name(h->mode);
 
-		fprintf(out, "    %-9s %-7s ", mode ? mode : "?", i < li->nholders ? "holds" : "WAITS");
+		fprintf(out, "    %-9s %-8s ", mode ? mode : "?",
+			i >= li->nholders ? "WAITS" : h->released ? "released" : "holds");
 		print_field(out, h->agent_id, 20);
 		fprintf(out, " %7d %-5s ", (int)h->pid, h->alive ? "yes" : "DEAD");
 		print_field(out, h->phase_id, 16);
 		fputc(' ', out);
 		print_age(out, h->since_ns, now_ns, 8);
-		fputc(' ', out);
+		/* Upper case when it matters: a live holder that cannot move. */
+		fprintf(out, " %-8s ", h->proc_state == PRDSHM_PROC_STOPPED ? "STOPPED"
+				     : h->proc_state == PRDSHM_PROC_ZOMBIE ? "ZOMBIE"
+				     : tool_proc_state_name(h->proc_state));
 		if (i >= li->nholders)
 			print_waits_for(out, li, i);
 		fputc('\n', out);
@@ -925,8 +1000,8 @@ static void print_lock(FILE *out, const prdshm_lock_info *li, uint64_t now_ns)
 
 static void print_locks(FILE *out, const prdshm_snapshot *snap)
 {
-	fprintf(out, "\nLOCKS\nRESOURCE\n    %-9s %-7s %-20s %7s %-5s %-16s %-8s %s\n", "MODE",
-		"STATE", "AGENT", "PID", "ALIVE", "PHASE", "AGE", "WAITS FOR");
+	fprintf(out, "\nLOCKS\nRESOURCE\n    %-9s %-8s %-20s %7s %-5s %-16s %-8s %-8s %s\n",
+		"MODE", "STATE", "AGENT", "PID", "ALIVE", "PHASE", "AGE", "PROCESS", "WAITS FOR");
 	if (snap->nlocks == 0)
 		fprintf(out, "(none)\n");
 	for (size_t i = 0; i < snap->nlocks; i++)

@@ -28,6 +28,7 @@
 #define TOOL_EXIT_REFUSED 2   /* refused in the current state */
 #define TOOL_EXIT_DEAD 3      /* dead agents hold locks or phases */
 #define TOOL_EXIT_CORRUPT 4   /* segment corrupt or incompatible */
+#define TOOL_EXIT_STUCK 5     /* a stopped process holds a lock too long (--check) */
 #define TOOL_EXIT_USAGE 64    /* bad command line */
 #define TOOL_EXIT_CONFIG 65   /* invalid configuration */
 #define TOOL_EXIT_NOSEG 66    /* no such segment */
@@ -178,11 +179,22 @@ typedef struct tool_problems {
 	size_t n, cap;
 	tool_problem *v;
 	int result; /* prdshm_check's return value */
+	size_t nstuck; /* of them, locks held by stopped processes (tool_check_stuck) */
 } tool_problems;
 
 /** Run prdshm_check(seg, flags) collecting every problem into @p pb. */
 int tool_check(prdshm_seg *seg, unsigned flags, tool_problems *pb);
+/**
+ * Add a warning to @p pb for each lock that a stopped process (from /proc,
+ * a hint) has held longer than the segment's lock_timeout_seconds: nobody
+ * else gets it until that process is continued or killed, and the kernel
+ * still calls it alive.  @return how many (also in pb->nstuck).
+ */
+size_t tool_check_stuck(const prdshm_snapshot *snap, tool_problems *pb);
 void tool_problems_free(tool_problems *pb);
+
+/** "running", "stopped", "zombie", "dead" or "unknown" (prdshm_proc_state). */
+const char *tool_proc_state_name(int state);
 
 /* ---- JSON --------------------------------------------------------------- */
 

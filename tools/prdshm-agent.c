@@ -231,6 +231,47 @@ static int is_conflict(int r)
 	return r == PRDSHM_EBUSY || r == PRDSHM_ETIMEDOUT || r == PRDSHM_EDEADLK;
 }
 
+/* Who is in the way of @p output, for the failure message: the first
+ * record that blocks an EXCLUSIVE request (a holder, unless only earlier
+ * waiters are left), "; held by agent b (pid 12, phase build)". */
+static void describe_blocker(struct agent *a, const char *output, char *buf, size_t size)
+{
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
+	size_t n = 0, k = 0;
+
+	buf[0] = '\0';
+	if (prdshm_lock_query(a->seg, output, PRDSHM_EXCLUSIVE, h, 4, &n) != 0 || n == 0)
+		return;
+	while (k + 1 < n && k + 1 < 4 && h[k].waiting)
+		k++;
+	snprintf(buf, size, "; %s by agent %.63s (pid %d%s%.63s%s)%s",
+		 h[k].waiting ? "wanted" : "held", h[k].agent_id, (int)h[k].pid,
+		 h[k].phase_id[0] ? ", phase " : "", h[k].phase_id, h[k].alive ? "" : ", dead",
+		 n > 1 ? " and others" : "");
+}
+
+/* Why taking the outputs failed, in j->message: which output, why, and
+ * (for a conflict) who holds it. */
+static void lock_failure(struct agent *a, struct job *j, size_t failed, int r)
+{
+	const char *out = failed < j->noutputs ? j->outputs[failed] : "?";
+	char why[PRDSHM_MSG_MAX + 1], who[256] = "";
+
+	/* Before the query, which may change the thread's last error. */
+	if (r == PRDSHM_ETIMEDOUT && !rn_stop_signal)
+		snprintf(why, sizeof(why), "gave up after lock_timeout_seconds (%d s)",
+			 a->info.lock_timeout_seconds);
+	else
+		snprintf(why, sizeof(why), "%s", r == PRDSHM_EBUSY ? "busy" : prdshm_last_error());
+	if (is_conflict(r))
+		describe_blocker(a, out, who, sizeof(who));
+	/* Cut to the phase message's size, as every message is. */
+	if (snprintf(j->message, sizeof(j->message), "cannot lock output %s: %s%s", out, why,
+		     who) >= (int)sizeof(j->message))
+		tool_verbose("%s: %s: message cut to %zu bytes", a->id, j->c.id,
+			     sizeof(j->message) - 1);
+}
+
 /*
  * Take every output EXCLUSIVE.  A conflict is retried up to
  * conflict_retry_attempts times; the tries share lock_timeout_seconds
@@ -259,8 +300,7 @@ static int lock_outputs(struct agent *a, struct job *j)
 		}
 	}
 	if (r)
-		snprintf(j->message, sizeof(j->message), "cannot lock output %s: %s",
-			 failed < j->noutputs ? j->outputs[failed] : "?", prdshm_last_error());
+		lock_failure(a, j, failed, r);
 	return r;
 }
 

@@ -35,9 +35,10 @@ static void usage(FILE *out)
 		"  -V, --version       show the version and exit\n"
 		"\n"
 		"Exit status: 0 success (with --check: healthy); 3 dead agents hold locks or\n"
-		"phases (--check); 4 segment corrupt or incompatible; 65 invalid\n"
-		"configuration; 66 no such segment; 77 permission denied; 64 usage;\n"
-		"70 internal error.\n");
+		"phases (--check); 4 segment corrupt or incompatible; 5 a stopped process\n"
+		"has held a lock longer than lock_timeout_seconds (--check, when nothing\n"
+		"worse is found); 65 invalid configuration; 66 no such segment;\n"
+		"77 permission denied; 64 usage; 70 internal error.\n");
 }
 
 static int parse_section(const tool_common *tc, const char *s, unsigned *show)
@@ -97,7 +98,9 @@ static void print_check(const char *name, const tool_problems *pb)
 	for (size_t i = 0; i < pb->n; i++)
 		printf("%s: %s\n", pb->v[i].severity == PRDSHM_CHECK_ERROR ? "error" : "warning",
 		       pb->v[i].message);
-	if (pb->result == 0)
+	if (pb->result == 0 && pb->nstuck > 0)
+		printf("%s: a stopped process holds a lock: continue or kill it\n", name);
+	else if (pb->result == 0)
 		printf("%s: healthy\n", name);
 	else if (pb->result == PRDSHM_EDEADOWNER)
 		printf("%s: dead agents hold locks or phases: run prdshm-cleanup\n", name);
@@ -116,14 +119,20 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 	int r;
 
 	tool_check(seg, flags, &pb);
+	r = prdshm_snapshot_take(seg, flags, &snap);
+	if (r) {
+		if (o->check && !o->json) {
+			/* The check said what is wrong; the verdict stands. */
+			print_check(name, &pb);
+			goto done;
+		}
+		rc = tool_fail(r, "inspect %s", name);
+		goto out;
+	}
+	tool_check_stuck(snap, &pb);
 	if (o->check && !o->json) {
 		print_check(name, &pb);
 		goto done;
-	}
-	r = prdshm_snapshot_take(seg, flags, &snap);
-	if (r) {
-		rc = tool_fail(r, "inspect %s", name);
-		goto out;
 	}
 	if (o->json) {
 		doc = tool_json_snapshot(snap, &pb);
@@ -139,8 +148,9 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 	if (rc)
 		goto out;
 done:
+	/* A stuck holder is a warning: worse findings decide the status. */
 	if (o->check)
-		rc = tool_exit_code(pb.result);
+		rc = pb.result == 0 && pb.nstuck > 0 ? TOOL_EXIT_STUCK : tool_exit_code(pb.result);
 out:
 	prdshm_snapshot_free(snap);
 	tool_problems_free(&pb);
