@@ -24,6 +24,11 @@ int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
 	r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
 	if (r == -1 && errno == ETIMEDOUT)
 		return PRDSHM_ETIMEDOUT;
+	/* A timed FUTEX_WAIT is never restarted after a signal handler ran,
+	 * SA_RESTART or not (the kernel's restart block only resumes it when
+	 * no handler ran): report it so that a wait can give up. */
+	if (r == -1 && errno == EINTR)
+		return PRDSHM_EINTR;
 	return 0;
 }
 

@@ -702,7 +702,8 @@ static int table_full(struct prdshm_seg *seg)
 }
 
 /* Sleep until the doorbell moves, the deadline passes or the wait cap
- * expires, without holding any mutex.  @return 1 if the sleep timed out. */
+ * expires, without holding any mutex.  @return 1 if the sleep timed out,
+ * PRDSHM_EINTR if a signal handler ran during it, else 0. */
 static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 {
 	uint64_t now;
@@ -719,7 +720,7 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 	__atomic_add_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
 	r = prdshm__futex_wait(&sl->doorbell, bell, (int64_t)(until - now));
 	__atomic_sub_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
-	return r == PRDSHM_ETIMEDOUT;
+	return r == PRDSHM_EINTR ? r : r == PRDSHM_ETIMEDOUT;
 }
 
 /* Our record is still ours: a repair may have dropped it, and another
@@ -857,6 +858,9 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
 	if (err == PRDSHM_EBUSY)
 		return prdshm__fail(err, "'%.*s' is busy", (int)(q->len > 64 ? 64 : q->len),
 				    q->name);
+	if (err == PRDSHM_EINTR)
+		return prdshm__fail(err, "interrupted by a signal while waiting for '%.*s'",
+				    (int)(q->len > 64 ? 64 : q->len), q->name);
 	return prdshm__fail(err, "timed out waiting for '%.*s'",
 			    (int)(q->len > 64 ? 64 : q->len), q->name);
 }
@@ -867,9 +871,11 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
  * without the mutex.  The doorbell is read before the record is evaluated,
  * so a release racing the evaluation moves it (file comment).  Dead holders
  * are looked for FIRST_SWEEP_NS after entry (at once for a try), then every
- * WAIT_CAP_NS, by the clock, not by how a sleep ended: a process whose
- * signals keep interrupting FUTEX_WAIT still sweeps.
- * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EDEADLK,
+ * WAIT_CAP_NS, by the clock, not by how a sleep ended.  A sleep that a
+ * signal handler interrupted ends the wait with PRDSHM_EINTR, the record
+ * withdrawn as for a timeout, unless the grant came meanwhile: the caller
+ * (a Python binding's Ctrl-C) decides whether to wait again.
+ * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EINTR, PRDSHM_EDEADLK,
  * PRDSHM_ERECOVER, or 1 if the record is no longer ours: dropped by a repair,
  * or released by another thread of the session (a request starts over).
  */
@@ -884,7 +890,7 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 	 * deadline all the same (lock_many's last items get short ones). */
 	uint64_t sweep_at = now + FIRST_SWEEP_NS < q->deadline ? now + FIRST_SWEEP_NS
 							      : q->deadline;
-	int woke = 0, r;
+	int woke = 0, intr = 0, r;
 
 	for (;;) {
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
@@ -911,6 +917,8 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		}
 		if (q->deadline == 0)
 			return withdrawn_exit(seg, q, 0, woke, PRDSHM_EBUSY);
+		if (intr)
+			return withdrawn_exit(seg, q, 1, woke, PRDSHM_EINTR);
 		if (now >= q->deadline)
 			return withdrawn_exit(seg, q, 1, woke, PRDSHM_ETIMEDOUT);
 		if (until > q->deadline)
@@ -923,7 +931,7 @@ static int wait_grant(struct prdshm_seg *seg, struct request *q)
 		if (woke)
 			wake_after(sl);
 		woke = 0;
-		doze(sl, bell, until);
+		intr = doze(sl, bell, until) == PRDSHM_EINTR;
 		now = prdshm__now_mono();
 		if (now >= check_at) {
 			r = prdshm__deadlock_check(seg, q->p, q->ri, q->use, q->s->slot,

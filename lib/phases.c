@@ -1773,7 +1773,10 @@ int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 		return 0;
 	if (st.delay_left_ns && (int64_t)(st.delay_left_ns / 1000000) + 1 < wait_ms)
 		wait_ms = (int64_t)(st.delay_left_ns / 1000000) + 1;
-	prdshm__futex_wait(&g.reg->doorbell, seen, wait_ms * 1000000);
+	/* No record to withdraw here: an interrupted wait just says so. */
+	if (prdshm__futex_wait(&g.reg->doorbell, seen, wait_ms * 1000000) == PRDSHM_EINTR)
+		return prdshm__fail(PRDSHM_EINTR, "interrupted by a signal while waiting "
+						  "for a phase");
 	return 0;
 }
 

@@ -137,6 +137,7 @@ int prdshm_version_number(void);
 	XX(EDEADOWNER, -28, "dead agents hold locks or phases")                \
 	XX(ENOAGENT, -29, "no such agent")                                     \
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
+	XX(EINTR, -31, "interrupted by a signal")                              \
 	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")
 
 enum prdshm_errno {
@@ -614,12 +615,23 @@ int prdshm_session_fd(const prdshm_session *s);
  * same mode, no phase either time) takes no mutex: it takes its released
  * hold back, unless someone waits for the resource (docs/design.md,
  * "Taking a release back").
+ * Interruptible: when a signal handler runs in the waiting thread, the wait
+ * ends with PRDSHM_EINTR and leaves no record behind (unless the grant came
+ * first: then 0, and the lock is held).  Like sem_timedwait(3) and poll(2),
+ * the wait is never restarted after a handler, whether or not it was
+ * installed with SA_RESTART; a caller that ignores the signal calls again
+ * (and queues again, behind later requests).  Signals without a handler,
+ * and stops (SIGSTOP, SIGCONT), do not interrupt it.  Only the sleep is
+ * interruptible: a handler that runs while the thread is between sleeps
+ * (microseconds, unless it is preempted there) does not end the wait, so a
+ * sender that must be heard repeats its signal (as a user repeats Ctrl-C).
  * @param timeout_ms PRDSHM_TRY, a number of milliseconds, PRDSHM_WAIT_DEFAULT
  *        or PRDSHM_WAIT_FOREVER.
  * @param phase_id recorded with the lock for inspection (NULL: none).
  * @return 0; PRDSHM_ENAME (bad resource name); PRDSHM_EHELD (this session
  *         holds it already: use upgrade/downgrade); PRDSHM_EBUSY (try mode,
- *         conflict); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK; PRDSHM_ELOCKFULL
+ *         conflict); PRDSHM_ETIMEDOUT; PRDSHM_EINTR (a signal handler ran
+ *         while waiting); PRDSHM_EDEADLK; PRDSHM_ELOCKFULL
  *         ("lock table full (max_locks=N)"); PRDSHM_ERECOVER; PRDSHM_EINVAL.
  */
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
@@ -648,7 +660,8 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed);
  * return value is the failing resource's error; *failed (may be NULL) gets
  * its index.  Resources are taken in a canonical order, so two sessions
  * asking for the same set cannot deadlock each other.  @p timeout_ms bounds
- * the whole call.  Duplicate names are PRDSHM_EINVAL.
+ * the whole call.  Duplicate names are PRDSHM_EINVAL.  A signal handler
+ * interrupts the wait as for prdshm_lock() (PRDSHM_EINTR, nothing held).
  */
 int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		     prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
@@ -662,7 +675,8 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
  * @return 0 (also if already EXCLUSIVE); PRDSHM_ENOTHELD (not held, or
  *         another thread of this session released it while this waited);
  *         PRDSHM_EBUSY (try mode, or another thread of this session is
- *         already upgrading it); PRDSHM_ETIMEDOUT; PRDSHM_EDEADLK;
+ *         already upgrading it); PRDSHM_ETIMEDOUT; PRDSHM_EINTR (a signal
+ *         handler ran while waiting, as for prdshm_lock()); PRDSHM_EDEADLK;
  *         PRDSHM_ERECOVER.  On the other failures the SHARED hold stays.
  */
 int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
@@ -767,7 +781,8 @@ int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out);
 /**
  * Wait until a claim may succeed (a phase finished, a wave opened) or
  * @p timeout_ms passes.  Uses the phase doorbell; never holds a mutex while
- * sleeping.  @return 0 (woken or timed out: call claim again).
+ * sleeping.  @return 0 (woken or timed out: call claim again);
+ * PRDSHM_EINTR (a signal handler ran during the wait, see prdshm_lock()).
  */
 int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms);
 

@@ -216,6 +216,10 @@ static int lock_try(struct agent *a, struct job *j, int64_t try_ms, size_t *fail
 
 		r = prdshm_lock_many(a->s, (const char *const *)j->outputs, j->noutputs,
 				     PRDSHM_EXCLUSIVE, slice, j->c.id, failed);
+		/* A signal that does not stop the agent (SIGCHLD) ended the
+		 * wait: wait again for what is left. */
+		if (r == PRDSHM_EINTR && !rn_stop_signal)
+			continue;
 		if (r != PRDSHM_ETIMEDOUT || rn_stop_signal || slice == left)
 			return r;
 		heartbeat(a, 0);

@@ -15,7 +15,8 @@
 
 /* Sleep while *word == expected, at most @p timeout_ns (>= 0).
  * @return 0 when woken or the value differed, PRDSHM_ETIMEDOUT, or
- * 0 on EINTR (callers re-check their condition anyway). */
+ * PRDSHM_EINTR when a signal handler ran during the sleep (the callers'
+ * waits give up with it: see prdshm_lock()). */
 int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 
 /* Wake every sleeper on @p word. */
