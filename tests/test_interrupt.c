@@ -64,7 +64,7 @@ static int records(const char *res, prdshm_holder *h, size_t cap)
 static int has_waiter(const char *res)
 {
 	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000)) {
-		prdshm_holder h[4];
+		prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 		int n = records(res, h, 4);
 
 		for (int i = 0; i < n && i < 4; i++) {
@@ -165,7 +165,7 @@ static void lock_interrupted(int sa_flags)
 {
 	struct waiter w = { LOCK, sa_flags };
 	prdshm_session *s = NULL;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
 	setup();
@@ -198,7 +198,7 @@ static void test_lock_many_interrupted_holds_nothing(void)
 {
 	struct waiter w = { LOCK_MANY, 0 };
 	prdshm_session *s = NULL;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
 	setup();
@@ -218,7 +218,7 @@ static void test_upgrade_interrupted_keeps_shared(void)
 {
 	struct waiter w = { UPGRADE, 0 };
 	prdshm_session *s = NULL;
-	prdshm_holder h[4];
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
 	setup();
@@ -245,8 +245,8 @@ static void test_phase_wait_interrupted(void)
 				   "    dependencies: [first]\n";
 	struct waiter w = { PHASE_WAIT, 0 };
 	prdshm_session *s = NULL;
-	prdshm_claim c;
-	prdshm_diag d;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
 	pid_t pid;
 
 	tu_config(&cfg);
