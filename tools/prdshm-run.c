@@ -549,7 +549,9 @@ static void cancel(struct run *r)
 static void run_loop(struct run *r)
 {
 	while (running_agents(r) > 0) {
-		rn_nap(TICK_MS);
+		/* Not rn_nap(), which returns at once once stopped: the agents
+		 * may take seconds to stop, and SIGCHLD wakes this anyway. */
+		rn_await(TICK_MS);
 		if (rn_stop_signal && !r->cancelling)
 			cancel(r);
 		if (r->cancelling && rn_mono_ns() >= r->kill_at) {
