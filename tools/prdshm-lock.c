@@ -248,11 +248,6 @@ static int wait_command(pid_t pid, int *status)
 	}
 }
 
-static int is_stop_signal(int sig)
-{
-	return sig == SIGINT || sig == SIGTERM || sig == SIGHUP;
-}
-
 /* Run the command, @return its exit code; @p die_of gets the signal that
  * killed it if prdshm-lock was stopped by one too (flock(1), which has no
  * handler, would have died of it as well). */
@@ -280,7 +275,7 @@ static int run_command(char **argv, int *die_of)
 		return TOOL_EXIT_INTERNAL;
 	}
 	if (WIFSIGNALED(status)) {
-		if (rn_stop_signal && is_stop_signal(WTERMSIG(status)))
+		if (rn_stop_signal && rn_is_stop_signal(WTERMSIG(status)))
 			*die_of = WTERMSIG(status);
 		return 128 + WTERMSIG(status);
 	}

@@ -57,6 +57,11 @@ static int stop_index(int sig)
 	return -1;
 }
 
+int rn_is_stop_signal(int sig)
+{
+	return stop_index(sig) >= 0;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uctx)
 {
 	int saved = errno;

@@ -38,6 +38,9 @@ extern volatile sig_atomic_t rn_stop_signal;
 /** Install the handlers.  @return 0, or -1 with errno set. */
 int rn_signals_install(void);
 
+/** 1 if @p sig is a stop signal (SIGINT, SIGTERM, SIGHUP), else 0. */
+int rn_is_stop_signal(int sig);
+
 /**
  * Pass on to @p pid each stop signal that a process sent us (kill(2),
  * timeout(1)) since the last call.  Those the terminal sent (Ctrl-C, a
