@@ -83,7 +83,7 @@ for sig in INT TERM HUP; do
 done
 
 # The case: timeout(1) sends SIGTERM to a waiter.
-t_rc 124 "timeout 2 prdshm-lock on a held lock" timeout 2 "$BIN/prdshm-lock" --name "$SHM" -w 60 res true
+t_rc 124 "timeout 2 prdshm-lock -x on a held lock" timeout 2 "$BIN/prdshm-lock" --name "$SHM" -x res true
 check_clean "timeout(1)"
 
 # nohup leaves SIGHUP ignored, and so does prdshm-lock: the SIGHUP does
