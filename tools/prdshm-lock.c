@@ -234,9 +234,15 @@ static void run_child(char **argv, const sigset_t *mask)
 static int wait_command(pid_t pid, int *status)
 {
 	for (;;) {
+		unsigned passed = rn_forward(pid);
 		pid_t r;
 
-		rn_forward(pid);
+		for (int sig = 1; passed; sig++) {
+			if (passed & (1u << sig))
+				tool_verbose("passed signal %d (%s) on to the command (pid %ld)",
+					     sig, strsignal(sig), (long)pid);
+			passed &= ~(1u << sig);
+		}
 		r = waitpid(pid, status, WNOHANG);
 		if (r == pid)
 			return 0;

@@ -106,13 +106,17 @@ int rn_signals_install(void)
 	return 0;
 }
 
-void rn_forward(pid_t pid)
+unsigned rn_forward(pid_t pid)
 {
+	unsigned done = 0;
+
 	for (size_t i = 0; i < NSTOP; i++) {
 		/* Swapped, not read then cleared: a signal in between is kept. */
-		if (__atomic_exchange_n(&sent[i], 0, __ATOMIC_SEQ_CST))
-			kill(pid, stop_signals[i]);
+		if (__atomic_exchange_n(&sent[i], 0, __ATOMIC_SEQ_CST) &&
+		    kill(pid, stop_signals[i]) == 0)
+			done |= 1u << stop_signals[i];
 	}
+	return done;
 }
 
 void rn_block(sigset_t *old)

@@ -46,8 +46,9 @@ int rn_is_stop_signal(int sig);
  * timeout(1)) since the last call.  Those the terminal sent (Ctrl-C, a
  * hangup: si_code SI_KERNEL) went to the whole foreground process group,
  * @p pid's included, and are not sent twice.
+ * @return the signals passed on, as a mask of (1u << sig).
  */
-void rn_forward(pid_t pid);
+unsigned rn_forward(pid_t pid);
 
 /** Block the stop signals (around fork(): the child restores the
  *  dispositions before it unblocks them).  @p old gets the previous mask. */

@@ -7,7 +7,9 @@
 #     left, --check 0; the same under timeout(1), as the issue found it;
 #     SIGHUP stays ignored under nohup.
 #  2. prdshm-lock running its command: the signal is passed on, the lock
-#     released, the command's status returned (or its death by the signal).
+#     released, the command's status returned (or its death by the signal);
+#     Ctrl-C at a terminal (a pseudo-terminal here) reaches the command
+#     once, from the terminal, and is not passed on a second time.
 #  3. prdshm-agent waiting for an output's lock, each signal: 128 + N, its
 #     phase CANCELLED, no waiter left, --check 0.
 #  4. A hangup (SIGHUP to the whole process group) of prdshm-run and its
@@ -139,6 +141,65 @@ kill -s TERM "$pid"
 expect_rc "$pid" 143 "SIGTERM kills the command: 143"
 t_rc 0 "the lock is free" "$BIN/prdshm-lock" --name "$SHM" -n res true
 check_clean "the command died of SIGTERM"
+
+# Ctrl-C at a terminal: the line discipline sends SIGINT to the foreground
+# process group (si_code SI_KERNEL), prdshm-lock and the command alike.
+# prdshm-lock -v says each signal it passes on: none for this one, and one
+# for the SIGTERM a process sends it afterwards.  The driver, in Python for
+# its pty module, prints what the terminal showed and what the command got.
+cat >"$TMP/ctrl-c.py" <<'EOF'
+import os, pty, signal, sys, time
+lock, shm, started, out = sys.argv[1:5]
+pid, fd = pty.fork()
+if pid == 0:
+    cmd = ("trap 'echo INT >> %s' INT; trap 'echo TERM >> %s; exit 3' TERM; "
+           "touch %s; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+           % (out, out, started))
+    os.execv(lock, [lock, "-v", "--name", shm, "res", "sh", "-c", cmd])
+def wait_for(cond):
+    end = time.monotonic() + 10
+    while not cond():
+        if time.monotonic() > end:
+            os.killpg(pid, signal.SIGKILL)
+            sys.exit("timed out")
+        time.sleep(0.02)
+def lines():
+    try:
+        return open(out).read().split()
+    except OSError:
+        return []
+wait_for(lambda: os.path.exists(started))
+os.write(fd, b"\x03")
+wait_for(lambda: "INT" in lines())
+os.kill(pid, signal.SIGTERM)
+_, st = os.waitpid(pid, 0)
+tty = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    tty += b
+sys.stdout.write(tty.decode(errors="replace"))
+print("exit", os.waitstatus_to_exitcode(st), "got", " ".join(lines()))
+EOF
+if command -v python3 >/dev/null && [ -e /dev/ptmx ]; then
+	rm -f "$TMP/started" "$TMP/got"
+	python3 "$TMP/ctrl-c.py" "$BIN/prdshm-lock" "$SHM" "$TMP/started" "$TMP/got" >"$TMP/tty" 2>&1
+	t_grep "$TMP/tty" "^exit 3 got INT TERM" "Ctrl-C reaches the command once; a SIGTERM after it, passed on"
+	if grep -q "passed signal $(signum INT) " "$TMP/tty"; then
+		not_ok "Ctrl-C was passed on a second time"
+		sed 's/^/#   /' "$TMP/tty"
+	else
+		ok "Ctrl-C is not passed on a second time"
+	fi
+	t_grep "$TMP/tty" "passed signal $(signum TERM) .* on to the command" "a SIGTERM from a process is passed on"
+	check_clean "Ctrl-C"
+else
+	skip "Ctrl-C at a terminal: no python3 or no /dev/ptmx"
+fi
 
 # ---- 3. prdshm-agent waiting for an output's lock ----------------------------
 
