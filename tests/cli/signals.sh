@@ -258,11 +258,16 @@ wait_until 20 test -s "$TMP/hang.pid" || not_ok "hangup: the phase never started
 # The other agent is IDLE: it waits for a phase.
 wait_until 10 sh -c "'$BIN/prdshm-inspect' --name '$SHM' --json | grep -q '\"status\": *\"IDLE\"'" ||
 	not_ok "hangup: the second agent never showed"
+# prdshm-run's CPU time (utime + stime, in clock ticks) from the hangup
+# until it exits.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+t0=$(cpu_ticks "$pid")
 kill -s HUP -- "-$pid" # as a hangup does: the whole process group
-# prdshm-run's CPU time (utime + stime, in clock ticks), read until it exits.
 ticks=0
-while t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null); do
-	ticks=$t
+while t=$(cpu_ticks "$pid"); do
+	ticks=$((t - t0))
 	sleep 0.05
 done
 expect_rc "$pid" 129 "hangup: prdshm-run exits 129"
