@@ -5,7 +5,8 @@
 #
 #  1. prdshm-lock waiting for a held lock, each signal: 128 + N, no waiter
 #     left, --check 0; the same under timeout(1), as the issue found it;
-#     SIGHUP stays ignored under nohup.
+#     SIGHUP stays ignored under nohup; a signal just before the wait's
+#     sleep still ends it (strace, when present).
 #  2. prdshm-lock running its command: the signal is passed on, the lock
 #     released, the command's status returned (or its death by the signal);
 #     Ctrl-C at a terminal (a pseudo-terminal here) reaches the command
@@ -103,6 +104,29 @@ kill -s HUP "$pid"
 kill -s TERM "$pid"
 expect_rc "$pid" 143 "SIGHUP ignored at start stays ignored (nohup)"
 check_clean "nohup"
+
+# A signal whose handler runs just before the wait's sleep, not during it,
+# does not end the wait (prdshm.h); the tool's SIGALRM a second later does.
+# strace makes that window certain: at the waiter's first futex call (its
+# first sleep) it sends SIGTERM and skips the call, which then looks like a
+# wake-up.  The log must show a sleep after the SIGTERM, then the SIGALRM.
+if strace -o /dev/null -e inject=futex:signal=TERM:error=EAGAIN:when=1 true 2>/dev/null; then
+	strace -o "$TMP/strace" -e trace=futex -e inject=futex:signal=TERM:error=EAGAIN:when=1 \
+		"$BIN/prdshm-lock" --name "$SHM" -w 10 res true
+	rc=$?
+	if [ "$rc" = 143 ]; then ok "SIGTERM just before the sleep: 143"; else
+		not_ok "SIGTERM just before the sleep: exit $rc, expected 143"; fi
+	if sed -n '/--- SIGTERM/,$p' "$TMP/strace" | grep -q 'FUTEX_WAIT.*ETIMEDOUT' &&
+		grep -q -- '--- SIGALRM' "$TMP/strace"; then
+		ok "SIGTERM just before the sleep: the wait went on until SIGALRM"
+	else
+		not_ok "SIGTERM just before the sleep: not the window meant"
+		sed 's/^/#   /' "$TMP/strace" | head -20
+	fi
+	check_clean "SIGTERM just before the sleep"
+else
+	skip "SIGTERM just before the sleep: no strace, or it may not trace here"
+fi
 
 touch "$TMP/go1"
 expect_rc "$holder" 0 "the holder never noticed"
