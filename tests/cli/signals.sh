@@ -196,7 +196,9 @@ wait_for(lambda: os.path.exists(started))
 os.write(fd, b"\x03")
 wait_for(lambda: "INT" in lines())
 os.kill(pid, signal.SIGTERM)
-_, st = os.waitpid(pid, 0)
+done = []
+wait_for(lambda: done.append(os.waitpid(pid, os.WNOHANG)) or done[-1][0] == pid)
+st = done[-1][1]
 tty = b""
 while True:
     try:
