@@ -95,7 +95,10 @@ int rn_signals_install(void)
 	installed = 1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
+	/* One handler at a time: rn_stop_signal keeps the first stop signal. */
 	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
 	sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: waits must notice the signal */
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		if (sigs[i] == SIGHUP && hup_at_start.sa_handler == SIG_IGN)
