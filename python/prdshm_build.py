@@ -80,6 +80,8 @@ typedef struct prdshm_holder {
 	int waiting;
 	int alive;
 	uint64_t since_ns;
+	int32_t proc_state;
+	int32_t released;
 	...;
 } prdshm_holder;
 int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,

@@ -8,8 +8,11 @@
  * prdshm-run, may work on one segment: the claim and the lock table keep
  * them apart, and the kernel tells the others when one of them dies.
  *
- * SIGTERM or SIGINT: stop claiming, pass SIGTERM to the running command's
- * process group, mark its phase CANCELLED, exit 128 + the signal.
+ * SIGTERM, SIGINT or SIGHUP: stop claiming (a wait for a phase or for the
+ * outputs' locks ends at once, its request withdrawn), pass SIGTERM to the
+ * running command's process group, mark its phase CANCELLED, exit 128 +
+ * the signal (an exit status, not a death: prdshm-run tells an agent that
+ * stopped from one that died by it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,9 +75,10 @@ static void usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the version and exit\n"
 		"\n"
-		"Exit status: 0 every phase it ran completed, 1 one failed, 130/143 stopped\n"
-		"by SIGINT/SIGTERM, 4 segment corrupt, 64 usage, 65 configuration,\n"
-		"66 no such segment, 70 internal error.  See prdshm-agent(1).\n");
+		"Exit status: 0 every phase it ran completed, 1 one failed, 129/130/143\n"
+		"stopped by SIGHUP/SIGINT/SIGTERM, 4 segment corrupt, 64 usage,\n"
+		"65 configuration, 66 no such segment, 70 internal error.\n"
+		"See prdshm-agent(1).\n");
 }
 
 static const tool_optdef agent_optdefs[] = {

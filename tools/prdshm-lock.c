@@ -7,6 +7,13 @@
  * OFD lock on it keeps the session alive, so killing prdshm-lock does not
  * free the lock while the command runs.  -o/--close makes the descriptor
  * close-on-exec instead.  See docs/man/prdshm-lock.1.
+ *
+ * SIGINT, SIGTERM, SIGHUP: while waiting, the request is withdrawn and
+ * prdshm-lock dies of the signal, leaving nothing behind (flock(1) leaves
+ * nothing either: the kernel drops its waiting flock()).  While the command
+ * runs, the signal is passed on to it; prdshm-lock waits for it, releases
+ * the lock and exits with its status (dying of the signal if the command
+ * did), so the lock is never left to a command that outlived it.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +24,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "runner.h"
 
 static void usage(FILE *out)
 {
@@ -45,6 +53,9 @@ static void usage(FILE *out)
 		"  -v, --verbose             say when the lock is taken and released\n"
 		"  -h, --help                show this help and exit\n"
 		"  -V, --version             show the version and exit\n"
+		"\n"
+		"SIGINT, SIGTERM, SIGHUP: while waiting, withdraw and die of the signal;\n"
+		"while the command runs, pass it on and exit with the command's status.\n"
 		"\n"
 		"Exit status: the command's status (128+N if it died of signal N); 1 (or\n"
 		"the -E code) if the lock was not obtained: conflict, timeout, deadlock;\n"
@@ -206,41 +217,81 @@ static int open_segment(const struct lock_opts *o, const prdshm_config *cfg, prd
 	return TOOL_EXIT_OK;
 }
 
-/* In the child: run the command.  126: cannot execute, 127: not found
- * (the shell's convention, which flock(1) follows too). */
-static void run_child(char **argv)
+/* In the child: run the command with the dispositions prdshm-lock found
+ * and the signal mask it had (@p mask).  126: cannot execute, 127: not
+ * found (the shell's convention, which flock(1) follows too). */
+static void run_child(char **argv, const sigset_t *mask)
 {
-	signal(SIGPIPE, SIG_DFL);
+	rn_signals_default();
+	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	fprintf(stderr, "%s: %s: %s\n", tool_name, argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-static int run_command(char **argv)
+/* Wait for the command, passing on the stop signals sent to prdshm-lock
+ * meanwhile; only before it is reaped, so its pid is still its own. */
+static int wait_command(pid_t pid, int *status)
 {
+	for (;;) {
+		unsigned passed = rn_forward(pid);
+		pid_t r;
+
+		for (int sig = 1; passed; sig++) {
+			if (passed & (1u << sig))
+				tool_verbose("passed signal %d (%s) on to the command (pid %ld)",
+					     sig, strsignal(sig), (long)pid);
+			passed &= ~(1u << sig);
+		}
+		r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		/* SIGCHLD and the stop signals wake this (self-pipe: one that
+		 * came since waitpid() too); the bound is a safety net. */
+		rn_await(1000);
+	}
+}
+
+/* Run the command, @return its exit code; @p die_of gets the signal that
+ * killed it if prdshm-lock was stopped by one too (flock(1), which has no
+ * handler, would have died of it as well). */
+static int run_command(char **argv, int *die_of)
+{
+	sigset_t mask;
 	int status;
 	pid_t pid;
 
 	fflush(NULL);
+	/* A stop signal between fork() and exec() would run our handler in
+	 * the child and be lost: it waits, blocked, until the child has the
+	 * default dispositions back. */
+	rn_block(&mask);
 	pid = fork();
+	if (pid == 0)
+		run_child(argv, &mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	if (pid < 0) {
 		tool_err("fork: %s", strerror(errno));
 		return TOOL_EXIT_INTERNAL;
 	}
-	if (pid == 0)
-		run_child(argv);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			tool_err("waitpid: %s", strerror(errno));
-			return TOOL_EXIT_INTERNAL;
-		}
+	if (wait_command(pid, &status) != 0) {
+		tool_err("waitpid: %s", strerror(errno));
+		return TOOL_EXIT_INTERNAL;
 	}
-	if (WIFSIGNALED(status))
+	if (WIFSIGNALED(status)) {
+		if (rn_stop_signal && rn_is_stop_signal(WTERMSIG(status)))
+			*die_of = WTERMSIG(status);
 		return 128 + WTERMSIG(status);
+	}
 	return WEXITSTATUS(status);
 }
 
-static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prdshm_seg *seg)
+/* Take the lock, run the command, release the lock.  @p die_of gets the
+ * signal prdshm-lock should die of once everything is closed (0: none). */
+static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prdshm_seg *seg,
+			int *die_of)
 {
 	prdshm_session *s = NULL;
 	char id[PRDSHM_ID_MAX + 1];
@@ -250,7 +301,17 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	r = prdshm_session_open(seg, id, o->close_fd ? 0 : PRDSHM_SESSION_INHERIT, &s);
 	if (r)
 		return tool_fail(r, "open a session on %s", cfg->shm_name);
-	r = prdshm_lock(s, o->resource, (prdshm_mode)o->mode, timeout_ms(o, cfg), o->phase);
+	/* A stop signal during the wait ends it (PRDSHM_EINTR, the request
+	 * withdrawn); one that came before, or with the grant, stops us here. */
+	r = rn_stop_signal ? PRDSHM_EINTR
+			   : prdshm_lock(s, o->resource, (prdshm_mode)o->mode,
+					 timeout_ms(o, cfg), o->phase);
+	if (rn_stop_signal) {
+		tool_verbose("signal %d: %s given up", (int)rn_stop_signal, o->resource);
+		*die_of = rn_stop_signal;
+		rc = 128 + rn_stop_signal;
+		goto out;
+	}
 	if (r == PRDSHM_EBUSY || r == PRDSHM_ETIMEDOUT || r == PRDSHM_EDEADLK) {
 		report_conflict(seg, o, r);
 		rc = o->conflict_code;
@@ -262,7 +323,7 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	}
 	tool_verbose("locked %s (%s) in %s", o->resource, prdshm_mode_name((prdshm_mode)o->mode),
 		     cfg->shm_name);
-	rc = run_command(o->argv);
+	rc = run_command(o->argv, die_of);
 	tool_verbose("command exited with %d; releasing %s", rc, o->resource);
 out:
 	prdshm_session_close(s);
@@ -274,6 +335,7 @@ int main(int argc, char **argv)
 	struct lock_opts o;
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
+	int die_of = 0;
 	int rc;
 
 	tool_init("prdshm-lock");
@@ -281,15 +343,26 @@ int main(int argc, char **argv)
 	rc = tool_parse_done(lock_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
 		goto out;
+	/* From here on a stop signal is ours to handle: nothing is left
+	 * half done, in the segment or in the lock table. */
+	if (rn_signals_install() != 0) {
+		rc = TOOL_EXIT_INTERNAL;
+		tool_err("cannot install signal handlers: %s", strerror(errno));
+		goto out;
+	}
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)
 		goto out;
 	rc = open_segment(&o, &cfg, &seg);
-	if (rc)
-		goto out;
-	rc = lock_and_run(&o, &cfg, seg);
+	if (rc == 0)
+		rc = lock_and_run(&o, &cfg, seg, &die_of);
+	else if (rn_stop_signal)
+		die_of = rn_stop_signal; /* what failed was interrupted */
 	prdshm_seg_close(seg);
 out:
 	prdshm_config_free(&cfg);
+	/* Everything is released: now end the way the signal would have. */
+	if (die_of)
+		rc = rn_die_of(die_of);
 	return rc;
 }

@@ -75,11 +75,11 @@ static void usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the version and exit\n"
 		"\n"
-		"Exit status: 0 every phase completed, 1 some did not, 130 interrupted\n"
-		"(the segment is kept), 4 segment corrupt, 64 usage, 65 configuration,\n"
-		"66 no such segment (--attach), 70 internal error, 73 the segment exists\n"
-		"(a crashed run? see prdshm-cleanup), 74 no room in /dev/shm, 77 permission\n"
-		"denied or segment not trusted.\n"
+		"Exit status: 0 every phase completed, 1 some did not, 129/130/143 stopped\n"
+		"by SIGHUP/SIGINT/SIGTERM (the segment is kept), 4 segment corrupt,\n"
+		"64 usage, 65 configuration, 66 no such segment (--attach), 70 internal\n"
+		"error, 73 the segment exists (a crashed run? see prdshm-cleanup), 74 no\n"
+		"room in /dev/shm, 77 permission denied or segment not trusted.\n"
 		"See prdshm-run(1).\n");
 }
 
@@ -555,6 +555,7 @@ static void cancel(struct run *r)
 	event(r, 1, "%s: stopping the agents",
 	      rn_stop_signal == SIGINT	 ? "interrupted"
 	      : rn_stop_signal == SIGTERM ? "terminated"
+	      : rn_stop_signal == SIGHUP  ? "hung up"
 					  : "cannot go on");
 	signal_agents(r, SIGTERM);
 }
@@ -562,7 +563,9 @@ static void cancel(struct run *r)
 static void run_loop(struct run *r)
 {
 	while (running_agents(r) > 0) {
-		rn_nap(TICK_MS);
+		/* Not rn_nap(), which returns at once once stopped: the agents
+		 * may take seconds to stop, and SIGCHLD wakes this anyway. */
+		rn_await(TICK_MS);
 		if (rn_stop_signal && !r->cancelling)
 			cancel(r);
 		if (r->cancelling && rn_mono_ns() >= r->kill_at) {

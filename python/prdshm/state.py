@@ -86,10 +86,25 @@ def _agent(snap, a, phase_ids):
     }
 
 
-def _holder(h):
-    return {"agent": _s(h.agent_id), "slot": h.slot, "pid": h.pid,
-            "phase": _or_none(h.phase_id), "mode": _MODES.get(h.mode, "?"),
-            "since": iso_time(h.since_ns), "alive": bool(h.alive)}
+_PROC_STATES = {1: "running", 2: "stopped", 3: "zombie", 4: "dead"}
+
+
+def _age_s(since_ns, now_ns):
+    """Seconds from since_ns to now_ns, in whole ms, as the tool prints them."""
+    if not since_ns:
+        return None
+    return (now_ns - since_ns if now_ns > since_ns else 0) // 1000000 / 1000.0
+
+
+def _holder(h, now_ns, waiter=False):
+    d = {"agent": _s(h.agent_id), "slot": h.slot, "pid": h.pid,
+         "phase": _or_none(h.phase_id), "mode": _MODES.get(h.mode, "?"),
+         "since": iso_time(h.since_ns),
+         "waited_s" if waiter else "held_s": _age_s(h.since_ns, now_ns),
+         "alive": bool(h.alive), "process": _PROC_STATES.get(h.proc_state, "unknown")}
+    if not waiter:
+        d["released"] = bool(h.released)
+    return d
 
 
 def _conflicts(a, b):
@@ -112,17 +127,17 @@ def _waits_for(li, w):
     return out
 
 
-def _lock(li):
+def _lock(li, now_ns):
     raw = bytes(ffi.buffer(li.resource, li.resource_len))
     name = raw.decode("utf-8", "replace")
     d = {"resource": name}
     if name.encode("utf-8") != raw:
         d["resource_hex"] = raw.hex()
     d["mode"] = _MODES.get(li.mode)
-    d["holders"] = [_holder(li.holders[i]) for i in range(li.nholders)]
+    d["holders"] = [_holder(li.holders[i], now_ns) for i in range(li.nholders)]
     waiters = []
     for i in range(li.nholders, li.nrecords):
-        h = _holder(li.holders[i])
+        h = _holder(li.holders[i], now_ns, waiter=True)
         h["waits_for"] = _waits_for(li, i)
         waiters.append(h)
     d["waiters"] = waiters
@@ -164,7 +179,7 @@ def state(seg):
         doc = {
             "segment": _segment(snap, sum(1 for a in agents if a.alive)),
             "agents": [_agent(snap, a, phase_ids) for a in agents],
-            "locks": [_lock(snap.locks[i]) for i in range(snap.nlocks)],
+            "locks": [_lock(snap.locks[i], snap.taken_ns) for i in range(snap.nlocks)],
             "phases": [_phase(snap.phases[i], snap.taken_ns) for i in range(snap.nphases)],
             "waves": [_wave(snap.waves[i]) for i in range(snap.nwaves)],
         }
