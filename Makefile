@@ -4,7 +4,7 @@
 #   make check      build and run every test (installs missing Debian packages)
 #   make run        build, then execute the plan in prdpar.yaml
 #   make asan|ubsan|tsan|valgrind   rerun the tests under a checker
-#   make bench | fuzz | torture | coverage
+#   make bench | fuzz | torture | torture-long | coverage
 #   make install [PREFIX=/usr/local] [DESTDIR=...]
 #
 # V=1 prints the full commands.  Builds go to $(BUILD) (default: build/).
@@ -81,7 +81,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 .SECONDARY:
 
 .PHONY: all lib tools check unit cli deps install uninstall clean run \
-        asan ubsan tsan valgrind bench fuzz torture coverage format
+        asan ubsan tsan valgrind bench fuzz torture torture-long coverage format
 
 all: lib tools
 
@@ -248,6 +248,14 @@ $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)
 
 torture: all $(BUILD)/prdshm-torture
 	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS) --inspect $(BUILD)/bin/prdshm-inspect
+
+# The figure in docs/reliability.md: 100,000 SIGKILLs over 8 workers, and
+# a worker killed by its own hook at every crash point of the lock and
+# phase paths (--all-points fails the run if one was never hit).
+TORTURE_LONG_KILLS ?= 100000
+torture-long: all $(BUILD)/prdshm-torture
+	$(BUILD)/prdshm-torture --kills $(TORTURE_LONG_KILLS) --workers 8 --all-points \
+	  --inspect $(BUILD)/bin/prdshm-inspect
 
 # fuzz_args drives the tools' own parsers: the tools' objects, each main
 # renamed (prdshm-lock's becomes prdshm_lock_main), in an archive that the
