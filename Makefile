@@ -185,6 +185,12 @@ asan:
 	$(MAKE) check BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 ubsan:
 	$(MAKE) check BUILD=build-ubsan SANITIZE="-fsanitize=undefined -fno-sanitize-recover=undefined"
+# TSan runs every test program but those that stop or kill a process inside
+# a critical section and then meet its mutex with a bounded wait: TSan does
+# not model a robust mutex handed over with EOWNERDEAD by
+# pthread_mutex_timedlock() (docs/reliability.md, "Sanitizers").
+TSAN_SKIP  ?= test_reliability
+TSAN_TESTS ?= $(filter-out $(TSAN_SKIP),$(TEST_MAINS:tests/%.c=%))
 tsan:
 	$(MAKE) check BUILD=build-tsan SANITIZE="-fsanitize=thread" TEST_FILTER="$(TSAN_TESTS)"
 # Unit programs: any memory error fails; leaks are listed but do not fail,

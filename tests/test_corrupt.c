@@ -292,11 +292,6 @@ static int report(const struct region *rg, size_t off, const char *what, int r)
 	return 1;
 }
 
-static void print_problem(void *ctx, int severity, const char *problem)
-{
-	fprintf(stderr, "   %s\n", problem);
-}
-
 /* One flip, in-process.  @return 1 if an outcome was not allowed. */
 static int flip_in_process(const struct region *rg, size_t off, unsigned char x)
 {
@@ -327,7 +322,7 @@ static int flip_in_process(const struct region *rg, size_t off, unsigned char x)
 	r = cleanup_like(seg);
 	if (exit_class(r) != 0 && exit_class(r) != 4) {
 		bad = report(rg, off, "cleanup (reap, recover, check)", r);
-		prdshm_check(seg, 0, print_problem, NULL);
+		prdshm_check(seg, 0, tu_print_problem, NULL);
 	}
 	tally->healthy += r == 0;
 	tally->dead += exit_class(r) == 3;
@@ -461,7 +456,7 @@ static void test_closed_holder_phase_is_reaped(void)
 	prdshm_session_close(s);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), PRDSHM_EDEADOWNER);
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &n), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
 	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_QUEUED);
 	CU_ASSERT_STRING_EQUAL(snap->phases[0].message, "agent closer died");
