@@ -155,7 +155,7 @@ static void build_image(void)
 	int fd;
 
 	tu_config(&cfg);
-	cfg.max_locks = 16;
+	cfg.max_locks = 512; /* two partitions or more */
 	cfg.max_agents = 4;
 	cfg.max_phases = 4;
 	cfg.max_parallel_agents = 2;
@@ -377,6 +377,7 @@ static void flip_region(const struct region *rg, size_t max)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(offs);
 	n = pick(rg, max, offs);
 	CU_ASSERT(n > 0);
+	printf("\n  %s: %zu bytes, %zu of them changed", rg->name, rg->len, n);
 	fflush(NULL);
 	pid = fork();
 	CU_ASSERT_FATAL(pid >= 0);
@@ -411,9 +412,9 @@ static void test_regions_sampled(void)
 {
 	setup();
 	for (size_t i = 1; i < nregions; i++)
-		flip_region(&regions[i], 256);
+		flip_region(&regions[i], 384);
 	print_tally();
-	CU_ASSERT(tally->flips >= NFLIPS * 6 * 200);
+	CU_ASSERT(tally->flips >= NFLIPS * 6 * 300);
 }
 
 /* The image itself, unflipped: its sessions are dead (exit 3), cleanup
@@ -464,6 +465,37 @@ static void test_closed_holder_phase_is_reaped(void)
 	prdshm_seg_close(seg);
 	prdshm_seg_unlink(cfg.shm_name);
 	prdshm_config_free(&cfg);
+}
+
+/* Found by the flips of a partition's free-record head: a free list cut
+ * short (a link out of range) passed prdshm_check(), so prdshm-cleanup
+ * called the segment healthy and left it, and locks then failed with
+ * PRDSHM_ELOCKFULL in an empty table.  The check now walks the free lists;
+ * recovery rebuilds them. */
+static void test_free_list_cut_short_is_reported(void)
+{
+	for (int which = 0; which < 2; which++) {
+		prdshm_config cfg;
+		prdshm_seg *seg = NULL;
+		prdshm_session *s = NULL;
+
+		tu_config(&cfg);
+		cfg.max_locks = 64; /* one partition: every name is in partition 0 */
+		CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+		if (which == 0)
+			seg->parts[0].free_slot = seg->slots_per_part + 1;
+		else
+			seg->parts[0].free_rec = seg->recs_per_part + 1;
+		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), PRDSHM_ECORRUPT);
+		CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
+		CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+		CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+		prdshm_session_close(s);
+		prdshm_seg_close(seg);
+		prdshm_seg_unlink(cfg.shm_name);
+		prdshm_config_free(&cfg);
+	}
 }
 
 /* ---- The tools -------------------------------------------------------------- */
@@ -578,6 +610,7 @@ static void test_tools_sampled(void)
 const tu_test tu_tests[] = {
 	TU(test_unflipped_is_dead_then_healthy),
 	TU(test_closed_holder_phase_is_reaped),
+	TU(test_free_list_cut_short_is_reported),
 	TU(test_header_every_byte),
 	TU(test_regions_sampled),
 	TU(test_tools_sampled),
