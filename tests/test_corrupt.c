@@ -6,7 +6,8 @@
  * object, where its sessions look dead.  Then, one flip at a time and
  * restored after, every byte of the header and a sample of the bytes of
  * each region (agents, partitions, slots, records, buckets, phase region)
- * is inverted, and the library and the tools are run on the result:
+ * is inverted, or has its low bit flipped, and the library and the tools
+ * are run on the result:
  *
  *   - in-process, for every flip: prdshm_seg_open, prdshm_check (with and
  *     without the mutexes), a snapshot, and what prdshm-cleanup does (reap,
@@ -29,14 +30,12 @@
  * holder is waited for by design (bounded: test_reliability), and their
  * other words are the C library's private state, which nobody can check.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/phases.h"
