@@ -12,8 +12,10 @@
  * library must free it, without any cleanup call, within
  * TT_RELEASE_FAIL_MS.  At the end of a round the workers finish the plan;
  * then no lock may be held, prdshm_check() must return 0, and every phase
- * must be COMPLETED exactly once.  The last line is
- * "torture: N passed, N failed"; the exit status is 0 only without failures.
+ * must be COMPLETED exactly once.  With --all-points the run also fails
+ * unless a worker died at each crash point of the lock and phase paths
+ * (make torture-long).  The last line is "torture: N passed, N failed";
+ * the exit status is 0 only without failures.
  */
 #include <errno.h>
 #include <getopt.h>
