@@ -403,8 +403,11 @@ static void op_retry(void)
 	__atomic_store_n(&tt_sh->pown[c.index], 0, __ATOMIC_RELEASE);
 	must(prdshm_phase_set(seg, sess, c.id, PRDSHM_PHASE_CANCELLED), "prdshm_phase_set cancel");
 	count_op();
-	must(prdshm_phase_set(seg, sess, c.id, PRDSHM_PHASE_QUEUED), "prdshm_phase_set retry");
+	/* A draining worker may have retried it in between: ETRANSITION. */
+	rc = prdshm_phase_set(seg, sess, c.id, PRDSHM_PHASE_QUEUED);
 	count_op();
+	if (rc != PRDSHM_ETRANSITION)
+		must(rc, "prdshm_phase_set retry");
 }
 
 /* Retry what killed op_retry()s left CANCELLED (and so their dependants
