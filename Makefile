@@ -4,7 +4,7 @@
 #   make check      build and run every test (installs missing Debian packages)
 #   make run        build, then execute the plan in prdpar.yaml
 #   make asan|ubsan|tsan|valgrind   rerun the tests under a checker
-#   make bench | fuzz | torture | coverage
+#   make bench | fuzz | torture | torture-long | coverage
 #   make python     build the Python binding into build/python (PYTHONPATH)
 #   make install [PREFIX=/usr/local] [DESTDIR=...]
 #
@@ -82,7 +82,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 .SECONDARY:
 
 .PHONY: all lib tools check unit cli deps install uninstall clean run \
-        asan ubsan tsan valgrind bench fuzz torture coverage format \
+        asan ubsan tsan valgrind bench fuzz torture torture-long coverage format \
         python python-deps bench-python
 
 all: lib tools
@@ -231,6 +231,12 @@ asan:
 	$(MAKE) check BUILD=build-asan SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 ubsan:
 	$(MAKE) check BUILD=build-ubsan SANITIZE="-fsanitize=undefined -fno-sanitize-recover=undefined"
+# TSan runs every test program but those that stop or kill a process inside
+# a critical section and then meet its mutex with a bounded wait: TSan does
+# not model a robust mutex handed over with EOWNERDEAD by
+# pthread_mutex_timedlock() (docs/reliability.md, "Sanitizers").
+TSAN_SKIP  ?= test_reliability
+TSAN_TESTS ?= $(filter-out $(TSAN_SKIP),$(TEST_MAINS:tests/%.c=%))
 tsan:
 	$(MAKE) check BUILD=build-tsan SANITIZE="-fsanitize=thread" TEST_FILTER="$(TSAN_TESTS)"
 # Unit programs: any memory error fails; leaks are listed but do not fail,
@@ -306,6 +312,14 @@ $(BUILD)/prdshm-torture: $(TORTURE_SRC:%.c=$(BUILD)/hooks/%.o) $(STATIC_T)
 
 torture: all $(BUILD)/prdshm-torture
 	$(BUILD)/prdshm-torture --kills $(TORTURE_KILLS) --inspect $(BUILD)/bin/prdshm-inspect
+
+# The figure in docs/reliability.md: 100,000 SIGKILLs over 8 workers, and
+# a worker killed by its own hook at every crash point of the lock and
+# phase paths (--all-points fails the run if one was never hit).
+TORTURE_LONG_KILLS ?= 100000
+torture-long: all $(BUILD)/prdshm-torture
+	$(BUILD)/prdshm-torture --kills $(TORTURE_LONG_KILLS) --workers 8 --all-points \
+	  --inspect $(BUILD)/bin/prdshm-inspect
 
 # fuzz_args drives the tools' own parsers: the tools' objects, each main
 # renamed (prdshm-lock's becomes prdshm_lock_main), in an archive that the

@@ -113,6 +113,36 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 	return n;
 }
 
+/* The free lists hold exactly the unused slots and records (@p nslots and
+ * @p nrecs are in use): a list cut short by a link out of range makes a
+ * lock fail with ELOCKFULL in a table with room, and an entry in use on it
+ * would be handed out twice.  Each walk stops after as many steps as there
+ * are entries, so a loop ends too. */
+static void check_free_lists(struct checker *c, uint32_t p, uint32_t nslots, uint32_t nrecs)
+{
+	struct prdshm_seg *seg = c->seg;
+	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	uint32_t i, n = 0;
+
+	for (i = seg->parts[p].free_slot; i < seg->slots_per_part && n <= seg->slots_per_part;
+	     i = slots[i].chain, n++)
+		if (slots[i].name_len != 0)
+			break;
+	if (i != PRDSHM__NIL || n != seg->slots_per_part - nslots)
+		problem(c, PRDSHM_CHECK_ERROR, "partition %u: free slot list corrupt (%u listed, %u free)",
+			p, n, seg->slots_per_part - nslots);
+	n = 0;
+	for (i = seg->parts[p].free_rec; i < seg->recs_per_part && n <= seg->recs_per_part;
+	     i = recs[i].next, n++)
+		if (prdshm__rec_state(&recs[i]) != PRDSHM__REC_FREE)
+			break;
+	if (i != PRDSHM__NIL || n != seg->recs_per_part - nrecs)
+		problem(c, PRDSHM_CHECK_ERROR,
+			"partition %u: free record list corrupt (%u listed, %u free)", p, n,
+			seg->recs_per_part - nrecs);
+}
+
 static void check_partition(struct checker *c, uint32_t p)
 {
 	struct prdshm_seg *seg = c->seg;
@@ -140,6 +170,7 @@ static void check_partition(struct checker *c, uint32_t p)
 	if (nrecs != nrecs_listed)
 		problem(c, PRDSHM_CHECK_ERROR, "partition %u: %u records in use, %u on lists", p,
 			nrecs, nrecs_listed);
+	check_free_lists(c, p, nslots, nrecs);
 }
 
 static void check_locks(struct checker *c, unsigned flags)

@@ -2047,6 +2047,37 @@ int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t 
 	return 0;
 }
 
+int prdshm__phases_reap_orphans(struct prdshm_seg *seg, int requeue,
+			       void (*report)(void *ctx, const char *line), void *ctx)
+{
+	struct repair_ctx rc;
+	struct run_state st;
+	struct geom g;
+	struct op op;
+	uint32_t n = 0;
+	int r;
+
+	repair_ctx_init(&rc, NULL);
+	r = phase_lock_rw(seg, &g, &rc);
+	if (r)
+		return r;
+	op_init(&op, NULL);
+	/* All phases, as prdshm__phases_session_died() does. */
+	for (uint32_t i = 0; i < g.n; i++) {
+		if (g.ph[i].status == IP && !holder_alive(seg, &g.ph[i], NULL)) {
+			holder_died(seg, &g, i, requeue, &op, report, ctx);
+			n++;
+		}
+	}
+	if (n) {
+		settle(&g, &op);
+		ring(&g, &op);
+		refresh(&g, &op, &st);
+	}
+	phase_unlock(&g, &op);
+	return 0;
+}
+
 /* Make the phase mutex usable again, whatever state a crash or a misuse
  * left it in: recovery rebuilds everything it guards anyway. */
 static int revive(struct geom *g)

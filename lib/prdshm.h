@@ -837,7 +837,9 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 /**
  * Release the locks of every dead session, mark its agent DEAD and free its
  * slot.  Phases the dead agents held IN_PROGRESS are failed (or requeued while
- * attempts remain, or always when @p requeue is set).  Never waits more than
+ * attempts remain, or always when @p requeue is set), and so is any phase
+ * IN_PROGRESS by no live session (one whose session was closed while it
+ * held the phase: "agent <id> died").  Never waits more than
  * PRDSHM_RECOVER_WAIT_MS in all for a mutex.
  * @param report called once per action with a one-line description (may be
  *        NULL), in the order of the actions, by the calling thread, after

@@ -30,7 +30,10 @@ static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 		prdshm__part_sweep_dead(seg, p, report, ctx);
 		prdshm__part_unlock(seg, p);
 	}
-	return prdshm__sessions_reap(seg, requeue, report, ctx, nreaped);
+	r = prdshm__sessions_reap(seg, requeue, report, ctx, nreaped);
+	if (r == 0)
+		r = prdshm__phases_reap_orphans(seg, requeue, report, ctx);
+	return r;
 }
 
 /* A live process stopped inside a critical section must not hang the

@@ -4,6 +4,8 @@
  * left unrecoverable, torn agent slots, an unrepairable phase region,
  * scribbled lock records found by prdshm_check() and rebuilt by
  * prdshm_recover(), and inspection of a segment whose mutexes are wedged.
+ * (Recovery after a crash in the lock table is in test_reliability.c:
+ * ThreadSanitizer, which runs this program, cannot follow it.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -230,62 +232,6 @@ static void test_null_segment(void)
 
 /* ------------------------------------------------------------------------ */
 /* Holders that died inside a critical section                              */
-
-/* Holds "keep", then walks into the crash point while creating "victim". */
-static int crash_in_lock_table(void *p)
-{
-	struct child_arg *a = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-
-	TU_CHILD_ASSERT(prdshm_seg_open(a->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
-	TU_CHILD_ASSERT(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
-	setenv("PRDSHM_CRASH_AT", a->crash_at, 1);
-	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
-	return 3; /* the crash point was not reached */
-}
-
-/* prdshm_recover() itself, not a locker, finds the partition mutex
- * owner-dead: it rebuilds the partition and frees the dead agent's locks. */
-static void test_recover_after_crash_in_lock_table(void)
-{
-	static const char *const points[] = { "slot_alloc", "lock_link" };
-
-	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
-		struct fx f;
-		struct child_arg a = { .crash_at = points[k] };
-		prdshm_snapshot *snap = NULL;
-		prdshm_session *s;
-		struct lines l = { .len = 0 };
-
-		fx_create(&f, NULL);
-		a.shm_name = f.cfg.shm_name;
-		CU_ASSERT_EQUAL(tu_wait_child(tu_fork(crash_in_lock_table, &a), 10000),
-				128 + SIGKILL);
-
-		/* The repair of the owner-dead mutex only rebuilds: the
-		 * reported sweep releases "keep" and says so. */
-		CU_ASSERT_EQUAL(prdshm_recover(f.seg, collect, &l), 0);
-		CU_ASSERT(said(&l, "released lock records of dead agents on 'keep'"));
-		CU_ASSERT(said(&l, "agent crasher (slot 0"));
-		CU_ASSERT(said(&l, "is dead"));
-		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-		CU_ASSERT_EQUAL(holders(f.seg, "keep"), 0);
-		s = open_session(f.seg, "next");
-		CU_ASSERT_EQUAL(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-		CU_ASSERT_EQUAL(prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-		CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(f.seg, 0, &snap), 0);
-		CU_ASSERT_EQUAL_FATAL(snap->nagents, 2);
-		CU_ASSERT_STRING_EQUAL(snap->agents[0].id, "crasher");
-		CU_ASSERT_EQUAL(snap->agents[0].status, PRDSHM_AGENT_DEAD);
-		CU_ASSERT_EQUAL(snap->agents[0].alive, 0);
-		CU_ASSERT_EQUAL(snap->nlocks, 2);
-		prdshm_snapshot_free(snap);
-		prdshm_session_close(s);
-		fx_destroy(&f);
-	}
-}
 
 /* A holder of sess_mutex died while a slot was half written: the checker
  * sees the torn fields, and the next session open repairs them. */
@@ -851,7 +797,6 @@ static void test_inspection_of_wedged_segment(void)
 const tu_test tu_tests[] = {
 	TU(test_marked_segment_refuses_until_recovered),
 	TU(test_null_segment),
-	TU(test_recover_after_crash_in_lock_table),
 	TU(test_torn_agent_slot_repaired_by_next_open),
 	TU(test_unrecoverable_session_mutex),
 	TU(test_unrecoverable_partition_mutex),

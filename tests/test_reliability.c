@@ -1,7 +1,13 @@
 /*
- * test_reliability.c: hostile names, no hang on a wedged segment, and
- * removal only while unused (docs/reliability.md).  Permissions and trust
- * are in test_trust.c.
+ * test_reliability.c: the tests that stop or kill a process inside a
+ * critical section and then meet its mutex with a bounded wait: no hang on
+ * a wedged segment, recovery after a crash in the lock table, and a
+ * wake-up lost to a killed sleeper (docs/reliability.md).  They do not run
+ * under ThreadSanitizer, which does not model a robust mutex handed over
+ * with EOWNERDEAD by pthread_mutex_timedlock(), and whose builds wait on
+ * segment mutexes in one unbounded sleep (lib/robust.c).  Removal only
+ * while unused and hostile names are in test_removal.c; permissions and
+ * trust in test_trust.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,73 +25,7 @@
 #include "internal/segment.h"
 #include "testutil.h"
 
-static void print_problem(void *ctx, int severity, const char *problem)
-{
-	(void)ctx;
-	printf("  check %d: %s\n", severity, problem);
-}
-
-static prdshm_seg *create(prdshm_config *cfg, unsigned mode)
-{
-	prdshm_seg *seg = NULL;
-
-	tu_config(cfg);
-	cfg->shm_mode = mode;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
-
-/* Names with control bytes, quotes and the longest lengths go through the
- * snapshot intact and never break a check. */
-static void test_hostile_names(void)
-{
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg, 0600);
-	prdshm_session *s = NULL;
-	prdshm_snapshot *snap = NULL;
-	char longest[PRDSHM_NAME_MAX + 1];
-	const char *odd = "a\"b\\c\n\x01\x1b[31m\x7f\xff end";
-
-	memset(longest, 'x', PRDSHM_NAME_MAX);
-	longest[PRDSHM_NAME_MAX] = '\0';
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "agent-\"q\"", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, odd, PRDSHM_EXCLUSIVE, PRDSHM_TRY, "ph\"1"), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, longest, PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_session_open(seg, "bad id", 0, &(prdshm_session *){ NULL }),
-			PRDSHM_ENAME);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
-	CU_ASSERT_EQUAL(snap->nlocks, 2);
-	for (size_t i = 0; i < snap->nlocks; i++) {
-		const prdshm_lock_info *l = &snap->locks[i];
-		CU_ASSERT(l->resource_len == strlen(odd) || l->resource_len == PRDSHM_NAME_MAX);
-		CU_ASSERT_EQUAL(strlen(l->resource), l->resource_len);
-	}
-	prdshm_snapshot_free(snap);
-	prdshm_session_close(s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
-}
-
 /* ---- No hang on a wedged segment ---------------------------------------- */
-
-/* A generous bound on anything the library promises to bound by
- * PRDSHM_RECOVER_WAIT_MS: past it the call is taken as hung. */
-#define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
-
-/* A segment with a plan of one phase (to have a phase to claim). */
-static prdshm_seg *create_with_plan(prdshm_config *cfg)
-{
-	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
-	prdshm_seg *seg = NULL;
-	prdshm_diag diag = PRDSHM_DIAG_INIT;
-
-	tu_config(cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
 
 /* Child: take a lock; PRDSHM_STOP_AT=slot_alloc stops it holding the mutex
  * of the resource's lock partition. */
@@ -99,20 +39,6 @@ static int stop_in_lock(void *arg)
 	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
 	prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
 	return 1; /* not reached before SIGCONT */
-}
-
-/* Child: claim the phase and die without closing: a dead agent holding an
- * IN_PROGRESS phase. */
-static int die_in_phase(void *arg)
-{
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-	prdshm_claim c = PRDSHM_CLAIM_INIT;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
-	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
-	return 0;
 }
 
 /* Child: reap; PRDSHM_STOP_AT=phase_died stops it while it fails the dead
@@ -230,18 +156,18 @@ static void check_wedged_then_killed(prdshm_config *cfg, prdshm_seg *seg, pid_t 
 	}
 	tool = start_cleanup(cfg->shm_name, err_path);
 	for (int i = 0; i < n; i++)
-		CU_ASSERT_EQUAL(tu_wait_child(pid[i], HUNG_MS), 0);
-	CU_ASSERT_EQUAL(tu_wait_child(tool, HUNG_MS), 1);
+		CU_ASSERT_EQUAL(tu_wait_child(pid[i], TU_HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(tool, TU_HUNG_MS), 1);
 	CU_ASSERT(file_contains(err_path, mutex));
 
 	/* The holder dies inside its critical section: the mutex is handed
 	 * over with EOWNERDEAD and repaired, and recovery goes through. */
 	kill(holder, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(holder, HUNG_MS), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(holder, TU_HUNG_MS), 128 + SIGKILL);
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg->shm_name, err_path), HUNG_MS), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg->shm_name, err_path), TU_HUNG_MS), 0);
 	unlink(err_path);
 }
 
@@ -249,11 +175,11 @@ static void check_wedged_then_killed(prdshm_config *cfg, prdshm_seg *seg, pid_t 
 static void test_no_hang_on_stopped_partition_holder(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg, 0600);
+	prdshm_seg *seg = tu_create(&cfg, 0600);
 	prdshm_session *s = NULL;
 	pid_t holder = tu_fork(stop_in_lock, cfg.shm_name);
 
-	CU_ASSERT_FATAL(tu_await_stopped(holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(holder, TU_HUNG_MS));
 	check_wedged_then_killed(&cfg, seg, holder, "lock partition ", 0);
 	/* The table works on: the resource the holder was taking is free. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
@@ -269,13 +195,13 @@ static void test_no_hang_on_stopped_partition_holder(void)
 static void test_no_hang_on_stopped_session_holder(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = create_with_plan(&cfg);
+	prdshm_seg *seg = tu_create_with_plan(&cfg);
 	prdshm_snapshot *snap = NULL;
 	pid_t holder;
 
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(tu_die_in_phase, cfg.shm_name), TU_HUNG_MS), 0);
 	holder = tu_fork(stop_in_reap, cfg.shm_name);
-	CU_ASSERT_FATAL(tu_await_stopped(holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(holder, TU_HUNG_MS));
 	check_wedged_then_killed(&cfg, seg, holder, "session mutex", 1);
 	/* The dead agent's phase was failed once, by whichever repair. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
@@ -309,7 +235,7 @@ static int recovery_running(prdshm_seg *seg, int ms)
 static void test_no_hang_recovering_a_marked_segment(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg, 0600);
+	prdshm_seg *seg = tu_create(&cfg, 0600);
 	struct bounded_call bc = { cfg.shm_name, "recover", "lock partition ", 0, 1 };
 	char err_path[128];
 	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
@@ -317,180 +243,111 @@ static void test_no_hang_recovering_a_marked_segment(void)
 
 	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
 	bc.holder = tu_fork(stop_in_lock, cfg.shm_name);
-	CU_ASSERT_FATAL(tu_await_stopped(bc.holder, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(bc.holder, TU_HUNG_MS));
 	/* What a failed repair leaves behind. */
 	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 	caller = tu_fork(call_gives_up, &bc);
 	/* One recovery at a time: the tool starts once the caller's runs, so
 	 * that the caller meets the stopped holder itself.  (The tool gives up
 	 * too, waiting for the caller or for the holder.) */
-	CU_ASSERT(recovery_running(seg, HUNG_MS));
+	CU_ASSERT(recovery_running(seg, TU_HUNG_MS));
 	tool = start_cleanup(cfg.shm_name, err_path);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
-	CU_ASSERT_EQUAL(tu_wait_child(tool, HUNG_MS), 1);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(tool, TU_HUNG_MS), 1);
 	CU_ASSERT(file_contains(err_path, "recover: "));
 
 	kill(bc.holder, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(bc.holder, HUNG_MS), 128 + SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg.shm_name, err_path), HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(bc.holder, TU_HUNG_MS), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg.shm_name, err_path), TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	CU_ASSERT_EQUAL(info.needs_recovery, 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
 	unlink(err_path);
 	prdshm_seg_close(seg);
 	prdshm_seg_unlink(cfg.shm_name);
 	prdshm_config_free(&cfg);
 }
 
-/* ---- Removal only while unused ------------------------------------------ */
+/* ---- A crash in the lock table, recovered ------------------------------- */
 
-struct agent_pipes {
+struct crash_arg {
 	const char *shm_name;
-	int stop[2]; /* the child lives until EOF on stop[0] */
-	int ready[2];
+	const char *crash_at;
 };
 
-/* Child: a live agent until its parent closes the stop pipe. */
-static int live_agent(void *arg)
+/* Holds "keep", then walks into the crash point while creating "victim". */
+static int crash_in_lock_table(void *p)
 {
-	struct agent_pipes *ap = arg;
+	struct crash_arg *a = p;
 	prdshm_seg *seg = NULL;
 	prdshm_session *s = NULL;
 
-	close(ap->stop[1]);
-	TU_CHILD_ASSERT(prdshm_seg_open(ap->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "busy-agent", 0, &s) == 0);
-	tu_signal(ap->ready[1], 'r');
-	while (tu_await(ap->stop[0], HUNG_MS) >= 0)
-		;
-	prdshm_session_close(s);
-	prdshm_seg_close(seg);
-	return 0;
+	TU_CHILD_ASSERT(prdshm_seg_open(a->shm_name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
+	setenv("PRDSHM_CRASH_AT", a->crash_at, 1);
+	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
+	return 3; /* the crash point was not reached */
 }
 
-static void test_unlink_unused_refuses_live_agents(void)
+/* Number of sessions holding (not waiting for) @p resource. */
+static size_t holders(prdshm_seg *seg, const char *resource)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg, 0600), *again = NULL;
-	prdshm_session *s = NULL;
-	struct agent_pipes ap = { cfg.shm_name, { -1, -1 }, { -1, -1 } };
-	pid_t agent;
+	prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
+	size_t n = 0, held = 0;
 
-	CU_ASSERT_FATAL(pipe(ap.stop) == 0 && pipe(ap.ready) == 0);
-	agent = tu_fork(live_agent, &ap);
-	CU_ASSERT_EQUAL_FATAL(tu_await(ap.ready[0], HUNG_MS), 'r');
-
-	/* Live agent: refused, named, and the segment is intact. */
-	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
-	printf("  %s\n", prdshm_last_error());
-	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), ": busy-agent (pid "));
-	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "1 live agent uses /prdshm-t"));
-	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), 0);
-	prdshm_seg_close(again);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-
-	/* Our own session counts as live too. */
-	close(ap.stop[1]);
-	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "me", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
-	prdshm_session_close(s);
-
-	/* Unused: removed; a handle opened before may not add a session. */
-	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), 0);
-	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), PRDSHM_ENOENT);
-	CU_ASSERT_EQUAL(prdshm_session_open(seg, "late", 0, &s), PRDSHM_ENOENT);
-	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_ENOENT);
-	close(ap.stop[0]);
-	close(ap.ready[0]);
-	close(ap.ready[1]);
-	prdshm_seg_close(seg);
-	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, 0, h, 8, &n), 0);
+	for (size_t i = 0; i < n && i < 8; i++)
+		held += !h[i].waiting;
+	return held;
 }
 
-/* A dead agent does not keep the segment: it is removed. */
-static void test_unlink_unused_ignores_dead_agents(void)
+/* prdshm_recover() itself, not a locker, finds the partition mutex
+ * owner-dead (its bounded wait takes it): it rebuilds the partition and
+ * frees the dead agent's locks. */
+static void test_recover_after_crash_in_lock_table(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create_with_plan(&cfg), *again = NULL;
+	static const char *const points[] = { "slot_alloc", "lock_link" };
 
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), PRDSHM_EDEADOWNER);
-	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), 0);
-	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &again), PRDSHM_ENOENT);
-	prdshm_seg_close(seg);
-	prdshm_config_free(&cfg);
-}
+	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
+		prdshm_config cfg;
+		prdshm_seg *seg;
+		struct crash_arg a = { .crash_at = points[k] };
+		prdshm_snapshot *snap = NULL;
+		prdshm_session *s = NULL;
+		struct tu_lines l = { .len = 0 };
 
-/* ---- Re-lock and unlock without the partition mutex ---------------------- */
+		tu_config(&cfg);
+		cfg.max_locks = 64; /* one partition */
+		seg = NULL;
+		CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+		a.shm_name = cfg.shm_name;
+		CU_ASSERT_EQUAL(tu_wait_child(tu_fork(crash_in_lock_table, &a), 10000),
+				128 + SIGKILL);
 
-static struct {
-	prdshm_session *s;
-	int go[2], done[2]; /* main -> thread, thread -> main */
-	int relock, unlock;
-} nm;
-
-/* Locks and unlocks "x", then, each time main says so, re-locks it and
- * unlocks it again, saying when each returned. */
-static void *nm_thread(void *arg)
-{
-	nm.relock = prdshm_lock(nm.s, "x", PRDSHM_EXCLUSIVE, 0, NULL) ||
-		    prdshm_unlock(nm.s, "x");
-	tu_signal(nm.done[1], 'u');
-	if (tu_await(nm.go[0], 10000) != 'l')
-		return NULL;
-	nm.relock = prdshm_lock(nm.s, "x", PRDSHM_EXCLUSIVE, 0, NULL);
-	tu_signal(nm.done[1], 'l');
-	if (tu_await(nm.go[0], 10000) != 'u')
-		return NULL;
-	nm.unlock = prdshm_unlock(nm.s, "x");
-	tu_signal(nm.done[1], 'u');
-	return NULL;
-}
-
-/* The thread's re-lock of the name it last locked, and its unlock, take no
- * mutex: both return while the partition mutex is held by someone else. */
-static void test_relock_and_unlock_take_no_mutex(void)
-{
-	prdshm_config cfg;
-	prdshm_seg *seg;
-	prdshm_session *other = NULL;
-	pthread_mutex_t *m;
-	pthread_t th;
-
-	tu_config(&cfg);
-	cfg.max_locks = 64; /* one partition */
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "a", 0, &nm.s), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "b", 0, &other), 0);
-	CU_ASSERT_FATAL(pipe(nm.go) == 0 && pipe(nm.done) == 0);
-	m = &seg->parts[0].mutex.m;
-	nm.relock = nm.unlock = -1;
-	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, nm_thread, NULL), 0);
-	CU_ASSERT_EQUAL(tu_await(nm.done[0], 10000), 'u');
-	CU_ASSERT_EQUAL(nm.relock, 0);
-
-	CU_ASSERT_EQUAL(pthread_mutex_lock(m), 0);
-	tu_signal(nm.go[1], 'l');
-	CU_ASSERT_EQUAL(tu_await(nm.done[0], 5000), 'l');
-	tu_signal(nm.go[1], 'u');
-	CU_ASSERT_EQUAL(tu_await(nm.done[0], 5000), 'u');
-	pthread_mutex_unlock(m); /* also lets a blocked thread go on, if it failed */
-	pthread_join(th, NULL);
-	CU_ASSERT_EQUAL(nm.relock, 0);
-	CU_ASSERT_EQUAL(nm.unlock, 0);
-	/* The re-lock held, the unlock let go. */
-	CU_ASSERT_EQUAL(prdshm_lock(other, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-	for (int i = 0; i < 2; i++) {
-		close(nm.go[i]);
-		close(nm.done[i]);
+		/* The repair of the owner-dead mutex only rebuilds: the
+		 * reported sweep releases "keep" and says so. */
+		CU_ASSERT_EQUAL(prdshm_recover(seg, tu_collect, &l), 0);
+		CU_ASSERT(tu_said(&l, "released lock records of dead agents on 'keep'"));
+		CU_ASSERT(tu_said(&l, "agent crasher (slot 0"));
+		CU_ASSERT(tu_said(&l, "is dead"));
+		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
+		CU_ASSERT_EQUAL(holders(seg, "keep"), 0);
+		CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "next", 0, &s), 0);
+		CU_ASSERT_EQUAL(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+		CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+		CU_ASSERT_EQUAL_FATAL(snap->nagents, 2);
+		CU_ASSERT_STRING_EQUAL(snap->agents[0].id, "crasher");
+		CU_ASSERT_EQUAL(snap->agents[0].status, PRDSHM_AGENT_DEAD);
+		CU_ASSERT_EQUAL(snap->agents[0].alive, 0);
+		CU_ASSERT_EQUAL(snap->nlocks, 2);
+		prdshm_snapshot_free(snap);
+		prdshm_session_close(s);
+		prdshm_seg_close(seg);
+		prdshm_seg_unlink(cfg.shm_name);
+		prdshm_config_free(&cfg);
 	}
-	prdshm_session_close(other);
-	prdshm_session_close(nm.s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
 }
 
 /* ---- A wake-up lost to a killed sleeper ---------------------------------- */
@@ -611,7 +468,7 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 	CU_ASSERT_EQUAL(prdshm_unlock(holder, "x"), 0);
 	CU_ASSERT_EQUAL(tu_await(lw.up[0], 5000), 'g');
 	CU_ASSERT_EQUAL(tu_wait_child(locker, 10000), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
 	CPU_ZERO(&cpu0);
 	for (int i = 0; i < CPU_SETSIZE && i < 1024; i++)
 		CPU_SET(i, &cpu0);
@@ -625,13 +482,10 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 }
 
 const tu_test tu_tests[] = {
-	TU(test_hostile_names),
 	TU(test_no_hang_on_stopped_partition_holder),
 	TU(test_no_hang_on_stopped_session_holder),
 	TU(test_no_hang_recovering_a_marked_segment),
-	TU(test_unlink_unused_refuses_live_agents),
-	TU(test_unlink_unused_ignores_dead_agents),
-	TU(test_relock_and_unlock_take_no_mutex),
+	TU(test_recover_after_crash_in_lock_table),
 	TU(test_mutex_wakeup_lost_to_killed_sleeper),
 	{ NULL, NULL },
 };

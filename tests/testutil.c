@@ -118,6 +118,63 @@ pid_t tu_fork(int (*fn)(void *arg), void *arg)
 	return pid;
 }
 
+prdshm_seg *tu_create(prdshm_config *cfg, unsigned mode)
+{
+	prdshm_seg *seg = NULL;
+
+	tu_config(cfg);
+	cfg->shm_mode = mode;
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	return seg;
+}
+
+prdshm_seg *tu_create_with_plan(prdshm_config *cfg)
+{
+	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
+	prdshm_seg *seg = NULL;
+	prdshm_diag diag = PRDSHM_DIAG_INIT;
+
+	tu_config(cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	return seg;
+}
+
+int tu_die_in_phase(void *arg)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+
+	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
+	return 0;
+}
+
+void tu_print_problem(void *ctx, int severity, const char *problem)
+{
+	(void)ctx;
+	printf("  check %d: %s\n", severity, problem);
+}
+
+void tu_collect(void *ctx, const char *line)
+{
+	struct tu_lines *l = ctx;
+	int n = snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+
+	if (n > 0 && (size_t)n < sizeof(l->text) - l->len)
+		l->len += (size_t)n;
+}
+
+int tu_said(const struct tu_lines *l, const char *what)
+{
+	if (strstr(l->text, what))
+		return 1;
+	fprintf(stderr, "\n  wanted \"%s\" in:\n%s", what, l->text);
+	return 0;
+}
+
 static void unlink_leftovers(void)
 {
 	for (int i = 0; i < nshm_names && i < 64; i++)

@@ -57,6 +57,33 @@ int64_t tu_now_ms(void);
 /* Fork a child that runs @p fn(arg) and _exit()s with its return value. */
 pid_t tu_fork(int (*fn)(void *arg), void *arg);
 
+/* A generous bound on anything the library promises to bound by
+ * PRDSHM_RECOVER_WAIT_MS: past it a call is taken as hung. */
+#define TU_HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
+
+/* tu_config() with @p mode as shm_mode, created (asserted). */
+prdshm_seg *tu_create(prdshm_config *cfg, unsigned mode);
+
+/* tu_config() with a plan of one phase "p0" (one attempt), created. */
+prdshm_seg *tu_create_with_plan(prdshm_config *cfg);
+
+/* Child (tu_fork): open the segment named @p arg, claim its phase and exit
+ * without closing: a dead agent holding an IN_PROGRESS phase. */
+int tu_die_in_phase(void *arg);
+
+/* A prdshm_check() problem printer ("  check N: text"). */
+void tu_print_problem(void *ctx, int severity, const char *problem);
+
+/* What a report callback said, one line after another (tu_collect as the
+ * callback, the struct as its context). */
+struct tu_lines {
+	char text[8192];
+	size_t len;
+};
+void tu_collect(void *ctx, const char *line);
+/* 1 if @p l holds @p what; else prints both and returns 0. */
+int tu_said(const struct tu_lines *l, const char *what);
+
 /* Assert inside a child: on failure print and _exit(1). */
 #define TU_CHILD_ASSERT(cond)                                                  \
 	do {                                                                   \

@@ -184,6 +184,15 @@ uint32_t prdshm__phases_layout_hash(void);
 int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t gen,
 				const char *agent_id, int requeue,
 				void (*report)(void *ctx, const char *line), void *ctx);
+/* After reaping: the IN_PROGRESS phases whose holder is in no live
+ * session fail (or requeue) as on their holder's death.  A session closed
+ * while it held a phase leaves one (prdshm_session_close() frees its slot,
+ * which reaping then never visits), and so does a scribbled slot or
+ * generation; a claim fails them on its way, but until then
+ * prdshm_check() reports a dead holder, which reaping must clear.  Takes
+ * the phase mutex.  @return 0 or the mutex's error. */
+int prdshm__phases_reap_orphans(struct prdshm_seg *seg, int requeue,
+			       void (*report)(void *ctx, const char *line), void *ctx);
 /* Revive the phase mutex if it is unrecoverable, take it and rebuild
  * everything derived (as after a crash), failing or requeueing the phases
  * of dead sessions; on success clear the segment's needs-recovery mark.

@@ -2,7 +2,7 @@
  * torture.c: the supervisor of the crash torture.
  *
  *   prdshm-torture [--kills N] [--seconds S] [--workers N] [--seed X]
- *                  [--round-kills N] [--no-crash-points] [-v]
+ *                  [--round-kills N] [--no-crash-points] [--all-points] [-v]
  *
  * First the crash-point campaign (crashpoints.c).  Then rounds until N
  * kills or S seconds: each round creates a segment with a plan, starts the
@@ -12,8 +12,10 @@
  * library must free it, without any cleanup call, within
  * TT_RELEASE_FAIL_MS.  At the end of a round the workers finish the plan;
  * then no lock may be held, prdshm_check() must return 0, and every phase
- * must be COMPLETED exactly once.  The last line is
- * "torture: N passed, N failed"; the exit status is 0 only without failures.
+ * must be COMPLETED exactly once.  With --all-points the run also fails
+ * unless a worker died at each crash point of the lock and phase paths
+ * (make torture-long).  The last line is "torture: N passed, N failed";
+ * the exit status is 0 only without failures.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -165,6 +167,7 @@ struct opts {
 	long round_kills;
 	uint64_t seed;
 	int crash_points;
+	int all_points;    /* fail unless a worker died at each worker point */
 	const char *inspect;
 };
 
@@ -201,6 +204,19 @@ static int failing(void)
 	return interrupted || __atomic_load_n(&tt_sh->violations, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* The crash points a worker's calls pass through: all but recovery's,
+ * which the crash-point campaign reaches (workers never call
+ * prdshm_recover). */
+static const char *worker_points[32];
+static size_t nworker_points;
+
+static void pick_worker_points(void)
+{
+	for (size_t i = 0; i < tt_ncrash_points && nworker_points < 32; i++)
+		if (strncmp(tt_crash_points[i], "recover_", 8) != 0)
+			worker_points[nworker_points++] = tt_crash_points[i];
+}
+
 /* Start incarnation of worker @p w; armed with a random crash point one
  * time in eight (never while draining: the plan must finish). */
 static int spawn(struct round *rd, int w)
@@ -214,7 +230,7 @@ static int spawn(struct round *rd, int w)
 		return -1;
 	}
 	if (rd->o->crash_points && !tt_sh->draining && tt_rand(8) == 0)
-		armed = tt_crash_points[tt_rand((uint32_t)tt_ncrash_points)];
+		armed = worker_points[tt_rand((uint32_t)nworker_points)];
 	tt_sh->inc[t].pid = 0;
 	tt_sh->inc[t].dead = 0;
 	fflush(NULL);
@@ -585,8 +601,8 @@ static int run_round(const struct opts *o, struct stats *st, int64_t start_ms)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: prdshm-torture [--kills N] [--seconds S] [--workers N] [--seed X]\n"
-		   "                      [--round-kills N] [--no-crash-points] [--inspect PATH] "
-		   "[-v]\n");
+		   "                      [--round-kills N] [--no-crash-points] [--all-points]\n"
+		   "                      [--inspect PATH] [-v]\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -598,6 +614,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, 'S' },
 		{ "round-kills", required_argument, NULL, 'r' },
 		{ "no-crash-points", no_argument, NULL, 'n' },
+		{ "all-points", no_argument, NULL, 'a' },
 		{ "inspect", required_argument, NULL, 'i' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -605,7 +622,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "k:s:w:S:r:ni:vh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:s:w:S:r:nai:vh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'k': o->kills = atol(optarg); break;
 		case 's': o->seconds = atol(optarg); break;
@@ -613,6 +630,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'S': o->seed = strtoull(optarg, NULL, 0); break;
 		case 'r': o->round_kills = atol(optarg); break;
 		case 'n': o->crash_points = 0; break;
+		case 'a': o->all_points = 1; break;
 		case 'i': o->inspect = optarg; break;
 		case 'v': tt_verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
@@ -654,6 +672,23 @@ static void summary(const struct opts *o, const struct stats *st)
 		printf("torture: first violation: %s\n", tt_sh->vmsg);
 }
 
+/* --all-points: a worker must have died at each point its calls pass
+ * through, killed inside that critical section by its own hook, mixed
+ * with the other workers' traffic (not only in the campaign's script).
+ * @return the number of points never hit. */
+static int missing_points(const struct stats *st)
+{
+	int missing = 0;
+
+	for (size_t i = 0; i < tt_ncrash_points; i++) {
+		if (strncmp(tt_crash_points[i], "recover_", 8) == 0 || st->point_hits[i] > 0)
+			continue;
+		printf("torture: no worker died at crash point %s\n", tt_crash_points[i]);
+		missing++;
+	}
+	return missing;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .workers = 8, .round_kills = 250, .crash_points = 1,
@@ -665,6 +700,7 @@ int main(int argc, char **argv)
 	o.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
 	parse(argc, argv, &o);
 	tt_srand(o.seed);
+	pick_worker_points();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -686,6 +722,8 @@ int main(int argc, char **argv)
 			st.passed++;
 	}
 	if (interrupted)
+		st.failed++;
+	if (o.all_points && o.crash_points && !failing() && missing_points(&st) > 0)
 		st.failed++;
 	summary(&o, &st);
 	printf("torture: %.1f s\n", (double)(tt_now_ms() - start) / 1000);

@@ -18,6 +18,7 @@
 /* This incarnation. */
 static int me;          /* worker index */
 static uint32_t tok;    /* token */
+static prdshm_seg *seg;
 static prdshm_session *sess;
 
 /* ---- Proof of death ----------------------------------------------------- */
@@ -204,6 +205,10 @@ static prdshm_mode pick_mode(void)
 
 /* ---- Lock operations ---------------------------------------------------- */
 
+/* One hold in 128 outlasts the deadlock timeout (50 ms), so that waiters
+ * without limit run the deadlock check (crash point "deadlock_check"). */
+#define LONG_HOLD_US 60000
+
 static void op_single(void)
 {
 	int r = (int)tt_rand(TT_NRES);
@@ -216,7 +221,10 @@ static void op_single(void)
 	lock_result(rc, "prdshm_lock");
 	if (rc == 0) {
 		enter(r, mode);
-		hold();
+		if (mode == PRDSHM_EXCLUSIVE && tt_rand(128) == 0)
+			usleep(LONG_HOLD_US);
+		else
+			hold();
 		leave(r, mode);
 		must(prdshm_unlock(sess, tt_res_name(r)), "prdshm_unlock");
 		count_op();
@@ -372,13 +380,71 @@ static int op_phase(int may_fail)
 	return 0;
 }
 
+/* Claim a phase, cancel it by hand and retry it (crash points of
+ * prdshm_phase_set, "phase_retry" among them).  The holder cancels its own
+ * phase, so no other worker loses one; a worker killed between the cancel
+ * and the retry leaves it CANCELLED, which the drain retries. */
+static void op_retry(void)
+{
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	int rc = prdshm_phase_claim(sess, &c);
+
+	count_op();
+	if (rc == PRDSHM_EWAIT || rc == PRDSHM_EDONE)
+		return;
+	must(rc, "prdshm_phase_claim");
+	if (rc != 0)
+		return;
+	if (c.index < 0 || c.index >= TT_NPHASES) {
+		tt_violation("claim returned index %d", (int)c.index);
+		return;
+	}
+	phase_owned(c.index);
+	__atomic_store_n(&tt_sh->pown[c.index], 0, __ATOMIC_RELEASE);
+	must(prdshm_phase_set(seg, sess, c.id, PRDSHM_PHASE_CANCELLED), "prdshm_phase_set cancel");
+	count_op();
+	/* A draining worker may have retried it in between: ETRANSITION. */
+	rc = prdshm_phase_set(seg, sess, c.id, PRDSHM_PHASE_QUEUED);
+	count_op();
+	if (rc != PRDSHM_ETRANSITION)
+		must(rc, "prdshm_phase_set retry");
+}
+
+/* Retry what killed op_retry()s left CANCELLED (and so their dependants
+ * BLOCKED).  Another worker may retry it first: ETRANSITION then.
+ * @return how many phases this call retried. */
+static int retry_cancelled(void)
+{
+	prdshm_snapshot *snap = NULL;
+	int n = 0;
+
+	if (prdshm_snapshot_take(seg, 0, &snap) != 0) {
+		tt_violation("drain: snapshot: %s", prdshm_last_error());
+		return 0;
+	}
+	for (size_t i = 0; i < snap->nphases; i++) {
+		int rc;
+
+		if (snap->phases[i].status != PRDSHM_PHASE_CANCELLED)
+			continue;
+		rc = prdshm_phase_set(seg, sess, snap->phases[i].id, PRDSHM_PHASE_QUEUED);
+		if (rc != 0 && rc != PRDSHM_ETRANSITION)
+			must(rc, "prdshm_phase_set retry (drain)");
+		n += rc == 0;
+	}
+	prdshm_snapshot_free(snap);
+	return n;
+}
+
 static void drain(void)
 {
 	for (;;) {
 		int rc = op_phase(0);
 
-		if (rc == PRDSHM_EDONE)
+		if (rc == PRDSHM_EDONE && retry_cancelled() == 0)
 			break;
+		if (rc == PRDSHM_EDONE)
+			continue;
 		if (rc == PRDSHM_EWAIT)
 			prdshm_phase_wait(sess, 50);
 		else if (rc != 0)
@@ -398,8 +464,10 @@ static void one_op(void)
 		op_many();
 	else if (x < 70)
 		op_upgrade();
-	else if (x < 90)
+	else if (x < 86)
 		op_phase(1);
+	else if (x < 90)
+		op_retry();
 	else
 		op_cold();
 }
@@ -407,7 +475,6 @@ static void one_op(void)
 void tt_worker_main(int w, uint32_t t, const char *shm_name, const char *crash_at,
 		    uint64_t seed)
 {
-	prdshm_seg *seg = NULL;
 	char id[32];
 
 	me = w;
