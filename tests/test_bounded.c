@@ -413,6 +413,20 @@ static int session_calls(void *arg)
 
 /* A reaper stopped holding the session mutex: session open (try, timed)
  * and close give up. */
+/* Child: prdshm-lock -n on the segment @p arg, its output discarded; its
+ * exit status is the child's. */
+static int lock_tool_try(void *arg)
+{
+	const char *b = getenv("BUILD");
+	char tool[512];
+
+	snprintf(tool, sizeof(tool), "%s/bin/prdshm-lock", b && b[0] ? b : "build");
+	if (freopen("/dev/null", "w", stdout) == NULL)
+		return 99;
+	execl(tool, "prdshm-lock", "--name", (const char *)arg, "-n", "r", "true", (char *)NULL);
+	return 98;
+}
+
 static void test_session_calls_bounded_on_stopped_session_holder(void)
 {
 	prdshm_config cfg;
@@ -429,6 +443,8 @@ static void test_session_calls_bounded_on_stopped_session_holder(void)
 	c.holder = start_holder(stop_in_reap, (void *)cfg.shm_name);
 	caller_go(&c);
 	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	/* The tool's -n gives up too: exit 1, as for a conflict. */
+	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(lock_tool_try, (void *)cfg.shm_name), HUNG_MS), 1);
 	kill_holder(c.holder);
 	/* The reap finishes; the closer's slot, which its close could not
 	 * free, goes as a dead session's. */

@@ -298,7 +298,14 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	int rc, r;
 
 	snprintf(id, sizeof(id), "lock-%ld", (long)getpid());
-	r = prdshm_session_open(seg, id, o->close_fd ? 0 : PRDSHM_SESSION_INHERIT, &s);
+	/* Bounded like the lock: -n must not hang on a stopped process that
+	 * holds the session mutex (the message names it). */
+	r = prdshm_session_open_timed(seg, id, o->close_fd ? 0 : PRDSHM_SESSION_INHERIT,
+				      timeout_ms(o, cfg), &s);
+	if (r == PRDSHM_EBUSY || r == PRDSHM_ETIMEDOUT) {
+		tool_err("open a session on %s: %s", cfg->shm_name, prdshm_last_error());
+		return o->conflict_code;
+	}
 	if (r)
 		return tool_fail(r, "open a session on %s", cfg->shm_name);
 	/* A stop signal during the wait ends it (PRDSHM_EINTR, the request
