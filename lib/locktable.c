@@ -600,14 +600,14 @@ static inline int64_t mutex_wait_ms(const struct request *q)
 	return now >= q->deadline ? 0 : (int64_t)((q->deadline - now + 999999u) / 1000000u);
 }
 
-/* The mutex wait of a request that has a record queued and must take the
- * mutex once more to withdraw it: its own bound, then PRDSHM_RECOVER_WAIT_MS
- * more (see stranded()). */
 /* How long after its deadline a timed request's record left queued is
  * withdrawn by others: longer than its owner tries to withdraw it itself
  * (withdraw_wait_ms()), so that the two never race for it. */
 #define PRDSHM__EXPIRY_GRACE_MS (PRDSHM_RECOVER_WAIT_MS + 1000)
 
+/* The mutex wait of a request that has a record queued and must take the
+ * mutex once more to withdraw it: its own bound, then PRDSHM_RECOVER_WAIT_MS
+ * more (see stranded()). */
 static int64_t withdraw_wait_ms(const struct request *q)
 {
 	int64_t ms = mutex_wait_ms(q);
@@ -873,9 +873,10 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
  * mutex back to withdraw it, within its deadline and PRDSHM_RECOVER_WAIT_MS
  * more: the holder is alive but stopped or stuck.  Waiting longer would
  * hang the call, so the record stays queued, behind the holder like
- * everything else of the partition, until the session releases everything
- * (prdshm_unlock_all(), prdshm_session_close()) or dies.  @return
- * PRDSHM_ETIMEDOUT, the message naming the mutex and its holder.
+ * everything else of the partition, until it expires: the next mutex
+ * holder on its slot withdraws it PRDSHM__EXPIRY_GRACE_MS after the
+ * deadline (expired()), or the session releases everything first.
+ * @return PRDSHM_ETIMEDOUT, the message naming the mutex and its holder.
  */
 static int stranded(const struct request *q)
 {
@@ -894,11 +895,18 @@ static int stranded(const struct request *q)
  * request's (deadlock.c takes every partition mutex). */
 static int deadlock_check(struct prdshm_seg *seg, const struct request *q)
 {
-	int64_t ms = mutex_wait_ms(q);
-	uint64_t outer = ms < 0 ? prdshm__wait_deadline : prdshm__wait_bound_begin(ms);
+	/* At most one wait cap on other partitions' mutexes, whatever the
+	 * request's timeout: meanwhile nobody watches its doorbell, and a
+	 * stopped holder elsewhere must not keep it from a grant here. */
+	int64_t ms = mutex_wait_ms(q), cap = WAIT_CAP_NS / 1000000;
+	uint64_t outer = prdshm__wait_bound_begin(ms < 0 || ms > cap ? cap : ms);
 	int r = prdshm__deadlock_check(seg, q->p, q->ri, q->use, q->s->slot, q->s->gen);
 
 	prdshm__wait_bound_end(outer);
+	/* A check cut short found nothing; its message is no failure of the
+	 * call, which goes on waiting. */
+	if (r == PRDSHM_ETIMEDOUT)
+		prdshm__call_ok();
 	return r;
 }
 

@@ -1749,7 +1749,8 @@ int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim
 		return r;
 	if (out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
-	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim", "prdshm_phase_claim");
+	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim",
+			      "prdshm_phase_claim(_timed)");
 	if (r)
 		return r;
 	if (timeout_ms < PRDSHM_WAIT_FOREVER)

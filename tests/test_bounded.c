@@ -296,6 +296,56 @@ static int await_records(prdshm_seg *seg, const char *resource, size_t n)
 
 /* A timed request's deadlock check meets a partition mutex whose holder is
  * stopped: the check gives up at the request's deadline. */
+/* Child: as timed_waiter(), but the parent lets go while it waits: the
+ * deadlock checks cut short by the stopped holder elsewhere must neither
+ * keep it from the grant nor leave their message behind a success. */
+static int granted_waiter(void *arg)
+{
+	struct caller *c = arg;
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	int r;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, "waiter", 0, &s) == 0);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	printf("  granted waiter: %s: '%s'\n", prdshm_err_name(r), prdshm_last_error());
+	TU_CHILD_ASSERT(r == 0);
+	TU_CHILD_ASSERT(prdshm_last_error()[0] == '\0');
+	prdshm_session_close(s);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+static void test_deadlock_check_cut_short_then_granted(void)
+{
+	prdshm_config cfg;
+	prdshm_seg *seg = create(&cfg);
+	struct caller c = { .shm_name = cfg.shm_name };
+	char other[32];
+	struct holder_arg h = { cfg.shm_name, other };
+	prdshm_session *s = NULL;
+	pid_t waiter;
+
+	snprintf(c.resource, sizeof(c.resource), "contended");
+	name_in(seg, partition_of(seg, c.resource), 0, "o", other, sizeof(other));
+	caller_pipes(&c);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "owner", 0, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	waiter = tu_fork(granted_waiter, &c);
+	CU_ASSERT_FATAL(await_records(seg, c.resource, 2));
+	c.holder = start_holder(stop_in_lock, &h);
+	/* Not a synchronisation: time for a few deadlock checks (every 100 ms
+	 * here) to meet the stopped holder before the resource is let go. */
+	usleep(600 * 1000);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
+	kill_holder(c.holder);
+	prdshm_session_close(s);
+	caller_close_pipes(&c);
+	destroy(&cfg, seg);
+}
+
 static void test_deadlock_check_bounded_by_request(void)
 {
 	prdshm_config cfg;
@@ -529,6 +579,7 @@ const tu_test tu_tests[] = {
 	TU(test_timed_variants_timeouts),
 	TU(test_lock_calls_bounded_on_stopped_partition_holder),
 	TU(test_deadlock_check_bounded_by_request),
+	TU(test_deadlock_check_cut_short_then_granted),
 	TU(test_queued_request_bounded_on_stopped_partition_holder),
 	TU(test_session_calls_bounded_on_stopped_session_holder),
 	TU(test_phase_calls_bounded_on_stopped_phase_holder),
