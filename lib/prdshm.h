@@ -685,7 +685,9 @@ int prdshm_session_fd(const prdshm_session *s);
  * "Taking a release back").
  * Interruptible: when a signal handler runs in the waiting thread, the wait
  * ends with PRDSHM_EINTR and leaves no record behind (unless the grant came
- * first: then 0, and the lock is held).  Like sem_timedwait(3) and poll(2),
+ * first: then 0, and the lock is held; or unless a stopped holder keeps the
+ * partition mutex from the withdrawal: then PRDSHM_ETIMEDOUT, the request
+ * left queued until it expires, as below).  Like sem_timedwait(3) and poll(2),
  * the wait is never restarted after a handler, whether or not it was
  * installed with SA_RESTART; a caller that ignores the signal calls again
  * (and queues again, behind later requests).  Signals without a handler,

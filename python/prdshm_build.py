@@ -54,9 +54,12 @@ int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out);
 void prdshm_seg_close(prdshm_seg *seg);
 int prdshm_seg_unlink(const char *shm_name);
 int prdshm_seg_unlink_unused(const char *shm_name);
+int prdshm_seg_unlink_unused_cfg(const prdshm_config *cfg);
 
 int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 			prdshm_session **out);
+int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			      int64_t timeout_ms, prdshm_session **out);
 void prdshm_session_close(prdshm_session *s);
 void prdshm_session_abandon(prdshm_session *s);
 
@@ -91,6 +94,7 @@ int prdshm_reap(prdshm_seg *seg, int requeue,
 
 typedef struct prdshm_claim { uint32_t struct_size; int32_t index; char id[...]; uint32_t attempt; ...; } prdshm_claim;
 int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out);
+int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);
 int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms);
 int prdshm_phase_complete(prdshm_session *s, int32_t index);
 int prdshm_phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message);

@@ -75,9 +75,10 @@ static void usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the version and exit\n"
 		"\n"
-		"Exit status: 0 every phase it ran completed, 1 one failed, 129/130/143\n"
-		"stopped by SIGHUP/SIGINT/SIGTERM, 4 segment corrupt, 64 usage,\n"
-		"65 configuration, 66 no such segment, 70 internal error.\n"
+		"Exit status: 0 every phase it ran completed, 1 one failed, 2 agents table\n"
+		"full, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM, 4 segment corrupt,\n"
+		"64 usage, 65 configuration, 66 no such segment, 77 permission denied or\n"
+		"segment not trusted, 70 internal error.\n"
 		"See prdshm-agent(1).\n");
 }
 

@@ -135,7 +135,8 @@ def create(config="prdpar.yaml", name=None, force=False, agent_id=None, **settin
     explicit = config not in ("prdpar.yaml", None)
     with _Config(config, name, explicit, settings) as c:
         if force:
-            rc = _lib.prdshm_seg_unlink_unused(c.cfg.shm_name)
+            # As configured: a segment shared with shm_group opens for its owner.
+            rc = _lib.prdshm_seg_unlink_unused_cfg(c.cfg)
             if rc < 0 and rc != errors.CODES["ENOENT"]:
                 errors.raise_for(rc)
         c._check(_lib.prdshm_config_validate(c.cfg, c.diag))

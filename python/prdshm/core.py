@@ -219,7 +219,10 @@ class Segment:
         self._session()
         return self._local.agent_id
 
-    def _session(self):
+    def _session(self, ms=None):
+        """This thread's session, opened on first use.  ``ms`` bounds the
+        wait for the session mutex (a stopped holder fails it with
+        LockTimeout/Busy instead of hanging the caller)."""
         s = getattr(self._local, "session", None)
         if s is not None:
             return s
@@ -229,7 +232,8 @@ class Segment:
             base = self.agent_id or "py-%d" % os.getpid()
             aid = base if n == 0 else "%s.%d" % (base, n)
             out = ffi.new("prdshm_session **")
-            raise_for(lib.prdshm_session_open(seg, _b(aid), 0, out))
+            raise_for(lib.prdshm_session_open_timed(
+                seg, _b(aid), 0, lib.PRDSHM_WAIT_FOREVER if ms is None else ms, out))
             self._sessions.append(out[0])
         self._local.session = out[0]
         self._local.agent_id = aid
@@ -410,11 +414,13 @@ class Lock:
 
     def _acquire(self, timeout, session=None):
         seg = self.segment
-        s = session or getattr(seg._local, "session", None) or seg._session()
-        mode, phase = self._mode, self._phase
         # The usual calls go straight to the library: a lock taken and
         # released in a loop costs about what fcntl.flock() does.
         ms = _quick_ms(timeout)
+        s = session or getattr(seg._local, "session", None)
+        if s is None:
+            s = self._open_session(seg, ms, timeout)
+        mode, phase = self._mode, self._phase
         rc = None if ms is None else lib.prdshm_lock(s, self._name, mode, ms, phase)
         if rc is None or rc == EINTR:
             if rc == EINTR:
@@ -427,6 +433,16 @@ class Lock:
         if rc in (ETIMEDOUT, EBUSY):
             raise self._timeout_error(rc, timeout)
         raise_for(rc)
+
+    def _open_session(self, seg, ms, timeout):
+        """The thread's first session, opened within the lock's own bound."""
+        if ms is None:
+            left = seg.info()["lock_timeout_seconds"] if timeout == DEFAULT else timeout
+            ms = max(1, int(left * 1000))
+        try:
+            return seg._session(ms)
+        except (LockTimeout, errors.Busy) as e:
+            raise self._timeout_error(e.code, timeout) from None
 
     def _timeout_error(self, rc, timeout):
         detail = _s(lib.prdshm_last_error())

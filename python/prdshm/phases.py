@@ -25,6 +25,7 @@ from .errors import CODES, PhaseError, raise_for
 __all__ = ["Agent", "Claim", "PHASE_STATUSES"]
 
 EWAIT, EDONE, EBUSY = CODES["EWAIT"], CODES["EDONE"], CODES["EBUSY"]
+ETIMEDOUT = CODES["ETIMEDOUT"]
 
 #: The phase statuses, in the library's order (their stored values).
 PHASE_STATUSES = tuple(ffi.string(lib.prdshm_phase_status_name(i)).decode()
@@ -90,9 +91,15 @@ class Agent:
         self.done = False
         end = None if timeout is None else time.monotonic() + timeout
         while True:
-            rc = lib.prdshm_phase_claim(self._s, c)
+            # Bounded by the time left: a stopped holder of the phase mutex
+            # ends the claim (None) instead of hanging it.
+            left = None if end is None else end - time.monotonic()
+            ms = lib.PRDSHM_WAIT_FOREVER if left is None else max(1, int(left * 1000))
+            rc = lib.prdshm_phase_claim_timed(self._s, ms, c)
             if rc == 0:
                 return self._claim(c)
+            if rc == ETIMEDOUT:
+                return None
             if rc == EDONE:
                 self.done = True
                 return None

@@ -131,6 +131,18 @@ def test_create_exists_and_force(seg, name):
             prdshm.create(config=None, name=name, force=True)
 
 
+def test_create_force_replaces_group_shared_segment(name):
+    import grp
+    group = grp.getgrgid(os.getegid()).gr_name
+    shared = dict(shm_group=group, shm_mode="0660")
+    prdshm.create(config=None, name=name, **shared).close()
+    assert oct(os.stat("/dev/shm" + name).st_mode & 0o777) == "0o660"
+    # Replaced by its owner, as configured (the strict removal refuses a
+    # group-writable segment).
+    prdshm.create(config=None, name=name, force=True, **shared).close()
+    assert oct(os.stat("/dev/shm" + name).st_mode & 0o777) == "0o660"
+
+
 def test_lock_many_all_or_nothing(seg):
     import threading
     ready, done = threading.Event(), threading.Event()
