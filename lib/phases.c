@@ -2013,9 +2013,29 @@ int prdshm_phase_transition_allowed(prdshm_phase_status from, prdshm_phase_statu
 /* ------------------------------------------------------------------------ */
 /* Dead sessions and recovery                                               */
 
-int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t gen,
-				const char *agent_id, int requeue,
-				void (*report)(void *ctx, const char *line), void *ctx)
+/* Which IN_PROGRESS phases fail_dead() fails: those of one dead session
+ * (slot and generation), or with slot -1 every one whose holder is in no
+ * live session. */
+struct dead_sel {
+	struct prdshm_seg *seg;
+	int64_t slot;
+	uint32_t gen;
+};
+
+static int is_dead(const struct dead_sel *d, const struct prdshm__phase *p)
+{
+	if (p->status != IP)
+		return 0;
+	if (d->slot < 0)
+		return !holder_alive(d->seg, p, NULL);
+	return p->agent_slot == (int32_t)d->slot && p->agent_gen == d->gen;
+}
+
+/* Fail (or requeue) the phases @p d selects, under the phase mutex.  All
+ * phases, not the running list: reaping is rare, and this way a phase is
+ * failed even if a scribble unlinked it. */
+static int fail_dead(const struct dead_sel *d, int requeue,
+		     void (*report)(void *ctx, const char *line), void *ctx)
 {
 	struct repair_ctx rc;
 	struct run_state st;
@@ -2024,18 +2044,14 @@ int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t 
 	uint32_t n = 0;
 	int r;
 
-	(void)agent_id; /* the phase keeps the id its holder had at claim */
 	repair_ctx_init(&rc, NULL);
-	r = phase_lock_rw(seg, &g, &rc);
+	r = phase_lock_rw(d->seg, &g, &rc);
 	if (r)
 		return r;
 	op_init(&op, NULL);
-	/* All phases, not the running list: reaping is rare, and this way a
-	 * phase is failed even if a scribble unlinked it. */
 	for (uint32_t i = 0; i < g.n; i++) {
-		const struct prdshm__phase *p = &g.ph[i];
-		if (p->status == IP && p->agent_slot == (int32_t)slot && p->agent_gen == gen) {
-			holder_died(seg, &g, i, requeue, &op, report, ctx);
+		if (is_dead(d, &g.ph[i])) {
+			holder_died(d->seg, &g, i, requeue, &op, report, ctx);
 			n++;
 		}
 	}
@@ -2048,35 +2064,22 @@ int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t 
 	return 0;
 }
 
+int prdshm__phases_session_died(struct prdshm_seg *seg, uint32_t slot, uint32_t gen,
+				const char *agent_id, int requeue,
+				void (*report)(void *ctx, const char *line), void *ctx)
+{
+	const struct dead_sel d = { seg, slot, gen };
+
+	(void)agent_id; /* the phase keeps the id its holder had at claim */
+	return fail_dead(&d, requeue, report, ctx);
+}
+
 int prdshm__phases_reap_orphans(struct prdshm_seg *seg, int requeue,
 			       void (*report)(void *ctx, const char *line), void *ctx)
 {
-	struct repair_ctx rc;
-	struct run_state st;
-	struct geom g;
-	struct op op;
-	uint32_t n = 0;
-	int r;
+	const struct dead_sel d = { seg, -1, 0 };
 
-	repair_ctx_init(&rc, NULL);
-	r = phase_lock_rw(seg, &g, &rc);
-	if (r)
-		return r;
-	op_init(&op, NULL);
-	/* All phases, as prdshm__phases_session_died() does. */
-	for (uint32_t i = 0; i < g.n; i++) {
-		if (g.ph[i].status == IP && !holder_alive(seg, &g.ph[i], NULL)) {
-			holder_died(seg, &g, i, requeue, &op, report, ctx);
-			n++;
-		}
-	}
-	if (n) {
-		settle(&g, &op);
-		ring(&g, &op);
-		refresh(&g, &op, &st);
-	}
-	phase_unlock(&g, &op);
-	return 0;
+	return fail_dead(&d, requeue, report, ctx);
 }
 
 /* Make the phase mutex usable again, whatever state a crash or a misuse
