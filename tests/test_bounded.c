@@ -528,6 +528,40 @@ static int phase_calls(void *arg)
 	return 0;
 }
 
+/* Child: prdshm-agent on the segment @p arg, its output discarded; its exit
+ * status is the child's. */
+static int agent_tool(void *arg)
+{
+	const char *b = getenv("BUILD");
+	char tool[512];
+
+	snprintf(tool, sizeof(tool), "%s/bin/prdshm-agent", b && b[0] ? b : "build");
+	if (freopen("/dev/null", "w", stdout) == NULL)
+		return 99;
+	execl(tool, "prdshm-agent", "--name", (const char *)arg, "--id", "tool-agent",
+	      (char *)NULL);
+	return 98;
+}
+
+/* Wait (bounded) until the segment lists @p n agent sessions. */
+static int await_agents(prdshm_seg *seg, size_t n)
+{
+	for (int i = 0; i < 2000; i++) {
+		prdshm_snapshot *snap = NULL;
+		size_t live = 0;
+
+		if (prdshm_snapshot_take(seg, PRDSHM_SNAP_NOLOCK, &snap) == 0) {
+			for (size_t k = 0; k < snap->nagents; k++)
+				live += snap->agents[k].alive != 0;
+			prdshm_snapshot_free(snap);
+		}
+		if (live >= n)
+			return 1;
+		usleep(5000);
+	}
+	return 0;
+}
+
 static void test_phase_calls_bounded_on_stopped_phase_holder(void)
 {
 	prdshm_config cfg;
@@ -535,13 +569,19 @@ static void test_phase_calls_bounded_on_stopped_phase_holder(void)
 	struct caller c = { .shm_name = cfg.shm_name, .mutex = "phase mutex" };
 	prdshm_session *s = NULL;
 	prdshm_claim cl = PRDSHM_CLAIM_INIT;
-	pid_t caller;
+	pid_t caller, agent;
 
 	caller_pipes(&c);
 	caller = tu_fork(phase_calls, &c);
 	c.holder = start_holder(stop_in_claim, (void *)cfg.shm_name);
 	caller_go(&c);
 	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	/* prdshm-agent, claiming behind the stopped holder, still stops on
+	 * SIGTERM (143) instead of waiting for the mutex. */
+	agent = tu_fork(agent_tool, (void *)cfg.shm_name);
+	CU_ASSERT(await_agents(seg, 2));
+	kill(agent, SIGTERM);
+	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 143);
 	kill_holder(c.holder);
 	/* The claim the holder died in is repaired away: p0 is free again. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);

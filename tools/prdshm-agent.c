@@ -571,8 +571,15 @@ static int agent_loop(struct agent *a)
 	int r;
 
 	while (!rn_stop_signal) {
+		int64_t ms = until_heartbeat_ms(a);
+
 		heartbeat(a, 0);
-		r = prdshm_phase_claim(a->s, &c);
+		/* Bounded: a process stopped holding the phase mutex must not
+		 * keep the agent from its heartbeat, nor from a stop signal
+		 * (a mutex wait is not interrupted by one). */
+		r = prdshm_phase_claim_timed(a->s, ms > 0 ? ms : 1, &c);
+		if (r == PRDSHM_ETIMEDOUT)
+			continue;
 		if (r == PRDSHM_EDONE)
 			break;
 		if (r == PRDSHM_EWAIT) {
