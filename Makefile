@@ -91,14 +91,9 @@ all: lib tools
 # A fresh Debian machine lacks some -dev packages; install them (root or
 # passwordless sudo) or stop with the exact command to run.
 DEB_PKGS := libyaml-dev libcunit1-dev libjansson-dev
-deps: $(DEPS_STAMP)
-$(DEPS_STAMP):
-	$(Q)mkdir -p $(BUILD)
-	$(Q)missing=""; \
-	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
-	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
+# The end of a recipe that collected Debian package names in $$missing:
+# install them, or stop with the exact command to run.
+APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
 	  else echo "prdshm: missing packages:$$missing"; \
@@ -108,6 +103,14 @@ $(DEPS_STAMP):
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
 	  { echo "prdshm: apt-get install$$missing failed"; exit 1; }; \
 	fi
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	$(Q)mkdir -p $(BUILD)
+	$(Q)missing=""; \
+	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
+	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
+	done; \
+	$(APT_INSTALL_MISSING)
 	$(Q)touch $@
 
 # The Python binding's Debian packages, for /usr/bin/python3 (a python3
@@ -126,16 +129,7 @@ $(PY_DEPS_STAMP):
 	done; \
 	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
 	  2>/dev/null || missing="$$missing python3-dev"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
-	  elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
-	  else echo "prdshm: missing packages:$$missing"; \
-	       echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
-	  echo "prdshm: installing$$missing"; \
-	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
-	  { echo "prdshm: apt-get install$$missing failed"; exit 1; }; \
-	fi
+	$(APT_INSTALL_MISSING)
 	$(Q)touch $@
 
 # --- library ---------------------------------------------------------------

@@ -119,6 +119,20 @@ def _quick_ms(timeout):
     return lib.PRDSHM_TRY if timeout == 0 else None
 
 
+def _acquire_bool(lock, blocking, timeout):
+    """``threading.Lock.acquire`` semantics over ``lock._acquire(timeout)``,
+    which raises LockTimeout when the lock was not granted in time."""
+    if not blocking:
+        if timeout not in (-1, None):
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        timeout = 0
+    try:
+        lock._acquire(timeout)
+    except LockTimeout:
+        return False
+    return True
+
+
 def wait_call(fn, timeout, seg):
     """Call ``fn(timeout_ms)`` (a library wait) until it is not interrupted.
 
@@ -402,15 +416,7 @@ class Lock:
         :data:`DEFAULT`: the segment's lock_timeout_seconds).
         @return True if granted, False if not granted in time.
         @raise prdshm.Deadlock, prdshm.InvalidName, prdshm.TableFull, ..."""
-        if not blocking:
-            if timeout not in (-1, None):
-                raise ValueError("can't specify a timeout for a non-blocking call")
-            timeout = 0
-        try:
-            self._acquire(timeout)
-        except LockTimeout:
-            return False
-        return True
+        return _acquire_bool(self, blocking, timeout)
 
     def _acquire(self, timeout, session=None):
         seg = self.segment
@@ -521,15 +527,7 @@ class LockSet:
 
     def acquire(self, blocking=True, timeout=None):
         """As :meth:`Lock.acquire`, for the whole set."""
-        if not blocking:
-            if timeout not in (-1, None):
-                raise ValueError("can't specify a timeout for a non-blocking call")
-            timeout = 0
-        try:
-            self._acquire(timeout)
-        except LockTimeout:
-            return False
-        return True
+        return _acquire_bool(self, blocking, timeout)
 
     def _acquire(self, timeout):
         seg = self.segment
