@@ -12,7 +12,7 @@
 
 # One source of truth, as zstd does: the PRDSHM_VERSION_* macros of the
 # installed header.  The library and the tools get them with -D, and
-# lib/abi.c refuses to compile when they disagree with the header.
+# lib/base/abi.c refuses to compile when they disagree with the header.
 header_version = $(shell sed -n 's/^\#define PRDSHM_VERSION_$(1) *\([0-9][0-9]*\).*/\1/p' lib/prdshm.h)
 VERSION_MAJOR := $(call header_version,MAJOR)
 VERSION_MINOR := $(call header_version,MINOR)
@@ -53,7 +53,7 @@ else
 Q := @
 endif
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 # The test build of the library compiles in the crash hooks (PRDSHM_TEST_HOOKS).
 LIBT_OBJ  := $(LIB_SRC:%.c=$(BUILD)/hooks/%.o)
@@ -65,7 +65,7 @@ TEST_MAINS:= $(sort $(wildcard tests/test_*.c))
 TEST_COMMON_SRC := $(filter-out $(TEST_MAINS),$(sort $(wildcard tests/*.c)))
 TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(BUILD)/%.o)
 TESTS     := $(TEST_MAINS:tests/%.c=$(BUILD)/tests/%)
-HEADERS   := $(wildcard lib/*.h lib/internal/*.h tools/*.h tests/*.h)
+HEADERS   := $(wildcard lib/*.h lib/*/*.h tools/*.h tests/*.h)
 
 STATIC := $(BUILD)/libprdshm.a
 SHARED := $(BUILD)/$(SONAME)
@@ -74,7 +74,7 @@ STATIC_T := $(BUILD)/libprdshm-hooks.a
 # one with two fields of a shared struct swapped (PRDSHM_TEST_LAYOUT_SWAP),
 # one with another C library tag, as a musl build has (only segment.c uses it).
 SWAP_OBJ  := $(LIB_SRC:%.c=$(BUILD)/layout-swap/%.o)
-LIBC_OBJ  := $(filter-out $(BUILD)/lib/segment.o,$(LIB_OBJ)) $(BUILD)/libc-other/lib/segment.o
+LIBC_OBJ  := $(filter-out $(BUILD)/lib/shm/segment.o,$(LIB_OBJ)) $(BUILD)/libc-other/lib/shm/segment.o
 VARIANT_TOOLS := $(foreach v,layout-swap libc-other,$(BUILD)/$(v)/bin/prdshm-create \
                    $(BUILD)/$(v)/bin/prdshm-inspect)
 DEPS_STAMP := $(BUILD)/.deps-ok
@@ -280,7 +280,7 @@ clean:
 	rm -rf build build-asan build-ubsan build-tsan build-valgrind build-cov build-fuzz
 
 format:
-	clang-format -i lib/*.c lib/*.h lib/internal/*.h tools/*.c tools/*.h tests/*.c tests/*.h
+	clang-format -i lib/*.h lib/*/*.c lib/*/*.h tools/*.c tools/*.h tests/*.c tests/*.h
 
 # --- benchmark, torture, fuzzing, coverage ---------------------------------
 BENCH_SRC   := $(sort $(wildcard tests/bench/*.c))

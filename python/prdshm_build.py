@@ -1,6 +1,6 @@
 """cffi builder of prdshm._prdshm: API mode, compiled against lib/prdshm.h.
 
-Only the public header is used (never lib/internal/).  The declarations
+Only the public header is used (never the internal headers under lib/).  The declarations
 below name the fields the binding reads; every struct ends in "...;" so
 that the C compiler, not this file, decides the layout: a field added to a
 struct (a size field, say) changes nothing here.

@@ -28,7 +28,7 @@ ensure_gcovr() {
 # Prints "lines PCT" and "branches PCT" for lib/.
 with_gcovr() {
   # Both the tools' build (BUILD_DIR/lib) and the tests' build
-  # (BUILD_DIR/hooks/lib) compile lib/*.c: gcovr merges them.
+  # (BUILD_DIR/hooks/lib) compile lib/*/*.c: gcovr merges them.
   gcovr -r . --object-directory "$dir" -f 'lib/' --txt "$dir/coverage.txt" \
     --print-summary 2>/dev/null |
     sed -n 's/^lines: *\([0-9.]*\)%.*/lines \1/p; s/^branches: *\([0-9.]*\)%.*/branches \1/p'
@@ -38,7 +38,7 @@ with_gcovr() {
 with_gcov() {
   local objdir="$dir/hooks/lib"
   [ -d "$objdir" ] || objdir="$dir/lib"
-  gcov -b -n -o "$objdir" lib/*.c 2>/dev/null >"$dir/coverage.txt"
+  gcov -b -n -o "$objdir" lib/*/*.c 2>/dev/null >"$dir/coverage.txt"
   awk '
     /^File .lib\// { on = 1; next }
     /^File / { on = 0 }

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal/util.h"
+#include "base/util.h"
 #include "testutil.h"
 
 /* A generous bound on a call that must give up by itself: timeouts of a

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal/report.h"
+#include "base/report.h"
 #include "testutil.h"
 
 /* One segment with a single lock partition (max_locks below 256), on which

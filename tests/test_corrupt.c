@@ -38,8 +38,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal/phases.h"
-#include "internal/segment.h"
+#include "plan/phases.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* Time limits: a region's in-process flips, one tool run. */

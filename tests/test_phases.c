@@ -14,8 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal/phases.h"
-#include "internal/segment.h"
+#include "plan/phases.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------------ */

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal/recovery.h"
-#include "internal/segment.h"
+#include "ops/recovery.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* Longer than any bounded wait of the library (recovery: 2 s). */

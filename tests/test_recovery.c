@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal/phases.h"
-#include "internal/segment.h"
+#include "plan/phases.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------------ */

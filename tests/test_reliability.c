@@ -5,7 +5,7 @@
  * wake-up lost to a killed sleeper (docs/reliability.md).  They do not run
  * under ThreadSanitizer, which does not model a robust mutex handed over
  * with EOWNERDEAD by pthread_mutex_timedlock(), and whose builds wait on
- * segment mutexes in one unbounded sleep (lib/robust.c).  Removal only
+ * segment mutexes in one unbounded sleep (lib/base/robust.c).  Removal only
  * while unused and hostile names are in test_removal.c; permissions and
  * trust in test_trust.c.
  */
@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* ---- No hang on a wedged segment ---------------------------------------- */
@@ -425,7 +425,7 @@ static int lw_sleeper(void *arg)
  * the kernel passes the wake-up on only if the lock word is 0 by then, and
  * the other process's unlock sees no sleepers.  A request sleeping on the
  * partition mutex behind that sleeper must still get through: the library
- * sleeps on its mutexes in bounded slices (lib/robust.c).  (This is what
+ * sleeps on its mutexes in bounded slices (lib/base/robust.c).  (This is what
  * made the torture's probe time out now and then.)
  */
 static void test_mutex_wakeup_lost_to_killed_sleeper(void)

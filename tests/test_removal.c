@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 /* Names with control bytes, quotes and the longest lengths go through the

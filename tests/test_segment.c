@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal/phases.h"
-#include "internal/segment.h"
+#include "plan/phases.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 static void test_create_open_close(void)

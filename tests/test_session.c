@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 static prdshm_seg *make_segment(prdshm_config *cfg, int max_agents)

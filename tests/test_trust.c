@@ -1,6 +1,6 @@
 /*
  * test_trust.c: who may have made a segment this process attaches to
- * (lib/trust.c; docs/reliability.md, "Threat model"), its permissions at
+ * (lib/shm/trust.c; docs/reliability.md, "Threat model"), its permissions at
  * creation, and the size check an opener makes before reading past the
  * header.
  */
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 #include "testutil.h"
 
 #define NOBODY 65534

@@ -84,7 +84,7 @@ const char *bench_file_name(const char *what);
 void bench_config(prdshm_config *cfg);
 
 /* The lock partition of @p name, computed with the library's own name hash
- * (lib/internal/util.h): used to pick names in distinct partitions. */
+ * (lib/base/util.h): used to pick names in distinct partitions. */
 uint32_t bench_partition(const char *name, uint32_t nparts);
 
 /* ---- Child processes (procs.c, scale.c) ------------------------------- */

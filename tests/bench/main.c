@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "internal/util.h"
+#include "base/util.h"
 
 struct bench_opts bench_opts = {
 	.reps = 11,

@@ -2,7 +2,7 @@
 # layout.sh: a segment made by another build of prdshm is refused with exit 4
 # (PRDSHM_EVERSION) and a message that says so, both ways, though the two
 # builds' structs have the same sizes.  The other builds (Makefile, "Two
-# builds whose segments..."; the hash is described in lib/internal/layout.h):
+# builds whose segments..."; the hash is described in lib/shm/layout.h):
 #   layout-swap  PRDSHM_TEST_LAYOUT_SWAP declares the lock slot's shared and
 #                exclusive hold counts in the other order: let in, it would
 #                read a shared hold as exclusive;
@@ -57,8 +57,7 @@ done
 # ---- the field lists are complete, or the build stops ----------------------
 # Compile the real shared-struct headers, as they are and with one edit each
 # that leaves a field out of the layout hash: every such edit must fail.
-mkdir -p "$TMP/inc/internal"
-printf '#include "internal/phases.h"\nint layout_probe;\n' >"$TMP/probe.c"
+printf '#include "plan/phases.h"\nint layout_probe;\n' >"$TMP/probe.c"
 
 # compile_headers: compile probe.c against the headers in $TMP/inc.
 compile_headers() {
@@ -66,12 +65,18 @@ compile_headers() {
 		"$TMP/probe.c" 2>"$TMP/cc.err"
 }
 
+# copy_headers: the internal headers of lib/ into $TMP/inc, folders kept.
+copy_headers() {
+	rm -rf "$TMP/inc" && mkdir -p "$TMP/inc"
+	(cd "$SRC/lib" && find . -mindepth 2 -name '*.h' -exec cp --parents {} "$TMP/inc/" \;)
+}
+
 # t_edit WHAT FILE SED-SCRIPT ERROR-REGEX: with the edit, the compiler stops
 # with ERROR-REGEX.
 t_edit() {
-	cp "$SRC"/lib/internal/*.h "$TMP/inc/internal/"
-	sed -i "$3" "$TMP/inc/internal/$2"
-	if cmp -s "$TMP/inc/internal/$2" "$SRC/lib/internal/$2"; then
+	copy_headers
+	sed -i "$3" "$TMP/inc/$2"
+	if cmp -s "$TMP/inc/$2" "$SRC/lib/$2"; then
 		not_ok "$1: the edit did not apply to $2"
 	elif compile_headers; then
 		not_ok "$1: the headers still compile"
@@ -83,16 +88,16 @@ t_edit() {
 	fi
 }
 
-cp "$SRC"/lib/internal/*.h "$TMP/inc/internal/"
+copy_headers
 compile_headers && ok "the shared-struct headers compile" ||
 	not_ok "the shared-struct headers do not compile: $(head -3 "$TMP/cc.err")"
 LISTED='its field list must name every field'
-t_edit "a field left out of its list" segment.h 's/ F(S, nexcl)//' "prdshm__slot: $LISTED"
-t_edit "a field added without listing it" segment.h \
+t_edit "a field left out of its list" shm/segment.h 's/ F(S, nexcl)//' "prdshm__slot: $LISTED"
+t_edit "a field added without listing it" shm/segment.h \
 	's/^\tchar pad_\[40\];        /\tuint32_t added_; char pad_[36];/' "prdshm__part: $LISTED"
-t_edit "a field listed twice" phases.h 's/F(S, nopen) F(S, minw)/F(S, minw) F(S, minw)/' \
+t_edit "a field listed twice" plan/phases.h 's/F(S, nopen) F(S, minw)/F(S, minw) F(S, minw)/' \
 	'prdshm__listed_prdshm__phase_region_minw'
-t_edit "implicit padding" segment.h '/char pad1_\[40\];/d; s/ F(S, pad1_)//' \
+t_edit "implicit padding" shm/segment.h '/char pad1_\[40\];/d; s/ F(S, pad1_)//' \
 	"prdshm__hdr: $LISTED"
 
 cli_done

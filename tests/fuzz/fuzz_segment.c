@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "prdshm.h"
-#include "internal/segment.h"
+#include "shm/segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

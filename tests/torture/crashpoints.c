@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 #include "torture.h"
 
 /* The scripts a crashing child can run. */

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal/trust.h"
-#include "internal/util.h"
+#include "shm/trust.h"
+#include "base/util.h"
 
 /* Where glibc's shm_open() keeps its objects on Linux. */
 #define SHM_DIR "/dev/shm"

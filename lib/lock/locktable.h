@@ -1,13 +1,13 @@
 /*
  * locktable.h: the lock table's internals shared with segment, session,
- * deadlock, snapshot and check code (lib/locktable.c).
+ * deadlock, snapshot and check code (lib/lock/locktable.c).
  */
 #ifndef PRDSHM_INTERNAL_LOCKTABLE_H
 #define PRDSHM_INTERNAL_LOCKTABLE_H
 
 #include <stdint.h>
 
-#include "internal/segment.h"
+#include "shm/segment.h"
 
 /* Empty partition @p p: all slots and records on the free lists.  Called
  * by the creator, and by repair before rebuilding. */
@@ -57,7 +57,7 @@ static inline uint32_t prdshm__rec_effective_mode(const struct prdshm__rec *r)
 	return (r->flags & PRDSHM__REC_UPGRADING) ? PRDSHM_EXCLUSIVE : r->mode;
 }
 
-/* Copy a record out for inspection (lib/snapshot.c). */
+/* Copy a record out for inspection (lib/ops/snapshot.c). */
 void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h);
 
 /* Deadlock check for the waiting record @p rec of partition @p p, owned by

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/abi.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "base/util.h"
 
 /*
  * The conflict search keeps one bitset per phase; this bounds its size, in

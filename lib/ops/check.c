@@ -2,17 +2,17 @@
  * check.c: the invariants of the segment, checked for prdshm-inspect --check
  * and the tests.  Like inspection it never waits long for a mutex.  The
  * problems found under a mutex reach the caller's callback once it is
- * released (see internal/report.h).
+ * released (see base/report.h).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal/locktable.h"
-#include "internal/phases.h"
-#include "internal/report.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "lock/locktable.h"
+#include "plan/phases.h"
+#include "base/report.h"
+#include "session/session.h"
+#include "base/util.h"
 
 #define CHECK_LOCK_MS 200
 

@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal/robust.h"
-#include "internal/util.h"
+#include "base/robust.h"
+#include "base/util.h"
 
 #ifdef PRDSHM__TSAN
 #include <sanitizer/tsan_interface.h>

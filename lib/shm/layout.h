@@ -60,7 +60,7 @@
 	enum { LIST(PRDSHM__FIELD_ENUM, S) };                                       \
 	_Static_assert(0 LIST(PRDSHM__FIELD_SIZE, S) == sizeof(struct S),           \
 		       "struct " #S ": its field list must name every field, and its " \
-		       "padding must be spelled out as pad_ fields (lib/internal/layout.h)")
+		       "padding must be spelled out as pad_ fields (lib/shm/layout.h)")
 
 /*
  * The C library's mutex implementation.  Every segment mutex is a robust,

@@ -1,20 +1,20 @@
 /*
  * recovery.c: reaping dead sessions and full recovery (prdshm-cleanup).
  * What they release is reported to the caller's callback once they hold
- * no mutex and no recovery byte (see internal/report.h).
+ * no mutex and no recovery byte (see base/report.h).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#include "internal/locktable.h"
-#include "internal/phases.h"
-#include "internal/recovery.h"
-#include "internal/report.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "lock/locktable.h"
+#include "plan/phases.h"
+#include "ops/recovery.h"
+#include "base/report.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		void *ctx, size_t *nreaped)

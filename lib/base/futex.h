@@ -1,5 +1,5 @@
 /*
- * futex.h: doorbells (lib/futex.c).
+ * futex.h: doorbells (lib/base/futex.c).
  *
  * A doorbell is a 32-bit word in the segment.  A waker changes the state it
  * guards under the mutex, increments the word, unlocks, then wakes.  A

@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal/locktable.h"
-#include "internal/phases.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "lock/locktable.h"
+#include "plan/phases.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 #define SNAP_LOCK_MS 200
 

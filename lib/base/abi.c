@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "internal/abi.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "base/util.h"
 
 /*
  * The Makefile reads the version from prdshm.h and passes it back with -D:

@@ -23,8 +23,8 @@
 
 #include <yaml.h>
 
-#include "internal/abi.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "base/util.h"
 
 /*
  * Caps on the segment's limits.  The segment holds one record per lock, per

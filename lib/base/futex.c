@@ -8,8 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal/futex.h"
-#include "internal/util.h"
+#include "base/futex.h"
+#include "base/util.h"
 
 int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {

@@ -18,13 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal/abi.h"
-#include "internal/locktable.h"
-#include "internal/phases.h"
-#include "internal/robust.h"
-#include "internal/segment.h"
-#include "internal/trust.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "lock/locktable.h"
+#include "plan/phases.h"
+#include "base/robust.h"
+#include "shm/segment.h"
+#include "shm/trust.h"
+#include "base/util.h"
 
 #define INIT_WAIT_MS 5000 /* the longest an opener waits for a creator */
 #define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
@@ -466,7 +466,7 @@ static int map_initialised(struct prdshm_seg *seg)
 }
 
 /* shm_open() an existing object and check who may have written it, before
- * anything in it is read (lib/trust.c). */
+ * anything in it is read (lib/shm/trust.c). */
 static int open_trusted(struct prdshm_seg *seg, const struct prdshm__trust *t)
 {
 	struct stat st;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal/util.h"
+#include "base/util.h"
 
 /* Detailed message of the thread's last failure; see prdshm_last_error().
  * Valid while prdshm__error_set says so. */

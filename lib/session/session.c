@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal/abi.h"
-#include "internal/locktable.h"
-#include "internal/phases.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "lock/locktable.h"
+#include "plan/phases.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 
 int prdshm__sess_lock(struct prdshm_seg *seg, int64_t timeout_ms)

@@ -29,10 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/locktable.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "lock/locktable.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 /* A waiting record: partition, record index, owning session. */
 struct wait_ref {

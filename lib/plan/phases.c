@@ -29,12 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/abi.h"
-#include "internal/futex.h"
-#include "internal/phases.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "base/futex.h"
+#include "plan/phases.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 #define NS PRDSHM_PHASE_NOT_STARTED
 #define QU PRDSHM_PHASE_QUEUED

@@ -1,5 +1,5 @@
 /*
- * phases.h: the phase region of the segment (lib/phases.c), as seen by the
+ * phases.h: the phase region of the segment (lib/plan/phases.c), as seen by the
  * segment code that sizes, initialises, validates and repairs it.
  */
 #ifndef PRDSHM_INTERNAL_PHASES_H
@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "prdshm.h"
-#include "internal/segment.h"
+#include "shm/segment.h"
 
 /*
  * The region, at seg->phases (offsets below are from its start):

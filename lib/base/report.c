@@ -1,13 +1,13 @@
 /*
  * report.c: messages for a caller's report callback, delivered once the
- * library holds no segment mutex (see internal/report.h).
+ * library holds no segment mutex (see base/report.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/report.h"
-#include "internal/util.h"
+#include "base/report.h"
+#include "base/util.h"
 
 void prdshm__msgq_add(struct prdshm__msgq *q, int severity, const char *text)
 {

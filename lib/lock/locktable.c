@@ -48,12 +48,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal/abi.h"
-#include "internal/futex.h"
-#include "internal/locktable.h"
-#include "internal/robust.h"
-#include "internal/session.h"
-#include "internal/util.h"
+#include "base/abi.h"
+#include "base/futex.h"
+#include "lock/locktable.h"
+#include "base/robust.h"
+#include "session/session.h"
+#include "base/util.h"
 
 /* Longest single sleep: a waiter blocked by a holder that died notices it
  * within this bound, even though nobody rings the doorbell for it. */

@@ -20,7 +20,7 @@
  *   +----------------------+  hdr->off_buckets
  *   | buckets[nparts * B]  |  hash chain heads            (part mutex)
  *   +----------------------+  hdr->off_phases
- *   | phase region         |  lib/internal/phases.h       (phase mutex)
+ *   | phase region         |  lib/plan/phases.h       (phase mutex)
  *   +----------------------+  hdr->size
  */
 #ifndef PRDSHM_INTERNAL_SEGMENT_H
@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "prdshm.h"
-#include "internal/layout.h"
+#include "shm/layout.h"
 
 #define PRDSHM__MAGIC UINT64_C(0x31304d4853445250) /* "PRDSHM01" little-endian */
 #define PRDSHM__FORMAT 2u
@@ -42,7 +42,7 @@
 #define PRDSHM__SESSION_BYTE(slot) (1 + (off_t)(slot)) /* held by a live session */
 /* Held (write) by prdshm_recover() from start to end, on an open file
  * description of its own, so that one recovery at a time re-creates
- * mutexes and rebuilds (lib/recovery.c).  Above every session byte:
+ * mutexes and rebuilds (lib/ops/recovery.c).  Above every session byte:
  * max_agents <= 65536, checked at open. */
 #define PRDSHM__RECOVER_BYTE ((off_t)INT32_MAX)
 
@@ -258,7 +258,7 @@ static inline uint32_t prdshm__rec_state(const struct prdshm__rec *r)
  * race with the session's own thread reads as an order of its calls (a
  * sibling's unlock, or unlock and re-lock, against rec_remove() of the
  * same hold: the hold ends, as if that call came last).  A RELEASED record
- * is taken with rec_take_released() (lib/locktable.c). */
+ * is taken with rec_take_released() (lib/lock/locktable.c). */
 static inline void prdshm__rec_set_state(struct prdshm__rec *r, uint32_t st)
 {
 	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);

@@ -1,5 +1,5 @@
 /*
- * trust.h: whether a segment's file may be trusted (lib/trust.c).
+ * trust.h: whether a segment's file may be trusted (lib/shm/trust.c).
  *
  * A process that can write the segment can make every other process that
  * maps it do anything the library does on its behalf, and make agents run
