@@ -101,7 +101,7 @@ static void test_wall_clock_step_does_not_stretch_a_wait(void)
 	pid_t holder;
 
 #ifdef PRDSHM__TSAN
-	/* ThreadSanitizer builds keep CLOCK_REALTIME slices (lib/base/robust.c,
+	/* ThreadSanitizer builds keep CLOCK_REALTIME slices (lib/shm/robust.c,
 	 * lock_slice): it does not know pthread_mutex_clocklock. */
 	printf("  ThreadSanitizer build: realtime slices by design, not tested\n");
 	return;

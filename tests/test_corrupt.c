@@ -38,7 +38,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lock/region.h"
 #include "plan/phases.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -123,20 +125,27 @@ static void add_region(const char *name, size_t off, size_t end)
 static void note_layout(const prdshm_seg *seg)
 {
 	const struct prdshm__hdr *h = seg->hdr;
+	const struct prdshm__locks *lt = prdshm__locks(seg);
+	const unsigned char *base = seg->base;
+	size_t parts = (size_t)((const unsigned char *)lt->parts - base);
+	size_t slots = (size_t)((const unsigned char *)lt->slots - base);
+	size_t recs = (size_t)((const unsigned char *)lt->recs - base);
+	size_t buckets = (size_t)((const unsigned char *)lt->buckets - base);
+	size_t phases = (size_t)h->regions[PRDSHM__REGION_PHASES].off;
 
 	nregions = 0;
 	add_region("header", 0, sizeof(*h));
-	add_region("agents", h->off_agents, h->off_parts);
-	add_region("partitions", h->off_parts, h->off_slots);
-	add_region("slots", h->off_slots, h->off_recs);
-	add_region("records", h->off_recs, h->off_buckets);
-	add_region("buckets", h->off_buckets, h->off_phases);
-	add_region("phase region", h->off_phases, h->size);
+	add_region("agents", h->regions[PRDSHM__REGION_AGENTS].off, parts);
+	add_region("partitions", parts, slots);
+	add_region("slots", slots, recs);
+	add_region("records", recs, buckets);
+	add_region("buckets", buckets, phases);
+	add_region("phase region", phases, h->size);
 	nmutex = 0;
-	mutex_off[nmutex++] = offsetof(struct prdshm__hdr, sess_mutex);
-	for (uint32_t p = 0; p < h->nparts && nmutex < 63; p++)
-		mutex_off[nmutex++] = h->off_parts + p * sizeof(struct prdshm__part);
-	mutex_off[nmutex++] = h->off_phases; /* the phase region starts with it */
+	mutex_off[nmutex++] = (size_t)((const unsigned char *)prdshm__sessions(seg)->mutex - base);
+	for (uint32_t p = 0; p < lt->nparts && nmutex < 63; p++)
+		mutex_off[nmutex++] = parts + p * sizeof(struct prdshm__part);
+	mutex_off[nmutex++] = phases; /* the phase region starts with it */
 }
 
 static int in_mutex(size_t off)
@@ -482,9 +491,9 @@ static void test_free_list_cut_short_is_reported(void)
 		cfg.max_locks = 64; /* one partition: every name is in partition 0 */
 		CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
 		if (which == 0)
-			seg->parts[0].free_slot = seg->slots_per_part + 1;
+			prdshm__locks(seg)->parts[0].free_slot = prdshm__locks(seg)->slots_per_part + 1;
 		else
-			seg->parts[0].free_rec = seg->recs_per_part + 1;
+			prdshm__locks(seg)->parts[0].free_rec = prdshm__locks(seg)->recs_per_part + 1;
 		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), PRDSHM_ECORRUPT);
 		CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);

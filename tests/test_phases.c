@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "plan/phases.h"
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -249,19 +252,22 @@ static void test_changed_by(void)
 /* A fake segment holding only a phase region, to call the loader alone. */
 struct fake {
 	struct prdshm_seg seg;
+	/* Right after the handle, as prdshm__seg_view() expects them. */
+	unsigned char views[PRDSHM__REGIONS_MAX * PRDSHM__VIEW_BYTES] __attribute__((aligned(16)));
 	struct prdshm__hdr hdr;
 };
+_Static_assert(offsetof(struct fake, views) == sizeof(struct prdshm_seg), "views follow seg");
 
 static int load_alone(const prdshm_config *cfg, struct fake *f)
 {
 	size_t bytes = prdshm__phases_bytes(cfg);
 
 	memset(f, 0, sizeof(*f));
-	f->hdr.phase_bytes = (uint32_t)bytes;
 	f->seg.hdr = &f->hdr;
 	f->seg.base = calloc(1, bytes);
-	f->seg.phases = f->seg.base;
 	f->seg.size = bytes;
+	prdshm__plan(&f->seg)->base = f->seg.base;
+	prdshm__plan(&f->seg)->bytes = bytes;
 	return prdshm__phases_init(&f->seg, cfg);
 }
 
@@ -1022,7 +1028,7 @@ static void test_recover_unrecoverable_mutex(void)
 	prdshm_config cfg;
 	struct crash_arg ca;
 	prdshm_seg *seg = chain_plan(&cfg, 2);
-	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 	prdshm_session *s;
 	pid_t pid;
 
@@ -1047,9 +1053,9 @@ static void test_recover_unrecoverable_mutex(void)
 
 static struct prdshm__phase *phase_rec(prdshm_seg *seg, uint32_t i)
 {
-	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 
-	return (struct prdshm__phase *)(void *)(seg->phases + reg->off_phases) + i;
+	return (struct prdshm__phase *)(void *)(prdshm__plan(seg)->base + reg->off_phases) + i;
 }
 
 static void test_check_and_snapshot_distrust_segment(void)
@@ -1075,8 +1081,8 @@ static void test_check_and_snapshot_distrust_segment(void)
 	CU_ASSERT_EQUAL(healthy(seg), PRDSHM_ECORRUPT);
 	b->name = saved;
 	/* A dependency index out of range makes the segment unopenable. */
-	dep = (uint32_t *)(void *)(seg->phases +
-				   ((struct prdshm__phase_region *)(void *)seg->phases)->off_arena +
+	dep = (uint32_t *)(void *)(prdshm__plan(seg)->base +
+				   ((struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base)->off_arena +
 				   b->deps_off);
 	*dep = 999;
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), PRDSHM_ECORRUPT);
@@ -1379,7 +1385,7 @@ static void crash_then_claim(const char *point, int at_complete, const char *nex
 	prdshm_seg *seg = crash_plan(&cfg);
 	prdshm_session *other = session(seg, "other"), *s;
 	unsigned char *before;
-	size_t n = seg->hdr->phase_bytes;
+	size_t n = prdshm__plan(seg)->bytes;
 	int32_t d = claim_expect(other, "d"), i;
 	pid_t pid;
 	int r;
@@ -1389,10 +1395,10 @@ static void crash_then_claim(const char *point, int at_complete, const char *nex
 	CU_ASSERT_EQUAL_FATAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
 	before = malloc(n);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(before);
-	memcpy(before, seg->phases, n);
+	memcpy(before, prdshm__plan(seg)->base, n);
 	r = prdshm_check(seg, PRDSHM_SNAP_NOLOCK, NULL, NULL);
 	CU_ASSERT(check_rc == 0 || r == check_rc);
-	CU_ASSERT_EQUAL(memcmp(before, seg->phases, n), 0);
+	CU_ASSERT_EQUAL(memcmp(before, prdshm__plan(seg)->base, n), 0);
 	free(before);
 	s = session(seg, "survivor");
 	i = claim_expect(s, next);
@@ -1446,8 +1452,8 @@ static int stopped_holder(void *p)
 	uint64_t *ready;
 
 	TU_CHILD_ASSERT(prdshm_seg_open(va->shm_name, &seg) == 0);
-	reg = (struct prdshm__phase_region *)(void *)seg->phases;
-	ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
+	ready = (uint64_t *)(void *)(prdshm__plan(seg)->base + reg->off_ready);
 	TU_CHILD_ASSERT(pthread_mutex_lock(&reg->mutex.m) == 0);
 	/* Halfway through an update: b's bit set while b is NOT_STARTED. */
 	*ready ^= 2;
@@ -1513,7 +1519,7 @@ static void test_check_nolock_with_stopped_holder(void)
 
 static struct prdshm__phase_region *region(prdshm_seg *seg)
 {
-	return (struct prdshm__phase_region *)(void *)seg->phases;
+	return (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 }
 
 static void count_problem(void *ctx, int severity, const char *problem)
@@ -1533,7 +1539,7 @@ static void test_scribbled_index_reported_and_rebuilt(void)
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
 	struct prdshm__phase_region *reg = region(seg);
-	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	uint64_t *ready = (uint64_t *)(void *)(prdshm__plan(seg)->base + reg->off_ready);
 	struct prdshm__phase *b = phase_rec(seg, 1);
 	prdshm_session *s = session(seg, "s");
 	int32_t a;
@@ -1573,7 +1579,7 @@ static void test_scribbled_index_reported_and_rebuilt(void)
 /* The phase's dependant list, writable. */
 static uint32_t *dependants_rec(prdshm_seg *seg, uint32_t i)
 {
-	return (uint32_t *)(void *)(seg->phases + region(seg)->off_arena +
+	return (uint32_t *)(void *)(prdshm__plan(seg)->base + region(seg)->off_arena +
 				    phase_rec(seg, i)->dependants_off);
 }
 
@@ -1590,7 +1596,7 @@ static void test_scribbled_claim_order_and_summaries(void)
 	prdshm_config cfg;
 	prdshm_seg *seg = crash_plan(&cfg), *other = NULL;
 	struct prdshm__phase_region *reg = region(seg);
-	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
+	uint64_t *ready = (uint64_t *)(void *)(prdshm__plan(seg)->base + reg->off_ready);
 	prdshm_session *s = session(seg, "s");
 	uint32_t saved;
 	int32_t a, d;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "ops/recovery.h"
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -92,7 +94,7 @@ static void kill_child(pid_t pid, int st)
  * it is unlocked without repair (pthread_mutex_consistent). */
 static void make_unrecoverable(prdshm_seg *seg)
 {
-	pthread_mutex_t *m = &seg->parts[0].mutex.m;
+	pthread_mutex_t *m = &prdshm__locks(seg)->parts[0].mutex.m;
 	pid_t pid;
 
 	fflush(NULL);
@@ -273,7 +275,7 @@ static void test_dead_recoverer_releases_recovery(void)
  * record list is scribbled as HELD, and a new lock allocates it. */
 static void mark_by_corrupt_free_list(prdshm_seg *seg, prdshm_session *s)
 {
-	struct prdshm__rec *r = &seg->recs[seg->parts[0].free_rec];
+	struct prdshm__rec *r = &prdshm__locks(seg)->recs[prdshm__locks(seg)->parts[0].free_rec];
 
 	__atomic_store_n(&r->state, r->state | PRDSHM__REC_HELD, __ATOMIC_SEQ_CST);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "new", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL),
@@ -404,8 +406,8 @@ static uint32_t records_of(prdshm_seg *seg, uint32_t slot, uint32_t *last)
 	uint32_t n = 0;
 
 	*last = PRDSHM__NIL;
-	for (uint32_t i = 0; i < seg->recs_per_part; i++) {
-		const struct prdshm__rec *r = &seg->recs[i];
+	for (uint32_t i = 0; i < prdshm__locks(seg)->recs_per_part; i++) {
+		const struct prdshm__rec *r = &prdshm__locks(seg)->recs[i];
 
 		if (prdshm__rec_state(r) != PRDSHM__REC_FREE && r->sess == slot) {
 			*last = i;
@@ -418,8 +420,8 @@ static uint32_t records_of(prdshm_seg *seg, uint32_t slot, uint32_t *last)
 /* The session slot of the agent named @p id. */
 static uint32_t slot_of(prdshm_seg *seg, const char *id)
 {
-	for (uint32_t i = 0; i < seg->max_agents; i++)
-		if (seg->agents[i].state == PRDSHM__SLOT_ACTIVE && strcmp(seg->agents[i].id, id) == 0)
+	for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++)
+		if (prdshm__sessions(seg)->agents[i].state == PRDSHM__SLOT_ACTIVE && strcmp(prdshm__sessions(seg)->agents[i].id, id) == 0)
 			return i;
 	return PRDSHM__NIL;
 }
@@ -469,7 +471,7 @@ static void test_deadlock_check_skips_reused_record(void)
 	b = (struct sibling){ s, "upgrade", "z" };
 	pb = tu_fork(sibling_waits, &b);
 	CU_ASSERT_FATAL(tu_await_stopped(pb, HUNG_MS));
-	CU_ASSERT_FATAL(seg->recs[ri].flags & PRDSHM__REC_UPGRADING);
+	CU_ASSERT_FATAL(prdshm__locks(seg)->recs[ri].flags & PRDSHM__REC_UPGRADING);
 
 	/* A's check runs now, with B and T stopped before theirs. */
 	kill(pa, SIGCONT);
@@ -477,7 +479,7 @@ static void test_deadlock_check_skips_reused_record(void)
 	/* 2: A failed with PRDSHM_EDEADLK for B's cycle.  STOPPED: its
 	 * request started over and its next check is due. */
 	CU_ASSERT_EQUAL(st, STOPPED);
-	CU_ASSERT(seg->recs[ri].flags & PRDSHM__REC_UPGRADING);
+	CU_ASSERT(prdshm__locks(seg)->recs[ri].flags & PRDSHM__REC_UPGRADING);
 	CU_ASSERT_EQUAL(records_of(seg, slot, &rz), 2); /* "z", and A's new "x" */
 
 	kill_child(pa, st);

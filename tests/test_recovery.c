@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "plan/phases.h"
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -131,10 +133,10 @@ enum which_mutex { SESS_MUTEX, PART_MUTEX, PHASE_MUTEX };
 static pthread_mutex_t *mutex_of(prdshm_seg *seg, enum which_mutex w)
 {
 	if (w == SESS_MUTEX)
-		return &seg->hdr->sess_mutex.m;
+		return &prdshm__sessions(seg)->mutex->m;
 	if (w == PART_MUTEX)
-		return &seg->parts[0].mutex.m;
-	return &((struct prdshm__phase_region *)(void *)seg->phases)->mutex.m;
+		return &prdshm__locks(seg)->parts[0].mutex.m;
+	return &((struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base)->mutex.m;
 }
 
 struct child_arg {
@@ -245,7 +247,7 @@ static void test_torn_agent_slot_repaired_by_next_open(void)
 
 	fx_create(&f, NULL);
 	make_owner_dead(&f, SESS_MUTEX);
-	a = &f.seg->agents[3];
+	a = &prdshm__sessions(f.seg)->agents[3];
 	a->state = 7;
 	a->status = 9;
 	a->used = 1;
@@ -350,9 +352,9 @@ static int crash_in_claim(void *p)
 
 static struct prdshm__phase *phase_record(prdshm_seg *seg, uint32_t i)
 {
-	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 
-	return (struct prdshm__phase *)(void *)(seg->phases + reg->off_phases) + i;
+	return (struct prdshm__phase *)(void *)(prdshm__plan(seg)->base + reg->off_phases) + i;
 }
 
 /* prdshm_recover() itself, not a claimer, finds the phase mutex owner-dead
@@ -432,10 +434,10 @@ static void test_unrepairable_phase_region_stays_marked(void)
 /* Slot of @p name in partition 0 (the fixture has one partition). */
 static struct prdshm__slot *slot_named(prdshm_seg *seg, const char *name)
 {
-	struct prdshm__slot *slots = prdshm__part_slots(seg, 0);
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), 0);
 	size_t len = strlen(name);
 
-	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+	for (uint32_t i = 0; i < prdshm__locks(seg)->slots_per_part; i++) {
 		if (slots[i].name_len == len && memcmp(slots[i].name, name, len) == 0)
 			return &slots[i];
 	}
@@ -447,12 +449,12 @@ static void two_records(prdshm_seg *seg, const char *name, struct prdshm__rec **
 			struct prdshm__rec **second)
 {
 	struct prdshm__slot *sl = slot_named(seg, name);
-	struct prdshm__rec *recs = prdshm__part_recs(seg, 0);
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), 0);
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(sl);
-	CU_ASSERT_FATAL(sl->head < seg->recs_per_part);
+	CU_ASSERT_FATAL(sl->head < prdshm__locks(seg)->recs_per_part);
 	*first = &recs[sl->head];
-	CU_ASSERT_FATAL((*first)->next < seg->recs_per_part);
+	CU_ASSERT_FATAL((*first)->next < prdshm__locks(seg)->recs_per_part);
 	*second = &recs[(*first)->next];
 }
 
@@ -572,7 +574,7 @@ static void test_check_finds_conflicting_holders(void)
 
 static struct prdshm__phase_region *region(prdshm_seg *seg)
 {
-	return (struct prdshm__phase_region *)(void *)seg->phases;
+	return (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 }
 
 static void wrong_running_count(prdshm_seg *seg)
@@ -587,7 +589,7 @@ static void wave_out_of_range(prdshm_seg *seg)
 
 static void agent_points_elsewhere(prdshm_seg *seg)
 {
-	seg->agents[1].phase = 2; /* "idle", which holds nothing */
+	prdshm__sessions(seg)->agents[1].phase = 2; /* "idle", which holds nothing */
 }
 
 static void queued_too_early(prdshm_seg *seg)
@@ -602,7 +604,7 @@ static void ready_not_queued(prdshm_seg *seg)
 
 static void runner_forgets_phase(prdshm_seg *seg)
 {
-	seg->agents[0].phase = -1; /* "busy", running "a" */
+	prdshm__sessions(seg)->agents[0].phase = -1; /* "busy", running "a" */
 }
 
 static const struct phase_scribble {
@@ -690,8 +692,8 @@ static void test_recover_rewinds_run_before_deps(void)
 	phase_record(f.seg, 3)->status = PRDSHM_PHASE_COMPLETED;
 	phase_record(f.seg, 2)->status = PRDSHM_PHASE_IN_PROGRESS;
 	phase_record(f.seg, 2)->agent_slot = 1;
-	phase_record(f.seg, 2)->agent_gen = f.seg->agents[1].gen;
-	f.seg->agents[1].phase = 2;
+	phase_record(f.seg, 2)->agent_gen = prdshm__sessions(f.seg)->agents[1].gen;
+	prdshm__sessions(f.seg)->agents[1].phase = 2;
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), PRDSHM_ECORRUPT);
 	CU_ASSERT(said(&l, "phase 'b' is COMPLETED before its dependencies are done"));
 	CU_ASSERT(said(&l, "phase 'c' is IN_PROGRESS before its dependencies are done"));
@@ -701,7 +703,7 @@ static void test_recover_rewinds_run_before_deps(void)
 	CU_ASSERT(said(&r, "phase c: IN_PROGRESS before its dependencies were done, now NOT_STARTED"));
 	CU_ASSERT(said(&r, "phase d: COMPLETED before its dependencies were done, now NOT_STARTED"));
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-	CU_ASSERT_EQUAL(f.seg->agents[1].phase, -1);
+	CU_ASSERT_EQUAL(prdshm__sessions(f.seg)->agents[1].phase, -1);
 	CU_ASSERT_EQUAL(prdshm_phase_complete(idle, 2), PRDSHM_ETRANSITION);
 	CU_ASSERT_EQUAL(prdshm_phase_claim(idle, &c), PRDSHM_EWAIT);
 	CU_ASSERT_EQUAL(prdshm_phase_complete(busy, 0), 0);

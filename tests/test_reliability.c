@@ -5,7 +5,7 @@
  * wake-up lost to a killed sleeper (docs/reliability.md).  They do not run
  * under ThreadSanitizer, which does not model a robust mutex handed over
  * with EOWNERDEAD by pthread_mutex_timedlock(), and whose builds wait on
- * segment mutexes in one unbounded sleep (lib/base/robust.c).  Removal only
+ * segment mutexes in one unbounded sleep (lib/shm/robust.c).  Removal only
  * while unused and hostile names are in test_removal.c; permissions and
  * trust in test_trust.c.
  */
@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -425,7 +427,7 @@ static int lw_sleeper(void *arg)
  * the kernel passes the wake-up on only if the lock word is 0 by then, and
  * the other process's unlock sees no sleepers.  A request sleeping on the
  * partition mutex behind that sleeper must still get through: the library
- * sleeps on its mutexes in bounded slices (lib/base/robust.c).  (This is what
+ * sleeps on its mutexes in bounded slices (lib/shm/robust.c).  (This is what
  * made the torture's probe time out now and then.)
  */
 static void test_mutex_wakeup_lost_to_killed_sleeper(void)
@@ -447,7 +449,7 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 	CU_ASSERT_EQUAL_FATAL(prdshm_lock(holder, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_FATAL(pipe(lw.up) == 0);
 	lw.shm_name = cfg.shm_name;
-	m = &seg->parts[0].mutex.m;
+	m = &prdshm__locks(seg)->parts[0].mutex.m;
 
 	/* The sleeper queues on the mutex first, then the locker. */
 	CU_ASSERT_EQUAL_FATAL(pthread_mutex_lock(m), 0);

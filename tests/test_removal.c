@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -168,7 +170,7 @@ static void test_relock_and_unlock_take_no_mutex(void)
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "a", 0, &nm.s), 0);
 	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "b", 0, &other), 0);
 	CU_ASSERT_FATAL(pipe(nm.go) == 0 && pipe(nm.done) == 0);
-	m = &seg->parts[0].mutex.m;
+	m = &prdshm__locks(seg)->parts[0].mutex.m;
 	nm.relock = nm.unlock = -1;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, nm_thread, NULL), 0);
 	CU_ASSERT_EQUAL(tu_await(nm.done[0], 10000), 'u');

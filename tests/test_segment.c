@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "plan/phases.h"
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -149,7 +151,7 @@ static void bad_layout(unsigned char *base, size_t size)
 
 static void bad_offsets(unsigned char *base, size_t size)
 {
-	((struct prdshm__hdr *)base)->off_recs += 64;
+	((struct prdshm__hdr *)base)->regions[PRDSHM__REGION_LOCKS].off += 64;
 }
 
 static void bad_limits(unsigned char *base, size_t size)
@@ -160,7 +162,7 @@ static void bad_limits(unsigned char *base, size_t size)
 static struct prdshm__phase_region *region_of(unsigned char *base)
 {
 	return (struct prdshm__phase_region *)(void *)(base +
-						       ((struct prdshm__hdr *)base)->off_phases);
+						       ((struct prdshm__hdr *)base)->regions[PRDSHM__REGION_PHASES].off);
 }
 
 static void region_magic(unsigned char *base, size_t size)
@@ -238,14 +240,14 @@ static void test_damage_after_open(void)
 	tu_config(&cfg);
 	add_plan(&cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	saved = seg->hdr->phase_bytes;
-	seg->hdr->phase_bytes = UINT32_MAX;
+	saved = prdshm__plan(seg)->bytes;
+	prdshm__plan(seg)->bytes = UINT32_MAX;
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), PRDSHM_ECORRUPT);
 	CU_ASSERT_PTR_NULL(snap);
 	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "phase region outside the mapping");
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, &nproblems), PRDSHM_ECORRUPT);
 	CU_ASSERT_EQUAL(nproblems, 1);
-	seg->hdr->phase_bytes = saved;
+	prdshm__plan(seg)->bytes = saved;
 	region_magic(seg->base, 0);
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, PRDSHM_SNAP_NOLOCK, &snap), PRDSHM_ECORRUPT);
 	CU_ASSERT_STRING_EQUAL(prdshm_last_error(), "phase region: bad magic or size");

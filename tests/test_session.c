@@ -12,6 +12,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 
@@ -168,7 +170,7 @@ static void test_reopen_after_owner_died(void)
 	pid = tu_fork(hold_and_wait, &c);
 	CU_ASSERT_EQUAL_FATAL(tu_await(c.up[0], 10000), 'h');
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "second", 0, &s), PRDSHM_EAGENTFULL);
-	gen = seg->agents[0].gen;
+	gen = prdshm__sessions(seg)->agents[0].gen;
 	kill(pid, SIGKILL);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
 
@@ -185,7 +187,7 @@ static void test_reopen_after_owner_died(void)
 	/* The full table reaps the dead slot for the newcomer. */
 	s = join(seg, "second", 0);
 	CU_ASSERT_EQUAL(prdshm_session_slot(s), 0);
-	CU_ASSERT_EQUAL(seg->agents[0].gen, gen + 1);
+	CU_ASSERT_EQUAL(prdshm__sessions(seg)->agents[0].gen, gen + 1);
 	CU_ASSERT_EQUAL(query(seg, "r", h), 1);
 	CU_ASSERT_EQUAL(h[0].alive, 0); /* the slot lives, the record's owner not */
 	/* Not attributed to the slot's new owner. */

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
 

@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "lock/locktable.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
 
@@ -52,7 +52,7 @@ struct dfs {
 
 static int lock_all(struct prdshm_seg *seg, uint32_t *nlocked)
 {
-	for (*nlocked = 0; *nlocked < seg->nparts; (*nlocked)++) {
+	for (*nlocked = 0; *nlocked < prdshm__locks(seg)->nparts; (*nlocked)++) {
 		int r = prdshm__part_lock(seg, *nlocked, -1);
 		if (r)
 			return r;
@@ -91,15 +91,15 @@ static int collect_waits(struct dfs *d)
 	d->waits = malloc(cap * sizeof(*d->waits));
 	if (d->waits == NULL)
 		return PRDSHM_ENOMEM;
-	for (uint32_t p = 0; p < seg->nparts; p++) {
-		struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	for (uint32_t p = 0; p < prdshm__locks(seg)->nparts; p++) {
+		struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 
-		for (uint32_t i = 0; i < seg->recs_per_part; i++) {
+		for (uint32_t i = 0; i < prdshm__locks(seg)->recs_per_part; i++) {
 			struct prdshm__rec *r = &recs[i];
 
-			if (r->sess >= seg->max_agents || r->slot >= seg->slots_per_part ||
+			if (r->sess >= prdshm__sessions(seg)->max_agents || r->slot >= prdshm__locks(seg)->slots_per_part ||
 			    !is_waiting(r) ||
-			    __atomic_load_n(&seg->agents[r->sess].gen, __ATOMIC_ACQUIRE) != r->gen)
+			    __atomic_load_n(&prdshm__sessions(seg)->agents[r->sess].gen, __ATOMIC_ACQUIRE) != r->gen)
 				continue;
 			if (d->nwaits == cap) {
 				struct wait_ref *w = realloc(d->waits, 2 * cap * sizeof(*w));
@@ -112,7 +112,7 @@ static int collect_waits(struct dfs *d)
 		}
 	}
 	qsort(d->waits, d->nwaits, sizeof(*d->waits), wait_cmp);
-	for (uint32_t u = 0, k = 0; u <= seg->max_agents; u++) {
+	for (uint32_t u = 0, k = 0; u <= prdshm__sessions(seg)->max_agents; u++) {
 		while (k < d->nwaits && d->waits[k].sess < u)
 			k++;
 		d->first[u] = k;
@@ -146,18 +146,18 @@ static int blocks(const struct prdshm__rec *me, const struct prdshm__rec *x, int
 static int expand_record(struct dfs *d, struct wait_ref w, uint32_t target)
 {
 	struct prdshm_seg *seg = d->seg;
-	struct prdshm__rec *recs = prdshm__part_recs(seg, w.p);
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), w.p);
 	const struct prdshm__rec *me = &recs[w.ri];
-	uint32_t i = prdshm__part_slots(seg, w.p)[me->slot].head;
+	uint32_t i = prdshm__part_slots(prdshm__locks(seg), w.p)[me->slot].head;
 	int before = 1;
 
-	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
+	for (uint32_t n = 0; i < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++) {
 		const struct prdshm__rec *x = &recs[i];
 		uint32_t v = x->sess;
 
 		if (i == w.ri) {
 			before = 0;
-		} else if (v < seg->max_agents && v != w.sess && blocks(me, x, before) &&
+		} else if (v < prdshm__sessions(seg)->max_agents && v != w.sess && blocks(me, x, before) &&
 			   prdshm__session_alive(seg, v, x->gen)) {
 			if (v == target) {
 				d->parent[target] = w.sess;
@@ -180,7 +180,7 @@ static int find_cycle(struct dfs *d)
 {
 	uint32_t start = d->start.sess;
 
-	for (uint32_t i = 0; i < d->seg->max_agents; i++)
+	for (uint32_t i = 0; i < prdshm__sessions(d->seg)->max_agents; i++)
 		d->parent[i] = PRDSHM__NIL;
 	d->nstack = 0;
 	d->parent[start] = start;
@@ -206,7 +206,7 @@ static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, 
 	do {
 		chain[n++] = u;
 		u = d->parent[u];
-	} while (u != start && u < d->seg->max_agents && n < 64);
+	} while (u != start && u < prdshm__sessions(d->seg)->max_agents && n < 64);
 	len = (size_t)snprintf(buf, sizeof(buf), "deadlock detected waiting for '%.*s': ",
 			       rlen < 0 || rlen > 64 ? 64 : rlen, resource);
 	/* parent links point backwards along the waits-for edges. */
@@ -234,15 +234,15 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 			   uint32_t slot, uint32_t gen)
 {
 	struct dfs d = { .seg = seg, .start = { p, ri, slot } };
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
 	uint32_t nlocked = 0;
 	int ret;
 
 	PRDSHM__CRASH_POINT("deadlock_check");
 
-	d.first = calloc((size_t)seg->max_agents + 1, sizeof(*d.first));
-	d.parent = calloc(seg->max_agents, sizeof(*d.parent));
-	d.stack = calloc(seg->max_agents, sizeof(*d.stack));
+	d.first = calloc((size_t)prdshm__sessions(seg)->max_agents + 1, sizeof(*d.first));
+	d.parent = calloc(prdshm__sessions(seg)->max_agents, sizeof(*d.parent));
+	d.stack = calloc(prdshm__sessions(seg)->max_agents, sizeof(*d.stack));
 	if (!d.first || !d.parent || !d.stack) {
 		ret = 0; /* no memory to look: keep waiting, check again later */
 		goto out;
@@ -263,7 +263,7 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 		goto unlock;
 	}
 	{
-		const struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[r->slot];
+		const struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[r->slot];
 		describe_cycle(&d, slot, sl->name, (int)sl->name_len);
 	}
 	prdshm__part_withdraw(seg, p, ri);

@@ -13,7 +13,7 @@
  * rings the slot's doorbell, and each woken waiter re-evaluates its record
  * under the mutex.
  *
- * Releasing without the mutex.  prdshm_unlock() finds its record through
+ * Releasing without the mutex.  prdshm__shm_unlock() finds its record through
  * the thread's memory of its latest grant, or else a hint kept in the
  * session handle, and turns it from HELD to RELEASED with one
  * compare-and-swap of the record's state word (whose use count makes a
@@ -51,7 +51,7 @@
 #include "base/abi.h"
 #include "base/futex.h"
 #include "lock/locktable.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
 
@@ -82,7 +82,7 @@ static inline int part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_
 	if (PRDSHM__UNLIKELY(__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE)))
 		return prdshm__fail(PRDSHM_ERECOVER, "%s needs recovery: run prdshm-cleanup",
 				    seg->name);
-	return prdshm__mutex_lock(seg, &seg->parts[p].mutex, timeout_ms, prdshm__part_repair,
+	return prdshm__mutex_lock(seg, &prdshm__locks(seg)->parts[p].mutex, timeout_ms, prdshm__part_repair,
 				  (void *)(uintptr_t)p);
 }
 
@@ -93,7 +93,7 @@ int prdshm__part_lock(struct prdshm_seg *seg, uint32_t p, int64_t timeout_ms)
 
 static inline void part_unlock(struct prdshm_seg *seg, uint32_t p)
 {
-	prdshm__mutex_unlock(&seg->parts[p].mutex);
+	prdshm__mutex_unlock(&prdshm__locks(seg)->parts[p].mutex);
 }
 
 void prdshm__part_unlock(struct prdshm_seg *seg, uint32_t p)
@@ -103,7 +103,7 @@ void prdshm__part_unlock(struct prdshm_seg *seg, uint32_t p)
 
 static inline uint32_t part_of(const struct prdshm_seg *seg, uint32_t hash)
 {
-	return (hash >> 24) & (seg->nparts - 1);
+	return (hash >> 24) & (prdshm__locks(seg)->nparts - 1);
 }
 
 /* ---- Slots ------------------------------------------------------------ */
@@ -154,10 +154,10 @@ static uint32_t corrupt_free_list(struct prdshm_seg *seg, uint32_t p)
 static uint32_t slot_find(struct prdshm_seg *seg, uint32_t p, const char *name, size_t len,
 			  uint32_t hash)
 {
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	uint32_t i = prdshm__part_buckets(seg, p)[hash & (seg->buckets_per_part - 1)];
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	uint32_t i = prdshm__part_buckets(prdshm__locks(seg), p)[hash & (prdshm__locks(seg)->buckets_per_part - 1)];
 
-	for (uint32_t steps = 0; i < seg->slots_per_part && steps < seg->slots_per_part;
+	for (uint32_t steps = 0; i < prdshm__locks(seg)->slots_per_part && steps < prdshm__locks(seg)->slots_per_part;
 	     steps++) {
 		struct prdshm__slot *sl = &slots[i];
 
@@ -172,13 +172,13 @@ static uint32_t slot_find(struct prdshm_seg *seg, uint32_t p, const char *name, 
 static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name, size_t len,
 			   uint32_t hash)
 {
-	struct prdshm__part *part = &seg->parts[p];
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	uint32_t *bucket = &prdshm__part_buckets(seg, p)[hash & (seg->buckets_per_part - 1)];
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	uint32_t *bucket = &prdshm__part_buckets(prdshm__locks(seg), p)[hash & (prdshm__locks(seg)->buckets_per_part - 1)];
 	uint32_t i = part->free_slot;
 	struct prdshm__slot *sl;
 
-	if (i >= seg->slots_per_part)
+	if (i >= prdshm__locks(seg)->slots_per_part)
 		return PRDSHM__NIL;
 	sl = &slots[i];
 	if (sl->name_len != 0)
@@ -202,11 +202,11 @@ static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name,
 /* Return an empty slot to the free list. */
 static void slot_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 {
-	struct prdshm__part *part = &seg->parts[p];
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	uint32_t *link = &prdshm__part_buckets(seg, p)[slots[i].hash & (seg->buckets_per_part - 1)];
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	uint32_t *link = &prdshm__part_buckets(prdshm__locks(seg), p)[slots[i].hash & (prdshm__locks(seg)->buckets_per_part - 1)];
 
-	for (uint32_t steps = 0; *link < seg->slots_per_part && steps < seg->slots_per_part;
+	for (uint32_t steps = 0; *link < prdshm__locks(seg)->slots_per_part && steps < prdshm__locks(seg)->slots_per_part;
 	     steps++) {
 		if (*link == i) {
 			*link = slots[i].chain;
@@ -225,14 +225,14 @@ static void slot_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 /* Take a record off the free list, counting one more use of it. */
 static uint32_t rec_alloc(struct prdshm_seg *seg, uint32_t p)
 {
-	struct prdshm__part *part = &seg->parts[p];
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
 	uint32_t i = part->free_rec;
 	struct prdshm__rec *r;
 	uint64_t w;
 
-	if (i >= seg->recs_per_part)
+	if (i >= prdshm__locks(seg)->recs_per_part)
 		return PRDSHM__NIL;
-	r = &prdshm__part_recs(seg, p)[i];
+	r = &prdshm__part_recs(prdshm__locks(seg), p)[i];
 	w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);
 	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_FREE)
 		return corrupt_free_list(seg, p);
@@ -244,8 +244,8 @@ static uint32_t rec_alloc(struct prdshm_seg *seg, uint32_t p)
 
 static void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 {
-	struct prdshm__part *part = &seg->parts[p];
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[i];
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[i];
 
 	prdshm__rec_set_state(r, PRDSHM__REC_FREE);
 	__atomic_store_n(&r->flags, 0, __ATOMIC_RELAXED);
@@ -257,10 +257,10 @@ static void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 /* Append record @p ri to the end of slot @p si's list. */
 static void list_append(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t *link = &prdshm__part_slots(prdshm__locks(seg), p)[si].head;
 
-	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++)
+	for (uint32_t n = 0; *link < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++)
 		link = &recs[*link].next;
 	recs[ri].next = PRDSHM__NIL;
 	*link = ri;
@@ -268,10 +268,10 @@ static void list_append(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_
 
 static void list_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t *link = &prdshm__part_slots(prdshm__locks(seg), p)[si].head;
 
-	for (uint32_t n = 0; *link < seg->recs_per_part && *link != ri && n < seg->recs_per_part;
+	for (uint32_t n = 0; *link < prdshm__locks(seg)->recs_per_part && *link != ri && n < prdshm__locks(seg)->recs_per_part;
 	     n++)
 		link = &recs[*link].next;
 	if (*link == ri)
@@ -322,10 +322,10 @@ static int rec_take_released(struct prdshm__rec *r)
 static uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t sess,
 			 uint32_t gen)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t i = prdshm__part_slots(seg, p)[si].head;
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t i = prdshm__part_slots(prdshm__locks(seg), p)[si].head;
 
-	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
+	for (uint32_t n = 0; i < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++) {
 		if (recs[i].sess == sess && recs[i].gen == gen)
 			return i;
 		i = recs[i].next;
@@ -371,12 +371,12 @@ static int expired(const struct prdshm__rec *r, uint32_t st, uint64_t *now)
  * stays even if it is left empty: the caller is about to use it. */
 static void slot_collect(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
 	uint32_t *link = &sl->head;
 	uint64_t now = 0;
 
-	for (uint32_t n = 0; *link < seg->recs_per_part && n < seg->recs_per_part; n++) {
+	for (uint32_t n = 0; *link < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++) {
 		uint32_t i = *link;
 		uint32_t st = prdshm__rec_state(&recs[i]);
 
@@ -421,13 +421,13 @@ static inline int holds(uint32_t st)
  * counted in nwaiting and rang the doorbell, so we evaluate again. */
 static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	const struct prdshm__rec *me = &recs[ri];
 	int upgrade = (me->flags & PRDSHM__REC_UPGRADING) != 0;
 	int before = 1;
-	uint32_t i = prdshm__part_slots(seg, p)[si].head;
+	uint32_t i = prdshm__part_slots(prdshm__locks(seg), p)[si].head;
 
-	for (uint32_t n = 0; i < seg->recs_per_part && n < seg->recs_per_part; n++) {
+	for (uint32_t n = 0; i < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++) {
 		const struct prdshm__rec *x = &recs[i];
 		uint32_t st = prdshm__rec_state(x);
 
@@ -451,8 +451,8 @@ static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t r
 
 static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
 
 	count_add(sl, r, -1);
 	PRDSHM__CRASH_POINT("lock_grant");
@@ -480,8 +480,8 @@ static void wake_after(struct prdshm__slot *sl)
  * unlocking). */
 static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri, int notify)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
 	int woke;
 
 	count_add(sl, r, -1);
@@ -489,7 +489,7 @@ static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t 
 	PRDSHM__CRASH_POINT("lock_remove");
 	rec_free(seg, p, ri);
 	woke = notify ? ring(sl) : 0;
-	if (sl->head >= seg->recs_per_part)
+	if (sl->head >= prdshm__locks(seg)->recs_per_part)
 		slot_free(seg, p, si);
 	return woke;
 }
@@ -499,8 +499,8 @@ static int rec_remove(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t 
  * be woken. */
 static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri, int notify)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
 
 	if (!(r->flags & PRDSHM__REC_UPGRADING))
 		return rec_remove(seg, p, si, ri, notify);
@@ -512,8 +512,8 @@ static int withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri
 
 void prdshm__part_withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
 {
-	struct prdshm__rec *r = &prdshm__part_recs(seg, p)[ri];
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[r->slot];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[r->slot];
 
 	if (withdraw(seg, p, r->slot, ri, 1))
 		wake_after(sl); /* under the mutex: rare path */
@@ -524,13 +524,13 @@ void prdshm__part_withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t ri)
  * @return the number of dead sessions' records removed. */
 static uint32_t slot_sweep_dead(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t keep)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
 	uint32_t i, n = 0;
 
 	slot_collect(seg, p, si);
 	i = sl->head;
-	for (uint32_t steps = 0; i < seg->recs_per_part && steps < seg->recs_per_part; steps++) {
+	for (uint32_t steps = 0; i < prdshm__locks(seg)->recs_per_part && steps < prdshm__locks(seg)->recs_per_part; steps++) {
 		uint32_t next = recs[i].next;
 
 		if (i != keep && !prdshm__session_alive(seg, recs[i].sess, recs[i].gen)) {
@@ -543,14 +543,14 @@ static uint32_t slot_sweep_dead(struct prdshm_seg *seg, uint32_t p, uint32_t si,
 	}
 	if (n)
 		ring(sl);
-	if (sl->head >= seg->recs_per_part)
+	if (sl->head >= prdshm__locks(seg)->recs_per_part)
 		slot_free(seg, p, si);
 	return n;
 }
 
 /* ---- Acquire ---------------------------------------------------------- */
 
-/* A request being served: what prdshm_lock() and its relatives share. */
+/* A request being served: what prdshm__shm_lock() and its relatives share. */
 struct request {
 	struct prdshm_session *s;
 	const char *name;
@@ -713,14 +713,14 @@ static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t se
  */
 static int reuse_released(struct prdshm_seg *seg, struct request *q)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
 	uint32_t ri = sl->head;
 	struct prdshm__rec *r;
 	uint64_t w;
 
-	if (ri >= seg->recs_per_part)
+	if (ri >= prdshm__locks(seg)->recs_per_part)
 		return 0;
-	r = &prdshm__part_recs(seg, q->p)[ri];
+	r = &prdshm__part_recs(prdshm__locks(seg), q->p)[ri];
 	if (r->next != PRDSHM__NIL || !rec_take_released(r))
 		return 0;
 	count_add_as(sl, r, PRDSHM__REC_RELEASED, -1);
@@ -728,7 +728,7 @@ static int reuse_released(struct prdshm_seg *seg, struct request *q)
 	w = (__atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK) +
 	    PRDSHM__REC_USE;
 	q->ri = ri;
-	rec_fill(r, q, seg->parts[q->p].seq++);
+	rec_fill(r, q, prdshm__locks(seg)->parts[q->p].seq++);
 	PRDSHM__CRASH_POINT("lock_reuse");
 	__atomic_store_n(&r->state, w | PRDSHM__REC_HELD, __ATOMIC_SEQ_CST);
 	count_add(sl, r, +1);
@@ -740,7 +740,7 @@ static int reuse_released(struct prdshm_seg *seg, struct request *q)
  * (q->si, q->ri set; *granted), PRDSHM_EHELD or PRDSHM_ELOCKFULL. */
 static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 {
-	struct prdshm__part *part = &seg->parts[q->p];
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[q->p];
 	struct prdshm__slot *sl;
 	struct prdshm__rec *r;
 	int fresh = 0;
@@ -750,7 +750,7 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 		if (q->si == PRDSHM__NIL)
 			return PRDSHM_ELOCKFULL;
 		fresh = 1;
-	} else if (prdshm__part_slots(seg, q->p)[q->si].head < seg->recs_per_part) {
+	} else if (prdshm__part_slots(prdshm__locks(seg), q->p)[q->si].head < prdshm__locks(seg)->recs_per_part) {
 		if (reuse_released(seg, q)) {
 			*granted = 1;
 			return 0;
@@ -764,16 +764,16 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 	}
 	q->ri = rec_alloc(seg, q->p);
 	if (q->ri == PRDSHM__NIL) {
-		if (fresh || prdshm__part_slots(seg, q->p)[q->si].head >= seg->recs_per_part)
+		if (fresh || prdshm__part_slots(prdshm__locks(seg), q->p)[q->si].head >= prdshm__locks(seg)->recs_per_part)
 			slot_free(seg, q->p, q->si);
 		return PRDSHM_ELOCKFULL;
 	}
-	sl = &prdshm__part_slots(seg, q->p)[q->si];
-	r = &prdshm__part_recs(seg, q->p)[q->ri];
+	sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
+	r = &prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri];
 	/* Nothing that could conflict is there.  (The counters count a
 	 * RELEASED record as held: that only sends us the slow way, through
 	 * grantable().) */
-	*granted = sl->head >= seg->recs_per_part ||
+	*granted = sl->head >= prdshm__locks(seg)->recs_per_part ||
 		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0);
 	rec_fill(r, q, part->seq++);
 	list_append(seg, q->p, q->si, q->ri);
@@ -787,13 +787,13 @@ static int table_full(struct prdshm_seg *seg)
 {
 	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE))
 		return PRDSHM_ERECOVER; /* corrupt_free_list() said why */
-	if (seg->nparts == 1)
+	if (prdshm__locks(seg)->nparts == 1)
 		return prdshm__fail(PRDSHM_ELOCKFULL, "lock table full (max_locks=%u)",
 				    seg->hdr->max_locks);
 	return prdshm__fail(PRDSHM_ELOCKFULL,
 			    "lock table full (max_locks=%u; partition of %u slots, %u records "
 			    "is full)",
-			    seg->hdr->max_locks, seg->slots_per_part, seg->recs_per_part);
+			    seg->hdr->max_locks, prdshm__locks(seg)->slots_per_part, prdshm__locks(seg)->recs_per_part);
 }
 
 /* Sleep until the doorbell moves, the deadline passes or the wait cap
@@ -823,7 +823,7 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
  * even have reused it: the use count tells). */
 static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
 {
-	const struct prdshm__rec *r = &prdshm__part_recs(seg, q->p)[q->ri];
+	const struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri];
 	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_SEQ_CST);
 	uint32_t st = (uint32_t)(w & PRDSHM__REC_STATE_MASK);
 
@@ -835,7 +835,7 @@ static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
 /* Remember the use count of the request's record (see rec_is_ours). */
 static void note_use(struct prdshm_seg *seg, struct request *q)
 {
-	q->use = __atomic_load_n(&prdshm__part_recs(seg, q->p)[q->ri].state, __ATOMIC_RELAXED) &
+	q->use = __atomic_load_n(&prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri].state, __ATOMIC_RELAXED) &
 		 ~PRDSHM__REC_STATE_MASK;
 }
 
@@ -858,12 +858,12 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
 	char msg[512];
 
 	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
-	if (prdshm__mutex_lock(seg, &seg->parts[q->p].mutex, withdraw_wait_ms(q),
+	if (prdshm__mutex_lock(seg, &prdshm__locks(seg)->parts[q->p].mutex, withdraw_wait_ms(q),
 			       prdshm__part_repair, (void *)(uintptr_t)q->p) == 0) {
 		if (rec_is_ours(seg, q))
 			withdraw(seg, q->p, q->si, q->ri, 1);
 		part_unlock(seg, q->p);
-		wake_after(&prdshm__part_slots(seg, q->p)[q->si]);
+		wake_after(&prdshm__part_slots(prdshm__locks(seg), q->p)[q->si]);
 	}
 	return prdshm__fail(err, "%s", msg);
 }
@@ -949,7 +949,7 @@ static inline const struct last_grant *last_grant_of(const struct prdshm_session
  * anyone can collect or reuse the record. */
 static void remember(const struct request *q)
 {
-	struct prdshm__rec *r = &prdshm__part_recs(q->s->seg, q->p)[q->ri];
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(q->s->seg), q->p)[q->ri];
 	struct last_grant *g = &last_grant;
 
 	__atomic_store_n(&q->s->hints[q->hash & (PRDSHM__HINTS - 1)],
@@ -960,7 +960,7 @@ static void remember(const struct request *q)
 	}
 	g->serial = q->s->serial;
 	g->rec = r;
-	g->slot = &prdshm__part_slots(q->s->seg, q->p)[q->si];
+	g->slot = &prdshm__part_slots(prdshm__locks(q->s->seg), q->p)[q->si];
 	g->len = (uint32_t)q->len;
 	g->use = __atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK;
 	g->nophase = r->phase[0] == '\0';
@@ -971,7 +971,7 @@ static void remember(const struct request *q)
  * freed records others may wait behind. */
 static int granted_exit(struct prdshm_seg *seg, struct request *q, int woke)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
 
 	grant(seg, q->p, q->si, q->ri);
 	remember(q);
@@ -986,7 +986,7 @@ static int granted_exit(struct prdshm_seg *seg, struct request *q, int woke)
 static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify, int woke,
 			  int err)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
 
 	woke |= withdraw(seg, q->p, q->si, q->ri, notify);
 	part_unlock(seg, q->p);
@@ -1018,7 +1018,7 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
  */
 static int wait_grant(struct prdshm_seg *seg, struct request *q)
 {
-	struct prdshm__slot *sl = &prdshm__part_slots(seg, q->p)[q->si];
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
 	uint64_t now = prdshm__now_mono();
 	uint64_t check_at = now + deadlock_delay_ns(seg);
 	/* A try looks for dead holders at once; a wait first gives the holder
@@ -1191,7 +1191,7 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 	return 0;
 }
 
-/* prdshm_lock() when the take-back did not apply: hash the name, take the
+/* prdshm__shm_lock() when the take-back did not apply: hash the name, take the
  * mutex. */
 static __attribute__((noinline)) int lock_slow(prdshm_session *s, const char *resource,
 					       size_t len, int mode, int64_t timeout_ms,
@@ -1203,7 +1203,7 @@ static __attribute__((noinline)) int lock_slow(prdshm_session *s, const char *re
 	return acquire(&q);
 }
 
-int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64_t timeout_ms,
+int prdshm__shm_lock(prdshm_session *s, const char *resource, prdshm_mode mode, int64_t timeout_ms,
 		const char *phase_id)
 {
 	size_t len;
@@ -1236,7 +1236,7 @@ static int find_own(struct request *q, int64_t wait_ms)
 	q->ri = q->si == PRDSHM__NIL ? PRDSHM__NIL
 				     : rec_find(seg, q->p, q->si, q->s->slot, q->s->gen);
 	if (q->ri == PRDSHM__NIL ||
-	    prdshm__rec_state(&prdshm__part_recs(seg, q->p)[q->ri]) != PRDSHM__REC_HELD) {
+	    prdshm__rec_state(&prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri]) != PRDSHM__REC_HELD) {
 		part_unlock(seg, q->p);
 		return prdshm__fail(PRDSHM_ENOTHELD, "'%.*s' is not held by this session",
 				    (int)(q->len > 64 ? 64 : q->len), q->name);
@@ -1286,17 +1286,17 @@ static int release_hinted(struct prdshm_session *s, uint32_t hash, const char *n
 	struct prdshm__rec *r;
 	uint64_t w;
 
-	if ((uint32_t)(hint >> 32) != hash || ri >= seg->recs_per_part ||
+	if ((uint32_t)(hint >> 32) != hash || ri >= prdshm__locks(seg)->recs_per_part ||
 	    __atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_RELAXED))
 		return 0;
-	r = &prdshm__part_recs(seg, p)[ri];
+	r = &prdshm__part_recs(prdshm__locks(seg), p)[ri];
 	w = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
 	si = __atomic_load_n(&r->slot, __ATOMIC_RELAXED);
-	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_HELD || si >= seg->slots_per_part ||
+	if ((w & PRDSHM__REC_STATE_MASK) != PRDSHM__REC_HELD || si >= prdshm__locks(seg)->slots_per_part ||
 	    __atomic_load_n(&r->sess, __ATOMIC_RELAXED) != s->slot ||
 	    __atomic_load_n(&r->gen, __ATOMIC_RELAXED) != s->gen)
 		return 0;
-	sl = &prdshm__part_slots(seg, p)[si];
+	sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
 	if (sl->name_len != len || !prdshm__bytes_equal(sl->name, name, len) ||
 	    !__atomic_compare_exchange_n(&r->state, &w, w | PRDSHM__REC_RELEASED, 0,
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
@@ -1306,7 +1306,7 @@ static int release_hinted(struct prdshm_session *s, uint32_t hash, const char *n
 	return 1;
 }
 
-/* prdshm_unlock() when the thread's latest grant was not of this name:
+/* prdshm__shm_unlock() when the thread's latest grant was not of this name:
  * the session's hint, else under the mutex. */
 static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *resource,
 						 size_t len)
@@ -1326,7 +1326,7 @@ static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *
 	r = find_own(&q, -1);
 	if (r)
 		return r;
-	sl = &prdshm__part_slots(seg, q.p)[q.si];
+	sl = &prdshm__part_slots(prdshm__locks(seg), q.p)[q.si];
 	woke = rec_remove(seg, q.p, q.si, q.ri, 1);
 	part_unlock(seg, q.p);
 	if (woke)
@@ -1334,7 +1334,7 @@ static __attribute__((noinline)) int unlock_slow(prdshm_session *s, const char *
 	return 0;
 }
 
-int prdshm_unlock(prdshm_session *s, const char *resource)
+int prdshm__shm_unlock(prdshm_session *s, const char *resource)
 {
 	size_t len;
 	int r;
@@ -1350,7 +1350,7 @@ int prdshm_unlock(prdshm_session *s, const char *resource)
 	return unlock_slow(s, resource, len);
 }
 
-int prdshm_downgrade(prdshm_session *s, const char *resource)
+int prdshm__shm_downgrade(prdshm_session *s, const char *resource)
 {
 	struct request q;
 	struct prdshm__slot *sl;
@@ -1365,8 +1365,8 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 	r = find_own(&q, -1);
 	if (r)
 		return r;
-	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
-	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
+	sl = &prdshm__part_slots(prdshm__locks(s->seg), q.p)[q.si];
+	rec = &prdshm__part_recs(prdshm__locks(s->seg), q.p)[q.ri];
 	if (rec->mode == PRDSHM_EXCLUSIVE) {
 		count_add(sl, rec, -1);
 		__atomic_store_n(&rec->mode, PRDSHM_SHARED, __ATOMIC_RELAXED);
@@ -1379,7 +1379,7 @@ int prdshm_downgrade(prdshm_session *s, const char *resource)
 	return 0;
 }
 
-int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
+int prdshm__shm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 {
 	struct request q = { 0 }; /* request_init() fills it, or fails */
 	struct prdshm__slot *sl;
@@ -1393,8 +1393,8 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 	r = find_own(&q, mutex_wait_ms(&q));
 	if (r)
 		return request_error(&q, r);
-	sl = &prdshm__part_slots(s->seg, q.p)[q.si];
-	rec = &prdshm__part_recs(s->seg, q.p)[q.ri];
+	sl = &prdshm__part_slots(prdshm__locks(s->seg), q.p)[q.si];
+	rec = &prdshm__part_recs(prdshm__locks(s->seg), q.p)[q.ri];
 	if (rec->mode == PRDSHM_EXCLUSIVE) {
 		part_unlock(s->seg, q.p);
 		return 0;
@@ -1422,18 +1422,18 @@ int prdshm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms)
 uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32_t slot,
 				      uint32_t gen)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < seg->recs_per_part && seg->parts[p].nrecs > 0; i++) {
+	for (uint32_t i = 0; i < prdshm__locks(seg)->recs_per_part && prdshm__locks(seg)->parts[p].nrecs > 0; i++) {
 		struct prdshm__rec *r = &recs[i];
 		uint32_t st = prdshm__rec_state(r), si = r->slot;
 		struct prdshm__slot *sl;
 
 		if (st == PRDSHM__REC_FREE || r->sess != slot || r->gen != gen ||
-		    si >= seg->slots_per_part)
+		    si >= prdshm__locks(seg)->slots_per_part)
 			continue;
-		sl = &prdshm__part_slots(seg, p)[si];
+		sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
 		if (st == PRDSHM__REC_RELEASED) {
 			/* Garbage, taken only by compare-and-swap (another
 			 * thread of the session may be taking it back): collect
@@ -1441,7 +1441,7 @@ uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32
 			slot_collect(seg, p, si);
 			st = prdshm__rec_state(r);
 			if (st == PRDSHM__REC_FREE) {
-				if (sl->head >= seg->recs_per_part)
+				if (sl->head >= prdshm__locks(seg)->recs_per_part)
 					slot_free(seg, p, si);
 				continue;
 			}
@@ -1453,7 +1453,7 @@ uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32
 	return n;
 }
 
-int prdshm_unlock_all(prdshm_session *s, size_t *freed)
+int prdshm__shm_unlock_all(prdshm_session *s, size_t *freed)
 {
 	size_t n = 0;
 	int r = 0;
@@ -1461,7 +1461,7 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed)
 	prdshm__call_begin();
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
-	for (uint32_t p = 0; p < s->seg->nparts; p++) {
+	for (uint32_t p = 0; p < prdshm__locks(s->seg)->nparts; p++) {
 		r = part_lock(s->seg, p, -1);
 		if (r)
 			break;
@@ -1476,10 +1476,10 @@ int prdshm_unlock_all(prdshm_session *s, size_t *freed)
 uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
 				 void (*report)(void *ctx, const char *line), void *ctx)
 {
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
 	uint32_t n = 0;
 
-	for (uint32_t si = 0; si < seg->slots_per_part && seg->parts[p].nslots > 0; si++) {
+	for (uint32_t si = 0; si < prdshm__locks(seg)->slots_per_part && prdshm__locks(seg)->parts[p].nslots > 0; si++) {
 		struct prdshm__slot *sl = &slots[si];
 		char line[PRDSHM_NAME_MAX + 96];
 		uint32_t k, len = sl->name_len;
@@ -1505,11 +1505,11 @@ uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
 /* Insert record @p ri into slot @p si's list in seq order. */
 static void list_insert_sorted(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t *link = &prdshm__part_slots(seg, p)[si].head;
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t *link = &prdshm__part_slots(prdshm__locks(seg), p)[si].head;
 
-	for (uint32_t n = 0; *link < seg->recs_per_part && recs[*link].seq < recs[ri].seq &&
-			     n < seg->recs_per_part;
+	for (uint32_t n = 0; *link < prdshm__locks(seg)->recs_per_part && recs[*link].seq < recs[ri].seq &&
+			     n < prdshm__locks(seg)->recs_per_part;
 	     n++)
 		link = &recs[*link].next;
 	recs[ri].next = *link;
@@ -1518,7 +1518,7 @@ static void list_insert_sorted(struct prdshm_seg *seg, uint32_t p, uint32_t si, 
 
 static int rec_valid(struct prdshm_seg *seg, uint32_t p, const struct prdshm__rec *r)
 {
-	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	const struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
 	uint32_t st = prdshm__rec_state(r);
 
 	/* A RELEASED record stays, as if held: its holder may take it back
@@ -1526,20 +1526,20 @@ static int rec_valid(struct prdshm_seg *seg, uint32_t p, const struct prdshm__re
 	 * drop it, and the next slot_collect() will. */
 	return (holds(st) || st == PRDSHM__REC_WAITING) &&
 	       (r->mode == PRDSHM_SHARED || r->mode == PRDSHM_EXCLUSIVE) &&
-	       r->slot < seg->slots_per_part && slots[r->slot].name_len != 0 &&
-	       r->sess < seg->max_agents;
+	       r->slot < prdshm__locks(seg)->slots_per_part && slots[r->slot].name_len != 0 &&
+	       r->sess < prdshm__sessions(seg)->max_agents;
 }
 
 /* Chain every named slot into its bucket. */
 static void chain_slots(struct prdshm_seg *seg, uint32_t p)
 {
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	uint32_t *buckets = prdshm__part_buckets(seg, p);
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	uint32_t *buckets = prdshm__part_buckets(prdshm__locks(seg), p);
 
-	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
+	for (uint32_t b = 0; b < prdshm__locks(seg)->buckets_per_part; b++)
 		buckets[b] = PRDSHM__NIL;
-	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
-		uint32_t b = slots[i].hash & (seg->buckets_per_part - 1);
+	for (uint32_t i = 0; i < prdshm__locks(seg)->slots_per_part; i++) {
+		uint32_t b = slots[i].hash & (prdshm__locks(seg)->buckets_per_part - 1);
 
 		if (slots[i].name_len == 0)
 			continue;
@@ -1552,12 +1552,12 @@ static void chain_slots(struct prdshm_seg *seg, uint32_t p)
  * drop duplicate names (keeping the first). */
 static void rebuild_slots(struct prdshm_seg *seg, uint32_t p)
 {
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	uint32_t *buckets = prdshm__part_buckets(seg, p);
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	uint32_t *buckets = prdshm__part_buckets(prdshm__locks(seg), p);
 
-	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
+	for (uint32_t b = 0; b < prdshm__locks(seg)->buckets_per_part; b++)
 		buckets[b] = PRDSHM__NIL;
-	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+	for (uint32_t i = 0; i < prdshm__locks(seg)->slots_per_part; i++) {
 		struct prdshm__slot *sl = &slots[i];
 
 		sl->head = PRDSHM__NIL;
@@ -1578,22 +1578,22 @@ static void rebuild_slots(struct prdshm_seg *seg, uint32_t p)
 			continue;
 		}
 		sl->name[sl->name_len] = '\0';
-		sl->chain = buckets[sl->hash & (seg->buckets_per_part - 1)];
-		buckets[sl->hash & (seg->buckets_per_part - 1)] = i;
+		sl->chain = buckets[sl->hash & (prdshm__locks(seg)->buckets_per_part - 1)];
+		buckets[sl->hash & (prdshm__locks(seg)->buckets_per_part - 1)] = i;
 	}
 }
 
 int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 {
-	struct prdshm__part *part = &seg->parts[p];
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
+	struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint64_t maxseq = 0;
 
 	rebuild_slots(seg, p);
 	part->free_rec = PRDSHM__NIL;
 	part->nrecs = 0;
-	for (uint32_t i = seg->recs_per_part; i-- > 0;) {
+	for (uint32_t i = prdshm__locks(seg)->recs_per_part; i-- > 0;) {
 		struct prdshm__rec *r = &recs[i];
 
 		/* Only a held SHARED record can be upgrading.  A RELEASED one
@@ -1622,11 +1622,11 @@ int prdshm__part_rebuild(struct prdshm_seg *seg, uint32_t p)
 		part->seq = maxseq + 1;
 	part->free_slot = PRDSHM__NIL;
 	part->nslots = 0;
-	for (uint32_t i = seg->slots_per_part; i-- > 0;) {
+	for (uint32_t i = prdshm__locks(seg)->slots_per_part; i-- > 0;) {
 		struct prdshm__slot *sl = &slots[i];
 
 		__atomic_sub_fetch(&sl->nwaiting, 1, __ATOMIC_SEQ_CST); /* rebuild_slots() */
-		if (sl->head >= seg->recs_per_part)
+		if (sl->head >= prdshm__locks(seg)->recs_per_part)
 			sl->name_len = 0; /* no records: the resource is free */
 		if (sl->name_len == 0) {
 			sl->chain = part->free_slot;
@@ -1708,7 +1708,7 @@ static int many_prepare(prdshm_session *s, const char *const *resources, size_t 
 	return 0;
 }
 
-int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
+int prdshm__shm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		     prdshm_mode mode, int64_t timeout_ms, const char *phase_id, size_t *failed)
 {
 	struct many_item *items;
@@ -1729,7 +1729,7 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	r = many_prepare(s, resources, n, items, failed);
 	for (; r == 0 && got < n; got++) {
-		r = prdshm_lock(s, items[got].name, mode, remaining_ms(timeout_ms, deadline),
+		r = prdshm__shm_lock(s, items[got].name, mode, remaining_ms(timeout_ms, deadline),
 				phase_id);
 		if (r && failed)
 			*failed = items[got].index;
@@ -1741,7 +1741,7 @@ int prdshm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
 
 		prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
 		for (size_t i = 0; got > 0 && i + 1 < got; i++)
-			prdshm_unlock(s, items[i].name);
+			prdshm__shm_unlock(s, items[i].name);
 		prdshm__fail(r, "%s", msg);
 	}
 	free(items);
@@ -1767,7 +1767,7 @@ static void holder_out(struct prdshm_seg *seg, const struct prdshm__rec *x, prds
 	prdshm__abi_copy_out(dst, &h, sizeof(h));
 }
 
-int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
+int prdshm__shm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n)
 {
 	size_t len, count = 0;
@@ -1791,10 +1791,10 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 	r = part_lock(seg, p, -1);
 	if (r)
 		return r;
-	recs = prdshm__part_recs(seg, p);
+	recs = prdshm__part_recs(prdshm__locks(seg), p);
 	si = slot_find(seg, p, resource, len, hash);
-	i = si == PRDSHM__NIL ? PRDSHM__NIL : prdshm__part_slots(seg, p)[si].head;
-	for (uint32_t k = 0; i < seg->recs_per_part && k < seg->recs_per_part; k++) {
+	i = si == PRDSHM__NIL ? PRDSHM__NIL : prdshm__part_slots(prdshm__locks(seg), p)[si].head;
+	for (uint32_t k = 0; i < prdshm__locks(seg)->recs_per_part && k < prdshm__locks(seg)->recs_per_part; k++) {
 		const struct prdshm__rec *x = &recs[i];
 
 		i = x->next;

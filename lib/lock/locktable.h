@@ -7,11 +7,8 @@
 
 #include <stdint.h>
 
+#include "lock/region.h"
 #include "shm/segment.h"
-
-/* Empty partition @p p: all slots and records on the free lists.  Called
- * by the creator, and by repair before rebuilding. */
-void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p);
 
 /* The repair function of partition (uintptr_t)@p arg: rebuild its derived
  * state.  Call holding the partition mutex. */
@@ -71,4 +68,18 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
  * 0 if there is no cycle; PRDSHM_ERECOVER. */
 int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t rec, uint64_t use,
 			   uint32_t slot, uint32_t gen);
+/* The lock table's entry points: the contracts of prdshm_lock(),
+ * prdshm_unlock() ... in prdshm.h; lib/api/ checks the handle and
+ * dispatches to them. */
+int prdshm__shm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
+		     int64_t timeout_ms, const char *phase_id);
+int prdshm__shm_unlock(prdshm_session *s, const char *resource);
+int prdshm__shm_unlock_all(prdshm_session *s, size_t *freed);
+int prdshm__shm_lock_many(prdshm_session *s, const char *const *resources, size_t n,
+			  prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
+			  size_t *failed);
+int prdshm__shm_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
+int prdshm__shm_downgrade(prdshm_session *s, const char *resource);
+int prdshm__shm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
+			   prdshm_holder *out, size_t cap, size_t *n);
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lock/locktable.h"
+#include "ops/ops.h"
 #include "plan/phases.h"
 #include "base/report.h"
 #include "session/session.h"
@@ -53,14 +54,14 @@ static void deliver(struct checker *c)
 static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 {
 	struct prdshm_seg *seg = c->seg;
-	const struct prdshm__slot *sl = &prdshm__part_slots(seg, p)[si];
-	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	const struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint32_t nshared = 0, nexcl = 0, nwaiting = 0, n = 0, i = sl->head;
 	uint32_t live_shared = 0, live_excl = 0;
 	uint64_t lastseq = 0;
 	int nl = (int)(sl->name_len > 64 ? 64 : sl->name_len);
 
-	for (; i < seg->recs_per_part && n <= seg->recs_per_part; n++) {
+	for (; i < prdshm__locks(seg)->recs_per_part && n <= prdshm__locks(seg)->recs_per_part; n++) {
 		const struct prdshm__rec *r = &recs[i];
 
 		uint32_t st = prdshm__rec_state(r);
@@ -68,7 +69,7 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 		if (st == PRDSHM__REC_FREE)
 			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': free record %u on its list", nl,
 				sl->name, i);
-		if (r->slot != si || r->sess >= seg->max_agents)
+		if (r->slot != si || r->sess >= prdshm__sessions(seg)->max_agents)
 			problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record %u points elsewhere", nl,
 				sl->name, i);
 		if (n > 0 && r->seq <= lastseq)
@@ -89,7 +90,7 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 			live_shared++;
 		if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
 			nwaiting++;
-		if (st != PRDSHM__REC_RELEASED && r->sess < seg->max_agents &&
+		if (st != PRDSHM__REC_RELEASED && r->sess < prdshm__sessions(seg)->max_agents &&
 		    !prdshm__session_alive(seg, r->sess, r->gen)) {
 			char id[PRDSHM_ID_MAX + 1];
 
@@ -99,7 +100,7 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 		}
 		i = r->next;
 	}
-	if (n > seg->recs_per_part)
+	if (n > prdshm__locks(seg)->recs_per_part)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record list loops", nl, sl->name);
 	if (n == 0)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': in use without records", nl, sl->name);
@@ -121,36 +122,36 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 static void check_free_lists(struct checker *c, uint32_t p, uint32_t nslots, uint32_t nrecs)
 {
 	struct prdshm_seg *seg = c->seg;
-	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	const struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint32_t i, n = 0;
 
-	for (i = seg->parts[p].free_slot; i < seg->slots_per_part && n <= seg->slots_per_part;
+	for (i = prdshm__locks(seg)->parts[p].free_slot; i < prdshm__locks(seg)->slots_per_part && n <= prdshm__locks(seg)->slots_per_part;
 	     i = slots[i].chain, n++)
 		if (slots[i].name_len != 0)
 			break;
-	if (i != PRDSHM__NIL || n != seg->slots_per_part - nslots)
+	if (i != PRDSHM__NIL || n != prdshm__locks(seg)->slots_per_part - nslots)
 		problem(c, PRDSHM_CHECK_ERROR, "partition %u: free slot list corrupt (%u listed, %u free)",
-			p, n, seg->slots_per_part - nslots);
+			p, n, prdshm__locks(seg)->slots_per_part - nslots);
 	n = 0;
-	for (i = seg->parts[p].free_rec; i < seg->recs_per_part && n <= seg->recs_per_part;
+	for (i = prdshm__locks(seg)->parts[p].free_rec; i < prdshm__locks(seg)->recs_per_part && n <= prdshm__locks(seg)->recs_per_part;
 	     i = recs[i].next, n++)
 		if (prdshm__rec_state(&recs[i]) != PRDSHM__REC_FREE)
 			break;
-	if (i != PRDSHM__NIL || n != seg->recs_per_part - nrecs)
+	if (i != PRDSHM__NIL || n != prdshm__locks(seg)->recs_per_part - nrecs)
 		problem(c, PRDSHM_CHECK_ERROR,
 			"partition %u: free record list corrupt (%u listed, %u free)", p, n,
-			seg->recs_per_part - nrecs);
+			prdshm__locks(seg)->recs_per_part - nrecs);
 }
 
 static void check_partition(struct checker *c, uint32_t p)
 {
 	struct prdshm_seg *seg = c->seg;
-	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	const struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
+	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint32_t nslots = 0, nrecs_listed = 0, nrecs = 0;
 
-	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+	for (uint32_t i = 0; i < prdshm__locks(seg)->slots_per_part; i++) {
 		const struct prdshm__slot *sl = &slots[i];
 
 		if (sl->name_len == 0)
@@ -163,9 +164,9 @@ static void check_partition(struct checker *c, uint32_t p)
 		}
 		nrecs_listed += check_slot(c, p, i);
 	}
-	for (uint32_t i = 0; i < seg->recs_per_part; i++)
+	for (uint32_t i = 0; i < prdshm__locks(seg)->recs_per_part; i++)
 		nrecs += prdshm__rec_state(&recs[i]) != PRDSHM__REC_FREE;
-	if (nslots != seg->parts[p].nslots || nrecs != seg->parts[p].nrecs)
+	if (nslots != prdshm__locks(seg)->parts[p].nslots || nrecs != prdshm__locks(seg)->parts[p].nrecs)
 		problem(c, PRDSHM_CHECK_ERROR, "partition %u: usage counters disagree", p);
 	if (nrecs != nrecs_listed)
 		problem(c, PRDSHM_CHECK_ERROR, "partition %u: %u records in use, %u on lists", p,
@@ -175,7 +176,7 @@ static void check_partition(struct checker *c, uint32_t p)
 
 static void check_locks(struct checker *c, unsigned flags)
 {
-	for (uint32_t p = 0; p < c->seg->nparts; p++) {
+	for (uint32_t p = 0; p < prdshm__locks(c->seg)->nparts; p++) {
 		int locked = !(flags & PRDSHM_SNAP_NOLOCK) &&
 			     prdshm__part_lock(c->seg, p, CHECK_LOCK_MS) == 0;
 
@@ -190,8 +191,8 @@ static void check_agents(struct checker *c)
 {
 	struct prdshm_seg *seg = c->seg;
 
-	for (uint32_t i = 0; i < seg->max_agents; i++) {
-		const struct prdshm__agent *a = &seg->agents[i];
+	for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++) {
+		const struct prdshm__agent *a = &prdshm__sessions(seg)->agents[i];
 		char id[PRDSHM_ID_MAX + 1];
 
 		/* A dead agent that holds nothing is history, not a problem:
@@ -234,7 +235,7 @@ static int check(struct checker *c, unsigned flags)
 	return prdshm__call_ok();
 }
 
-int prdshm_check(prdshm_seg *seg, unsigned flags,
+int prdshm__shm_check(prdshm_seg *seg, unsigned flags,
 		 void (*report)(void *ctx, int severity, const char *problem), void *ctx)
 {
 	struct checker c = { .seg = seg, .report = report, .ctx = ctx };

@@ -9,12 +9,77 @@
 #include <unistd.h>
 
 #include "lock/locktable.h"
+#include "ops/ops.h"
 #include "plan/phases.h"
 #include "ops/recovery.h"
 #include "base/report.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
+
+/*
+ * Reap slot @p i, whose owner is gone: fail or requeue its phases, then
+ * mark it DEAD and FREE.  Its lock records are recognised as stale by
+ * generation and swept lazily.  If a bounded reap cannot have the phase
+ * mutex in time, the slot stays ACTIVE for the next reap to finish; any
+ * other failure there is left to the phase region's own repair.  Call when
+ * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT.
+ */
+static int reap_slot(struct prdshm_seg *seg, uint32_t i, int requeue,
+		     void (*report)(void *ctx, const char *line), void *ctx)
+{
+	struct prdshm__agent *a = &prdshm__sessions(seg)->agents[i];
+	char id[PRDSHM_ID_MAX + 1], line[160];
+	int r;
+
+	prdshm__agent_id(seg, i, id);
+	if (report) {
+		snprintf(line, sizeof(line), "agent %s (slot %u, pid %d) is dead", id, i,
+			 (int)a->pid);
+		report(ctx, line);
+	}
+	r = prdshm__phases_session_died(seg, i, a->gen, id, requeue, report, ctx);
+	if (r == PRDSHM_ETIMEDOUT)
+		return r;
+	__atomic_store_n(&a->state, PRDSHM__SLOT_FREE, __ATOMIC_RELEASE);
+	a->status = PRDSHM_AGENT_DEAD;
+	return 0;
+}
+
+/* Reap every ACTIVE slot whose owner is gone; @p n counts them.  Call when
+ * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT. */
+int prdshm__reap_dead_slots(struct prdshm_seg *seg, int requeue,
+			    void (*report)(void *ctx, const char *line), void *ctx, size_t *n)
+{
+	int r;
+
+	*n = 0;
+	for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++) {
+		if (prdshm__sessions(seg)->agents[i].state != PRDSHM__SLOT_ACTIVE || prdshm__session_slot_held(seg->fd, i))
+			continue;
+		r = reap_slot(seg, i, requeue, report, ctx);
+		if (r)
+			return r;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int sessions_reap(struct prdshm_seg *seg, int requeue,
+			 void (*report)(void *ctx, const char *line), void *ctx,
+			  size_t *nreaped)
+{
+	int r = prdshm__sess_lock(seg, -1);
+	size_t n;
+
+	if (r)
+		return r;
+	r = prdshm__reap_dead_slots(seg, requeue, report, ctx, &n);
+	prdshm__sess_unlock(seg);
+	if (nreaped)
+		*nreaped = n;
+	return r;
+}
 
 static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		void *ctx, size_t *nreaped)
@@ -23,14 +88,14 @@ static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 
 	/* Locks first, so that a phase failed below is never seen as failed
 	 * while its outputs are still locked by the dead agent. */
-	for (uint32_t p = 0; p < seg->nparts; p++) {
+	for (uint32_t p = 0; p < prdshm__locks(seg)->nparts; p++) {
 		r = prdshm__part_lock(seg, p, -1);
 		if (r)
 			return r;
 		prdshm__part_sweep_dead(seg, p, report, ctx);
 		prdshm__part_unlock(seg, p);
 	}
-	r = prdshm__sessions_reap(seg, requeue, report, ctx, nreaped);
+	r = sessions_reap(seg, requeue, report, ctx, nreaped);
 	if (r == 0)
 		r = prdshm__phases_reap_orphans(seg, requeue, report, ctx);
 	return r;
@@ -38,7 +103,7 @@ static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const ch
 
 /* A live process stopped inside a critical section must not hang the
  * operator's cleanup: every mutex wait below shares one bound. */
-int prdshm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
+int prdshm__shm_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		void *ctx, size_t *nreaped)
 {
 	struct prdshm__msgq queue = { 0 };
@@ -81,13 +146,13 @@ static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 {
 	int r;
 
-	r = prdshm__mutex_lock_recover(seg, &seg->hdr->sess_mutex, prdshm__sess_repair, NULL);
+	r = prdshm__mutex_lock_recover(seg, prdshm__sessions(seg)->mutex, prdshm__sess_repair, NULL);
 	if (r)
 		return r;
 	prdshm__sess_repair(seg, NULL);
 	prdshm__sess_unlock(seg);
-	for (uint32_t p = 0; p < seg->nparts; p++) {
-		r = prdshm__mutex_lock_recover(seg, &seg->parts[p].mutex, prdshm__part_repair,
+	for (uint32_t p = 0; p < prdshm__locks(seg)->nparts; p++) {
+		r = prdshm__mutex_lock_recover(seg, &prdshm__locks(seg)->parts[p].mutex, prdshm__part_repair,
 					       (void *)(uintptr_t)p);
 		if (r)
 			return r;
@@ -98,7 +163,7 @@ static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 	/* The phase region revives and rebuilds its own mutex and state. */
 	r = prdshm__phases_recover(seg, report, ctx);
 	if (r == 0)
-		r = prdshm__sessions_reap(seg, 0, report, ctx, NULL);
+		r = sessions_reap(seg, 0, report, ctx, NULL);
 	return r;
 }
 
@@ -180,7 +245,7 @@ static int settle_mark(prdshm_seg *seg, uint32_t seen, int r)
 			    seg->name);
 }
 
-int prdshm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
+int prdshm__shm_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
 {
 	struct prdshm__msgq queue = { 0 };
 	uint64_t outer;

@@ -18,8 +18,9 @@
 #include <unistd.h>
 
 #include "lock/locktable.h"
+#include "ops/ops.h"
 #include "plan/phases.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
 
@@ -27,7 +28,7 @@
 
 static void copy_agent(struct prdshm_seg *seg, uint32_t i, prdshm_agent_info *out)
 {
-	const struct prdshm__agent *a = &seg->agents[i];
+	const struct prdshm__agent *a = &prdshm__sessions(seg)->agents[i];
 	uint32_t nlog = a->nlog;
 	uint32_t n = nlog < PRDSHM_LOG_LINES ? nlog : PRDSHM_LOG_LINES;
 
@@ -61,11 +62,11 @@ static int snap_agents(struct prdshm_seg *seg, unsigned flags, prdshm_snapshot *
 
 	if (!locked)
 		snap->locked = 0;
-	snap->agents = calloc(seg->max_agents ? seg->max_agents : 1, sizeof(*snap->agents));
+	snap->agents = calloc(prdshm__sessions(seg)->max_agents ? prdshm__sessions(seg)->max_agents : 1, sizeof(*snap->agents));
 	if (snap->agents == NULL)
 		goto out;
-	for (uint32_t i = 0; i < seg->max_agents; i++)
-		if (seg->agents[i].used)
+	for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++)
+		if (prdshm__sessions(seg)->agents[i].used)
 			copy_agent(seg, i, &snap->agents[n++]);
 	snap->nagents = n;
 out:
@@ -82,14 +83,14 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	h->struct_size = sizeof(*h);
 	memcpy(h->phase_id, r->phase, PRDSHM_ID_MAX);
 	h->phase_id[PRDSHM_ID_MAX] = '\0';
-	if (sess < seg->max_agents &&
-	    __atomic_load_n(&seg->agents[sess].gen, __ATOMIC_ACQUIRE) != r->gen) {
+	if (sess < prdshm__sessions(seg)->max_agents &&
+	    __atomic_load_n(&prdshm__sessions(seg)->agents[sess].gen, __ATOMIC_ACQUIRE) != r->gen) {
 		/* The slot has a new owner since: its id and pid would name
 		 * the wrong agent. */
 		prdshm__strlcpy(h->agent_id, "?", sizeof(h->agent_id));
 	} else {
 		prdshm__agent_id(seg, sess, h->agent_id);
-		h->pid = sess < seg->max_agents ? seg->agents[sess].pid : 0;
+		h->pid = sess < prdshm__sessions(seg)->max_agents ? prdshm__sessions(seg)->agents[sess].pid : 0;
 	}
 	h->slot = (int32_t)sess;
 	h->mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED;
@@ -110,7 +111,7 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__slot *sl,
 		     prdshm_lock_info *li)
 {
-	const struct prdshm__rec *recs = prdshm__part_recs(seg, p);
+	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	size_t cap = 8, n = 0;
 	int show_released;
 
@@ -127,7 +128,7 @@ static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__sl
 	for (int waiting = 0; waiting < 2; waiting++) {
 		uint32_t i = sl->head;
 
-		for (uint32_t k = 0; i < seg->recs_per_part && k < seg->recs_per_part; k++) {
+		for (uint32_t k = 0; i < prdshm__locks(seg)->recs_per_part && k < prdshm__locks(seg)->recs_per_part; k++) {
 			const struct prdshm__rec *r = &recs[i];
 			uint32_t st = prdshm__rec_state(r);
 			int held = st == PRDSHM__REC_HELD ||
@@ -164,9 +165,9 @@ static int copy_slot(struct prdshm_seg *seg, uint32_t p, const struct prdshm__sl
 static int snap_partition(struct prdshm_seg *seg, uint32_t p, prdshm_snapshot *snap,
 			  size_t *cap)
 {
-	const struct prdshm__slot *slots = prdshm__part_slots(seg, p);
+	const struct prdshm__slot *slots = prdshm__part_slots(prdshm__locks(seg), p);
 
-	for (uint32_t i = 0; i < seg->slots_per_part; i++) {
+	for (uint32_t i = 0; i < prdshm__locks(seg)->slots_per_part; i++) {
 		prdshm_lock_info *li;
 
 		if (slots[i].name_len == 0)
@@ -197,7 +198,7 @@ static int snap_locks(struct prdshm_seg *seg, unsigned flags, prdshm_snapshot *s
 	size_t cap = 0;
 	int r = 0;
 
-	for (uint32_t p = 0; p < seg->nparts && r == 0; p++) {
+	for (uint32_t p = 0; p < prdshm__locks(seg)->nparts && r == 0; p++) {
 		int locked = !(flags & PRDSHM_SNAP_NOLOCK) &&
 			     prdshm__part_lock(seg, p, SNAP_LOCK_MS) == 0;
 
@@ -363,7 +364,7 @@ static void snap_proc_states(struct prdshm_seg *seg, prdshm_snapshot *snap)
 	free(memo);
 }
 
-int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
+int prdshm__shm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 {
 	prdshm_snapshot *snap;
 	int r;

@@ -32,7 +32,7 @@
 #include "base/abi.h"
 #include "base/futex.h"
 #include "plan/phases.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
 
@@ -209,13 +209,13 @@ static int geom_load(struct prdshm_seg *seg, struct geom *g)
 {
 	uint64_t bytes, off;
 
-	if (seg == NULL || seg->hdr == NULL || seg->phases == NULL)
+	if (seg == NULL || seg->hdr == NULL || prdshm__plan(seg)->base == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "no segment");
-	bytes = seg->hdr->phase_bytes;
-	off = (uint64_t)(seg->phases - seg->base);
+	bytes = prdshm__plan(seg)->bytes;
+	off = (uint64_t)(prdshm__plan(seg)->base - seg->base);
 	if (off > seg->size || bytes > seg->size - off)
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region outside the mapping");
-	return geom_parse(seg->phases, bytes, g);
+	return geom_parse(prdshm__plan(seg)->base, bytes, g);
 }
 
 /* Index list @p cnt entries at arena offset @p off; NULL (and *n = 0) if it
@@ -421,7 +421,7 @@ static int map_graph_error(int err, const prdshm_diag *diag)
 static int load_header(struct prdshm_seg *seg, const prdshm_config *cfg,
 		       const struct layout *L, size_t nwaves)
 {
-	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)seg->phases;
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
 	int r = prdshm__mutex_init(&reg->mutex);
 
 	if (r)
@@ -598,7 +598,7 @@ static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prd
 	int r = load_header(seg, cfg, L, prdshm_graph_nwaves(gr));
 
 	if (r == 0)
-		r = geom_parse(seg->phases, L->bytes, &g);
+		r = geom_parse(prdshm__plan(seg)->base, L->bytes, &g);
 	if (r)
 		return r;
 	f.arena = g.arena;
@@ -630,13 +630,13 @@ int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg)
 	struct layout L;
 	int r;
 
-	if (seg == NULL || seg->phases == NULL || cfg == NULL || (cfg->nphases && !cfg->phases))
+	if (seg == NULL || prdshm__plan(seg)->base == NULL || cfg == NULL || (cfg->nphases && !cfg->phases))
 		return prdshm__fail(PRDSHM_EINVAL, "phases: no segment or no plan");
 	if (cfg->max_phases < 0 || cfg->nphases > (size_t)cfg->max_phases)
 		return prdshm__fail(PRDSHM_EPHASEFULL, "plan has %zu phases (max_phases=%d)",
 				    cfg->nphases, cfg->max_phases);
 	compute_layout(cfg, &L);
-	if (L.bytes > UINT32_MAX || L.bytes != seg->hdr->phase_bytes)
+	if (L.bytes > UINT32_MAX || L.bytes != prdshm__plan(seg)->bytes)
 		return prdshm__fail(PRDSHM_ECONFIG, "phase region of %llu bytes does not fit",
 				    (unsigned long long)L.bytes);
 	r = prdshm_graph_build(cfg->phases, cfg->nphases, &gr, &diag);
@@ -1291,9 +1291,9 @@ static void release_agent(struct prdshm_seg *seg, const struct geom *g, uint32_t
 	int32_t slot = g->ph[i].agent_slot;
 	struct prdshm__agent *a;
 
-	if (slot < 0 || (uint32_t)slot >= seg->max_agents)
+	if (slot < 0 || (uint32_t)slot >= prdshm__sessions(seg)->max_agents)
 		return;
-	a = &seg->agents[slot];
+	a = &prdshm__sessions(seg)->agents[slot];
 	if (a->phase != (int32_t)i)
 		return;
 	a->phase = -1;
@@ -1366,7 +1366,7 @@ static void repair_ctx_init(struct repair_ctx *rc, const prdshm_session *s)
 static int holder_alive(struct prdshm_seg *seg, const struct prdshm__phase *p,
 			const struct repair_ctx *rc)
 {
-	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= seg->max_agents)
+	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= prdshm__sessions(seg)->max_agents)
 		return 0;
 	if (rc && rc->has_self && rc->slot == (uint32_t)p->agent_slot && rc->gen == p->agent_gen)
 		return 1;
@@ -1376,12 +1376,12 @@ static int holder_alive(struct prdshm_seg *seg, const struct prdshm__phase *p,
 /* The agents' phase fields follow from the IN_PROGRESS phases. */
 static void rebuild_agents(struct prdshm_seg *seg, const struct geom *g)
 {
-	for (uint32_t a = 0; a < seg->max_agents; a++)
-		seg->agents[a].phase = -1;
+	for (uint32_t a = 0; a < prdshm__sessions(seg)->max_agents; a++)
+		prdshm__sessions(seg)->agents[a].phase = -1;
 	for (uint32_t i = 0; i < g->n; i++) {
 		int32_t slot = g->ph[i].agent_slot;
-		if (g->ph[i].status == IP && slot >= 0 && (uint32_t)slot < seg->max_agents)
-			seg->agents[slot].phase = (int32_t)i;
+		if (g->ph[i].status == IP && slot >= 0 && (uint32_t)slot < prdshm__sessions(seg)->max_agents)
+			prdshm__sessions(seg)->agents[slot].phase = (int32_t)i;
 	}
 }
 
@@ -1562,7 +1562,7 @@ static int session_ok(const prdshm_session *s)
 {
 	if (s == NULL || s->seg == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "no session");
-	if (s->slot >= s->seg->max_agents)
+	if (s->slot >= prdshm__sessions(s->seg)->max_agents)
 		return prdshm__fail(PRDSHM_ENOAGENT, "session slot %u out of range", s->slot);
 	return 0;
 }
@@ -1614,7 +1614,7 @@ static void take(const struct geom *g, uint32_t i, prdshm_session *s, struct op 
 		 prdshm_claim *out)
 {
 	struct prdshm__phase *p = &g->ph[i];
-	struct prdshm__agent *a = &s->seg->agents[s->slot];
+	struct prdshm__agent *a = &prdshm__sessions(s->seg)->agents[s->slot];
 
 	/* The holder first, then the status: a crash in between leaves a
 	 * QUEUED phase with a stale holder, which nothing reads. */
@@ -1667,7 +1667,7 @@ static uint32_t reap_dead_holders(const struct geom *g, prdshm_session *s, struc
 /* 1 if session @p s holds a phase IN_PROGRESS (its index in *held). */
 static int holds_phase(const struct geom *g, const prdshm_session *s, uint32_t *held)
 {
-	int32_t i = s->seg->agents[s->slot].phase;
+	int32_t i = prdshm__sessions(s->seg)->agents[s->slot].phase;
 
 	if (i < 0 || (uint32_t)i >= g->n)
 		return 0;
@@ -1738,7 +1738,7 @@ static int claim(prdshm_session *s, prdshm_claim *out)
 	return r;
 }
 
-int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
+int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
 {
 	uint64_t outer;
 	int r;
@@ -1763,12 +1763,7 @@ int prdshm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim
 	return prdshm__busy_if_try(r, timeout_ms);
 }
 
-int prdshm_phase_claim(prdshm_session *s, prdshm_claim *out)
-{
-	return prdshm_phase_claim_timed(s, PRDSHM_WAIT_FOREVER, out);
-}
-
-int prdshm_phase_wait(prdshm_session *s, int64_t timeout_ms)
+int prdshm__shm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 {
 	struct repair_ctx rc;
 	struct run_state st;
@@ -1872,13 +1867,13 @@ static int finish(prdshm_session *s, int32_t index, uint32_t to, int exit_status
 	return r;
 }
 
-int prdshm_phase_complete(prdshm_session *s, int32_t index)
+int prdshm__shm_phase_complete(prdshm_session *s, int32_t index)
 {
 	prdshm__call_begin();
 	return finish(s, index, CO, 0, NULL);
 }
 
-int prdshm_phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
+int prdshm__shm_phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
 {
 	prdshm__call_begin();
 	return finish(s, index, FA, exit_status, message);
@@ -1971,7 +1966,7 @@ static int set_locked(struct prdshm_seg *seg, const struct geom *g, const char *
 	}
 }
 
-int prdshm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
+int prdshm__shm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 		     prdshm_phase_status to)
 {
 	struct repair_ctx rc;
@@ -2129,7 +2124,7 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 /* ------------------------------------------------------------------------ */
 /* Agents: heartbeat and log                                                */
 
-int prdshm_agent_heartbeat(prdshm_session *s)
+int prdshm__shm_agent_heartbeat(prdshm_session *s)
 {
 	struct prdshm__agent *a;
 	int r;
@@ -2138,7 +2133,7 @@ int prdshm_agent_heartbeat(prdshm_session *s)
 	r = session_ok(s);
 	if (r)
 		return r;
-	a = &s->seg->agents[s->slot];
+	a = &prdshm__sessions(s->seg)->agents[s->slot];
 	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != s->gen)
 		return prdshm__fail(PRDSHM_ENOAGENT, "agent %s was reaped", s->id);
 	/* Lock-free: only the owner writes it, readers want any recent value. */
@@ -2146,7 +2141,7 @@ int prdshm_agent_heartbeat(prdshm_session *s)
 	return 0;
 }
 
-int prdshm_agent_log(prdshm_session *s, const char *line)
+int prdshm__shm_agent_log(prdshm_session *s, const char *line)
 {
 	struct prdshm__agent *a;
 	int r;
@@ -2160,7 +2155,7 @@ int prdshm_agent_log(prdshm_session *s, const char *line)
 	r = prdshm__sess_lock(s->seg, -1);
 	if (r)
 		return r;
-	a = &s->seg->agents[s->slot];
+	a = &prdshm__sessions(s->seg)->agents[s->slot];
 	if (a->gen != s->gen || a->state != PRDSHM__SLOT_ACTIVE) {
 		r = prdshm__fail(PRDSHM_ENOAGENT, "agent %s was reaped", s->id);
 	} else {
@@ -2324,9 +2319,9 @@ static unsigned char *copy_region(struct prdshm_seg *seg, int locked, uint64_t b
 	repair_ctx_init(&rc, NULL);
 	if (locked && phase_lock(seg, &g, &rc, INSPECT_TIMEOUT_MS) == 0)
 		*got = 1;
-	memcpy(copy, seg->phases, bytes);
-	for (uint32_t a = 0; agent_phase && a < seg->max_agents; a++)
-		agent_phase[a] = seg->agents[a].phase;
+	memcpy(copy, prdshm__plan(seg)->base, bytes);
+	for (uint32_t a = 0; agent_phase && a < prdshm__sessions(seg)->max_agents; a++)
+		agent_phase[a] = prdshm__sessions(seg)->agents[a].phase;
 	if (*got)
 		prdshm__mutex_unlock(&g.reg->mutex);
 	return copy;
@@ -2462,7 +2457,7 @@ static void check_phase_state(struct check_state *cs, const struct geom *g, uint
 		check_error(cs, "phase '%s' is %s before its dependencies are done", id, sname(s));
 	if (s != IP)
 		return;
-	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= cs->seg->max_agents ||
+	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= prdshm__sessions(cs->seg)->max_agents ||
 	    cs->agent_phase[p->agent_slot] != (int32_t)i) {
 		check_error(cs, "phase '%s' is IN_PROGRESS without a matching agent (slot %d)", id,
 			    (int)p->agent_slot);
@@ -2510,7 +2505,7 @@ static void check_counts(struct check_state *cs, const struct geom *g)
 	if (g->nwaves && reg->current_wave >= g->nwaves)
 		check_error(cs, "current wave %u out of range", reg->current_wave);
 	check_waves(cs, g, st.minw);
-	for (uint32_t a = 0; a < cs->seg->max_agents; a++) {
+	for (uint32_t a = 0; a < prdshm__sessions(cs->seg)->max_agents; a++) {
 		int32_t i = cs->agent_phase[a];
 		if (i == -1)
 			continue;
@@ -2629,7 +2624,7 @@ int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags, problem_fn repo
 		problem(report, ctx, PRDSHM_CHECK_ERROR, "%s", prdshm_last_error());
 		return PRDSHM_ECORRUPT;
 	}
-	agent_phase = malloc((seg->max_agents ? seg->max_agents : 1) * sizeof(*agent_phase));
+	agent_phase = malloc((prdshm__sessions(seg)->max_agents ? prdshm__sessions(seg)->max_agents : 1) * sizeof(*agent_phase));
 	if (agent_phase)
 		copy = copy_region(seg, !(flags & PRDSHM_SNAP_NOLOCK), live.region_bytes,
 				   agent_phase, &got);

@@ -11,8 +11,24 @@
 #include "prdshm.h"
 #include "shm/segment.h"
 
+/* Its index in the shm backend's region list (lib/ops/regions.c). */
+#define PRDSHM__REGION_PHASES 2
+
+/* The plan layer's view (prdshm__seg_view()): where the region is. */
+struct prdshm__plan {
+	unsigned char *base;
+	uint64_t bytes;
+};
+
+static inline struct prdshm__plan *prdshm__plan(const struct prdshm_seg *seg)
+{
+	return (struct prdshm__plan *)prdshm__seg_view(seg, PRDSHM__REGION_PHASES);
+}
+
+extern const struct prdshm__region_type prdshm__phases_region;
+
 /*
- * The region, at seg->phases (offsets below are from its start):
+ * The region, at prdshm__plan(seg)->base (offsets below are from its start):
  *
  *   +--------------------------------+  0
  *   | struct prdshm__phase_region    |  mutex, doorbell, run and wave state
@@ -27,7 +43,7 @@
  *   |                                |  dependency and dependant index
  *   |                                |  lists, output tables,
  *   |                                |  strings (NUL-terminated)
- *   +--------------------------------+  region_bytes (= hdr->phase_bytes)
+ *   +--------------------------------+  region_bytes (= the region table)
  *
  * Immutable fields are written by the creator under the init lock, before
  * the segment's magic, and only read afterwards; every value read from them
@@ -69,7 +85,7 @@ struct prdshm__phase_region {
 	uint32_t max_phases;      /* capacity of phases[] and waves[] */
 	uint32_t nphases;         /* phases in the plan, <= max_phases */
 	uint32_t nwaves;          /* waves of the plan, <= nphases */
-	uint64_t region_bytes;    /* equals hdr->phase_bytes */
+	uint64_t region_bytes;    /* equals the region table */
 	uint64_t off_phases, off_waves, off_ready, off_arena;
 	uint64_t arena_bytes;
 	uint32_t topo_off;        /* arena offset of uint32_t[nphases]: wave order */
@@ -166,12 +182,12 @@ PRDSHM__LAYOUT_CHECK(prdshm__wave, PRDSHM__WAVE_FIELDS);
 /* Bytes the phase region needs for @p cfg (max_phases and the plan). */
 size_t prdshm__phases_bytes(const prdshm_config *cfg);
 
-/* Initialise the region at seg->phases from @p cfg's plan.  Called once by
+/* Initialise the region at prdshm__plan(seg)->base from @p cfg's plan.  Called once by
  * the creator, under the init lock, before the magic is written. */
 int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg);
 
 /* Validate the region's header at open (sizes, counts, offsets within
- * hdr->phase_bytes).  @return 0 or PRDSHM_ECORRUPT. */
+ * the region table).  @return 0 or PRDSHM_ECORRUPT. */
 int prdshm__phases_validate(struct prdshm_seg *seg);
 
 /* Contribution of the phase region to the layout hash: its structs' field
@@ -222,4 +238,16 @@ void prdshm__phases_snapshot_free(prdshm_snapshot *snap);
  * before its dependencies); PRDSHM_ENOMEM (no copy could be made). */
 int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags,
 			 void (*report)(void *ctx, int severity, const char *problem), void *ctx);
+
+/* The plan's entry points: the contracts of prdshm_phase_claim_timed() ...
+ * in prdshm.h; lib/api/ checks the handle and dispatches to them. */
+int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);
+int prdshm__shm_phase_wait(prdshm_session *s, int64_t timeout_ms);
+int prdshm__shm_phase_complete(prdshm_session *s, int32_t index);
+int prdshm__shm_phase_fail(prdshm_session *s, int32_t index, int exit_status,
+			   const char *message);
+int prdshm__shm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
+			  prdshm_phase_status to);
+int prdshm__shm_agent_heartbeat(prdshm_session *s);
+int prdshm__shm_agent_log(prdshm_session *s, const char *line);
 #endif

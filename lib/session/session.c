@@ -18,27 +18,25 @@
 #include <unistd.h>
 
 #include "base/abi.h"
-#include "lock/locktable.h"
-#include "plan/phases.h"
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
 
 
 int prdshm__sess_lock(struct prdshm_seg *seg, int64_t timeout_ms)
 {
-	return prdshm__mutex_lock(seg, &seg->hdr->sess_mutex, timeout_ms, prdshm__sess_repair, NULL);
+	return prdshm__mutex_lock(seg, prdshm__sessions(seg)->mutex, timeout_ms, prdshm__sess_repair, NULL);
 }
 
 void prdshm__sess_unlock(struct prdshm_seg *seg)
 {
-	prdshm__mutex_unlock(&seg->hdr->sess_mutex);
+	prdshm__mutex_unlock(prdshm__sessions(seg)->mutex);
 }
 
 /* The last session serial handed out in this process (see session.h). */
 static uint64_t session_serial;
 
-static int ofd_held_by_someone(int fd, uint32_t slot)
+int prdshm__session_slot_held(int fd, uint32_t slot)
 {
 	struct flock fl = {
 		.l_type = F_WRLCK,
@@ -56,23 +54,23 @@ int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen)
 {
 	struct prdshm__agent *a;
 
-	if (slot >= seg->max_agents)
+	if (slot >= prdshm__sessions(seg)->max_agents)
 		return 0;
-	a = &seg->agents[slot];
+	a = &prdshm__sessions(seg)->agents[slot];
 	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
 	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
 		return 0;
-	return ofd_held_by_someone(seg->fd, slot);
+	return prdshm__session_slot_held(seg->fd, slot);
 }
 
 void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf)
 {
-	if (slot >= seg->max_agents) {
+	if (slot >= prdshm__sessions(seg)->max_agents) {
 		prdshm__strlcpy(buf, "?", PRDSHM_ID_MAX + 1);
 		return;
 	}
 	/* The id may be torn or unterminated if a peer scribbled on it. */
-	memcpy(buf, seg->agents[slot].id, PRDSHM_ID_MAX);
+	memcpy(buf, prdshm__sessions(seg)->agents[slot].id, PRDSHM_ID_MAX);
 	buf[PRDSHM_ID_MAX] = '\0';
 }
 
@@ -83,8 +81,8 @@ void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf)
  */
 int prdshm__sess_repair(struct prdshm_seg *seg, void *arg)
 {
-	for (uint32_t i = 0; i < seg->max_agents; i++) {
-		struct prdshm__agent *a = &seg->agents[i];
+	for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++) {
+		struct prdshm__agent *a = &prdshm__sessions(seg)->agents[i];
 
 		if (a->state != PRDSHM__SLOT_ACTIVE)
 			a->state = PRDSHM__SLOT_FREE;
@@ -95,70 +93,6 @@ int prdshm__sess_repair(struct prdshm_seg *seg, void *arg)
 			a->log[l][PRDSHM_MSG_MAX] = '\0';
 	}
 	return 0;
-}
-
-/*
- * Reap slot @p i, whose owner is gone: fail or requeue its phases, then
- * mark it DEAD and FREE.  Its lock records are recognised as stale by
- * generation and swept lazily.  If a bounded reap cannot have the phase
- * mutex in time, the slot stays ACTIVE for the next reap to finish; any
- * other failure there is left to the phase region's own repair.  Call when
- * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT.
- */
-static int reap_slot(struct prdshm_seg *seg, uint32_t i, int requeue,
-		     void (*report)(void *ctx, const char *line), void *ctx)
-{
-	struct prdshm__agent *a = &seg->agents[i];
-	char id[PRDSHM_ID_MAX + 1], line[160];
-	int r;
-
-	prdshm__agent_id(seg, i, id);
-	if (report) {
-		snprintf(line, sizeof(line), "agent %s (slot %u, pid %d) is dead", id, i,
-			 (int)a->pid);
-		report(ctx, line);
-	}
-	r = prdshm__phases_session_died(seg, i, a->gen, id, requeue, report, ctx);
-	if (r == PRDSHM_ETIMEDOUT)
-		return r;
-	__atomic_store_n(&a->state, PRDSHM__SLOT_FREE, __ATOMIC_RELEASE);
-	a->status = PRDSHM_AGENT_DEAD;
-	return 0;
-}
-
-/* Reap every ACTIVE slot whose owner is gone; @p n counts them.  Call when
- * holding sess_mutex.  @return 0 or PRDSHM_ETIMEDOUT. */
-static int reap_dead_slots(struct prdshm_seg *seg, int requeue,
-			   void (*report)(void *ctx, const char *line), void *ctx, size_t *n)
-{
-	int r;
-
-	*n = 0;
-	for (uint32_t i = 0; i < seg->max_agents; i++) {
-		if (seg->agents[i].state != PRDSHM__SLOT_ACTIVE || ofd_held_by_someone(seg->fd, i))
-			continue;
-		r = reap_slot(seg, i, requeue, report, ctx);
-		if (r)
-			return r;
-		(*n)++;
-	}
-	return 0;
-}
-
-int prdshm__sessions_reap(struct prdshm_seg *seg, int requeue,
-			  void (*report)(void *ctx, const char *line), void *ctx,
-			  size_t *nreaped)
-{
-	int r = prdshm__sess_lock(seg, -1);
-	size_t n;
-
-	if (r)
-		return r;
-	r = reap_dead_slots(seg, requeue, report, ctx, &n);
-	prdshm__sess_unlock(seg);
-	if (nreaped)
-		*nreaped = n;
-	return r;
 }
 
 /* Try to take slot @p i with descriptor @p fd.  Call holding sess_mutex. */
@@ -182,8 +116,8 @@ static int take_slot(struct prdshm_seg *seg, int fd, uint32_t i)
 static long pick_slot(struct prdshm_seg *seg, int fd)
 {
 	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < seg->max_agents; i++) {
-			struct prdshm__agent *a = &seg->agents[i];
+		for (uint32_t i = 0; i < prdshm__sessions(seg)->max_agents; i++) {
+			struct prdshm__agent *a = &prdshm__sessions(seg)->agents[i];
 
 			if (a->state != PRDSHM__SLOT_FREE || (pass == 0 && a->used))
 				continue;
@@ -199,7 +133,7 @@ static long pick_slot(struct prdshm_seg *seg, int fd)
 /* A free slot, reaping dead sessions' slots if there is none.  @return the
  * slot, -1 if the table is full, or a PRDSHM_E... code (< -1) from the reap:
  * a stopped holder of the phase mutex is a timeout, not a full table. */
-static long take_any_slot(struct prdshm_seg *seg, int fd)
+static long take_any_slot(struct prdshm_seg *seg, int fd, prdshm__reap_fn reap)
 {
 	long slot = pick_slot(seg, fd);
 	size_t n = 0;
@@ -207,7 +141,7 @@ static long take_any_slot(struct prdshm_seg *seg, int fd)
 
 	if (slot >= 0)
 		return slot;
-	r = reap_dead_slots(seg, 0, NULL, NULL, &n);
+	r = reap(seg, &n);
 	if (r == PRDSHM_ETIMEDOUT || r == PRDSHM_EBUSY)
 		return r;
 	return r == 0 && n > 0 ? pick_slot(seg, fd) : -1;
@@ -259,7 +193,7 @@ static int open_private_fd(struct prdshm_seg *seg, unsigned flags)
 }
 
 static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
-			prdshm_session **out)
+			prdshm__reap_fn reap, prdshm_session **out)
 {
 	struct prdshm_session *s;
 	char defid[PRDSHM_ID_MAX + 1];
@@ -284,6 +218,7 @@ static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	s->h = seg->h;
 	s->seg = seg;
 	s->pid = getpid();
 	s->serial = __atomic_add_fetch(&session_serial, 1, __ATOMIC_RELAXED);
@@ -298,20 +233,20 @@ static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 		goto fail;
 	r = check_still_named(seg);
 	if (r == 0)
-		slot = take_any_slot(seg, s->fd);
+		slot = take_any_slot(seg, s->fd, reap);
 	if (slot < -1)
 		r = (int)slot;
 	if (r == 0 && slot >= 0) {
-		fill_slot(&seg->agents[slot], agent_id);
+		fill_slot(&prdshm__sessions(seg)->agents[slot], agent_id);
 		s->slot = (uint32_t)slot;
-		s->gen = seg->agents[slot].gen;
+		s->gen = prdshm__sessions(seg)->agents[slot].gen;
 	}
 	prdshm__sess_unlock(seg);
 	if (r)
 		goto fail;
 	if (slot < 0) {
 		r = prdshm__fail(PRDSHM_EAGENTFULL, "agents table full (max_agents=%u)",
-				 seg->max_agents);
+				 prdshm__sessions(seg)->max_agents);
 		goto fail;
 	}
 	*out = s;
@@ -323,8 +258,8 @@ fail:
 	return r;
 }
 
-int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned flags,
-			      int64_t timeout_ms, prdshm_session **out)
+int prdshm__session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			 int64_t timeout_ms, prdshm__reap_fn reap, prdshm_session **out)
 {
 	uint64_t outer;
 	int r;
@@ -339,34 +274,18 @@ int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned fl
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
 		timeout_ms = (int64_t)seg->hdr->lock_timeout_seconds * 1000;
 	outer = prdshm__call_bound_begin(timeout_ms);
-	r = session_open(seg, agent_id, flags, out);
+	r = session_open(seg, agent_id, flags, reap, out);
 	prdshm__wait_bound_end(outer);
 	return prdshm__busy_if_try(r, timeout_ms);
 }
 
-int prdshm_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
-			prdshm_session **out)
+/* What the caller could not do within its bound (mark the slot EXITED)
+ * is done as for a session that died, once the descriptor is closed
+ * below: a reap frees its slot. */
+void prdshm__session_end(prdshm_session *s)
 {
-	return prdshm_session_open_timed(seg, agent_id, flags, PRDSHM_WAIT_FOREVER, out);
-}
+	struct prdshm__agent *a = &prdshm__sessions(s->seg)->agents[s->slot];
 
-/*
- * Closing waits at most PRDSHM_RECOVER_WAIT_MS in all for the segment's
- * mutexes: a close must not hang on a holder that is stopped.  What it
- * could not do then (release some locks, mark the slot EXITED) is done as
- * for a session that died, once the descriptor is closed below: waiters
- * sweep its records, and a reap frees its slot.
- */
-void prdshm_session_close(prdshm_session *s)
-{
-	struct prdshm__agent *a;
-	uint64_t outer;
-
-	if (s == NULL)
-		return;
-	outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
-	prdshm_unlock_all(s, NULL);
-	a = &s->seg->agents[s->slot];
 	if (prdshm__sess_lock(s->seg, -1) == 0) {
 		if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) == s->gen) {
 			a->status = PRDSHM_AGENT_EXITED;
@@ -374,133 +293,24 @@ void prdshm_session_close(prdshm_session *s)
 		}
 		prdshm__sess_unlock(s->seg);
 	}
-	prdshm__wait_bound_end(outer);
 	/* Closing the descriptor drops the OFD lock last: until then nobody
 	 * can take the slot. */
+	prdshm__session_abandon(s);
+}
+
+void prdshm__session_abandon(prdshm_session *s)
+{
 	close(s->fd);
 	free(s);
 }
 
-void prdshm_session_abandon(prdshm_session *s)
+int prdshm__session_slot(const prdshm_session *s)
 {
-	if (s == NULL)
-		return;
-	close(s->fd);
-	free(s);
+	return (int)s->slot;
 }
 
-int prdshm_session_slot(const prdshm_session *s)
+int prdshm__session_fd(const prdshm_session *s)
 {
-	return s ? (int)s->slot : -1;
+	return s->fd;
 }
 
-int prdshm_session_fd(const prdshm_session *s)
-{
-	return s ? s->fd : -1;
-}
-
-/* ---- Removing the segment's name ---------------------------------------- */
-
-/* Describe the live sessions in @p buf ("id (pid N), ...", cut to @p size).
- * Call holding sess_mutex.  @return their number. */
-static size_t live_sessions(struct prdshm_seg *seg, char *buf, size_t size)
-{
-	size_t n = 0, o = 0;
-
-	buf[0] = '\0';
-	for (uint32_t i = 0; i < seg->max_agents; i++) {
-		char id[PRDSHM_ID_MAX + 1];
-		int w;
-
-		if (seg->agents[i].state != PRDSHM__SLOT_ACTIVE || !ofd_held_by_someone(seg->fd, i))
-			continue;
-		prdshm__agent_id(seg, i, id);
-		if (o < size) {
-			w = snprintf(buf + o, size - o, "%s%s (pid %d)", n ? ", " : "", id,
-				     (int)seg->agents[i].pid);
-			o += w > 0 ? (size_t)w : 0;
-		}
-		n++;
-	}
-	return n;
-}
-
-/* 1 if seg->name still names the object @p seg maps. */
-static int still_named(struct prdshm_seg *seg)
-{
-	struct stat mine, named;
-	/* O_NONBLOCK: whatever took the name may be a FIFO, whose open
-	 * would wait for a writer (with the session mutex held). */
-	int fd = shm_open(seg->name, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
-	int same;
-
-	if (fd < 0)
-		return 0;
-	same = fstat(fd, &named) == 0 && fstat(seg->fd, &mine) == 0 &&
-	       named.st_dev == mine.st_dev && named.st_ino == mine.st_ino;
-	close(fd);
-	return same;
-}
-
-#define REPLACED 1 /* the name was removed or replaced meanwhile: try again */
-
-/* One attempt of prdshm_seg_unlink_unused(): the check and the removal
- * happen under sess_mutex, which every session registers under. */
-static int unlink_if_unused(const char *shm_name, const prdshm_config *cfg)
-{
-	struct prdshm_seg *seg = NULL;
-	char live[512];
-	size_t n;
-	int r = cfg ? prdshm_seg_open_cfg(cfg, &seg) : prdshm_seg_open(shm_name, &seg);
-
-	if (r)
-		return r;
-	r = prdshm__sess_lock(seg, -1);
-	if (r)
-		goto out;
-	n = live_sessions(seg, live, sizeof(live));
-	if (n > 0)
-		r = prdshm__fail(PRDSHM_EINUSE, "%zu live agent%s use%s %s: %s", n,
-				 n == 1 ? "" : "s", n == 1 ? "s" : "", shm_name, live);
-	else if (!still_named(seg))
-		r = REPLACED;
-	else if (shm_unlink(shm_name) != 0)
-		r = prdshm__fail_errno(PRDSHM_ESYS, "unlink %s", shm_name);
-	prdshm__sess_unlock(seg);
-out:
-	prdshm_seg_close(seg);
-	return r;
-}
-
-static int unlink_unused(const char *shm_name, const prdshm_config *cfg)
-{
-	uint64_t outer = prdshm__wait_bound_begin(PRDSHM_RECOVER_WAIT_MS);
-	int r = REPLACED;
-
-	prdshm__call_begin();
-	for (int round = 0; round < 3 && r == REPLACED; round++)
-		r = unlink_if_unused(shm_name, cfg);
-	prdshm__wait_bound_end(outer);
-	if (r == REPLACED)
-		r = prdshm__fail(PRDSHM_EBUSY, "%s was replaced again and again while checking it",
-				 shm_name);
-	return r;
-}
-
-int prdshm_seg_unlink_unused(const char *shm_name)
-{
-	prdshm__call_begin();
-	return unlink_unused(shm_name, NULL);
-}
-
-int prdshm_seg_unlink_unused_cfg(const prdshm_config *cfg)
-{
-	int r;
-
-	prdshm__call_begin();
-	if (cfg == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_unlink_unused_cfg: NULL config");
-	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",
-			      "prdshm_seg_unlink_unused_cfg");
-	return r ? r : unlink_unused(cfg->shm_name, cfg);
-}

@@ -4,12 +4,14 @@
 #ifndef PRDSHM_INTERNAL_SESSION_H
 #define PRDSHM_INTERNAL_SESSION_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "session/region.h"
 #include "shm/segment.h"
 
-/* Where the session's recent grants are, so that prdshm_unlock() can find
+/* Where the session's recent grants are, so that prdshm__shm_unlock() can find
  * the record without the partition mutex.  A hint is one 64-bit word, so
  * that threads sharing the session, which race on hints, never see half of
  * one: the name's hash in the high half (it names the partition) and the
@@ -18,6 +20,7 @@
 #define PRDSHM__HINTS 64 /* a power of two; indexed by name hash */
 
 struct prdshm_session {
+	struct prdshm__handle h; /* first: its segment's backend */
 	struct prdshm_seg *seg;
 	int fd;         /* private open file description holding the OFD lock */
 	uint32_t slot;
@@ -50,9 +53,31 @@ void prdshm__sess_unlock(struct prdshm_seg *seg);
  * without locking ("?" if out of range). */
 void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf);
 
-/* Mark dead session slots free (status DEAD) and fail their phases.
- * Called by prdshm_reap() after the lock partitions are swept. */
-int prdshm__sessions_reap(struct prdshm_seg *seg, int requeue,
-			  void (*report)(void *ctx, const char *line), void *ctx,
-			  size_t *nreaped);
+/* 1 if some process holds the OFD lock of session slot @p slot on the
+ * segment behind @p fd (or if that cannot be told: never free a live one). */
+int prdshm__session_slot_held(int fd, uint32_t slot);
+
+/* Free the slots of dead sessions, counting them in *@p n: what the layer
+ * above does when the agents table is full (it also fails their phases,
+ * which this layer knows nothing of).  Called holding sess_mutex.
+ * @return 0, PRDSHM_ETIMEDOUT or PRDSHM_EBUSY. */
+typedef int (*prdshm__reap_fn)(struct prdshm_seg *seg, size_t *n);
+
+/* Open a session on @p seg (prdshm_session_open_timed()'s contract),
+ * reaping with @p reap when every slot is taken. */
+int prdshm__session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			 int64_t timeout_ms, prdshm__reap_fn reap, prdshm_session **out);
+
+/* The session layer's part of a close: mark the slot EXITED and free it
+ * (if its mutex can be had within the thread's bound), then close the
+ * descriptor, which drops the slot's OFD lock, and free @p s.  The lock
+ * table and the phases are released first by the caller
+ * (lib/ops/session_end.c). */
+void prdshm__session_end(prdshm_session *s);
+
+/* Close the descriptor and free @p s, touching nothing in the segment. */
+void prdshm__session_abandon(prdshm_session *s);
+
+int prdshm__session_slot(const prdshm_session *s);
+int prdshm__session_fd(const prdshm_session *s);
 #endif

@@ -18,67 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/abi.h"
-#include "lock/locktable.h"
-#include "plan/phases.h"
-#include "base/robust.h"
+#include "base/util.h"
+#include "shm/robust.h"
 #include "shm/segment.h"
 #include "shm/trust.h"
-#include "base/util.h"
 
 #define INIT_WAIT_MS 5000 /* the longest an opener waits for a creator */
-#define ALIGN64(x) (((x) + 63) & ~(uint64_t)63)
-
-/* The lock table's geometry, computed from the limits alone so that an
- * opener can recompute it and compare with what the header says. */
-struct layout {
-	uint32_t nparts, slots_per_part, recs_per_part, buckets_per_part;
-	uint64_t off_agents, off_parts, off_slots, off_recs, off_buckets, off_phases, size;
-};
-
-static uint32_t pow2_at_least(uint64_t n)
-{
-	uint32_t p = 1;
-
-	while (p < n && p < (1u << 31))
-		p <<= 1;
-	return p;
-}
-
-/*
- * Small tables are one partition, so that max_locks is exact.  Larger ones
- * are split into 16 partitions with their own mutexes (as PostgreSQL splits
- * its lock manager) so that distinct resources do not serialise on one
- * mutex; each partition gets 1/8 slack so that uneven hashing rarely fills
- * one partition before the table holds max_locks resources.
- */
-static void compute_layout(uint32_t max_locks, uint32_t max_agents, uint64_t phase_bytes,
-			   struct layout *L)
-{
-	uint64_t off;
-
-	L->nparts = max_locks >= 256 ? 16 : 1;
-	if (L->nparts == 1)
-		L->slots_per_part = max_locks;
-	else
-		L->slots_per_part = (uint32_t)(((uint64_t)max_locks * 9 / 8 + 15) / 16);
-	L->recs_per_part = L->slots_per_part * 2 + max_agents;
-	L->buckets_per_part = pow2_at_least((uint64_t)L->slots_per_part * 2);
-
-	off = ALIGN64(sizeof(struct prdshm__hdr));
-	L->off_agents = off;
-	off = ALIGN64(off + (uint64_t)max_agents * sizeof(struct prdshm__agent));
-	L->off_parts = off;
-	off = ALIGN64(off + (uint64_t)L->nparts * sizeof(struct prdshm__part));
-	L->off_slots = off;
-	off = ALIGN64(off + (uint64_t)L->nparts * L->slots_per_part * sizeof(struct prdshm__slot));
-	L->off_recs = off;
-	off = ALIGN64(off + (uint64_t)L->nparts * L->recs_per_part * sizeof(struct prdshm__rec));
-	L->off_buckets = off;
-	off = ALIGN64(off + (uint64_t)L->nparts * L->buckets_per_part * sizeof(uint32_t));
-	L->off_phases = off;
-	L->size = ALIGN64(off + phase_bytes);
-}
 
 /* The platform half of the layout hash: what the field offsets cannot
  * show (layout.h explains the tags). */
@@ -96,40 +41,31 @@ static uint32_t platform_hash(void)
 	return prdshm__hash(facts, sizeof(facts));
 }
 
-/* The constants stored in the segment or sizing its arrays, and the OFD
- * lock bytes that tell a live creator or session (value and width each). */
-#define SEGMENT_CONSTANTS(C)                                                              \
-	C(PRDSHM_SHM_NAME_MAX) C(PRDSHM_NAME_MAX) C(PRDSHM_ID_MAX) C(PRDSHM_MSG_MAX)        \
-	C(PRDSHM_LOG_LINES) C(PRDSHM__NIL) C(PRDSHM__SLOT_FREE) C(PRDSHM__SLOT_ACTIVE)      \
-	C(PRDSHM_AGENT_IDLE) C(PRDSHM_AGENT_BUSY) C(PRDSHM_AGENT_EXITED) C(PRDSHM_AGENT_DEAD) \
-	C(PRDSHM_SHARED) C(PRDSHM_EXCLUSIVE) C(PRDSHM_SCHED_WAVES) C(PRDSHM_SCHED_EAGER)    \
-	C(PRDSHM__REC_FREE) C(PRDSHM__REC_HELD) C(PRDSHM__REC_WAITING)                      \
-	C(PRDSHM__REC_RELEASED) C(PRDSHM__REC_STATE_MASK) C(PRDSHM__REC_USE)                \
-	C(PRDSHM__REC_UPGRADING) C(PRDSHM__INIT_BYTE) C((int)PRDSHM__SESSION_BYTE(0))       \
-	C(PRDSHM__RECOVER_BYTE)                                                             \
-	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */
+/* The constants stored in the header, and the OFD lock bytes that tell a
+ * live creator or recovery (value and width each). */
+#define SEGMENT_CONSTANTS(C)                                                         \
+	C(PRDSHM_SHM_NAME_MAX) C(PRDSHM__REGIONS_MAX) C(PRDSHM_SCHED_WAVES)            \
+	C(PRDSHM_SCHED_EAGER) C(PRDSHM__INIT_BYTE) C(PRDSHM__RECOVER_BYTE)
 
 /*
  * Everything whose change would make another build misread the segment or
- * take its mutexes another way (see layout.h): the field lists of the
- * segment's structs, the constants, the phase region's share, and the
- * platform's.
+ * take its mutexes another way (see layout.h): the header's field list and
+ * constants, each region's share in order, and the platform's.
  */
-uint32_t prdshm__layout_hash(void)
+uint32_t prdshm__layout_hash(const struct prdshm__regions *regions)
 {
 	const uint64_t facts[] = {
 		PRDSHM__STRUCT_FACTS(prdshm__mutex, PRDSHM__MUTEX_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__region_ref, PRDSHM__REGION_REF_FIELDS)
 		PRDSHM__STRUCT_FACTS(prdshm__hdr, PRDSHM__HDR_FIELDS)
-		PRDSHM__STRUCT_FACTS(prdshm__agent, PRDSHM__AGENT_FIELDS)
-		PRDSHM__STRUCT_FACTS(prdshm__part, PRDSHM__PART_FIELDS)
-		PRDSHM__STRUCT_FACTS(prdshm__slot, PRDSHM__SLOT_FIELDS)
-		PRDSHM__STRUCT_FACTS(prdshm__rec, PRDSHM__REC_FIELDS)
-		sizeof(uint32_t), /* a bucket */
 		SEGMENT_CONSTANTS(PRDSHM__CONST_FACTS)
-		prdshm__phases_layout_hash(),
 		platform_hash(),
 	};
-	return prdshm__hash(facts, sizeof(facts));
+	uint64_t all[1 + PRDSHM__REGIONS_MAX] = { prdshm__hash(facts, sizeof(facts)) };
+
+	for (uint32_t i = 0; i < regions->n; i++)
+		all[1 + i] = regions->type[i]->layout_hash();
+	return prdshm__hash(all, (1 + (size_t)regions->n) * sizeof(all[0]));
 }
 
 int prdshm__valid_shm_name(const char *name)
@@ -144,7 +80,7 @@ int prdshm__valid_shm_name(const char *name)
 	return strchr(name + 1, '/') == NULL;
 }
 
-static int check_shm_name(const char *name)
+int prdshm__check_shm_name(const char *name)
 {
 	if (!prdshm__valid_shm_name(name))
 		return prdshm__fail(PRDSHM_ENAME,
@@ -172,69 +108,39 @@ static int ofd_lock(int fd, short type, off_t byte, int wait_ms)
 	}
 }
 
-static void bind_pointers(struct prdshm_seg *seg, const struct layout *L)
+/* Where the regions go for @p cfg: each on a cache line, in list order
+ * after the header.  @return the segment's size, 0 if a region cannot be
+ * had. */
+static uint64_t plan_regions(const prdshm_config *cfg, const struct prdshm__regions *R,
+			     struct prdshm__region_ref ref[PRDSHM__REGIONS_MAX])
 {
-	seg->hdr = (struct prdshm__hdr *)seg->base;
-	seg->agents = (struct prdshm__agent *)(seg->base + L->off_agents);
-	seg->parts = (struct prdshm__part *)(seg->base + L->off_parts);
-	seg->slots = (struct prdshm__slot *)(seg->base + L->off_slots);
-	seg->recs = (struct prdshm__rec *)(seg->base + L->off_recs);
-	seg->buckets = (uint32_t *)(seg->base + L->off_buckets);
-	seg->phases = seg->base + L->off_phases;
-	seg->nparts = L->nparts;
-	seg->slots_per_part = L->slots_per_part;
-	seg->recs_per_part = L->recs_per_part;
-	seg->buckets_per_part = L->buckets_per_part;
+	uint64_t off = PRDSHM__ALIGN64(sizeof(struct prdshm__hdr));
+
+	for (uint32_t i = 0; i < R->n; i++) {
+		ref[i].off = off;
+		ref[i].bytes = R->type[i]->bytes(cfg);
+		if (ref[i].bytes == 0)
+			return 0;
+		off = PRDSHM__ALIGN64(off + ref[i].bytes);
+	}
+	return off;
 }
 
-void prdshm__part_reset_lists(struct prdshm_seg *seg, uint32_t p)
-{
-	struct prdshm__part *part = &seg->parts[p];
-	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
-	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
-	uint32_t *buckets = prdshm__part_buckets(seg, p);
-
-	for (uint32_t b = 0; b < seg->buckets_per_part; b++)
-		buckets[b] = PRDSHM__NIL;
-	part->free_slot = PRDSHM__NIL;
-	for (uint32_t i = seg->slots_per_part; i-- > 0;) {
-		slots[i].chain = part->free_slot;
-		slots[i].head = PRDSHM__NIL;
-		part->free_slot = i;
-	}
-	part->free_rec = PRDSHM__NIL;
-	for (uint32_t i = seg->recs_per_part; i-- > 0;) {
-		recs[i].next = part->free_rec;
-		part->free_rec = i;
-	}
-	part->nslots = 0;
-	part->nrecs = 0;
-}
-
-static void init_header(struct prdshm_seg *seg, const prdshm_config *cfg,
-			const struct layout *L, uint64_t phase_bytes)
+static void init_header(struct prdshm_seg *seg, const prdshm_config *cfg, uint64_t size,
+			const struct prdshm__region_ref ref[PRDSHM__REGIONS_MAX])
 {
 	struct prdshm__hdr *h = seg->hdr;
 
 	h->format = PRDSHM__FORMAT;
-	h->layout_hash = prdshm__layout_hash();
-	h->size = L->size;
+	h->layout_hash = prdshm__layout_hash(seg->regions);
+	h->size = size;
 	h->created_ns = prdshm__now_real();
 	prdshm__strlcpy(h->shm_name, cfg->shm_name, sizeof(h->shm_name));
 	h->max_locks = (uint32_t)cfg->max_locks;
 	h->max_phases = (uint32_t)cfg->max_phases;
 	h->max_agents = (uint32_t)cfg->max_agents;
-	h->nparts = L->nparts;
-	h->slots_per_part = L->slots_per_part;
-	h->recs_per_part = L->recs_per_part;
-	h->buckets_per_part = L->buckets_per_part;
-	h->phase_bytes = (uint32_t)phase_bytes;
-	h->off_agents = L->off_agents;
-	h->off_parts = L->off_parts;
-	h->off_slots = L->off_slots;
-	h->off_recs = L->off_recs;
-	h->off_buckets = L->off_buckets;
-	h->off_phases = L->off_phases;
+	h->nregions = seg->regions->n;
+	memcpy(h->regions, ref, sizeof(h->regions));
 	h->max_parallel_agents = cfg->max_parallel_agents;
 	h->lock_timeout_seconds = cfg->lock_timeout_seconds;
 	h->wave_delay_seconds = cfg->wave_delay_seconds;
@@ -245,34 +151,37 @@ static void init_header(struct prdshm_seg *seg, const prdshm_config *cfg,
 	h->scheduling = (int32_t)cfg->scheduling;
 }
 
-/* Fill a freshly truncated (all-zero) segment. */
-static int init_segment(struct prdshm_seg *seg, const prdshm_config *cfg,
-			const struct layout *L, uint64_t phase_bytes)
+/* Hand each region to its layer: bind its view, then fill it (@p cfg, at
+ * creation) or check it (NULL, at open). */
+static int bind_regions(struct prdshm_seg *seg, const prdshm_config *cfg)
 {
-	int r;
+	const struct prdshm__regions *R = seg->regions;
+	int r = 0;
 
-	init_header(seg, cfg, L, phase_bytes);
-	r = prdshm__mutex_init(&seg->hdr->sess_mutex);
-	for (uint32_t i = 0; r == 0 && i < (uint32_t)cfg->max_agents; i++)
-		seg->agents[i].phase = -1;
-	for (uint32_t p = 0; r == 0 && p < L->nparts; p++) {
-		r = prdshm__mutex_init(&seg->parts[p].mutex);
-		prdshm__part_reset_lists(seg, p);
+	for (uint32_t i = 0; r == 0 && i < R->n; i++) {
+		const struct prdshm__region_ref *ref = &seg->hdr->regions[i];
+
+		r = R->type[i]->bind(seg, seg->base + ref->off, ref->bytes);
 	}
-	if (r == 0)
-		r = prdshm__phases_init(seg, cfg);
-	if (r == 0)
-		__atomic_store_n(&seg->hdr->magic, PRDSHM__MAGIC, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; r == 0 && i < R->n; i++) {
+		if (cfg)
+			r = R->type[i]->init(seg, cfg);
+		else if (R->type[i]->validate)
+			r = R->type[i]->validate(seg);
+	}
 	return r;
 }
 
-static struct prdshm_seg *seg_alloc(const char *name)
+static struct prdshm_seg *seg_alloc(const char *name, const struct prdshm__regions *regions)
 {
-	struct prdshm_seg *seg = calloc(1, sizeof(*seg));
+	/* The handle, then the regions' views (prdshm__seg_view()). */
+	struct prdshm_seg *seg =
+		calloc(1, sizeof(*seg) + (size_t)PRDSHM__REGIONS_MAX * PRDSHM__VIEW_BYTES);
 
 	if (seg == NULL)
 		return NULL;
 	seg->fd = -1;
+	seg->regions = regions;
 	prdshm__strlcpy(seg->name, name, sizeof(seg->name));
 	return seg;
 }
@@ -322,85 +231,106 @@ static int give_to_group(struct prdshm_seg *seg, const struct prdshm__trust *t)
 				  t->group);
 }
 
-int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
+/* Create, size and map the object for @p size bytes, owned and moded as
+ * configured.  On failure the caller unlinks it when *created. */
+static int create_object(struct prdshm_seg *seg, const prdshm_config *cfg,
+			 const struct prdshm__trust *trust, uint64_t size, int *created)
 {
-	struct prdshm__trust trust;
-	struct prdshm_seg *seg = NULL;
-	struct layout L;
-	prdshm_diag diag = PRDSHM_DIAG_INIT;
-	uint64_t phase_bytes;
-	int r, created = 0;
+	int r;
 
-	prdshm__call_begin();
-	if (cfg == NULL || out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
-	*out = NULL;
-	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", "prdshm_seg_create");
-	if (r)
-		return r;
-	r = check_shm_name(cfg->shm_name);
-	if (r)
-		return r;
-	if (prdshm_config_validate(cfg, &diag) != 0)
-		return prdshm__fail(PRDSHM_ECONFIG, "%s", diag.msg);
-	r = prdshm__trust_init(&trust, cfg->shm_group);
-	if (r)
-		return r;
-	phase_bytes = prdshm__phases_bytes(cfg);
-	compute_layout((uint32_t)cfg->max_locks, (uint32_t)cfg->max_agents, phase_bytes, &L);
-
-	seg = seg_alloc(cfg->shm_name);
-	if (seg == NULL)
-		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	/* 0600 until the group is the configured one: with the final mode,
 	 * the creator's own group could open it writable in between and keep
 	 * that descriptor through the chown. */
 	seg->fd = shm_open(cfg->shm_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (seg->fd < 0) {
-		r = prdshm__fail_errno(PRDSHM_ESYS, "create %s", cfg->shm_name);
-		goto fail;
-	}
-	created = 1;
-	r = give_to_group(seg, &trust);
+	if (seg->fd < 0)
+		return prdshm__fail_errno(PRDSHM_ESYS, "create %s", cfg->shm_name);
+	*created = 1;
+	r = give_to_group(seg, trust);
 	if (r)
-		goto fail;
+		return r;
 	/* The umask must not narrow the configured mode. */
 	if (fchmod(seg->fd, (mode_t)cfg->shm_mode) != 0 ||
 	    ofd_lock(seg->fd, F_WRLCK, PRDSHM__INIT_BYTE, INIT_WAIT_MS) != 0 ||
-	    ftruncate(seg->fd, (off_t)L.size) != 0) {
-		r = prdshm__fail_errno(PRDSHM_ESYS, "initialise %s", cfg->shm_name);
-		goto fail;
-	}
-	r = reserve_pages(seg, L.size);
+	    ftruncate(seg->fd, (off_t)size) != 0)
+		return prdshm__fail_errno(PRDSHM_ESYS, "initialise %s", cfg->shm_name);
+	r = reserve_pages(seg, size);
 	if (r)
-		goto fail;
-	seg->size = L.size;
+		return r;
+	seg->size = size;
 	seg->base = mmap(NULL, seg->size, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
 	if (seg->base == MAP_FAILED) {
 		seg->base = NULL;
-		r = prdshm__fail_errno(PRDSHM_ESYS, "mmap %s (%llu bytes)", cfg->shm_name,
-				       (unsigned long long)L.size);
-		goto fail;
+		return prdshm__fail_errno(PRDSHM_ESYS, "mmap %s (%llu bytes)", cfg->shm_name,
+					  (unsigned long long)size);
 	}
-	bind_pointers(seg, &L);
-	seg->max_agents = (uint32_t)cfg->max_agents;
-	r = init_segment(seg, cfg, &L, phase_bytes);
+	seg->hdr = (struct prdshm__hdr *)(void *)seg->base;
+	return 0;
+}
+
+int prdshm__seg_create(const prdshm_config *cfg, const struct prdshm__regions *regions,
+		       prdshm_seg **out)
+{
+	struct prdshm__region_ref ref[PRDSHM__REGIONS_MAX] = { { 0, 0 } };
+	struct prdshm__trust trust;
+	struct prdshm_seg *seg = NULL;
+	uint64_t size;
+	int r, created = 0;
+
+	*out = NULL;
+	r = prdshm__check_shm_name(cfg->shm_name);
+	if (r)
+		return r;
+	r = prdshm__trust_init(&trust, cfg->shm_group);
+	if (r)
+		return r;
+	size = plan_regions(cfg, regions, ref);
+	if (size == 0)
+		return prdshm__fail(PRDSHM_ECONFIG, "%s: the configured limits are too large",
+				    cfg->shm_name);
+	seg = seg_alloc(cfg->shm_name, regions);
+	if (seg == NULL)
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	r = create_object(seg, cfg, &trust, size, &created);
 	if (r)
 		goto fail;
+	init_header(seg, cfg, size, ref);
+	r = bind_regions(seg, cfg);
+	if (r)
+		goto fail;
+	__atomic_store_n(&seg->hdr->magic, PRDSHM__MAGIC, __ATOMIC_RELEASE);
 	ofd_lock(seg->fd, F_UNLCK, PRDSHM__INIT_BYTE, 0);
 	*out = seg;
 	return 0;
 fail:
 	if (created)
 		shm_unlink(cfg->shm_name);
-	prdshm_seg_close(seg);
+	prdshm__seg_close(seg);
 	return r;
 }
 
-/* Everything an opener checks before trusting the header's numbers. */
-static int validate_header(struct prdshm_seg *seg, uint64_t file_size, struct layout *L)
+/* The region table: each region on a cache line, in order, after the
+ * header, none past the end; the regions check their own sizes. */
+static int regions_ok(const struct prdshm__hdr *h, uint32_t n, uint64_t file_size)
 {
-	const struct prdshm__hdr *h = (const struct prdshm__hdr *)seg->base;
+	uint64_t off = PRDSHM__ALIGN64(sizeof(struct prdshm__hdr));
+
+	if (h->nregions != n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct prdshm__region_ref *ref = &h->regions[i];
+
+		if (ref->off != off || ref->bytes == 0 || ref->bytes > file_size - off)
+			return 0;
+		off = PRDSHM__ALIGN64(off + ref->bytes);
+	}
+	return off == file_size;
+}
+
+/* Everything an opener checks before trusting the header's numbers. */
+static int validate_header(struct prdshm_seg *seg, uint64_t file_size)
+{
+	const struct prdshm__hdr *h = (const struct prdshm__hdr *)(void *)seg->base;
+	uint32_t hash = prdshm__layout_hash(seg->regions);
 
 	if (h->magic != PRDSHM__MAGIC)
 		return prdshm__fail(PRDSHM_ENOTSEG, "%s: not a prdshm segment (bad magic)",
@@ -409,23 +339,14 @@ static int validate_header(struct prdshm_seg *seg, uint64_t file_size, struct la
 		return prdshm__fail(PRDSHM_EVERSION,
 				    "%s: segment format %u, this build reads format %u", seg->name,
 				    h->format, PRDSHM__FORMAT);
-	if (h->layout_hash != prdshm__layout_hash())
+	if (h->layout_hash != hash)
 		return prdshm__fail(PRDSHM_EVERSION,
 				    "%s: layout hash %08x, this build %08x: made by another build "
 				    "of prdshm, C library or architecture",
-				    seg->name, h->layout_hash, prdshm__layout_hash());
-	if (h->max_locks == 0 || h->max_locks > 100000000u || h->max_agents == 0 ||
-	    h->max_agents > 65536u || h->phase_bytes > file_size)
-		return prdshm__fail(PRDSHM_ECORRUPT, "%s: segment limits out of range", seg->name);
-	compute_layout(h->max_locks, h->max_agents, h->phase_bytes, L);
-	if (h->size != L->size || h->size != file_size || h->nparts != L->nparts ||
-	    h->slots_per_part != L->slots_per_part || h->recs_per_part != L->recs_per_part ||
-	    h->buckets_per_part != L->buckets_per_part || h->off_agents != L->off_agents ||
-	    h->off_parts != L->off_parts || h->off_slots != L->off_slots ||
-	    h->off_recs != L->off_recs || h->off_buckets != L->off_buckets ||
-	    h->off_phases != L->off_phases)
+				    seg->name, h->layout_hash, hash);
+	if (h->size != file_size || !regions_ok(h, seg->regions->n, file_size))
 		return prdshm__fail(PRDSHM_ECORRUPT,
-				    "%s: segment geometry does not match its limits (size %llu)",
+				    "%s: segment geometry does not match its region table (size %llu)",
 				    seg->name, (unsigned long long)file_size);
 	return 0;
 }
@@ -481,97 +402,45 @@ static int open_trusted(struct prdshm_seg *seg, const struct prdshm__trust *t)
 	return prdshm__trust_check(seg->name, &st, t);
 }
 
-static int seg_open(const char *shm_name, const struct prdshm__trust *t, prdshm_seg **out)
+int prdshm__seg_open(const char *shm_name, const prdshm_config *cfg,
+		     const struct prdshm__regions *regions, prdshm_seg **out)
 {
+	struct prdshm__trust trust;
 	struct prdshm_seg *seg;
-	struct layout L;
 	int r;
 
-	if (out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open: NULL argument");
 	*out = NULL;
-	r = check_shm_name(shm_name);
+	r = prdshm__check_shm_name(shm_name);
 	if (r)
 		return r;
-	seg = seg_alloc(shm_name);
+	memset(&trust, 0, sizeof(trust));
+	if (cfg) {
+		r = prdshm__trust_init(&trust, cfg->shm_group);
+		if (r)
+			return r;
+	}
+	seg = seg_alloc(shm_name, regions);
 	if (seg == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
-	r = open_trusted(seg, t);
+	r = open_trusted(seg, &trust);
+	if (r == 0)
+		r = map_initialised(seg);
+	if (r == 0)
+		r = validate_header(seg, seg->size);
 	if (r)
 		goto fail;
-	r = map_initialised(seg);
-	if (r)
-		goto fail;
-	r = validate_header(seg, seg->size, &L);
-	if (r)
-		goto fail;
-	bind_pointers(seg, &L);
-	seg->max_agents = seg->hdr->max_agents;
-	r = prdshm__phases_validate(seg);
+	seg->hdr = (struct prdshm__hdr *)(void *)seg->base;
+	r = bind_regions(seg, NULL);
 	if (r)
 		goto fail;
 	*out = seg;
 	return 0;
 fail:
-	prdshm_seg_close(seg);
+	prdshm__seg_close(seg);
 	return r;
 }
 
-int prdshm_seg_open(const char *shm_name, prdshm_seg **out)
-{
-	static const struct prdshm__trust alone;
-
-	prdshm__call_begin();
-	return seg_open(shm_name, &alone, out);
-}
-
-int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out)
-{
-	struct prdshm__trust trust;
-	int r;
-
-	prdshm__call_begin();
-	if (cfg == NULL || out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_cfg: NULL argument");
-	*out = NULL;
-	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", "prdshm_seg_open_cfg");
-	if (r)
-		return r;
-	r = prdshm__trust_init(&trust, cfg->shm_group);
-	if (r)
-		return r;
-	return seg_open(cfg->shm_name, &trust, out);
-}
-
-int prdshm_seg_open_or_create(const prdshm_config *cfg, prdshm_seg **out, int *created)
-{
-	int r;
-
-	prdshm__call_begin();
-	if (created)
-		*created = 0;
-	if (cfg == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_open_or_create: NULL config");
-	r = prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config",
-			      "prdshm_seg_open_or_create");
-	if (r)
-		return r;
-	/* Two rounds are enough: the loser of a creation race opens, and a
-	 * segment unlinked between our two calls is created again. */
-	for (int round = 0; round < 3; round++) {
-		r = prdshm_seg_open_cfg(cfg, out);
-		if (r != PRDSHM_ENOENT)
-			return r;
-		r = prdshm_seg_create(cfg, out);
-		if (r == 0 && created)
-			*created = 1;
-		if (r != PRDSHM_EEXIST)
-			return r;
-	}
-	return r;
-}
-
-void prdshm_seg_close(prdshm_seg *seg)
+void prdshm__seg_close(struct prdshm_seg *seg)
 {
 	if (seg == NULL)
 		return;
@@ -582,64 +451,13 @@ void prdshm_seg_close(prdshm_seg *seg)
 	free(seg);
 }
 
-int prdshm_seg_unlink(const char *shm_name)
+void prdshm__seg_mutex_name(const struct prdshm_seg *seg, const struct prdshm__mutex *m,
+			    char *buf, size_t size)
 {
-	static const struct prdshm__trust alone;
-	int r;
+	const struct prdshm__regions *R = seg->regions;
 
-	prdshm__call_begin();
-	r = check_shm_name(shm_name);
-	if (r == 0)
-		r = prdshm__trust_check_owner(shm_name, &alone);
-	if (r)
-		return r;
-	if (shm_unlink(shm_name) != 0)
-		return prdshm__fail_errno(PRDSHM_ESYS, "unlink %s", shm_name);
-	return 0;
-}
-
-/* Fill all of @p info, this library's prdshm_seg_info. */
-static void seg_info_fill(prdshm_seg *seg, prdshm_seg_info *info)
-{
-	const struct prdshm__hdr *h = seg->hdr;
-
-	memset(info, 0, sizeof(*info));
-	info->struct_size = sizeof(*info);
-	prdshm__strlcpy(info->shm_name, seg->name, sizeof(info->shm_name));
-	info->size = seg->size;
-	info->format = h->format;
-	info->layout_hash = h->layout_hash;
-	info->created_ns = h->created_ns;
-	info->max_locks = h->max_locks;
-	info->max_phases = h->max_phases;
-	info->max_agents = seg->max_agents;
-	info->nparts = seg->nparts;
-	/* Internally a count of marks (segment.h); callers see a flag. */
-	info->needs_recovery = __atomic_load_n(&h->needs_recovery, __ATOMIC_ACQUIRE) != 0;
-	info->max_parallel_agents = h->max_parallel_agents;
-	info->lock_timeout_seconds = h->lock_timeout_seconds;
-	info->wave_delay_seconds = h->wave_delay_seconds;
-	info->conflict_retry_attempts = h->conflict_retry_attempts;
-	info->monitoring_update_interval = h->monitoring_update_interval;
-	info->phase_max_attempts = h->phase_max_attempts;
-	info->deadlock_timeout_ms = h->deadlock_timeout_ms;
-	info->scheduling = (prdshm_scheduling)h->scheduling;
-}
-
-int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info)
-{
-	prdshm_seg_info full;
-	int r;
-
-	prdshm__call_begin();
-	if (seg == NULL || info == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_info_get: NULL argument");
-	r = prdshm__abi_check(info, PRDSHM_SEG_INFO_SIZE_1_0, "prdshm_seg_info",
-			      "prdshm_seg_info_get");
-	if (r)
-		return r;
-	/* Filled whole here, then only the caller's bytes copied out. */
-	seg_info_fill(seg, &full);
-	prdshm__abi_copy_out(info, &full, sizeof(full));
-	return 0;
+	for (uint32_t i = 0; i < R->n; i++)
+		if (R->type[i]->mutex_name && R->type[i]->mutex_name(seg, m, buf, size))
+			return;
+	snprintf(buf, size, "segment mutex");
 }

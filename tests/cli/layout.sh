@@ -57,7 +57,7 @@ done
 # ---- the field lists are complete, or the build stops ----------------------
 # Compile the real shared-struct headers, as they are and with one edit each
 # that leaves a field out of the layout hash: every such edit must fail.
-printf '#include "plan/phases.h"\nint layout_probe;\n' >"$TMP/probe.c"
+printf '#include "plan/phases.h"\n#include "lock/region.h"\n#include "session/region.h"\nint layout_probe;\n' >"$TMP/probe.c"
 
 # compile_headers: compile probe.c against the headers in $TMP/inc.
 compile_headers() {
@@ -92,12 +92,12 @@ copy_headers
 compile_headers && ok "the shared-struct headers compile" ||
 	not_ok "the shared-struct headers do not compile: $(head -3 "$TMP/cc.err")"
 LISTED='its field list must name every field'
-t_edit "a field left out of its list" shm/segment.h 's/ F(S, nexcl)//' "prdshm__slot: $LISTED"
-t_edit "a field added without listing it" shm/segment.h \
+t_edit "a field left out of its list" lock/region.h 's/ F(S, nexcl)//' "prdshm__slot: $LISTED"
+t_edit "a field added without listing it" lock/region.h \
 	's/^\tchar pad_\[40\];        /\tuint32_t added_; char pad_[36];/' "prdshm__part: $LISTED"
 t_edit "a field listed twice" plan/phases.h 's/F(S, nopen) F(S, minw)/F(S, minw) F(S, minw)/' \
 	'prdshm__listed_prdshm__phase_region_minw'
-t_edit "implicit padding" shm/segment.h '/char pad1_\[40\];/d; s/ F(S, pad1_)//' \
+t_edit "implicit padding" shm/segment.h '/^\tuint32_t pad_;$/d; s/ F(S, pad_) F(S, regions)/ F(S, regions)/' \
 	"prdshm__hdr: $LISTED"
 
 cli_done

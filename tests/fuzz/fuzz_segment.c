@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "prdshm.h"
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

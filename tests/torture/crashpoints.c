@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lock/region.h"
+#include "session/region.h"
 #include "shm/segment.h"
 #include "torture.h"
 
@@ -258,7 +260,7 @@ static int kill_a_claimer(const struct cp *cp)
  * and the supervisor unlocks it without pthread_mutex_consistent(). */
 static int leave_unrecoverable(struct cp *cp)
 {
-	pthread_mutex_t *m = &cp->seg->parts[0].mutex.m;
+	pthread_mutex_t *m = &prdshm__locks(cp->seg)->parts[0].mutex.m;
 	int status;
 	pid_t pid;
 

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/robust.h"
+#include "shm/robust.h"
 #include "base/util.h"
 
 #ifdef PRDSHM__TSAN
@@ -204,21 +204,6 @@ static int timed_lock(pthread_mutex_t *m, int64_t timeout_ms)
 	}
 }
 
-/* Which mutex of the segment @p m is, for messages. */
-static void mutex_name(const struct prdshm_seg *seg, const struct prdshm__mutex *m, char *buf,
-		       size_t size)
-{
-	uintptr_t a = (uintptr_t)m, parts = (uintptr_t)seg->parts;
-
-	if (m == &seg->hdr->sess_mutex)
-		snprintf(buf, size, "session mutex");
-	else if (a >= parts && a < parts + (uintptr_t)seg->nparts * sizeof(*seg->parts))
-		snprintf(buf, size, "lock partition %u mutex",
-			 (unsigned)((a - parts) / sizeof(*seg->parts)));
-	else
-		snprintf(buf, size, "phase mutex");
-}
-
 /*
  * Who holds @p m, as far as this process can tell: glibc keeps the owner's
  * thread id in the lock word.  The id is one of the owner's PID namespace,
@@ -264,7 +249,7 @@ static int fail_busy(const struct prdshm_seg *seg, const struct prdshm__mutex *m
 {
 	char name[48], holder[96];
 
-	mutex_name(seg, m, name, sizeof(name));
+	prdshm__seg_mutex_name(seg, m, name, sizeof(name));
 	describe_holder(&m->m, holder, sizeof(holder));
 	return prdshm__fail(PRDSHM_ETIMEDOUT, "%s: %s still held after %lld ms%s", seg->name, name,
 			    (long long)timeout_ms, holder);

@@ -1,5 +1,5 @@
 /*
- * robust.h: taking the segment's robust mutexes (lib/base/robust.c).
+ * robust.h: taking the segment's robust mutexes (lib/shm/robust.c).
  *
  * Every mutex in the segment is PTHREAD_PROCESS_SHARED, PTHREAD_MUTEX_ROBUST
  * and of the NORMAL type.  Taking one goes through prdshm__mutex_lock(),
@@ -26,7 +26,7 @@ int prdshm__mutex_init(struct prdshm__mutex *m);
 
 /* The longest single sleep on a segment mutex: a wait "without limit" is a
  * loop of these, because a robust mutex can lose a wake-up when a process
- * is killed at the wrong moment (see timed_lock() in lib/base/robust.c). */
+ * is killed at the wrong moment (see timed_lock() in lib/shm/robust.c). */
 #define PRDSHM__MUTEX_SLICE_MS 50
 
 /* The most a try (PRDSHM_TRY) waits for a segment mutex.  Not 0: holders
