@@ -378,8 +378,7 @@ int prdshm__shm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot *
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	snap->locked = 1;
 	snap->taken_ns = prdshm__now_real();
-	snap->seg.struct_size = sizeof(snap->seg);
-	prdshm_seg_info_get(seg, &snap->seg);
+	prdshm__shm_seg_info(seg, &snap->seg);
 	r = snap_agents(seg, flags, snap);
 	if (r == 0)
 		r = snap_locks(seg, flags, snap);
