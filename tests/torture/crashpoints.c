@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ struct scenario {
 	enum script script;
 };
 
-/* Keep in step with `grep -o 'CRASH_POINT("[a-z_]*")' lib/NAME.c`: the
+/* Keep in step with `grep -rho 'CRASH_POINT("[a-z_]*")' lib`: the
  * campaign fails when the library has a point this table lacks. */
 static const struct scenario scenarios[] = {
 	{ "slot_alloc", S_LOCK },
@@ -124,23 +125,48 @@ static int scan_file(const char *path)
 	return missing;
 }
 
-static int scan_sources(const char *libdir)
+/* Scan the .c files of @p dir and its sub-folders (lib/ is one folder per
+ * layer), counting them in *@p nfiles.  @return the points missing. */
+static int scan_dir(const char *dir, int depth, int *nfiles)
 {
-	DIR *d = opendir(libdir);
+	DIR *d = opendir(dir);
 	struct dirent *e;
+	struct stat st;
 	char path[1024];
 	int missing = 0;
 
 	if (d == NULL)
-		return 0; /* run from elsewhere: nothing to compare with */
+		return 0;
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
-		if (n < 3 || strcmp(e->d_name + n - 2, ".c") != 0)
+
+		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", libdir, e->d_name);
-		missing += scan_file(path);
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (depth < 2 && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			missing += scan_dir(path, depth + 1, nfiles);
+		} else if (n > 2 && strcmp(e->d_name + n - 2, ".c") == 0) {
+			missing += scan_file(path);
+			(*nfiles)++;
+		}
 	}
 	closedir(d);
+	return missing;
+}
+
+static int scan_sources(const char *libdir)
+{
+	int nfiles = 0, missing;
+	struct stat st;
+
+	if (stat(libdir, &st) != 0)
+		return 0; /* run from elsewhere: nothing to compare with */
+	missing = scan_dir(libdir, 0, &nfiles);
+	if (nfiles == 0) {
+		fprintf(stderr, "torture: no source file under %s to find crash points in\n",
+			libdir);
+		return 1;
+	}
 	return missing;
 }
 
