@@ -10,7 +10,7 @@
 #include "plan/repair.h"
 
 /* ------------------------------------------------------------------------ */
-/* Dead sessions and recovery                                               */
+/* Dead sessions                                                            */
 
 /* Which IN_PROGRESS phases fail_dead() fails: those of one dead session
  * (slot and generation), or with slot -1 every one whose holder is in no

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/util.h"
 #include "plan/load.h"
@@ -97,7 +98,7 @@ static void scan_counts(const struct geom *g, struct run_state *st)
 }
 
 /* Each wave's open count and end time; its phases are one run of the
- * topological order (check_topo() held). */
+ * topological order (check_topo() in load.c held). */
 static void check_waves(struct check_state *cs, const struct geom *g, uint32_t minw)
 {
 	uint32_t k = 0;

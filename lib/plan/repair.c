@@ -242,6 +242,9 @@ int prdshm__phase_session_ok(const prdshm_session *s)
 	return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Recovery                                                                 */
+
 /* Make the phase mutex usable again, whatever state a crash or a misuse
  * left it in: recovery rebuilds everything it guards anyway. */
 static int revive(struct geom *g)
@@ -285,6 +288,9 @@ int prdshm__phases_recover(struct prdshm_seg *seg, void (*report)(void *ctx, con
 	 * nobody marked the segment again meanwhile. */
 	return r;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Inspection                                                               */
 
 /* Copy the region into private memory, and the agents' phase fields into
  * @p agent_phase unless NULL, under the mutex if @p locked and it can be
