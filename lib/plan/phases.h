@@ -1,6 +1,12 @@
 /*
- * phases.h: the phase region of the segment (lib/plan/phases.c), as seen by the
- * segment code that sizes, initialises, validates and repairs it.
+ * phases.h: the phase region of the segment, as seen by the segment code
+ * that sizes, initialises, validates and repairs it, and by the sessions,
+ * recovery, snapshot and check code.  Its code is in lib/plan/, one file a
+ * concept: region.c (geometry, sizing, layout hash), load.c (loading and
+ * validating the plan), state.c (state machine, derived state), repair.c
+ * (the phase mutex and its repair), claim.c, steer.c, dead.c,
+ * plan_snapshot.c and plan_check.c; their shared internals are in
+ * region.h, state.h, load.h and repair.h.
  */
 #ifndef PRDSHM_INTERNAL_PHASES_H
 #define PRDSHM_INTERNAL_PHASES_H
@@ -239,7 +245,7 @@ void prdshm__phases_snapshot_free(prdshm_snapshot *snap);
 int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags,
 			 void (*report)(void *ctx, int severity, const char *problem), void *ctx);
 
-/* The plan's entry points: the contracts of prdshm_phase_claim_timed() ...
+/* The plan's entry points: the contracts of prdshm__shm_phase_claim_timed() ...
  * in prdshm.h; lib/api/ checks the handle and dispatches to them. */
 int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);
 int prdshm__shm_phase_wait(prdshm_session *s, int64_t timeout_ms);

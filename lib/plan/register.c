@@ -1,5 +1,5 @@
 /*
- * phases_region.c: the phase region's registration with the segment (its
+ * register.c: the phase region's registration with the segment (its
  * size, layout hash, initialisation from the plan and validation at open
  * are in the plan's own files; this binds the view and lists them).
  */
