@@ -351,8 +351,9 @@ again:
 }
 
 /* A releaser saw waiters counted: ring the doorbell and wake them (file
- * comment: the releaser's half of Dekker's pattern). */
-static void ring_released(struct prdshm__slot *sl)
+ * comment: the releaser's half of Dekker's pattern).  Inline: every
+ * prdshm_unlock() without the mutex calls it, and finds nobody waiting. */
+static inline void ring_released(struct prdshm__slot *sl)
 {
 	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0) {
 		__atomic_add_fetch(&sl->doorbell, 1, __ATOMIC_SEQ_CST);
