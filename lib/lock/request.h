@@ -5,8 +5,8 @@
  * and downgrades, many.c takes several).  prdshm_lock() fills one on its
  * fast path, so these are static inline here.
  */
-#ifndef PRDSHM_LOCK_REQUEST_H
-#define PRDSHM_LOCK_REQUEST_H
+#ifndef PRDSHM_INTERNAL_REQUEST_H
+#define PRDSHM_INTERNAL_REQUEST_H
 
 #include "lock/table.h"
 #include "session/session.h"
@@ -85,9 +85,10 @@ static inline int request_error(const struct request *q, int r)
 	return prdshm__busy_if_try(r, q->deadline == 0 ? PRDSHM_TRY : 1);
 }
 
-/* Why a request's arguments are refused; out of line, off the hot path. */
-static __attribute__((noinline, cold, unused)) int bad_request(const struct prdshm_session *s, int mode,
-						       int64_t timeout_ms)
+/* Why a request's arguments are refused; out of line, off the hot path (a
+ * copy in each file that uses it). */
+static __attribute__((noinline, cold, unused)) int bad_request(const struct prdshm_session *s,
+							       int mode, int64_t timeout_ms)
 {
 	if (s == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "session is NULL");
@@ -105,7 +106,7 @@ static inline int request_valid(const struct prdshm_session *s, int mode, int64_
 /* Fill in a request whose arguments are valid and whose name is @p len
  * bytes long. */
 static inline void request_fill(struct request *q, struct prdshm_session *s, const char *resource,
-			 size_t len, int mode, int64_t timeout_ms, const char *phase)
+				size_t len, int mode, int64_t timeout_ms, const char *phase)
 {
 	q->s = s;
 	q->name = resource;
@@ -120,7 +121,7 @@ static inline void request_fill(struct request *q, struct prdshm_session *s, con
 }
 
 static inline int request_init(struct request *q, struct prdshm_session *s, const char *resource,
-			int mode, int64_t timeout_ms, const char *phase)
+			       int mode, int64_t timeout_ms, const char *phase)
 {
 	size_t len;
 	int r;

@@ -23,8 +23,8 @@
  * are rebuilt by prdshm__part_rebuild() after a crash (partition.c; see
  * docs/design.md).
  */
-#ifndef PRDSHM_LOCK_TABLE_H
-#define PRDSHM_LOCK_TABLE_H
+#ifndef PRDSHM_INTERNAL_TABLE_H
+#define PRDSHM_INTERNAL_TABLE_H
 
 #include <stdint.h>
 #include <string.h>
@@ -117,7 +117,7 @@ static inline int holds(uint32_t st)
  * Chains are walked at most slots_per_part steps, so a corrupted chain
  * cannot loop forever. */
 static inline uint32_t slot_find(struct prdshm_seg *seg, uint32_t p, const char *name, size_t len,
-			  uint32_t hash)
+				 uint32_t hash)
 {
 	struct prdshm__slot *slots = prdshm__part_slots(seg, p);
 	uint32_t i = prdshm__part_buckets(seg, p)[hash & (seg->buckets_per_part - 1)];
@@ -171,7 +171,7 @@ static inline void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
  * RELEASED record counts as HELD, so the holder's swap changes no counter.
  * nwaiting changes atomically: see acquire.c's file comment. */
 static inline void count_add_as(struct prdshm__slot *sl, const struct prdshm__rec *r, uint32_t st,
-			 int delta)
+				int delta)
 {
 	if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
 		__atomic_add_fetch(&sl->nwaiting, (uint32_t)delta, __ATOMIC_SEQ_CST);
@@ -209,7 +209,7 @@ static inline int rec_take_released(struct prdshm__rec *r)
  * at most one record per slot, RELEASED ones included: a RELEASED record
  * may still be taken back by its holder (lock_reclaim). */
 static inline uint32_t rec_find(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t sess,
-			 uint32_t gen)
+				uint32_t gen)
 {
 	struct prdshm__rec *recs = prdshm__part_recs(seg, p);
 	uint32_t i = prdshm__part_slots(seg, p)[si].head;
