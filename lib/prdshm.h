@@ -411,7 +411,7 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 int prdshm_config_write(const prdshm_config *cfg, FILE *out);
 
 /* ------------------------------------------------------------------------ */
-/* Dependency graph (lib/plan/graph.c): pure computation, no segment needed.     */
+/* Dependency graph (lib/graph/graph.c): pure computation, no segment needed.     */
 
 typedef struct prdshm_graph prdshm_graph;
 
@@ -666,7 +666,7 @@ int prdshm_session_slot(const prdshm_session *s);
 int prdshm_session_fd(const prdshm_session *s);
 
 /* ------------------------------------------------------------------------ */
-/* Locks (lib/lock/locktable.c)                                                  */
+/* Locks (lib/lock/)                                                        */
 
 #define PRDSHM_TRY 0             /* timeout: fail with PRDSHM_EBUSY at once */
 #define PRDSHM_WAIT_DEFAULT (-1) /* timeout: lock_timeout_seconds */

@@ -17,8 +17,8 @@
 # Prints one line per violation and exits 1 if there is any, else prints
 # a summary and exits 0.
 set -u
-SRC=${1:-.}
-OBJ=${2:-build/lib}
+SRC=$(cd "${1:-.}" && pwd) || exit 1
+OBJ=$(cd "${2:-build/lib}" 2>/dev/null && pwd) || { echo "layers: no directory ${2:-build/lib}: build first"; exit 1; }
 MAX_LINES=${MAX_LINES:-700}
 
 # The layers, lowest first.  Folders on one line are side by side: neither
@@ -45,7 +45,10 @@ while read -r n f; do
 done < <(cd "$SRC" && find lib tools -name '*.[ch]' ! -path lib/prdshm.h -exec wc -l {} + 2>/dev/null)
 
 # ---- 2 and 3. calls between files --------------------------------------------
-objs=$(cd "$OBJ" 2>/dev/null && find . -name '*.o' | sed 's|^\./||' | sort)
+# Only the objects of sources that exist: a build directory keeps those of
+# files since moved or removed.
+objs=$(cd "$OBJ" 2>/dev/null && find . -name '*.o' | sed 's|^\./||' | sort |
+	while read -r o; do [ -e "$SRC/lib/${o%.o}.c" ] && echo "$o"; done)
 [ -n "$objs" ] || { echo "layers: no object files under $OBJ: build first"; exit 1; }
 
 # "file symbol" for each definition, "file U symbol" for each use.

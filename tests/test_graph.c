@@ -1,5 +1,5 @@
 /*
- * test_graph.c: the dependency graph (lib/plan/graph.c): validation and its
+ * test_graph.c: the dependency graph (lib/graph/graph.c): validation and its
  * messages, waves, transitive dependencies, conflicts, critical path, and a
  * large random plan checked against a brute-force reference.
  */

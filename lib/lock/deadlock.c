@@ -16,7 +16,7 @@
  *
  * Nodes are sessions; session u waits for session v when v has a record on
  * the slot u waits on that blocks u's record (see grantable() in
- * locktable.c: an earlier conflicting record, or a later conflicting hold).
+ * wait.c: an earlier conflicting record, or a later conflicting hold).
  * A session waits on at most one record at a time.
  *
  * The request is named by its record's index and allocation (the use count
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "lock/locktable.h"
+#include "lock/table.h"
 #include "shm/robust.h"
 #include "session/session.h"
 #include "base/util.h"
@@ -120,7 +121,7 @@ static int collect_waits(struct dfs *d)
 	return 0;
 }
 
-/* As grantable() in locktable.c, RELEASED records aside.  Holders may turn
+/* As grantable() in wait.c, RELEASED records aside.  Holders may turn
  * RELEASED under us (they release without the mutex), and take a release
  * back only while no one waits for the resource, or for an instant before
  * they see the waiter and give it back (lock_reclaim): so every edge this

@@ -85,7 +85,7 @@ enum {
 	PRDSHM__REC_WAITING = 2,  /* queued */
 	PRDSHM__REC_RELEASED = 3, /* let go by its holder without the mutex; still
 				   * on its slot's list until the next mutex
-				   * holder collects it (see locktable.c) */
+				   * holder collects it (see lib/lock/acquire.c) */
 };
 #define PRDSHM__REC_STATE_MASK UINT64_C(3)
 /* The rest of the state word counts the record's allocations, so that a
@@ -116,7 +116,7 @@ struct prdshm__rec {
 	/* A waiting request (or upgrade) with a timeout: the CLOCK_MONOTONIC
 	 * time after which the next mutex holder on its slot withdraws it, in
 	 * case its owner gave up without the mutex (see expired() in
-	 * locktable.c); 0 for a request without a timeout. */
+	 * lib/lock/table.h); 0 for a request without a timeout. */
 	uint64_t expires_ns;
 	char phase[PRDSHM_ID_MAX + 1];
 };
@@ -137,7 +137,7 @@ static inline uint32_t prdshm__rec_state(const struct prdshm__rec *r)
  * race with the session's own thread reads as an order of its calls (a
  * sibling's unlock, or unlock and re-lock, against rec_remove() of the
  * same hold: the hold ends, as if that call came last).  A RELEASED record
- * is taken with rec_take_released() (lib/lock/locktable.c). */
+ * is taken with rec_take_released() (lib/lock/table.h). */
 static inline void prdshm__rec_set_state(struct prdshm__rec *r, uint32_t st)
 {
 	uint64_t w = __atomic_load_n(&r->state, __ATOMIC_RELAXED);

@@ -75,36 +75,6 @@ out:
 	return snap->agents ? 0 : PRDSHM_ENOMEM;
 }
 
-void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h)
-{
-	uint32_t sess = r->sess;
-
-	memset(h, 0, sizeof(*h));
-	h->struct_size = sizeof(*h);
-	memcpy(h->phase_id, r->phase, PRDSHM_ID_MAX);
-	h->phase_id[PRDSHM_ID_MAX] = '\0';
-	if (sess < prdshm__sessions(seg)->max_agents &&
-	    __atomic_load_n(&prdshm__sessions(seg)->agents[sess].gen, __ATOMIC_ACQUIRE) != r->gen) {
-		/* The slot has a new owner since: its id and pid would name
-		 * the wrong agent. */
-		prdshm__strlcpy(h->agent_id, "?", sizeof(h->agent_id));
-	} else {
-		prdshm__agent_id(seg, sess, h->agent_id);
-		h->pid = sess < prdshm__sessions(seg)->max_agents ? prdshm__sessions(seg)->agents[sess].pid : 0;
-	}
-	h->slot = (int32_t)sess;
-	h->mode = r->mode == PRDSHM_EXCLUSIVE ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED;
-	h->waiting = prdshm__rec_state(r) != PRDSHM__REC_HELD ||
-		     (r->flags & PRDSHM__REC_UPGRADING);
-	if (r->flags & PRDSHM__REC_UPGRADING)
-		h->mode = PRDSHM_EXCLUSIVE;
-	h->alive = prdshm__session_alive(seg, sess, r->gen);
-	h->released = prdshm__rec_state(r) == PRDSHM__REC_RELEASED;
-	/* Atomic: a holder taking its record back writes it without the
-	 * mutex. */
-	h->since_ns = __atomic_load_n(&r->since_ns, __ATOMIC_RELAXED);
-}
-
 /* Copy one slot's records, holders first, then waiters in FIFO order.
  * An upgrading holder appears twice: as a SHARED holder and an EXCLUSIVE
  * waiter. */

@@ -16,7 +16,7 @@
  * that threads sharing the session, which race on hints, never see half of
  * one: the name's hash in the high half (it names the partition) and the
  * record's index in that partition in the low half.  Only a hint: every use
- * checks it against the record itself (lib/lock/locktable.c). */
+ * checks it against the record itself (lib/lock/acquire.c). */
 #define PRDSHM__HINTS 64 /* a power of two; indexed by name hash */
 
 struct prdshm_session {
@@ -27,7 +27,7 @@ struct prdshm_session {
 	uint32_t gen;
 	pid_t pid;      /* the process that opened it */
 	/* Unique among this process's sessions, ever: what a thread's memory
-	 * of its latest grant is tied to (lib/lock/locktable.c), where the handle's
+	 * of its latest grant is tied to (lib/lock/acquire.c), where the handle's
 	 * address, or slot and generation, could be those of a closed one. */
 	uint64_t serial;
 	char id[PRDSHM_ID_MAX + 1];

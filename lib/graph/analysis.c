@@ -1,5 +1,5 @@
 /*
- * graph_analysis.c: what prdshm_graph_build() (graph.c) works out once the
+ * analysis.c: what prdshm_graph_build() (graph.c) works out once the
  * waves are known: the critical path, with each phase's longest remaining
  * path (the claim priority of the phase region), and the output conflicts,
  * pairs of phases that write the same output without one depending on the
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "plan/graph.h"
+#include "graph/graph.h"
 
 /*
  * The conflict search keeps one bitset per phase; this bounds its size, in

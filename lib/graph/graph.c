@@ -11,9 +11,9 @@
  * dependencies of phase i are dep[dep_off[i] .. dep_off[i + 1]) and its
  * dependants rdep[rdep_off[i] .. rdep_off[i + 1]), the latter in ascending
  * index order.  Everything is linear in phases + edges, except the conflict
- * search (graph_analysis.c, with the critical path), which also pays for
+ * search (analysis.c, with the critical path), which also pays for
  * the pairs of phases sharing an output.  Errors are reported with the
- * position of the value they are about (graph_diag.c).
+ * position of the value they are about (diag.c).
  */
 #include <math.h>
 #include <stdint.h>
@@ -22,7 +22,7 @@
 
 #include "base/abi.h"
 #include "base/util.h"
-#include "plan/graph.h"
+#include "graph/graph.h"
 
 /* ------------------------------------------------------------------------ */
 /* Id table                                                                 */

@@ -1,5 +1,5 @@
 /*
- * graph_diag.c: the errors of the dependency graph, in prdshm_diag and in
+ * diag.c: the errors of the dependency graph, in prdshm_diag and in
  * prdshm_last_error(), with the line and column of the value they are
  * about when the phases came from a file.
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "plan/graph.h"
+#include "graph/graph.h"
 
 /*
  * Report a failure in @p diag (may be NULL) and in prdshm_last_error().

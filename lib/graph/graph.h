@@ -1,7 +1,7 @@
 /*
  * graph.h: the dependency graph's internals, shared by graph.c (ids, edges,
- * waves, build and queries), graph_analysis.c (critical path, conflicts)
- * and graph_diag.c (errors).  Not for use outside lib/plan/graph*.c: the
+ * waves, build and queries), analysis.c (critical path, conflicts)
+ * and diag.c (errors).  Not for use outside lib/graph/: the
  * rest of prdshm uses the prdshm_graph_* functions of prdshm.h.
  */
 #ifndef PRDSHM_INTERNAL_PLAN_GRAPH_H
