@@ -269,8 +269,7 @@ static json_t *problems_json(const tool_problems *pb)
 
 	for (size_t i = 0; pb && i < pb->n; i++)
 		json_array_append_new(
-			a, json_pack("{s:s, s:o}", "severity",
-				     tool_severity_name(pb->v[i].severity),
+			a, json_pack("{s:s, s:o}", "severity", tool_severity_name(pb->v[i].severity),
 				     "message", tool_json_str(pb->v[i].message)));
 	return a;
 }

@@ -352,11 +352,9 @@ int main(int argc, char **argv)
 		goto out;
 	/* From here on a stop signal is ours to handle: nothing is left
 	 * half done, in the segment or in the lock table. */
-	if (rn_signals_install() != 0) {
-		rc = TOOL_EXIT_INTERNAL;
-		tool_err("cannot install signal handlers: %s", strerror(errno));
+	rc = rn_signals_setup();
+	if (rc)
 		goto out;
-	}
 	rc = tool_load_config(&o.tc, &cfg);
 	if (rc)
 		goto out;

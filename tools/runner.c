@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exitcode.h"
+#include "messages.h"
 #include "runner.h"
 
 volatile sig_atomic_t rn_stop_signal;
@@ -107,6 +109,14 @@ int rn_signals_install(void)
 			return -1;
 	}
 	return 0;
+}
+
+int rn_signals_setup(void)
+{
+	if (rn_signals_install() == 0)
+		return 0;
+	tool_err("cannot install signal handlers: %s", strerror(errno));
+	return TOOL_EXIT_INTERNAL;
 }
 
 unsigned rn_forward(pid_t pid)

@@ -38,6 +38,10 @@ extern volatile sig_atomic_t rn_stop_signal;
 /** Install the handlers.  @return 0, or -1 with errno set. */
 int rn_signals_install(void);
 
+/** rn_signals_install(), or say on stderr why it failed.
+ *  @return 0, or TOOL_EXIT_INTERNAL. */
+int rn_signals_setup(void);
+
 /** 1 if @p sig is a stop signal (SIGINT, SIGTERM, SIGHUP), else 0. */
 int rn_is_stop_signal(int sig);
 

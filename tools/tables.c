@@ -185,8 +185,7 @@ static void print_problems(FILE *out, const tool_problems *pb)
 	if (pb->n == 0)
 		fprintf(out, "(none)\n");
 	for (size_t i = 0; i < pb->n; i++)
-		fprintf(out, "%-7s %s\n", tool_severity_name(pb->v[i].severity),
-			pb->v[i].message);
+		fprintf(out, "%-7s %s\n", tool_severity_name(pb->v[i].severity), pb->v[i].message);
 }
 
 void tool_print_snapshot(FILE *out, const prdshm_snapshot *snap, const tool_problems *pb,
