@@ -638,7 +638,7 @@ int main(int argc, char **argv)
 	tool_init("prdshm-agent");
 	prdshm_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
-	rc = tool_parse_done(agent_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = rn_start(agent_parse(argc, argv, &o, 0), &o.tc, usage, &cfg);
 	if (rc != TOOL_CONTINUE)
 		goto out;
 	id = o.id;
@@ -648,12 +648,6 @@ int main(int argc, char **argv)
 	}
 	/* Lines from several agents and commands interleave: keep them whole. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	rc = rn_signals_setup();
-	if (rc)
-		goto out;
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
-		goto out;
 	rc = agent_open(&a, &cfg, id);
 	if (rc == 0)
 		rc = agent_loop(&a);
