@@ -6,6 +6,9 @@
  * snapshots taken every TICK_MS, replace an agent that dies, and print a
  * summary.  The runner itself holds no session: it only watches, reaps and
  * signals, so killing it leaves the agents to finish the plan on their own.
+ * What it prints lives beside it: the event lines and the live view in
+ * run_view.c, the events found by diffing in run_events.c, the summary in
+ * run_summary.c.
  */
 #include <errno.h>
 #include <fcntl.h>
