@@ -611,10 +611,9 @@ static int agent_open(struct agent *a, const prdshm_config *cfg, const char *id)
 
 	if (r)
 		return r;
-	a->info.struct_size = sizeof(a->info);
-	r = prdshm_seg_info_get(a->seg, &a->info);
+	r = tool_seg_info(a->seg, cfg->shm_name, &a->info);
 	if (r)
-		return tool_fail(r, "read segment %s", cfg->shm_name);
+		return r;
 	r = prdshm_session_open(a->seg, id, 0, &a->s);
 	if (r)
 		return tool_fail(r, "register agent in %s", cfg->shm_name);
@@ -639,7 +638,7 @@ int main(int argc, char **argv)
 	tool_init("prdshm-agent");
 	prdshm_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
-	rc = tool_parse_done(agent_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = rn_start(agent_parse(argc, argv, &o, 0), &o.tc, usage, &cfg);
 	if (rc != TOOL_CONTINUE)
 		goto out;
 	id = o.id;
@@ -649,14 +648,6 @@ int main(int argc, char **argv)
 	}
 	/* Lines from several agents and commands interleave: keep them whole. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (rn_signals_install() != 0) {
-		tool_err("cannot install signal handlers: %s", strerror(errno));
-		rc = TOOL_EXIT_INTERNAL;
-		goto out;
-	}
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
-		goto out;
 	rc = agent_open(&a, &cfg, id);
 	if (rc == 0)
 		rc = agent_loop(&a);

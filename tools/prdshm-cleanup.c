@@ -140,8 +140,7 @@ out:
 static void print_problems(const tool_problems *pb)
 {
 	for (size_t i = 0; i < pb->n; i++)
-		tool_err("%s: %s", pb->v[i].severity == PRDSHM_CHECK_ERROR ? "error" : "warning",
-			 pb->v[i].message);
+		tool_err("%s: %s", tool_severity_name(pb->v[i].severity), pb->v[i].message);
 }
 
 static int dry_run(prdshm_seg *seg, struct actions *a, tool_problems *after)
@@ -297,11 +296,8 @@ int main(int argc, char **argv)
 	tool_init("prdshm-cleanup");
 	memset(&after, 0, sizeof(after));
 	prdshm_config_init(&cfg);
-	rc = tool_parse_done(cleanup_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = tool_start(cleanup_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, NULL);
 	if (rc != TOOL_CONTINUE)
-		goto out;
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
 		goto out;
 	a.list = json_array();
 	a.print = !o.json && tool_verbosity >= 0;

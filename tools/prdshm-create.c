@@ -149,11 +149,8 @@ int main(int argc, char **argv)
 
 	tool_init("prdshm-create");
 	prdshm_config_init(&cfg);
-	rc = tool_parse_done(create_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = tool_start(create_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, NULL);
 	if (rc != TOOL_CONTINUE)
-		goto out;
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
 		goto out;
 	if (o.print_config) {
 		rc = print_config(&cfg);

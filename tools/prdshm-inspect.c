@@ -96,8 +96,7 @@ static void print_check(const char *name, const tool_problems *pb)
 	if (tool_verbosity < 0)
 		return;
 	for (size_t i = 0; i < pb->n; i++)
-		printf("%s: %s\n", pb->v[i].severity == PRDSHM_CHECK_ERROR ? "error" : "warning",
-		       pb->v[i].message);
+		printf("%s: %s\n", tool_severity_name(pb->v[i].severity), pb->v[i].message);
 	if (pb->result == 0 && pb->nstuck > 0)
 		printf("%s: a stopped process holds a lock: continue or kill it\n", name);
 	else if (pb->result == 0)
@@ -206,14 +205,8 @@ int main(int argc, char **argv)
 
 	tool_init("prdshm-inspect");
 	prdshm_config_init(&cfg);
-	rc = tool_parse_done(inspect_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = tool_start(inspect_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, &seg);
 	if (rc != TOOL_CONTINUE)
-		goto out;
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
-		goto out;
-	rc = tool_open_segment(&cfg, &seg);
-	if (rc)
 		goto out;
 	if (o.watch)
 		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);

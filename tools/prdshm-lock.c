@@ -347,18 +347,10 @@ int main(int argc, char **argv)
 
 	tool_init("prdshm-lock");
 	prdshm_config_init(&cfg);
-	rc = tool_parse_done(lock_parse(argc, argv, &o, 0), &o.tc, usage);
+	/* Once parsed, a stop signal is ours to handle: nothing is left half
+	 * done, in the segment or in the lock table. */
+	rc = rn_start(lock_parse(argc, argv, &o, 0), &o.tc, usage, &cfg);
 	if (rc != TOOL_CONTINUE)
-		goto out;
-	/* From here on a stop signal is ours to handle: nothing is left
-	 * half done, in the segment or in the lock table. */
-	if (rn_signals_install() != 0) {
-		rc = TOOL_EXIT_INTERNAL;
-		tool_err("cannot install signal handlers: %s", strerror(errno));
-		goto out;
-	}
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
 		goto out;
 	rc = open_segment(&o, &cfg, &seg);
 	if (rc == 0)

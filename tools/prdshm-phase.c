@@ -221,14 +221,8 @@ int main(int argc, char **argv)
 
 	tool_init("prdshm-phase");
 	prdshm_config_init(&cfg);
-	rc = tool_parse_done(phase_parse(argc, argv, &o, 0), &o.tc, usage);
+	rc = tool_start(phase_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, &seg);
 	if (rc != TOOL_CONTINUE)
-		goto out;
-	rc = tool_load_config(&o.tc, &cfg);
-	if (rc)
-		goto out;
-	rc = tool_open_segment(&cfg, &seg);
-	if (rc)
 		goto out;
 	rc = dispatch(seg, &o);
 	prdshm_seg_close(seg);

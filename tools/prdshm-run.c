@@ -6,19 +6,23 @@
  * snapshots taken every TICK_MS, replace an agent that dies, and print a
  * summary.  The runner itself holds no session: it only watches, reaps and
  * signals, so killing it leaves the agents to finish the plan on their own.
+ * What it prints lives beside it: the event lines and the live view in
+ * run_view.c, the events found by diffing in run_events.c, the summary in
+ * run_summary.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "args.h"
+#include "run_events.h"
+#include "run_summary.h"
+#include "run_view.h"
 #include "runner.h"
 
 /* How often the state is read to find events. */
@@ -26,7 +30,6 @@
 /* How long agents have to stop after SIGTERM (they give their commands
  * 5 s) before they are killed. */
 #define CANCEL_GRACE_MS 10000
-#define BAR_WIDTH 20
 
 struct proc {
 	pid_t pid;
@@ -46,12 +49,9 @@ struct run {
 	size_t nprocs, cap;
 	unsigned next_no, replaced, max_replace;
 	prdshm_snapshot *prev;
-	uint64_t t0;
 	int cancelling;
 	uint64_t kill_at;
-	/* The live view (on a terminal). */
-	int tty, drawn, dirty;
-	uint64_t next_draw;
+	run_view view; /* event lines, the live view on a terminal */
 };
 
 static void usage(FILE *out)
@@ -116,249 +116,7 @@ int run_parse(int argc, char **argv, struct run_opts *o, int silent)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Events and the live view                                                 */
-
-static void view_clear(struct run *r)
-{
-	if (r->drawn > 0)
-		printf("\033[%dA\033[J", r->drawn);
-	r->drawn = 0;
-}
-
-/*
- * An event.  Plain output prints each one with the time since the start;
- * the live view shows progress itself and prints only the @p important
- * ones (failures, dead agents) above it, as they happen.
- */
-static void event(struct run *r, int important, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void event(struct run *r, int important, const char *fmt, ...)
-{
-	double t = (double)(rn_mono_ns() - r->t0) / 1e9;
-	va_list ap;
-
-	if (tool_verbosity < 0 || (r->tty && !important))
-		return;
-	if (r->tty) {
-		view_clear(r);
-		r->dirty = 1;
-	}
-	printf("[%7.2fs] ", t);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-static uint64_t span(uint64_t from, uint64_t to)
-{
-	return from && to > from ? to - from : 0;
-}
-
-static void dur(uint64_t ns, char *buf, size_t size)
-{
-	tool_format_duration(ns, buf, size);
-}
-
-static size_t count_status(const prdshm_snapshot *s, prdshm_phase_status st)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nphases; i++)
-		n += s->phases[i].status == st;
-	return n;
-}
-
-static int is_open(prdshm_phase_status st)
-{
-	return st == PRDSHM_PHASE_NOT_STARTED || st == PRDSHM_PHASE_QUEUED ||
-	       st == PRDSHM_PHASE_IN_PROGRESS;
-}
-
-static size_t count_open(const prdshm_snapshot *s)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nphases; i++)
-		n += is_open(s->phases[i].status);
-	return n;
-}
-
-/* The terminal's width, so that no line of the view wraps: the view is
- * erased by moving up one row per line printed. */
-static size_t term_cols(void)
-{
-	struct winsize ws;
-
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
-		return ws.ws_col;
-	return 80;
-}
-
-/* One line of the view, cut to the terminal's width. */
-static void view_line(size_t cols, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void view_line(size_t cols, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (strlen(line) > cols - 1)
-		line[cols - 1] = '\0';
-	printf("%s\n", line);
-}
-
-static void draw_bar(const prdshm_snapshot *s, uint64_t elapsed, size_t cols)
-{
-	size_t done = count_status(s, PRDSHM_PHASE_COMPLETED) + count_status(s, PRDSHM_PHASE_SKIPPED);
-	size_t fill = s->nphases ? done * BAR_WIDTH / s->nphases : BAR_WIDTH;
-	char bar[BAR_WIDTH + 1], el[32];
-
-	for (size_t i = 0; i < BAR_WIDTH; i++)
-		bar[i] = i < fill ? '#' : '.';
-	bar[BAR_WIDTH] = '\0';
-	dur(elapsed, el, sizeof(el));
-	view_line(cols, "[%s] %zu/%zu  %s  wave %u of %zu  %zu running  %zu failed", bar,
-		  done, s->nphases, el, (unsigned)s->current_wave, s->nwaves,
-		  count_status(s, PRDSHM_PHASE_IN_PROGRESS), count_status(s, PRDSHM_PHASE_FAILED));
-}
-
-static void draw(struct run *r, const prdshm_snapshot *s)
-{
-	size_t cols = term_cols();
-	int lines = 1;
-
-	view_clear(r);
-	draw_bar(s, rn_mono_ns() - r->t0, cols);
-	for (size_t i = 0; i < s->nphases; i++) {
-		const prdshm_phase_info *p = &s->phases[i];
-		char el[32];
-
-		if (p->status != PRDSHM_PHASE_IN_PROGRESS)
-			continue;
-		dur(span(p->start_ns, s->taken_ns), el, sizeof(el));
-		view_line(cols, "  running  %-24.24s %-16.16s %s", p->id, p->agent_id, el);
-		lines++;
-	}
-	fflush(stdout);
-	r->drawn = lines;
-	r->dirty = 0;
-	r->next_draw = rn_mono_ns() + (uint64_t)r->info.monitoring_update_interval * 1000000000u;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Diffing snapshots                                                        */
-
-static void phase_started(struct run *r, const prdshm_phase_info *n)
-{
-	if (n->attempts > 1)
-		event(r, 0, "%s started on %s (attempt %u)", n->id, n->agent_id,
-		      (unsigned)n->attempts);
-	else
-		event(r, 0, "%s started on %s", n->id, n->agent_id);
-}
-
-static void phase_changed(struct run *r, const prdshm_phase_info *o, const prdshm_phase_info *n)
-{
-	char d[32];
-
-	dur(span(n->start_ns, n->end_ns), d, sizeof(d));
-	switch (n->status) {
-	case PRDSHM_PHASE_COMPLETED:
-		event(r, 0, "%s completed on %s in %s", n->id, n->agent_id, d);
-		break;
-	case PRDSHM_PHASE_FAILED:
-		event(r, 1, "%s FAILED on %s after %s (exit %d): %s", n->id, n->agent_id, d,
-		      n->exit_status, n->message);
-		break;
-	case PRDSHM_PHASE_QUEUED:
-		if (o->status == PRDSHM_PHASE_IN_PROGRESS)
-			event(r, 1, "%s failed on %s after %s (exit %d): %s; queued again", n->id,
-			      n->agent_id, d, n->exit_status, n->message);
-		else if (o->status != PRDSHM_PHASE_NOT_STARTED)
-			event(r, 0, "%s queued again (was %s)", n->id,
-			      prdshm_phase_status_name(o->status));
-		break;
-	case PRDSHM_PHASE_CANCELLED:
-		event(r, 1, "%s cancelled%s%s", n->id, n->message[0] ? ": " : "", n->message);
-		break;
-	case PRDSHM_PHASE_BLOCKED:
-		event(r, 0, "%s blocked: a dependency did not complete", n->id);
-		break;
-	case PRDSHM_PHASE_SKIPPED:
-		event(r, 0, "%s skipped", n->id);
-		break;
-	default:
-		break;
-	}
-}
-
-/* A phase may go through several states between two snapshots: report
- * the start of each new attempt, then where it is now. */
-static void diff_phase(struct run *r, const prdshm_phase_info *o, const prdshm_phase_info *n)
-{
-	int new_attempt = n->attempts > o->attempts;
-
-	if (new_attempt && o->status == PRDSHM_PHASE_IN_PROGRESS)
-		event(r, 1, "%s attempt %u on %s failed; queued again", o->id,
-		      (unsigned)o->attempts, o->agent_id);
-	if (new_attempt)
-		phase_started(r, n);
-	if (n->status != o->status || new_attempt)
-		phase_changed(r, o, n);
-}
-
-static void waves_finished(struct run *r, const prdshm_snapshot *o, const prdshm_snapshot *n)
-{
-	for (size_t w = 0; w < n->nwaves && w < o->nwaves; w++) {
-		const prdshm_wave_info *a = &o->waves[w], *b = &n->waves[w];
-		char d[32];
-
-		if (a->end_ns != 0 || b->end_ns == 0)
-			continue;
-		dur(span(b->start_ns, b->end_ns), d, sizeof(d));
-		if (b->start_ns == 0)
-			event(r, 0, "wave %u closed: none of its %u phases could run", (unsigned)w,
-			      (unsigned)b->nphases);
-		else if (b->nfailed)
-			event(r, 0, "wave %u finished in %s: %u of %u phases did not complete",
-			      (unsigned)w, d, (unsigned)b->nfailed, (unsigned)b->nphases);
-		else
-			event(r, 0, "wave %u finished in %s", (unsigned)w, d);
-	}
-}
-
-static void wave_opened(struct run *r, const prdshm_snapshot *s)
-{
-	unsigned n;
-
-	if (s->current_wave >= s->nwaves || count_open(s) == 0)
-		return;
-	n = (unsigned)s->waves[s->current_wave].nphases;
-	event(r, 0, "wave %u opened: %u phase%s", (unsigned)s->current_wave, n, n == 1 ? "" : "s");
-}
-
-/* Events in the order they happened as far as one can tell: phases that
- * ended, then the waves that this closed and opened, then new starts. */
-static void diff(struct run *r, const prdshm_snapshot *o, const prdshm_snapshot *n)
-{
-	for (size_t i = 0; i < n->nphases && i < o->nphases; i++) {
-		if (n->phases[i].status != PRDSHM_PHASE_IN_PROGRESS)
-			diff_phase(r, &o->phases[i], &n->phases[i]);
-	}
-	waves_finished(r, o, n);
-	if (n->current_wave != o->current_wave)
-		wave_opened(r, n);
-	for (size_t i = 0; i < n->nphases && i < o->nphases; i++) {
-		if (n->phases[i].status == PRDSHM_PHASE_IN_PROGRESS)
-			diff_phase(r, &o->phases[i], &n->phases[i]);
-	}
-}
+/* Following the run                                                        */
 
 /* Take a snapshot, report what changed since the last one, keep it. */
 static int observe(struct run *r)
@@ -369,7 +127,7 @@ static int observe(struct run *r)
 	if (err)
 		return tool_fail(err, "snapshot of %s", r->info.shm_name);
 	if (r->prev)
-		diff(r, r->prev, s);
+		run_diff(&r->view, r->prev, s);
 	prdshm_snapshot_free(r->prev);
 	r->prev = s;
 	return 0;
@@ -464,7 +222,7 @@ static int start_agent(struct run *r)
 		exec_agent(r, p->id);
 	p->running = 1;
 	r->nprocs++;
-	event(r, 0, "%s started (pid %ld)", p->id, (long)p->pid);
+	run_event(&r->view, 0, "%s started (pid %ld)", p->id, (long)p->pid);
 	return 0;
 }
 
@@ -487,12 +245,12 @@ static void signal_agents(struct run *r, int sig)
 
 static void on_reap(void *ctx, const char *line)
 {
-	event(ctx, 1, "reaped: %s", line);
+	run_event(ctx, 1, "reaped: %s", line);
 }
 
 static void reap_dead(struct run *r)
 {
-	int err = prdshm_reap(r->seg, 0, on_reap, r, NULL);
+	int err = prdshm_reap(r->seg, 0, on_reap, &r->view, NULL);
 
 	if (err)
 		tool_fail(err, "reap %s", r->info.shm_name);
@@ -503,14 +261,14 @@ static int agent_exited(struct run *r, struct proc *p, int st)
 {
 	p->running = 0;
 	if (WIFSIGNALED(st)) {
-		event(r, 1, "%s (pid %ld) killed by signal %d", p->id, (long)p->pid, WTERMSIG(st));
+		run_event(&r->view, 1, "%s (pid %ld) killed by signal %d", p->id, (long)p->pid, WTERMSIG(st));
 		return 1;
 	}
 	if (WIFEXITED(st) && WEXITSTATUS(st) > 1 && !r->cancelling)
-		event(r, 1, "%s (pid %ld) stopped with exit status %d", p->id, (long)p->pid,
+		run_event(&r->view, 1, "%s (pid %ld) stopped with exit status %d", p->id, (long)p->pid,
 		      WEXITSTATUS(st));
 	else
-		event(r, 0, "%s finished (exit %d)", p->id, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		run_event(&r->view, 0, "%s finished (exit %d)", p->id, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	return 0;
 }
 
@@ -533,9 +291,9 @@ static void collect_agents(struct run *r)
 		return;
 	reap_dead(r);
 	observe(r);
-	for (; died > 0 && !r->cancelling && count_open(r->prev) > 0; died--) {
+	for (; died > 0 && !r->cancelling && tool_count_open(r->prev) > 0; died--) {
 		if (r->replaced >= r->max_replace) {
-			event(r, 1, "not replacing the dead agent: %u replaced already",
+			run_event(&r->view, 1, "not replacing the dead agent: %u replaced already",
 			      r->replaced);
 			break;
 		}
@@ -552,7 +310,7 @@ static void cancel(struct run *r)
 {
 	r->cancelling = 1;
 	r->kill_at = rn_mono_ns() + (uint64_t)CANCEL_GRACE_MS * 1000000u;
-	event(r, 1, "%s: stopping the agents",
+	run_event(&r->view, 1, "%s: stopping the agents",
 	      rn_stop_signal == SIGINT	 ? "interrupted"
 	      : rn_stop_signal == SIGTERM ? "terminated"
 	      : rn_stop_signal == SIGHUP  ? "hung up"
@@ -574,8 +332,8 @@ static void run_loop(struct run *r)
 		}
 		observe(r);
 		collect_agents(r);
-		if (r->tty && (r->dirty || rn_mono_ns() >= r->next_draw))
-			draw(r, r->prev);
+		if (run_view_due(&r->view))
+			run_view_draw(&r->view, r->prev);
 	}
 }
 
@@ -588,143 +346,6 @@ static int start_agents(struct run *r)
 		}
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Summary                                                                  */
-
-static void fmt_minutes(double m, char *buf, size_t size)
-{
-	if (m < 1)
-		snprintf(buf, size, "%.0fs", m * 60);
-	else if (m < 60)
-		snprintf(buf, size, "%.0fm", m);
-	else
-		snprintf(buf, size, "%dh%02dm", (int)(m / 60), (int)m % 60);
-}
-
-static void print_waves(const prdshm_snapshot *s)
-{
-	printf("\n%4s %-8s %6s %9s %6s %s\n", "WAVE", "STATUS", "PHASES", "COMPLETED", "FAILED",
-	       "DURATION");
-	for (size_t w = 0; w < s->nwaves; w++) {
-		const prdshm_wave_info *v = &s->waves[w];
-		char d[32] = "-";
-
-		if (v->start_ns && v->end_ns)
-			dur(span(v->start_ns, v->end_ns), d, sizeof(d));
-		printf("%4u %-8s %6u %9u %6u %s\n", (unsigned)w, v->status ? v->status : "?",
-		       (unsigned)v->nphases, (unsigned)v->ncompleted, (unsigned)v->nfailed, d);
-	}
-}
-
-static void print_phases(const prdshm_snapshot *s)
-{
-	printf("\n%-20s %4s %-11s %-12s %5s %9s %9s\n", "PHASE", "WAVE", "STATUS", "AGENT",
-	       "TRIES", "DURATION", "ESTIMATE");
-	for (size_t i = 0; i < s->nphases; i++) {
-		const prdshm_phase_info *p = &s->phases[i];
-		char d[32] = "-", e[32] = "-";
-
-		if (p->start_ns && p->end_ns)
-			dur(span(p->start_ns, p->end_ns), d, sizeof(d));
-		if (p->estimated_minutes > 0)
-			fmt_minutes(p->estimated_minutes, e, sizeof(e));
-		printf("%-20s %4u %-11s %-12s %5u %9s %9s\n", p->id, (unsigned)p->wave,
-		       prdshm_phase_status_name(p->status), p->agent_id[0] ? p->agent_id : "-",
-		       (unsigned)p->attempts, d, e);
-	}
-}
-
-static void print_path(const char *label, const prdshm_graph *g, const prdshm_phase_def *defs,
-		       const char *length)
-{
-	const size_t *idx;
-	size_t n = prdshm_graph_critical_path(g, &idx);
-
-	printf("%s", label);
-	for (size_t k = 0; k < n; k++)
-		printf("%s%s", k ? " > " : "", defs[idx[k]].id);
-	printf("%s(%s)\n", n ? " " : "", length);
-}
-
-/* The critical path by estimate, then by the phases' actual durations,
- * both with the graph of the plan stored in the segment. */
-static void print_critical(prdshm_snapshot *s, uint64_t wall_ns)
-{
-	prdshm_phase_def *defs = calloc(s->nphases ? s->nphases : 1, sizeof(*defs));
-	prdshm_graph *g = NULL;
-	prdshm_diag diag = PRDSHM_DIAG_INIT;
-	char len[32], wall[32];
-
-	if (defs == NULL)
-		return;
-	for (size_t i = 0; i < s->nphases; i++) {
-		prdshm_phase_info *p = &s->phases[i];
-		defs[i] = (prdshm_phase_def){ .id = p->id, .name = p->name, .deps = p->deps,
-					      .ndeps = p->ndeps, .estimated_minutes =
-								 p->estimated_minutes };
-	}
-	if (prdshm_graph_build(defs, s->nphases, &g, &diag) == 0) {
-		fmt_minutes(prdshm_graph_critical_length(g), len, sizeof(len));
-		print_path("\nCritical path, estimated: ", g, defs, len);
-	}
-	prdshm_graph_free(g);
-	g = NULL;
-	for (size_t i = 0; i < s->nphases; i++)
-		defs[i].estimated_minutes =
-			(double)span(s->phases[i].start_ns, s->phases[i].end_ns) / 60e9;
-	if (prdshm_graph_build(defs, s->nphases, &g, &diag) == 0) {
-		dur((uint64_t)(prdshm_graph_critical_length(g) * 60e9), len, sizeof(len));
-		dur(wall_ns, wall, sizeof(wall));
-		print_path("Critical path, actual:    ", g, defs, len);
-		printf("(the run took %s: the waits for waves and locks make the difference)\n",
-		       wall);
-	}
-	prdshm_graph_free(g);
-	free(defs);
-}
-
-static void print_failures(const prdshm_snapshot *s)
-{
-	int header = 0;
-
-	for (size_t i = 0; i < s->nphases; i++) {
-		const prdshm_phase_info *p = &s->phases[i];
-
-		if (p->status == PRDSHM_PHASE_COMPLETED || p->status == PRDSHM_PHASE_SKIPPED)
-			continue;
-		if (!header++)
-			printf("\nNot completed:\n");
-		printf("  %s: %s", p->id, prdshm_phase_status_name(p->status));
-		if (p->status == PRDSHM_PHASE_FAILED)
-			printf(" on %s, exit %d", p->agent_id, p->exit_status);
-		if (p->message[0])
-			printf(": %s", p->message);
-		putchar('\n');
-	}
-}
-
-/* @return the exit code: 0 when every phase completed (or was skipped). */
-static int summary(struct run *r)
-{
-	prdshm_snapshot *s = r->prev;
-	size_t ok = count_status(s, PRDSHM_PHASE_COMPLETED) + count_status(s, PRDSHM_PHASE_SKIPPED);
-	uint64_t wall = rn_mono_ns() - r->t0;
-	char w[32];
-
-	view_clear(r);
-	dur(wall, w, sizeof(w));
-	printf("\n%s: %zu of %zu phases completed in %s with %u agents (%u replaced)\n",
-	       r->info.shm_name, ok, s->nphases, w, r->next_no, r->replaced);
-	if (tool_verbosity >= 0) {
-		print_waves(s);
-		print_phases(s);
-		print_critical(s, wall);
-	}
-	print_failures(s);
-	fflush(stdout);
-	return ok == s->nphases ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -755,10 +376,9 @@ static int open_segment(struct run *r)
 
 	if (err)
 		return err;
-	r->info.struct_size = sizeof(r->info);
-	err = prdshm_seg_info_get(r->seg, &r->info);
+	err = tool_seg_info(r->seg, r->cfg.shm_name, &r->info);
 	if (err)
-		return tool_fail(err, "read segment %s", r->cfg.shm_name);
+		return err;
 	if (r->info.needs_recovery) {
 		tool_err("segment %s needs recovery: run 'prdshm-cleanup --name %s' first",
 			 r->info.shm_name, r->info.shm_name);
@@ -800,20 +420,20 @@ static int setup(struct run *r)
 		rc = open_segment(r);
 	if (rc)
 		return rc;
-	if (rn_signals_install() != 0) {
-		tool_err("cannot install signal handlers: %s", strerror(errno));
-		return TOOL_EXIT_INTERNAL;
-	}
-	r->tty = !r->opt.plain && tool_verbosity == 0 && isatty(STDOUT_FILENO) &&
+	rc = rn_signals_setup();
+	if (rc)
+		return rc;
+	r->view.tty = !r->opt.plain && tool_verbosity == 0 && isatty(STDOUT_FILENO) &&
 		 !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
-	r->t0 = rn_mono_ns();
+	r->view.interval_s = r->info.monitoring_update_interval;
+	r->view.t0 = rn_mono_ns();
 	return 0;
 }
 
 static void header(struct run *r)
 {
 	const prdshm_snapshot *s = r->prev;
-	size_t done = count_status(s, PRDSHM_PHASE_COMPLETED) + count_status(s, PRDSHM_PHASE_SKIPPED);
+	size_t done = tool_count_done(s);
 
 	if (tool_verbosity < 0)
 		return;
@@ -825,7 +445,16 @@ static void header(struct run *r)
 		printf(", %zu phase%s done already", done, done == 1 ? "" : "s");
 	printf("\n");
 	fflush(stdout);
-	wave_opened(r, s);
+	run_wave_opened(&r->view, s);
+}
+
+/* @return the exit code: 0 when every phase completed (or was skipped). */
+static int summary(struct run *r)
+{
+	uint64_t wall = rn_mono_ns() - r->view.t0;
+
+	run_view_clear(&r->view);
+	return run_summary(r->prev, r->info.shm_name, wall, r->next_no, r->replaced);
 }
 
 static int finish(struct run *r)
@@ -876,12 +505,9 @@ int main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.out_fd = -1;
 	prdshm_config_init(&r.cfg);
-	rc = tool_parse_done(run_parse(argc, argv, &r.opt, 0), &r.opt.tc, usage);
-	if (rc == TOOL_CONTINUE) {
-		rc = tool_load_config(&r.opt.tc, &r.cfg);
-		if (rc == 0)
-			rc = run(&r);
-	}
+	rc = tool_start(run_parse(argc, argv, &r.opt, 0), &r.opt.tc, usage, &r.cfg, NULL);
+	if (rc == TOOL_CONTINUE)
+		rc = run(&r);
 	prdshm_snapshot_free(r.prev);
 	prdshm_seg_close(r.seg);
 	prdshm_config_free(&r.cfg);

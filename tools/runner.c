@@ -1,6 +1,7 @@
 /*
- * runner.c: clock, signal latch and line splitting for prdshm-agent,
- * prdshm-run and prdshm-lock.  See runner.h.
+ * runner.c: clock, signal latch (and the start of main() that installs
+ * it) and line splitting for prdshm-agent, prdshm-run and prdshm-lock.
+ * See runner.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exitcode.h"
+#include "messages.h"
+#include "segopen.h"
 #include "runner.h"
 
 volatile sig_atomic_t rn_stop_signal;
@@ -107,6 +111,26 @@ int rn_signals_install(void)
 			return -1;
 	}
 	return 0;
+}
+
+int rn_signals_setup(void)
+{
+	if (rn_signals_install() == 0)
+		return 0;
+	tool_err("cannot install signal handlers: %s", strerror(errno));
+	return TOOL_EXIT_INTERNAL;
+}
+
+int rn_start(int parsed, const tool_common *tc, void (*usage)(FILE *out), prdshm_config *cfg)
+{
+	int rc = tool_parse_done(parsed, tc, usage);
+
+	if (rc != TOOL_CONTINUE)
+		return rc;
+	rc = rn_signals_setup();
+	if (rc == 0)
+		rc = tool_load_config(tc, cfg);
+	return rc ? rc : TOOL_CONTINUE;
 }
 
 unsigned rn_forward(pid_t pid)

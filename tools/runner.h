@@ -2,7 +2,8 @@
  * runner.h: code shared by the tools that wait and run commands,
  * prdshm-agent, prdshm-run and prdshm-lock (and linked, unused, into the
  * other tools): a monotonic clock, a signal latch that wakes poll() and
- * ends the library's waits, and line splitting for a child's output.
+ * ends the library's waits (and the start of main() that installs it), and
+ * line splitting for a child's output.
  */
 #ifndef PRDSHM_TOOLS_RUNNER_H
 #define PRDSHM_TOOLS_RUNNER_H
@@ -11,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "options.h"
+#include "prdshm.h"
 
 /* ---- Time --------------------------------------------------------------- */
 
@@ -37,6 +41,19 @@ extern volatile sig_atomic_t rn_stop_signal;
 
 /** Install the handlers.  @return 0, or -1 with errno set. */
 int rn_signals_install(void);
+
+/** rn_signals_install(), or say on stderr why it failed.
+ *  @return 0, or TOOL_EXIT_INTERNAL. */
+int rn_signals_setup(void);
+
+/**
+ * tool_start() for the tools that handle the stop signals: act on the
+ * parser's result @p parsed, install the handlers (rn_signals_setup), then
+ * load the configuration into @p cfg.  From then on a stop signal is the
+ * tool's to handle: it leaves nothing half done.
+ * @return TOOL_CONTINUE to go on, else the exit code (messages printed).
+ */
+int rn_start(int parsed, const tool_common *tc, void (*usage)(FILE *out), prdshm_config *cfg);
 
 /** 1 if @p sig is a stop signal (SIGINT, SIGTERM, SIGHUP), else 0. */
 int rn_is_stop_signal(int sig);

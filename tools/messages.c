@@ -1,0 +1,64 @@
+/*
+ * messages.c: the tool's name and verbosity, and the lines it prints:
+ * errors, information, details.  See messages.h.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "messages.h"
+
+const char *tool_name = "prdshm";
+int tool_verbosity;
+
+void tool_init(const char *name)
+{
+	tool_name = name;
+	tool_verbosity = 0;
+}
+
+static void vline(FILE *out, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vline(FILE *out, const char *prefix, const char *fmt, va_list ap)
+{
+	if (prefix)
+		fprintf(out, "%s: ", prefix);
+	vfprintf(out, fmt, ap);
+	fputc('\n', out);
+}
+
+void tool_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vline(stderr, tool_name, fmt, ap);
+	va_end(ap);
+}
+
+void tool_verr(const char *fmt, va_list ap)
+{
+	vline(stderr, tool_name, fmt, ap);
+}
+
+void tool_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (tool_verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vline(stdout, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void tool_verbose(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (tool_verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vline(stderr, tool_name, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,113 @@
+/*
+ * run_events.c: what happened in a run between two snapshots, told as
+ * prdshm-run's events: phases that started, ended, failed or were queued
+ * again, waves that closed and opened.  See run_events.h.
+ */
+#include "common.h"
+#include "run_events.h"
+
+static void phase_started(run_view *v, const prdshm_phase_info *n)
+{
+	if (n->attempts > 1)
+		run_event(v, 0, "%s started on %s (attempt %u)", n->id, n->agent_id,
+		      (unsigned)n->attempts);
+	else
+		run_event(v, 0, "%s started on %s", n->id, n->agent_id);
+}
+
+static void phase_changed(run_view *v, const prdshm_phase_info *o, const prdshm_phase_info *n)
+{
+	char d[32];
+
+	tool_format_duration(tool_span_ns(n->start_ns, n->end_ns), d, sizeof(d));
+	switch (n->status) {
+	case PRDSHM_PHASE_COMPLETED:
+		run_event(v, 0, "%s completed on %s in %s", n->id, n->agent_id, d);
+		break;
+	case PRDSHM_PHASE_FAILED:
+		run_event(v, 1, "%s FAILED on %s after %s (exit %d): %s", n->id, n->agent_id, d,
+		      n->exit_status, n->message);
+		break;
+	case PRDSHM_PHASE_QUEUED:
+		if (o->status == PRDSHM_PHASE_IN_PROGRESS)
+			run_event(v, 1, "%s failed on %s after %s (exit %d): %s; queued again", n->id,
+			      n->agent_id, d, n->exit_status, n->message);
+		else if (o->status != PRDSHM_PHASE_NOT_STARTED)
+			run_event(v, 0, "%s queued again (was %s)", n->id,
+			      prdshm_phase_status_name(o->status));
+		break;
+	case PRDSHM_PHASE_CANCELLED:
+		run_event(v, 1, "%s cancelled%s%s", n->id, n->message[0] ? ": " : "", n->message);
+		break;
+	case PRDSHM_PHASE_BLOCKED:
+		run_event(v, 0, "%s blocked: a dependency did not complete", n->id);
+		break;
+	case PRDSHM_PHASE_SKIPPED:
+		run_event(v, 0, "%s skipped", n->id);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A phase may go through several states between two snapshots: report
+ * the start of each new attempt, then where it is now. */
+static void diff_phase(run_view *v, const prdshm_phase_info *o, const prdshm_phase_info *n)
+{
+	int new_attempt = n->attempts > o->attempts;
+
+	if (new_attempt && o->status == PRDSHM_PHASE_IN_PROGRESS)
+		run_event(v, 1, "%s attempt %u on %s failed; queued again", o->id,
+		      (unsigned)o->attempts, o->agent_id);
+	if (new_attempt)
+		phase_started(v, n);
+	if (n->status != o->status || new_attempt)
+		phase_changed(v, o, n);
+}
+
+static void waves_finished(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n)
+{
+	for (size_t w = 0; w < n->nwaves && w < o->nwaves; w++) {
+		const prdshm_wave_info *a = &o->waves[w], *b = &n->waves[w];
+		char d[32];
+
+		if (a->end_ns != 0 || b->end_ns == 0)
+			continue;
+		tool_format_duration(tool_span_ns(b->start_ns, b->end_ns), d, sizeof(d));
+		if (b->start_ns == 0)
+			run_event(v, 0, "wave %u closed: none of its %u phases could run", (unsigned)w,
+			      (unsigned)b->nphases);
+		else if (b->nfailed)
+			run_event(v, 0, "wave %u finished in %s: %u of %u phases did not complete",
+			      (unsigned)w, d, (unsigned)b->nfailed, (unsigned)b->nphases);
+		else
+			run_event(v, 0, "wave %u finished in %s", (unsigned)w, d);
+	}
+}
+
+void run_wave_opened(run_view *v, const prdshm_snapshot *s)
+{
+	unsigned n;
+
+	if (s->current_wave >= s->nwaves || tool_count_open(s) == 0)
+		return;
+	n = (unsigned)s->waves[s->current_wave].nphases;
+	run_event(v, 0, "wave %u opened: %u phase%s", (unsigned)s->current_wave, n, n == 1 ? "" : "s");
+}
+
+/* Events in the order they happened as far as one can tell: phases that
+ * ended, then the waves that this closed and opened, then new starts. */
+void run_diff(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n)
+{
+	for (size_t i = 0; i < n->nphases && i < o->nphases; i++) {
+		if (n->phases[i].status != PRDSHM_PHASE_IN_PROGRESS)
+			diff_phase(v, &o->phases[i], &n->phases[i]);
+	}
+	waves_finished(v, o, n);
+	if (n->current_wave != o->current_wave)
+		run_wave_opened(v, n);
+	for (size_t i = 0; i < n->nphases && i < o->nphases; i++) {
+		if (n->phases[i].status == PRDSHM_PHASE_IN_PROGRESS)
+			diff_phase(v, &o->phases[i], &n->phases[i]);
+	}
+}

@@ -1,0 +1,23 @@
+/*
+ * run_summary.h: the summary prdshm-run prints when the run is over.
+ */
+#ifndef PRDSHM_TOOLS_RUN_SUMMARY_H
+#define PRDSHM_TOOLS_RUN_SUMMARY_H
+
+#include <stdint.h>
+
+#include "prdshm.h"
+
+/**
+ * Print the summary of the run in @p s, the last snapshot of segment
+ * @p name: one line, then (unless -q) the waves, the phases and the
+ * critical path, then the phases that did not complete.  @p wall is the
+ * run's duration, @p agents how many agents were started, @p replaced how
+ * many of them replaced dead ones.
+ * @return the exit code: 0 when every phase completed (or was skipped),
+ * else 1.
+ */
+int run_summary(prdshm_snapshot *s, const char *name, uint64_t wall, unsigned agents,
+		unsigned replaced);
+
+#endif

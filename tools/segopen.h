@@ -1,0 +1,38 @@
+/*
+ * segopen.h: which segment a tool works on and attaching to it: the
+ * effective configuration (file, environment, --name), the segment it
+ * names, and the messages when either fails.
+ */
+#ifndef PRDSHM_TOOLS_SEGOPEN_H
+#define PRDSHM_TOOLS_SEGOPEN_H
+
+#include <stdio.h>
+
+#include "options.h"
+#include "prdshm.h"
+
+/**
+ * The effective configuration: defaults < file (-c or ./prdpar.yaml) <
+ * environment < --name.  On error prints "file:line:col: msg" and returns
+ * TOOL_EXIT_CONFIG (the file given with -c missing or unreadable included);
+ * @p cfg is then empty but safe to free.
+ */
+int tool_load_config(const tool_common *tc, prdshm_config *cfg);
+
+/** Attach to cfg->shm_name; on error print it and return its exit code. */
+int tool_open_segment(const prdshm_config *cfg, prdshm_seg **seg);
+
+/** Read @p seg's info into @p info (struct_size set here); on error print
+ *  it ("read segment @p name") and return its exit code. */
+int tool_seg_info(prdshm_seg *seg, const char *name, prdshm_seg_info *info);
+
+/**
+ * The start of a main(): act on the parser's result @p parsed as
+ * tool_parse_done() does, load the configuration into @p cfg, and, unless
+ * @p seg is NULL, attach to its segment.
+ * @return TOOL_CONTINUE to go on, else the exit code (messages printed).
+ */
+int tool_start(int parsed, const tool_common *tc, void (*usage)(FILE *out), prdshm_config *cfg,
+	       prdshm_seg **seg);
+
+#endif
