@@ -199,7 +199,7 @@ int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_
 	int r;
 
 	prdshm__call_begin();
-	r = prdshm__phase_session_ok(s);
+	r = prdshm__session_ok(s);
 	if (r)
 		return r;
 	if (out == NULL)
@@ -230,7 +230,7 @@ int prdshm__shm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	int ready, r;
 
 	prdshm__call_begin();
-	r = prdshm__phase_session_ok(s);
+	r = prdshm__session_ok(s);
 	if (r)
 		return r;
 	prdshm__phase_repair_ctx_init(&rc, s);

@@ -254,6 +254,4 @@ int prdshm__shm_phase_fail(prdshm_session *s, int32_t index, int exit_status,
 			   const char *message);
 int prdshm__shm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 			  prdshm_phase_status to);
-int prdshm__shm_agent_heartbeat(prdshm_session *s);
-int prdshm__shm_agent_log(prdshm_session *s, const char *line);
 #endif

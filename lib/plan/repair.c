@@ -233,15 +233,6 @@ void prdshm__phase_unlock(const struct geom *g, const struct op *op)
 		prdshm__futex_wake_all(&g->reg->doorbell);
 }
 
-int prdshm__phase_session_ok(const prdshm_session *s)
-{
-	if (s == NULL || s->seg == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no session");
-	if (s->slot >= prdshm__sessions(s->seg)->max_agents)
-		return prdshm__fail(PRDSHM_ENOAGENT, "session slot %u out of range", s->slot);
-	return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Recovery                                                                 */
 

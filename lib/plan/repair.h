@@ -36,10 +36,6 @@ void prdshm__phase_unlock(const struct geom *g, const struct op *op);
  * when holding the phase mutex. */
 void prdshm__phase_heal(const struct geom *g);
 
-/* @return 0, or PRDSHM_EINVAL / PRDSHM_ENOAGENT for a session that cannot
- * be used. */
-int prdshm__phase_session_ok(const prdshm_session *s);
-
 /* A private copy of the region's @p bytes bytes (and of the agents' phase
  * fields into @p agent_phase unless NULL), under the mutex if @p locked and
  * it can be had quickly (*got says whether it was).  @return the copy, NULL

@@ -2,8 +2,7 @@
  * steer.c: the status changes asked for by callers: an agent completes or
  * fails the phase it holds, an agent or the operator retries, cancels or
  * skips a phase by hand (prdshm__shm_phase_set()).  The rules are the
- * transition table's (state.c).  At the end, the agent's heartbeat and log,
- * which touch only its slot of the agents table.
+ * transition table's (state.c).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +43,7 @@ static int finish(prdshm_session *s, int32_t index, uint32_t to, int exit_status
 	struct run_state st;
 	struct geom g;
 	struct op op;
-	int r = prdshm__phase_session_ok(s);
+	int r = prdshm__session_ok(s);
 
 	if (r)
 		return r;
@@ -186,7 +185,7 @@ int prdshm__shm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 	int r;
 
 	prdshm__call_begin();
-	r = s ? prdshm__phase_session_ok(s) : 0;
+	r = s ? prdshm__session_ok(s) : 0;
 	if (r)
 		return r;
 	if (!prdshm__valid_id(id))
@@ -205,50 +204,5 @@ int prdshm__shm_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 		prdshm__phase_refresh(&g, &op, &st);
 	}
 	prdshm__phase_unlock(&g, &op);
-	return r;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Agents: heartbeat and log                                                */
-
-int prdshm__shm_agent_heartbeat(prdshm_session *s)
-{
-	struct prdshm__agent *a;
-	int r;
-
-	prdshm__call_begin();
-	r = prdshm__phase_session_ok(s);
-	if (r)
-		return r;
-	a = &prdshm__sessions(s->seg)->agents[s->slot];
-	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != s->gen)
-		return prdshm__fail(PRDSHM_ENOAGENT, "agent %s was reaped", s->id);
-	/* Lock-free: only the owner writes it, readers want any recent value. */
-	__atomic_store_n(&a->heartbeat_ns, prdshm__now_real(), __ATOMIC_RELAXED);
-	return 0;
-}
-
-int prdshm__shm_agent_log(prdshm_session *s, const char *line)
-{
-	struct prdshm__agent *a;
-	int r;
-
-	prdshm__call_begin();
-	r = prdshm__phase_session_ok(s);
-	if (r)
-		return r;
-	if (line == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no log line");
-	r = prdshm__sess_lock(s->seg, -1);
-	if (r)
-		return r;
-	a = &prdshm__sessions(s->seg)->agents[s->slot];
-	if (a->gen != s->gen || a->state != PRDSHM__SLOT_ACTIVE) {
-		r = prdshm__fail(PRDSHM_ENOAGENT, "agent %s was reaped", s->id);
-	} else {
-		prdshm__strlcpy(a->log[a->nlog % PRDSHM_LOG_LINES], line, PRDSHM_MSG_MAX + 1);
-		a->nlog++;
-	}
-	prdshm__sess_unlock(s->seg);
 	return r;
 }

@@ -36,6 +36,15 @@ void prdshm__sess_unlock(struct prdshm_seg *seg)
 /* The last session serial handed out in this process (see session.h). */
 static uint64_t session_serial;
 
+int prdshm__session_ok(const prdshm_session *s)
+{
+	if (s == NULL || s->seg == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "no session");
+	if (s->slot >= prdshm__sessions(s->seg)->max_agents)
+		return prdshm__fail(PRDSHM_ENOAGENT, "session slot %u out of range", s->slot);
+	return 0;
+}
+
 int prdshm__session_slot_held(int fd, uint32_t slot)
 {
 	struct flock fl = {

@@ -53,6 +53,15 @@ void prdshm__sess_unlock(struct prdshm_seg *seg);
  * without locking ("?" if out of range). */
 void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf);
 
+/* 0 if @p s is a session whose slot is in range, else PRDSHM_EINVAL ("no
+ * session") or PRDSHM_ENOAGENT, with the message. */
+int prdshm__session_ok(const prdshm_session *s);
+
+/* The agent's own record (lib/session/agent.c): prdshm_agent_heartbeat()
+ * and prdshm_agent_log(). */
+int prdshm__shm_agent_heartbeat(prdshm_session *s);
+int prdshm__shm_agent_log(prdshm_session *s, const char *line);
+
 /* 1 if some process holds the OFD lock of session slot @p slot on the
  * segment behind @p fd (or if that cannot be told: never free a live one). */
 int prdshm__session_slot_held(int fd, uint32_t slot);
