@@ -19,8 +19,15 @@ static int config_ok(const prdshm_config *cfg, const char *fn)
 	return prdshm__abi_check(cfg, PRDSHM_CONFIG_SIZE_1_0, "prdshm_config", fn);
 }
 
+/* Stamp a new segment handle with the backend that made it. */
+static void stamp(prdshm_seg *seg, const struct prdshm__backend *be)
+{
+	((struct prdshm__handle *)(void *)seg)->backend = be;
+}
+
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 {
+	const struct prdshm__backend *be;
 	int r;
 
 	prdshm__call_begin();
@@ -28,10 +35,12 @@ int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_seg_create: NULL argument");
 	*out = NULL;
 	r = config_ok(cfg, "prdshm_seg_create");
+	if (r)
+		return r;
+	be = prdshm__backend_select(cfg);
+	r = be->seg_create(cfg, out);
 	if (r == 0)
-		r = prdshm__backend_select(cfg)->seg_create(cfg, out);
-	if (r == 0)
-		((struct prdshm__handle *)(void *)*out)->backend = prdshm__backend_select(cfg);
+		stamp(*out, be);
 	return r;
 }
 
@@ -45,7 +54,7 @@ static int seg_open(const char *shm_name, const prdshm_config *cfg, prdshm_seg *
 	*out = NULL;
 	r = be->seg_open(shm_name, cfg, out);
 	if (r == 0)
-		((struct prdshm__handle *)(void *)*out)->backend = be;
+		stamp(*out, be);
 	return r;
 }
 

@@ -108,6 +108,15 @@ static int ofd_lock(int fd, short type, off_t byte, int wait_ms)
 	}
 }
 
+/* The header has room for PRDSHM__REGIONS_MAX regions. */
+static int regions_fit(const struct prdshm__regions *R)
+{
+	if (R->n == 0 || R->n > PRDSHM__REGIONS_MAX)
+		return prdshm__fail(PRDSHM_EINVAL, "%u regions: a segment holds 1 to %u", R->n,
+				    PRDSHM__REGIONS_MAX);
+	return 0;
+}
+
 /* Where the regions go for @p cfg: each on a cache line, in list order
  * after the header.  @return the segment's size, 0 if a region cannot be
  * had. */
@@ -277,7 +286,9 @@ int prdshm__seg_create(const prdshm_config *cfg, const struct prdshm__regions *r
 	int r, created = 0;
 
 	*out = NULL;
-	r = prdshm__check_shm_name(cfg->shm_name);
+	r = regions_fit(regions);
+	if (r == 0)
+		r = prdshm__check_shm_name(cfg->shm_name);
 	if (r)
 		return r;
 	r = prdshm__trust_init(&trust, cfg->shm_group);
@@ -314,7 +325,7 @@ static int regions_ok(const struct prdshm__hdr *h, uint32_t n, uint64_t file_siz
 {
 	uint64_t off = PRDSHM__ALIGN64(sizeof(struct prdshm__hdr));
 
-	if (h->nregions != n)
+	if (h->nregions != n || off > file_size)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct prdshm__region_ref *ref = &h->regions[i];
@@ -410,7 +421,9 @@ int prdshm__seg_open(const char *shm_name, const prdshm_config *cfg,
 	int r;
 
 	*out = NULL;
-	r = prdshm__check_shm_name(shm_name);
+	r = regions_fit(regions);
+	if (r == 0)
+		r = prdshm__check_shm_name(shm_name);
 	if (r)
 		return r;
 	memset(&trust, 0, sizeof(trust));
