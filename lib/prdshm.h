@@ -219,7 +219,7 @@ const char *prdshm_agent_status_name(int status);
 const char *prdshm_mode_name(int mode);
 
 /* ------------------------------------------------------------------------ */
-/* Limits                                                                    */
+/* Limits                                                                   */
 
 #define PRDSHM_NAME_MAX 255    /* resource name, bytes */
 #define PRDSHM_ID_MAX 63       /* phase id, agent id, bytes */
@@ -229,7 +229,7 @@ const char *prdshm_mode_name(int mode);
 #define PRDSHM_LOG_LINES 8     /* log ring per agent */
 
 /* ------------------------------------------------------------------------ */
-/* Configuration (lib/config/config.c)                                             */
+/* Configuration (lib/config/)                                              */
 
 /**
  * Where a diagnostic points: file, 1-based line and column (0 if none).
@@ -411,7 +411,7 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 int prdshm_config_write(const prdshm_config *cfg, FILE *out);
 
 /* ------------------------------------------------------------------------ */
-/* Dependency graph (lib/graph/graph.c): pure computation, no segment needed.     */
+/* Dependency graph (lib/graph/): pure computation, no segment needed.     */
 
 typedef struct prdshm_graph prdshm_graph;
 
@@ -458,7 +458,7 @@ size_t prdshm_graph_critical_path(const prdshm_graph *g, const size_t **idx);
 double prdshm_graph_remaining(const prdshm_graph *g, size_t i);
 
 /* ------------------------------------------------------------------------ */
-/* Segment (lib/shm/segment.c)                                                  */
+/* Segment (lib/shm/, lib/ops/regions.c)                                    */
 
 typedef struct prdshm_seg prdshm_seg;
 typedef struct prdshm_session prdshm_session;
@@ -543,7 +543,7 @@ void prdshm_seg_close(prdshm_seg *seg);
 int prdshm_seg_unlink(const char *shm_name);
 
 /**
- * Remove the name only if no live session uses the segment (lib/session/session.c).
+ * Remove the name only if no live session uses the segment (lib/ops/unlink.c).
  * Liveness is the kernel's (each session's OFD lock), and the check and the
  * removal are made holding the session mutex, under which every session
  * registers: a session either registered before and refuses the removal,
@@ -602,7 +602,7 @@ typedef struct prdshm_seg_info {
 int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
 
 /* ------------------------------------------------------------------------ */
-/* Sessions (lib/session/session.c)                                                 */
+/* Sessions (lib/session/session.c)                                         */
 
 /** Keep the session's descriptor across exec (flock(1)'s "lock lives as long
  *  as the command").  Default: O_CLOEXEC. */
@@ -860,7 +860,7 @@ int prdshm_reap(prdshm_seg *seg, int requeue,
 		void (*report)(void *ctx, const char *line), void *ctx, size_t *nreaped);
 
 /* ------------------------------------------------------------------------ */
-/* Phases (lib/plan/phases.c)                                                    */
+/* Phases (lib/plan/)                                                       */
 
 /**
  * Result of a claim: the phase handed to the caller.  Declare it with
@@ -950,7 +950,7 @@ int prdshm_agent_heartbeat(prdshm_session *s);
 int prdshm_agent_log(prdshm_session *s, const char *line);
 
 /* ------------------------------------------------------------------------ */
-/* Snapshot (lib/ops/snapshot.c): a consistent copy for inspection.             */
+/* Snapshot (lib/ops/snapshot.c): a consistent copy for inspection.         */
 
 typedef struct prdshm_agent_info {
 	int32_t slot;
@@ -1041,7 +1041,7 @@ int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 void prdshm_snapshot_free(prdshm_snapshot *snap);
 
 /* ------------------------------------------------------------------------ */
-/* Invariant check (lib/ops/check.c)                                            */
+/* Invariant check (lib/ops/check.c)                                        */
 
 #define PRDSHM_CHECK_WARN 1  /* severity: recoverable (a dead holder) */
 #define PRDSHM_CHECK_ERROR 2 /* severity: a broken invariant */
