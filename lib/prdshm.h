@@ -411,7 +411,7 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 int prdshm_config_write(const prdshm_config *cfg, FILE *out);
 
 /* ------------------------------------------------------------------------ */
-/* Dependency graph (lib/graph/): pure computation, no segment needed.     */
+/* Dependency graph (lib/graph/): pure computation, no segment needed.      */
 
 typedef struct prdshm_graph prdshm_graph;
 
