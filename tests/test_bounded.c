@@ -19,10 +19,6 @@
 #include "base/util.h"
 #include "testutil.h"
 
-/* A generous bound on a call that must give up by itself: timeouts of a
- * few hundred ms plus PRDSHM_RECOVER_WAIT_MS at most.  Past it the call is
- * taken as hung. */
-#define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
 /* The timeout of the timed calls. */
 #define TIMED_MS 300
 
@@ -134,7 +130,7 @@ static void caller_close_pipes(struct caller *c)
 /* Parent: wait until @p resource has @p n records (holders and waiters). */
 static int await_records(prdshm_seg *seg, const char *resource, size_t n)
 {
-	int64_t until = tu_now_ms() + HUNG_MS;
+	int64_t until = tu_now_ms() + TU_HUNG_MS;
 	size_t got = 0;
 
 	while (tu_now_ms() < until) {
@@ -171,8 +167,8 @@ static pid_t fx_caller_meets(struct fx *f, int (*fn)(void *), int (*holder)(void
 {
 	pid_t caller = tu_fork(fn, &f->c);
 
-	CU_ASSERT_FATAL(tu_await(f->c.ready[0], HUNG_MS) == 'r');
-	f->c.holder = tu_start_stopped(holder, arg, HUNG_MS);
+	CU_ASSERT_FATAL(tu_await(f->c.ready[0], TU_HUNG_MS) == 'r');
+	f->c.holder = tu_start_stopped(holder, arg, TU_HUNG_MS);
 	caller_go(&f->c);
 	return caller;
 }
@@ -193,7 +189,7 @@ static pid_t fx_queue_waiter(struct fx *f, int same, int (*fn)(void *))
 	waiter = tu_fork(fn, &f->c);
 	CU_ASSERT_FATAL(await_records(f->seg, f->c.resource, 2));
 	f->h = (struct holder_arg){ f->cfg.shm_name, f->other };
-	f->c.holder = tu_start_stopped(stop_in_lock, &f->h, HUNG_MS);
+	f->c.holder = tu_start_stopped(stop_in_lock, &f->h, TU_HUNG_MS);
 	return waiter;
 }
 
@@ -244,8 +240,8 @@ static void test_lock_calls_bounded_on_stopped_partition_holder(void)
 	f.h = (struct holder_arg){ f.cfg.shm_name, "res" };
 	name_in(f.seg, partition_of(f.seg, "res"), 1, "u", f.c.resource, sizeof(f.c.resource));
 	caller = fx_caller_meets(&f, lock_calls, stop_in_lock, &f.h);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The table works on: the dead holder's mutex is repaired, the
 	 * closed session's hold is swept. */
 	f.owner = tu_session(f.seg, "after");
@@ -288,7 +284,7 @@ static int granted_waiter(void *arg)
 	prdshm_session *s = tu_child_session(c->shm_name, "waiter", &seg);
 	int r;
 
-	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL);
 	printf("  granted waiter: %s: '%s'\n", prdshm_err_name(r), prdshm_last_error());
 	TU_CHILD_ASSERT(r == 0);
 	TU_CHILD_ASSERT(prdshm_last_error()[0] == '\0');
@@ -308,8 +304,8 @@ static void test_deadlock_check_cut_short_then_granted(void)
 	 * here) to meet the stopped holder before the resource is let go. */
 	usleep(600 * 1000);
 	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	fx_close(&f);
 }
 
@@ -321,8 +317,8 @@ static void test_deadlock_check_bounded_by_request(void)
 	fx_open(&f, NULL);
 	waiter = fx_queue_waiter(&f, 0, timed_waiter);
 	caller_go(&f.c);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	CU_ASSERT(await_records(f.seg, f.c.resource, 1));
 	fx_close(&f);
 }
@@ -346,7 +342,7 @@ static int stranded_waiter(void *arg)
 	 * not block the resource for good, nor this session's next lock. */
 	tu_signal(c->ready[1], 's');
 	caller_await_go(c);
-	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL);
 	printf("  the stranded session locks again: %s: %s\n", prdshm_err_name(r),
 	       r ? prdshm_last_error() : "");
 	TU_CHILD_ASSERT(r == 0);
@@ -363,16 +359,16 @@ static void test_queued_request_bounded_on_stopped_partition_holder(void)
 	fx_open(&f, "lock partition ");
 	waiter = fx_queue_waiter(&f, 1, stranded_waiter);
 	caller_go(&f.c);
-	CU_ASSERT_EQUAL_FATAL(tu_await(f.c.ready[0], HUNG_MS), 's');
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL_FATAL(tu_await(f.c.ready[0], TU_HUNG_MS), 's');
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The waiter's session is alive, its record still queued ahead of
 	 * everyone: the next waiter withdraws it once it expired, and gets
 	 * the resource its owner lets go. */
 	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(f.owner, f.c.resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(f.owner, f.c.resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
 	caller_go(&f.c);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(prdshm_check(f.seg, 0, NULL, NULL), 0);
 	fx_close(&f);
 }
@@ -404,10 +400,9 @@ static int session_calls(void *arg)
  * exit status is the child's. */
 static int lock_tool_try(void *arg)
 {
-	const char *b = getenv("BUILD");
-	char tool[512];
+	char tool[600];
 
-	snprintf(tool, sizeof(tool), "%s/bin/prdshm-lock", b && b[0] ? b : "build");
+	snprintf(tool, sizeof(tool), "%s/prdshm-lock", tu_bindir());
 	if (freopen("/dev/null", "w", stdout) == NULL)
 		return 99;
 	execl(tool, "prdshm-lock", "--name", (const char *)arg, "-n", "r", "true", (char *)NULL);
@@ -421,12 +416,12 @@ static void test_session_calls_bounded_on_stopped_session_holder(void)
 	pid_t caller;
 
 	fx_open(&f, "session mutex");
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(tu_die_in_phase, f.cfg.shm_name), HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(tu_die_in_phase, f.cfg.shm_name), TU_HUNG_MS), 0);
 	caller = fx_caller_meets(&f, session_calls, tu_stop_in_reap, f.cfg.shm_name);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
 	/* The tool's -n gives up too: exit 1, as for a conflict. */
-	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(lock_tool_try, f.cfg.shm_name), HUNG_MS), 1);
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(lock_tool_try, f.cfg.shm_name), TU_HUNG_MS), 1);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The reap finishes; the closer's slot, which its close could not
 	 * free, goes as a dead session's. */
 	CU_ASSERT_EQUAL(prdshm_reap(f.seg, 0, NULL, NULL, &nreaped), 0);
@@ -460,10 +455,9 @@ static int phase_calls(void *arg)
  * status is the child's. */
 static int agent_tool(void *arg)
 {
-	const char *b = getenv("BUILD");
-	char tool[512];
+	char tool[600];
 
-	snprintf(tool, sizeof(tool), "%s/bin/prdshm-agent", b && b[0] ? b : "build");
+	snprintf(tool, sizeof(tool), "%s/prdshm-agent", tu_bindir());
 	if (freopen("/dev/null", "w", stdout) == NULL)
 		return 99;
 	execl(tool, "prdshm-agent", "--name", (const char *)arg, "--id", "tool-agent",
@@ -498,16 +492,16 @@ static void test_phase_calls_bounded_on_stopped_phase_holder(void)
 
 	fx_open(&f, "phase mutex");
 	caller = tu_fork(phase_calls, &f.c);
-	f.c.holder = tu_start_stopped(stop_in_claim, f.cfg.shm_name, HUNG_MS);
+	f.c.holder = tu_start_stopped(stop_in_claim, f.cfg.shm_name, TU_HUNG_MS);
 	caller_go(&f.c);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
 	/* prdshm-agent, claiming behind the stopped holder, still stops on
 	 * SIGTERM (143) instead of waiting for the mutex. */
 	agent = tu_fork(agent_tool, f.cfg.shm_name);
 	CU_ASSERT(await_agents(f.seg, 2));
 	kill(agent, SIGTERM);
-	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 143);
-	TU_KILL_CHILD(f.c.holder, HUNG_MS);
+	CU_ASSERT_EQUAL(tu_wait_child(agent, TU_HUNG_MS), 143);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The claim the holder died in is repaired away: p0 is free again. */
 	f.owner = tu_session(f.seg, "after");
 	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(f.owner, PRDSHM_TRY, &cl), 0);

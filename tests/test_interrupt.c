@@ -29,7 +29,7 @@ static void on_usr1(int sig)
 static void setup(void)
 {
 	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_FATAL(pipe(up) == 0 && pipe(down) == 0);
 }
 
@@ -97,8 +97,7 @@ static int waiter_child(void *arg)
 	sa.sa_flags = w->sa_flags;
 	sigemptyset(&sa.sa_mask);
 	TU_CHILD_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0);
-	TU_CHILD_ASSERT(prdshm_seg_open(cfg.shm_name, &cs) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(cs, "waiter", 0, &s) == 0);
+	s = tu_child_session(cfg.shm_name, "waiter", &cs);
 	if (w->what == UPGRADE)
 		TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL) == 0);
 	tu_signal(up[1], 'w');
@@ -169,7 +168,7 @@ static void lock_interrupted(int sa_flags)
 	pid_t pid;
 
 	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
+	s = tu_session(seg, "holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, x_blocked), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
@@ -202,7 +201,7 @@ static void test_lock_many_interrupted_holds_nothing(void)
 	pid_t pid;
 
 	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
+	s = tu_session(seg, "holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, x_blocked), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
@@ -222,7 +221,7 @@ static void test_upgrade_interrupted_keeps_shared(void)
 	pid_t pid;
 
 	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
+	s = tu_session(seg, "holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL), 0);
 	/* An upgrade waits in its held record: no waiting record to see. */
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, NULL), -PRDSHM_EINTR);
@@ -252,9 +251,9 @@ static void test_phase_wait_interrupted(void)
 	tu_config(&cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(&cfg, plan, sizeof(plan) - 1, "plan", &d),
 			      0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_FATAL(pipe(up) == 0 && pipe(down) == 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "runner", 0, &s), 0);
+	s = tu_session(seg, "runner");
 	/* "first" runs: nothing is ready for the waiter until it ends. */
 	CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, NULL), -PRDSHM_EINTR);

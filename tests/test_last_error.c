@@ -47,16 +47,14 @@ static void fx_create(struct fx *f)
 			      0);
 	f->seg = NULL;
 	f->s = NULL;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&f->cfg, &f->seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f->seg, "me", 0, &f->s), 0);
+	f->seg = tu_seg_create(&f->cfg);
+	f->s = tu_session(f->seg, "me");
 }
 
 static void fx_destroy(struct fx *f)
 {
 	prdshm_session_close(f->s);
-	prdshm_seg_close(f->seg);
-	prdshm_seg_unlink(f->cfg.shm_name);
-	prdshm_config_free(&f->cfg);
+	tu_destroy(&f->cfg, f->seg);
 }
 
 /* The lock path, its fast ways included: the thread's latest grant taken
@@ -91,7 +89,7 @@ static void test_failure_then_success(void)
 	prdshm_session *other = NULL;
 
 	fx_create(&f);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f.seg, "other", 0, &other), 0);
+	other = tu_session(f.seg, "other");
 	CU_ASSERT_EQUAL(prdshm_lock(other, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(f.s, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "'held' is busy"));
@@ -193,7 +191,7 @@ static void test_check_failure_has_message(void)
 	prdshm_session *dead = NULL;
 
 	fx_create(&f);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f.seg, "gone", 0, &dead), 0);
+	dead = tu_session(f.seg, "gone");
 	CU_ASSERT_EQUAL(prdshm_lock(dead, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	/* Its OFD lock goes with its descriptor: the session is dead. */
 	prdshm_session_abandon(dead);

@@ -20,7 +20,7 @@ static void setup(int max_locks)
 	tu_config(&cfg);
 	cfg.max_locks = max_locks;
 	cfg.deadlock_timeout_ms = 300;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 }
 
 static void teardown(void)
@@ -654,8 +654,7 @@ static void test_short_wait_sweeps_dead_holder(void)
 	pipes_open(&pp);
 	pid = tu_fork(holder_child, NULL);
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
-	kill(pid, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(pid, 10000);
 	s = session("waiter");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 1, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_unlock_all(s, NULL), 0);
@@ -776,8 +775,7 @@ static void test_take_back_gives_way_to_waiter(void)
 
 	setup(64);
 	pipes_open(&pp);
-	taker = tu_fork(taker_child, NULL);
-	CU_ASSERT_FATAL(tu_await_stopped(taker, 10000));
+	taker = tu_start_stopped(taker_child, NULL, 10000);
 	/* The taker holds "x" again, stopped before its waiter check. */
 	waiter = tu_fork(x_waiter_child, &(struct x_waiter){ "waiter", 'W', 0 });
 	CU_ASSERT_FATAL(x_has_waiter());

@@ -54,32 +54,6 @@ static void base_config(prdshm_config *cfg, prdshm_scheduling sched, int paralle
 	cfg->wave_delay_seconds = 0;
 }
 
-static prdshm_seg *create(const prdshm_config *cfg)
-{
-	prdshm_seg *seg = NULL;
-	int r = prdshm_seg_create(cfg, &seg);
-
-	if (r)
-		fprintf(stderr, "create: %s\n", prdshm_last_error());
-	CU_ASSERT_EQUAL_FATAL(r, 0);
-	return seg;
-}
-
-static prdshm_session *session(prdshm_seg *seg, const char *id)
-{
-	prdshm_session *s = NULL;
-
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, id, 0, &s), 0);
-	return s;
-}
-
-static void destroy(prdshm_seg *seg, prdshm_config *cfg)
-{
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg->shm_name);
-	prdshm_config_free(cfg);
-}
-
 /* The snapshot entry of phase @p id (the snapshot is freed by the caller). */
 static prdshm_phase_info *info_of(prdshm_snapshot *snap, const char *id)
 {
@@ -184,8 +158,8 @@ static void test_refused_transitions_name_both_states(void)
 	base_config(&cfg, PRDSHM_SCHED_WAVES, 3, 1);
 	plan_add(&cfg, "x", 1, NULL);
 	plan_add(&cfg, "y", 1, "x");
-	seg = create(&cfg);
-	s = session(seg, "agent-1");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "agent-1");
 	a = claim_expect(s, "x");
 	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "x", PRDSHM_PHASE_QUEUED),
 			PRDSHM_ETRANSITION);
@@ -211,7 +185,7 @@ static void test_refused_transitions_name_both_states(void)
 	ASSERT_STATUS(seg, "y", QUEUED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Who and when: every transition is recorded. */
@@ -226,8 +200,8 @@ static void test_changed_by(void)
 	base_config(&cfg, PRDSHM_SCHED_WAVES, 3, 1);
 	plan_add(&cfg, "a", 1, NULL);
 	plan_add(&cfg, "b", 1, NULL);
-	seg = create(&cfg);
-	s = session(seg, "worker-7");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "worker-7");
 	claim_expect(s, "a");
 	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "b", PRDSHM_PHASE_SKIPPED), 0);
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
@@ -240,7 +214,7 @@ static void test_changed_by(void)
 	CU_ASSERT_STRING_EQUAL(info_of(snap, "b")->changed_by, "operator");
 	prdshm_snapshot_free(snap);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -324,7 +298,7 @@ static void test_load_stores_plan(void)
 	cfg.phases[2].outputs[0] = strdup("out/x");
 	cfg.phases[2].outputs[1] = strdup("out/y");
 	cfg.phases[2].noutputs = 2;
-	seg = create(&cfg);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
 	CU_ASSERT_EQUAL_FATAL(snap->nphases, 3);
 	CU_ASSERT_EQUAL(snap->nwaves, 3);
@@ -347,7 +321,7 @@ static void test_load_stores_plan(void)
 	CU_ASSERT_EQUAL(snap->waves[2].nphases, 1);
 	prdshm_snapshot_free(snap);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -366,11 +340,11 @@ static void test_claim_order_by_priority(void)
 	plan_add(&cfg, "tie2", 2, NULL);
 	plan_add(&cfg, "head", 1, NULL);   /* remaining 1 + 10 */
 	plan_add(&cfg, "tail", 10, "head"); /* wave 1 */
-	seg = create(&cfg);
+	seg = tu_seg_create(&cfg);
 	for (int i = 0; i < 6; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "s%d", i);
-		s[i] = session(seg, id);
+		s[i] = tu_session(seg, id);
 	}
 	claim_expect(s[0], "head");
 	claim_expect(s[1], "mid");
@@ -382,7 +356,7 @@ static void test_claim_order_by_priority(void)
 	CU_ASSERT_EQUAL(claim_rc(s[0]), PRDSHM_EBUSY);
 	for (int i = 0; i < 6; i++)
 		prdshm_session_close(s[i]);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Plan: b (long) and a in wave 0, c after a in wave 1. */
@@ -392,7 +366,7 @@ static prdshm_seg *waves_plan(prdshm_config *cfg, prdshm_scheduling sched)
 	plan_add(cfg, "a", 1, NULL);
 	plan_add(cfg, "b", 10, NULL);
 	plan_add(cfg, "c", 1, "a");
-	return create(cfg);
+	return tu_seg_create(cfg);
 }
 
 static void test_waves_mode(void)
@@ -400,7 +374,7 @@ static void test_waves_mode(void)
 	prdshm_config cfg;
 	prdshm_snapshot *snap = NULL;
 	prdshm_seg *seg = waves_plan(&cfg, PRDSHM_SCHED_WAVES);
-	prdshm_session *s1 = session(seg, "s1"), *s2 = session(seg, "s2");
+	prdshm_session *s1 = tu_session(seg, "s1"), *s2 = tu_session(seg, "s2");
 	int32_t b = claim_expect(s1, "b");
 	int32_t a = claim_expect(s2, "a"), c;
 
@@ -429,14 +403,14 @@ static void test_waves_mode(void)
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s1);
 	prdshm_session_close(s2);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_eager_mode(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = waves_plan(&cfg, PRDSHM_SCHED_EAGER);
-	prdshm_session *s1 = session(seg, "s1"), *s2 = session(seg, "s2");
+	prdshm_session *s1 = tu_session(seg, "s1"), *s2 = tu_session(seg, "s2");
 	int32_t b = claim_expect(s1, "b");
 	int32_t a = claim_expect(s2, "a");
 
@@ -445,7 +419,7 @@ static void test_eager_mode(void)
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s1, b), 0);
 	prdshm_session_close(s1);
 	prdshm_session_close(s2);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_wave_delay(void)
@@ -459,14 +433,14 @@ static void test_wave_delay(void)
 	cfg.wave_delay_seconds = 3600; /* never reached during the test */
 	plan_add(&cfg, "a", 1, NULL);
 	plan_add(&cfg, "b", 1, "a");
-	seg = create(&cfg);
-	s = session(seg, "s");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "s");
 	a = claim_expect(s, "a"); /* the first wave opens at once */
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
 	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_EWAIT);
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "wave 1 opens in"));
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_max_parallel(void)
@@ -482,11 +456,11 @@ static void test_max_parallel(void)
 		snprintf(id, sizeof(id), "p%d", i);
 		plan_add(&cfg, id, 1, NULL);
 	}
-	seg = create(&cfg);
+	seg = tu_seg_create(&cfg);
 	for (int i = 0; i < 3; i++) {
 		char id[8];
 		snprintf(id, sizeof(id), "s%d", i);
-		s[i] = session(seg, id);
+		s[i] = tu_session(seg, id);
 	}
 	first = claim_expect(s[0], "p0");
 	claim_expect(s[1], "p1");
@@ -496,7 +470,7 @@ static void test_max_parallel(void)
 	CU_ASSERT_EQUAL(claim_rc(s[0]), PRDSHM_EWAIT);
 	for (int i = 0; i < 3; i++)
 		prdshm_session_close(s[i]);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -510,7 +484,7 @@ static prdshm_seg *chain_plan(prdshm_config *cfg, int attempts)
 	plan_add(cfg, "b", 1, "a");
 	plan_add(cfg, "c", 1, "b");
 	plan_add(cfg, "d", 1, NULL);
-	return create(cfg);
+	return tu_seg_create(cfg);
 }
 
 static void run_to_end(prdshm_session *s)
@@ -532,7 +506,7 @@ static void test_fail_blocks_retry_unblocks(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	prdshm_snapshot *snap = NULL;
 	int32_t a = claim_expect(s, "a"), d;
 
@@ -560,7 +534,7 @@ static void test_fail_blocks_retry_unblocks(void)
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Retrying a BLOCKED phase retries the failure that blocked it. */
@@ -568,7 +542,7 @@ static void test_retry_blocked_retries_cause(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	int32_t a = claim_expect(s, "a");
 
 	CU_ASSERT_EQUAL(prdshm_phase_fail(s, a, 1, "x"), 0);
@@ -581,14 +555,14 @@ static void test_retry_blocked_retries_cause(void)
 			PRDSHM_ETRANSITION);
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "NOT_STARTED -> QUEUED"));
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_cancel_and_skip(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	int32_t a;
 
 	/* NOT_STARTED -> CANCELLED blocks the dependants. */
@@ -621,7 +595,7 @@ static void test_cancel_and_skip(void)
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* FAILED -> SKIPPED / CANCELLED, BLOCKED -> SKIPPED / CANCELLED,
@@ -639,8 +613,8 @@ static void test_give_up_paths(void)
 	plan_add(&cfg, "c", 1, "a");
 	plan_add(&cfg, "e", 1, "a");
 	plan_add(&cfg, "f", 1, "e");
-	seg = create(&cfg);
-	s = session(seg, "s");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "s");
 	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "e", PRDSHM_PHASE_SKIPPED), 0);
 	ASSERT_STATUS(seg, "f", QUEUED); /* NOT_STARTED -> SKIPPED counts as done */
 	a = claim_expect(s, "a");
@@ -654,26 +628,26 @@ static void test_give_up_paths(void)
 	ASSERT_STATUS(seg, "c", CANCELLED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 
 	base_config(&cfg, PRDSHM_SCHED_EAGER, 3, 1);
 	plan_add(&cfg, "a", 1, NULL);
 	plan_add(&cfg, "b", 1, "a");
-	seg = create(&cfg);
-	s = session(seg, "s");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "s");
 	a = claim_expect(s, "a");
 	CU_ASSERT_EQUAL(prdshm_phase_fail(s, a, 1, "boom"), 0);
 	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "a", PRDSHM_PHASE_SKIPPED), 0);
 	ASSERT_STATUS(seg, "b", QUEUED); /* BLOCKED -> QUEUED */
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_attempts_requeue(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 2);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	prdshm_snapshot *snap = NULL;
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
@@ -694,14 +668,14 @@ static void test_attempts_requeue(void)
 	CU_ASSERT_STRING_EQUAL(info_of(snap, "a")->message, "still flaky");
 	prdshm_snapshot_free(snap);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_only_holder_finishes(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s1 = session(seg, "s1"), *s2 = session(seg, "s2");
+	prdshm_session *s1 = tu_session(seg, "s1"), *s2 = tu_session(seg, "s2");
 	int32_t a = claim_expect(s1, "a");
 
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s2, a), PRDSHM_ETRANSITION);
@@ -713,7 +687,7 @@ static void test_only_holder_finishes(void)
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s1, a), 0);
 	prdshm_session_close(s1);
 	prdshm_session_close(s2);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -724,7 +698,7 @@ static void test_dead_holder_found_by_claim(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *ghost = session(seg, "ghost"), *s = session(seg, "s");
+	prdshm_session *ghost = tu_session(seg, "ghost"), *s = tu_session(seg, "s");
 	prdshm_snapshot *snap = NULL;
 	int32_t d;
 
@@ -742,14 +716,14 @@ static void test_dead_holder_found_by_claim(void)
 	CU_ASSERT_STRING_EQUAL(info_of(snap, "a")->changed_by, "s");
 	prdshm_snapshot_free(snap);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_dead_holder_requeued_by_reap(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *ghost = session(seg, "ghost"), *s;
+	prdshm_session *ghost = tu_session(seg, "ghost"), *s;
 	size_t n = 0;
 
 	claim_expect(ghost, "a");
@@ -758,11 +732,11 @@ static void test_dead_holder_requeued_by_reap(void)
 	CU_ASSERT_EQUAL(n, 1);
 	ASSERT_STATUS(seg, "a", QUEUED); /* requeue forced */
 	CU_ASSERT_EQUAL(healthy(seg), 0);
-	s = session(seg, "s");
+	s = tu_session(seg, "s");
 	run_to_end(s);
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -808,8 +782,7 @@ static int claimer(void *p)
 	char id[32];
 
 	snprintf(id, sizeof(id), "child-%d", ca->n);
-	TU_CHILD_ASSERT(prdshm_seg_open(ca->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, id, 0, &s) == 0);
+	s = tu_child_session(ca->shm_name, id, &seg);
 	for (int loops = 0; loops < 100000; loops++) {
 		int r = prdshm_phase_claim(s, &c);
 		if (r == PRDSHM_EDONE)
@@ -859,7 +832,7 @@ static void run_three(prdshm_scheduling sched)
 		snprintf(id, sizeof(id), "p%d", i);
 		plan_add(&cfg, id, 1 + i % 4, deps[0] ? deps : NULL);
 	}
-	seg = create(&cfg);
+	seg = tu_seg_create(&cfg);
 	parent_seg = seg;
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_FATAL(sh != MAP_FAILED);
@@ -880,7 +853,7 @@ static void run_three(prdshm_scheduling sched)
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	munmap(sh, sizeof(*sh));
 	parent_seg = NULL;
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_three_processes_waves(void)
@@ -902,12 +875,9 @@ struct victim_arg {
 static int victim(void *p)
 {
 	struct victim_arg *va = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(va->shm_name, "victim", NULL);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(va->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "victim", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
 	tu_signal(va->fd, c.index == 0 ? 'a' : '?');
 	for (;;)
@@ -928,11 +898,10 @@ static void kill_claimer(int attempts)
 	va = (struct victim_arg){ cfg.shm_name, fds[1] };
 	pid = tu_fork(victim, &va);
 	CU_ASSERT_EQUAL(tu_await(fds[0], 10000), 'a');
-	kill(pid, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(pid, 10000);
 	close(fds[0]);
 	close(fds[1]);
-	s = session(seg, "survivor");
+	s = tu_session(seg, "survivor");
 	run_to_end(s);
 	if (attempts == 1) {
 		ASSERT_STATUS(seg, "a", FAILED);
@@ -947,7 +916,7 @@ static void kill_claimer(int attempts)
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_killed_claimer_fails_phase(void)
@@ -971,12 +940,9 @@ struct crash_arg {
 static int crasher(void *p)
 {
 	struct crash_arg *ca = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(ca->shm_name, "crasher", NULL);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(ca->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
 	setenv("PRDSHM_CRASH_AT", ca->point, 1);
 	prdshm_phase_claim(s, &c);
 	return 3; /* the crash point was not reached */
@@ -993,7 +959,7 @@ static void crash_at(const char *point)
 	ca = (struct crash_arg){ cfg.shm_name, point };
 	pid = tu_fork(crasher, &ca);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
-	s = session(seg, "survivor");
+	s = tu_session(seg, "survivor");
 	run_to_end(s); /* the first claim repairs */
 	ASSERT_STATUS(seg, "a", COMPLETED);
 	ASSERT_STATUS(seg, "c", COMPLETED);
@@ -1002,7 +968,7 @@ static void crash_at(const char *point)
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_crash_in_claim_before_status(void)
@@ -1032,14 +998,14 @@ static void test_recover_unrecoverable_mutex(void)
 	/* Unlock without repair: the robust mutex becomes ENOTRECOVERABLE. */
 	CU_ASSERT_EQUAL_FATAL(pthread_mutex_lock(&reg->mutex.m), EOWNERDEAD);
 	pthread_mutex_unlock(&reg->mutex.m);
-	s = session(seg, "survivor");
+	s = tu_session(seg, "survivor");
 	CU_ASSERT_EQUAL(claim_rc(s), PRDSHM_ERECOVER);
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 	run_to_end(s);
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1084,7 +1050,7 @@ static void test_check_and_snapshot_distrust_segment(void)
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &other), 0);
 	prdshm_seg_close(other);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1167,8 +1133,8 @@ static void model_run(prdshm_scheduling sched, uint32_t seed)
 	base_config(&cfg, sched, 4, 2);
 	cfg.max_phases = 5000;
 	random_plan(&cfg, n, &seed);
-	seg = create(&cfg);
-	s = session(seg, "model");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "model");
 	for (int step = 0; step < 1500; step++) {
 		const char *want = expected_claim(seg, sched == PRDSHM_SCHED_EAGER, want_buf,
 						  sizeof(want_buf), &nopen);
@@ -1200,7 +1166,7 @@ static void model_run(prdshm_scheduling sched, uint32_t seed)
 	CU_ASSERT(claims >= n / 3);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_claim_order_model_eager(void)
@@ -1229,8 +1195,8 @@ static void test_dependant_ready_at_last_dependency(void)
 	plan_add(&cfg, "b", 1, NULL);
 	plan_add(&cfg, "c", 1, NULL);
 	plan_add(&cfg, "x", 9, "a a b c");
-	seg = create(&cfg);
-	s = session(seg, "s");
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "s");
 	a = claim_expect(s, "a");
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s, a), 0);
 	ASSERT_STATUS(seg, "x", NOT_STARTED);
@@ -1244,7 +1210,7 @@ static void test_dependant_ready_at_last_dependency(void)
 	claim_expect(s, "x");
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* A failure blocks the dependants through the index too: nothing of the
@@ -1253,7 +1219,7 @@ static void test_failure_and_retry_in_the_index(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	int32_t a = claim_expect(s, "a"), d;
 
 	CU_ASSERT_EQUAL(prdshm_phase_fail(s, a, 1, "no"), 0);
@@ -1272,7 +1238,7 @@ static void test_failure_and_retry_in_the_index(void)
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Waves mode: a phase QUEUED in a wave that is not open yet enters the
@@ -1290,9 +1256,9 @@ static void test_waves_open_into_the_index(void)
 	plan_add(&cfg, "b", 5, NULL);
 	plan_add(&cfg, "c", 1, "a");
 	plan_add(&cfg, "e", 1, NULL);
-	seg = create(&cfg);
-	s1 = session(seg, "s1");
-	s2 = session(seg, "s2");
+	seg = tu_seg_create(&cfg);
+	s1 = tu_session(seg, "s1");
+	s2 = tu_session(seg, "s2");
 	b = claim_expect(s1, "b");
 	a = claim_expect(s2, "a");
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s2, a), 0);
@@ -1314,7 +1280,7 @@ static void test_waves_open_into_the_index(void)
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s1);
 	prdshm_session_close(s2);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1332,12 +1298,9 @@ struct crash_when {
 static int crash_completer(void *p)
 {
 	struct crash_when *cw = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(cw->shm_name, "crasher", NULL);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(cw->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
 	if (!cw->at_complete)
 		setenv("PRDSHM_CRASH_AT", cw->point, 1);
 	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
@@ -1359,7 +1322,7 @@ static prdshm_seg *crash_plan(prdshm_config *cfg)
 	plan_add(cfg, "b", 1, "a");
 	plan_add(cfg, "c", 1, "b");
 	plan_add(cfg, "d", 10, NULL);
-	return create(cfg);
+	return tu_seg_create(cfg);
 }
 
 /*
@@ -1377,7 +1340,7 @@ static void crash_then_claim(const char *point, int at_complete, const char *nex
 	prdshm_config cfg;
 	struct crash_when cw;
 	prdshm_seg *seg = crash_plan(&cfg);
-	prdshm_session *other = session(seg, "other"), *s;
+	prdshm_session *other = tu_session(seg, "other"), *s;
 	unsigned char *before;
 	size_t n = seg->hdr->phase_bytes;
 	int32_t d = claim_expect(other, "d"), i;
@@ -1394,7 +1357,7 @@ static void crash_then_claim(const char *point, int at_complete, const char *nex
 	CU_ASSERT(check_rc == 0 || r == check_rc);
 	CU_ASSERT_EQUAL(memcmp(before, seg->phases, n), 0);
 	free(before);
-	s = session(seg, "survivor");
+	s = tu_session(seg, "survivor");
 	i = claim_expect(s, next);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	CU_ASSERT_EQUAL(prdshm_phase_complete(s, i), 0);
@@ -1405,7 +1368,7 @@ static void crash_then_claim(const char *point, int at_complete, const char *nex
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
 	prdshm_session_close(other);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_crash_in_ready_bitmap(void)
@@ -1505,7 +1468,7 @@ static void test_check_nolock_with_stopped_holder(void)
 	close(fds[0]);
 	close(fds[1]);
 	CU_ASSERT_EQUAL(healthy(seg), 0);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1535,7 +1498,7 @@ static void test_scribbled_index_reported_and_rebuilt(void)
 	struct prdshm__phase_region *reg = region(seg);
 	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
 	struct prdshm__phase *b = phase_rec(seg, 1);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	int32_t a;
 	int errors = 0;
 
@@ -1567,7 +1530,7 @@ static void test_scribbled_index_reported_and_rebuilt(void)
 	run_to_end(s);
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* The phase's dependant list, writable. */
@@ -1591,7 +1554,7 @@ static void test_scribbled_claim_order_and_summaries(void)
 	prdshm_seg *seg = crash_plan(&cfg), *other = NULL;
 	struct prdshm__phase_region *reg = region(seg);
 	uint64_t *ready = (uint64_t *)(void *)(seg->phases + reg->off_ready);
-	prdshm_session *s = session(seg, "s");
+	prdshm_session *s = tu_session(seg, "s");
 	uint32_t saved;
 	int32_t a, d;
 
@@ -1627,7 +1590,7 @@ static void test_scribbled_claim_order_and_summaries(void)
 	claim_expect(s, "b");
 	CU_ASSERT_EQUAL(healthy(seg), 0);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_agent_heartbeat_and_log(void)
@@ -1635,7 +1598,7 @@ static void test_agent_heartbeat_and_log(void)
 	prdshm_config cfg;
 	prdshm_snapshot *snap = NULL;
 	prdshm_seg *seg = chain_plan(&cfg, 1);
-	prdshm_session *s = session(seg, "logger");
+	prdshm_session *s = tu_session(seg, "logger");
 	prdshm_agent_info *ai = NULL;
 	char line[300];
 
@@ -1663,7 +1626,7 @@ static void test_agent_heartbeat_and_log(void)
 	prdshm_snapshot_free(snap);
 	CU_ASSERT_EQUAL(prdshm_agent_log(NULL, "x"), PRDSHM_EINVAL);
 	prdshm_session_close(s);
-	destroy(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

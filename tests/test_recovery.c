@@ -49,20 +49,7 @@ static void fx_create(struct fx *f, const char *plan_yaml)
 
 static void fx_destroy(struct fx *f)
 {
-	prdshm_seg_close(f->seg);
-	prdshm_seg_unlink(f->cfg.shm_name);
-	prdshm_config_free(&f->cfg);
-}
-
-static prdshm_session *open_session(prdshm_seg *seg, const char *id)
-{
-	prdshm_session *s = NULL;
-	int r = prdshm_session_open(seg, id, 0, &s);
-
-	if (r)
-		fprintf(stderr, "session %s: %s\n", id, prdshm_last_error());
-	CU_ASSERT_EQUAL_FATAL(r, 0);
-	return s;
+	tu_destroy(&f->cfg, f->seg);
 }
 
 /* What a report callback printed, one line after another. */
@@ -111,18 +98,6 @@ static uint32_t needs_recovery(prdshm_seg *seg)
 
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	return info.needs_recovery;
-}
-
-/* Number of sessions holding (not waiting for) @p resource. */
-static size_t holders(prdshm_seg *seg, const char *resource)
-{
-	prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
-	size_t n = 0, held = 0;
-
-	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, 0, h, 8, &n), 0);
-	for (size_t i = 0; i < n && i < 8; i++)
-		held += !h[i].waiting;
-	return held;
 }
 
 /* The robust mutexes a test can make owner-dead or unrecoverable. */
@@ -188,7 +163,7 @@ static void test_marked_segment_refuses_until_recovered(void)
 	size_t n = 0;
 
 	fx_create(&f, "phases:\n  - id: a\n");
-	s = open_session(f.seg, "before");
+	s = tu_session(f.seg, "before");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "kept", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	/* What a failed repair leaves behind. */
 	__atomic_store_n(&f.seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
@@ -211,9 +186,9 @@ static void test_marked_segment_refuses_until_recovered(void)
 
 	CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(needs_recovery(f.seg), 0);
-	CU_ASSERT_EQUAL(holders(f.seg, "kept"), 1);
+	CU_ASSERT_EQUAL(tu_holders(f.seg, "kept"), 1);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-	t = open_session(f.seg, "after");
+	t = tu_session(f.seg, "after");
 	CU_ASSERT_EQUAL(prdshm_lock(t, "kept", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), 0);
 	CU_ASSERT_STRING_EQUAL(c.id, "a");
@@ -255,7 +230,7 @@ static void test_torn_agent_slot_repaired_by_next_open(void)
 	CU_ASSERT(said(&l, "agent slot 3: bad state 7"));
 	CU_ASSERT(said(&l, ": bad status 9"));
 
-	s = open_session(f.seg, "repairer");
+	s = tu_session(f.seg, "repairer");
 	CU_ASSERT_EQUAL(a->state, PRDSHM__SLOT_FREE);
 	CU_ASSERT_EQUAL(a->status, PRDSHM_AGENT_DEAD);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
@@ -299,7 +274,7 @@ static void test_unrecoverable_session_mutex(void)
 
 		CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
 		CU_ASSERT_EQUAL(needs_recovery(f.seg), 0);
-		s = open_session(f.seg, "x");
+		s = tu_session(f.seg, "x");
 		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
 		prdshm_session_close(s);
 	}
@@ -315,7 +290,7 @@ static void test_unrecoverable_partition_mutex(void)
 	struct lines l;
 
 	fx_create(&f, NULL);
-	s = open_session(f.seg, "holder");
+	s = tu_session(f.seg, "holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "held", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	make_unrecoverable(&f, PART_MUTEX);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "new", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_ERECOVER);
@@ -324,7 +299,7 @@ static void test_unrecoverable_partition_mutex(void)
 
 	CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-	CU_ASSERT_EQUAL(holders(f.seg, "held"), 1);
+	CU_ASSERT_EQUAL(tu_holders(f.seg, "held"), 1);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "held", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EHELD);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "new", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	prdshm_session_close(s);
@@ -337,12 +312,9 @@ static void test_unrecoverable_partition_mutex(void)
 static int crash_in_claim(void *p)
 {
 	struct child_arg *a = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(a->shm_name, "crasher", NULL);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(a->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
 	setenv("PRDSHM_CRASH_AT", "phase_claim_agent", 1);
 	prdshm_phase_claim(s, &c);
 	return 3;
@@ -395,7 +367,7 @@ static void test_unrepairable_phase_region_stays_marked(void)
 
 	fx_create(&f, "phases:\n  - id: a\n  - id: b\n    dependencies: [a]\n");
 	a = (struct child_arg){ .shm_name = f.cfg.shm_name };
-	s = open_session(f.seg, "survivor");
+	s = tu_session(f.seg, "survivor");
 	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(crash_in_claim, &a), 10000), 128 + SIGKILL);
 	CU_ASSERT_EQUAL(phase_record(f.seg, 0)->status, PRDSHM_PHASE_IN_PROGRESS);
 	phase_record(f.seg, 0)->status = 42;
@@ -524,8 +496,8 @@ static void test_check_finds_scribbles_recover_rebuilds(void)
 		struct lines l;
 
 		fx_create(&f, NULL);
-		a = open_session(f.seg, "a");
-		b = open_session(f.seg, "b");
+		a = tu_session(f.seg, "a");
+		b = tu_session(f.seg, "b");
 		CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 		CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
@@ -534,11 +506,11 @@ static void test_check_finds_scribbles_recover_rebuilds(void)
 		CU_ASSERT(said(&l, scribbles[k].problem));
 		CU_ASSERT_EQUAL(prdshm_recover(f.seg, NULL, NULL), 0);
 		CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
-		CU_ASSERT_EQUAL(holders(f.seg, "r"), scribbles[k].holders_after);
+		CU_ASSERT_EQUAL(tu_holders(f.seg, "r"), scribbles[k].holders_after);
 		CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EHELD);
 		prdshm_session_close(a);
 		prdshm_session_close(b);
-		CU_ASSERT_EQUAL(holders(f.seg, "r"), 0);
+		CU_ASSERT_EQUAL(tu_holders(f.seg, "r"), 0);
 		fx_destroy(&f);
 	}
 }
@@ -553,8 +525,8 @@ static void test_check_finds_conflicting_holders(void)
 	struct lines l;
 
 	fx_create(&f, NULL);
-	a = open_session(f.seg, "a");
-	b = open_session(f.seg, "b");
+	a = tu_session(f.seg, "a");
+	b = tu_session(f.seg, "b");
 	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	two_records(f.seg, "r", &x, &y);
@@ -631,8 +603,8 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 
 	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
 		      "  - id: b\n    dependencies: [a]\n  - id: c\n");
-	busy = open_session(f.seg, "busy");
-	idle = open_session(f.seg, "idle");
+	busy = tu_session(f.seg, "busy");
+	idle = tu_session(f.seg, "idle");
 	CU_ASSERT_EQUAL(prdshm_phase_claim(busy, &c), 0);
 	CU_ASSERT_STRING_EQUAL(c.id, "a");
 	CU_ASSERT_EQUAL(check(f.seg, 0, &l), 0);
@@ -682,8 +654,8 @@ static void test_recover_rewinds_run_before_deps(void)
 	fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n"
 		      "  - id: b\n    dependencies: [a]\n  - id: c\n    dependencies: [a]\n"
 		      "  - id: d\n    dependencies: [b]\n");
-	busy = open_session(f.seg, "busy");
-	idle = open_session(f.seg, "idle");
+	busy = tu_session(f.seg, "busy");
+	idle = tu_session(f.seg, "idle");
 	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(busy, &c), 0);
 	CU_ASSERT_STRING_EQUAL(c.id, "a");
 	phase_record(f.seg, 1)->status = PRDSHM_PHASE_COMPLETED;
@@ -761,7 +733,7 @@ static void test_inspection_of_wedged_segment(void)
 	pid_t pid;
 
 	fx_create(&f, "phases:\n  - id: a\n");
-	s = open_session(f.seg, "viewer");
+	s = tu_session(f.seg, "viewer");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	a = (struct child_arg){ .shm_name = f.cfg.shm_name };
 	CU_ASSERT_EQUAL_FATAL(pipe(a.up), 0);

@@ -95,6 +95,15 @@ pid_t tu_fork(int (*fn)(void *arg), void *arg)
 	return pid;
 }
 
+const char *tu_bindir(void)
+{
+	static char dir[512];
+	const char *b = getenv("BUILD");
+
+	snprintf(dir, sizeof(dir), "%s/bin", b && b[0] ? b : "build");
+	return dir;
+}
+
 pid_t tu_start_stopped(int (*fn)(void *arg), void *arg, int timeout_ms)
 {
 	pid_t pid = tu_fork(fn, arg);

@@ -54,6 +54,9 @@ int tu_await(int fd, int timeout_ms);
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 int64_t tu_now_ms(void);
 
+/* Where the tools are: "$BUILD/bin" ("build/bin" without BUILD). */
+const char *tu_bindir(void);
+
 /* Fork a child that runs @p fn(arg) and _exit()s with its return value. */
 pid_t tu_fork(int (*fn)(void *arg), void *arg);
 
