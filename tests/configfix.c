@@ -31,6 +31,20 @@ int tc_load(prdshm_config *cfg, const char *yaml, prdshm_diag *d)
 	return prdshm_config_load_string(cfg, yaml, strlen(yaml), FILE_NAME, d);
 }
 
+/* @p d points at @p line:@p col of FILE_NAME (@p yaml) with @p msg in its
+ * message. */
+static void expect_diag(const prdshm_diag *d, const char *yaml, int line, int col,
+			const char *msg)
+{
+	CU_ASSERT_STRING_EQUAL(d->file, FILE_NAME);
+	CU_ASSERT_EQUAL(d->line, line);
+	CU_ASSERT_EQUAL(d->column, col);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d->msg, msg));
+	if (!strstr(d->msg, msg) || d->line != line || d->column != col)
+		fprintf(stderr, "\n  for %s\n  got %d:%d: %s\n  want %d:%d: %s\n", yaml, d->line,
+			d->column, d->msg, line, col, msg);
+}
+
 /* A load that must fail with ECONFIG at @p line:@p col with @p msg in the message. */
 void tc_expect_error(const char *yaml, int line, int col, const char *msg)
 {
@@ -39,13 +53,7 @@ void tc_expect_error(const char *yaml, int line, int col, const char *msg)
 	int err = tc_load(&cfg, yaml, &d);
 
 	CU_ASSERT_EQUAL(err, PRDSHM_ECONFIG);
-	CU_ASSERT_STRING_EQUAL(d.file, FILE_NAME);
-	CU_ASSERT_EQUAL(d.line, line);
-	CU_ASSERT_EQUAL(d.column, col);
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, msg));
-	if (!strstr(d.msg, msg) || d.line != line || d.column != col)
-		fprintf(stderr, "\n  for %s\n  got %d:%d: %s\n  want %d:%d: %s\n", yaml, d.line,
-			d.column, d.msg, line, col, msg);
+	expect_diag(&d, yaml, line, col, msg);
 	/* Nothing of a bad file is used. */
 	CU_ASSERT_EQUAL(cfg.max_locks, 1024);
 	CU_ASSERT_EQUAL(cfg.nphases, 0);
@@ -61,13 +69,7 @@ void tc_expect_invalid(const char *yaml, int line, int col, const char *msg)
 
 	CU_ASSERT_EQUAL_FATAL(tc_load(&cfg, yaml, &d), 0);
 	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), PRDSHM_ECONFIG);
-	CU_ASSERT_STRING_EQUAL(d.file, FILE_NAME);
-	CU_ASSERT_EQUAL(d.line, line);
-	CU_ASSERT_EQUAL(d.column, col);
-	CU_ASSERT_PTR_NOT_NULL(strstr(d.msg, msg));
-	if (!strstr(d.msg, msg) || d.line != line || d.column != col)
-		fprintf(stderr, "\n  for %s\n  got %d:%d: %s\n  want %d:%d: %s\n", yaml, d.line,
-			d.column, d.msg, line, col, msg);
+	expect_diag(&d, yaml, line, col, msg);
 	prdshm_config_free(&cfg);
 }
 

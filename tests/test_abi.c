@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phaseplan.h"
 #include "testutil.h"
 
 #define GUARD 0xa5
@@ -239,18 +240,6 @@ static void test_holder_array_stride(void)
 /* ------------------------------------------------------------------------ */
 /* prdshm_claim                                                             */
 
-static void plan_add(prdshm_config *cfg, const char *id)
-{
-	prdshm_phase_def *p;
-
-	cfg->phases = realloc(cfg->phases, (cfg->nphases + 1) * sizeof(*cfg->phases));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg->phases);
-	p = &cfg->phases[cfg->nphases++];
-	memset(p, 0, sizeof(*p));
-	p->id = strdup(id);
-	p->name = strdup(id);
-}
-
 /* The claim in @p x is one of the plan's phases, first attempt. */
 static void check_claim(const buf *x, const prdshm_config *cfg)
 {
@@ -275,9 +264,9 @@ static void test_claim_sizes(void)
 	tu_config(&cfg);
 	cfg.scheduling = PRDSHM_SCHED_EAGER;
 	cfg.max_parallel_agents = 3;
-	plan_add(&cfg, "p1");
-	plan_add(&cfg, "p2");
-	plan_add(&cfg, "p3");
+	tp_plan_add(&cfg, "p1", 0, NULL);
+	tp_plan_add(&cfg, "p2", 0, NULL);
+	tp_plan_add(&cfg, "p3", 0, NULL);
 	seg = tu_seg_create(&cfg);
 	s[0] = join(seg, "claim-a");
 	s[1] = join(seg, "claim-b");

@@ -38,6 +38,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "phaseplan.h"
 #include "plan/phases.h"
 #include "shm/segment.h"
 #include "testutil.h"
@@ -73,21 +74,16 @@ static struct tally {
 
 /* ---- The populated segment ---------------------------------------------- */
 
+/* Phase @p id (one minute, command "true", writing @p id) after @p dep. */
 static void add_phase(prdshm_config *cfg, const char *id, const char *dep)
 {
-	prdshm_phase_def *p = &cfg->phases[cfg->nphases++];
+	prdshm_phase_def *p;
 
-	memset(p, 0, sizeof(*p));
-	p->id = strdup(id);
-	p->name = strdup(id);
-	p->estimated_minutes = 1;
+	tp_plan_add(cfg, id, 1, dep);
+	p = &cfg->phases[cfg->nphases - 1];
 	p->command = strdup("true");
 	p->outputs = calloc(1, sizeof(char *));
 	p->outputs[p->noutputs++] = strdup(id);
-	if (dep) {
-		p->deps = calloc(1, sizeof(char *));
-		p->deps[p->ndeps++] = strdup(dep);
-	}
 }
 
 /* Two sessions: held EXCLUSIVE and SHARED records, a shared resource, a
@@ -159,7 +155,6 @@ static void build_image(void)
 	cfg.max_phases = 4;
 	cfg.max_parallel_agents = 2;
 	cfg.wave_delay_seconds = 0;
-	cfg.phases = calloc(3, sizeof(*cfg.phases));
 	add_phase(&cfg, "p0", NULL);
 	add_phase(&cfg, "p1", "p0");
 	add_phase(&cfg, "p2", NULL);
@@ -446,7 +441,6 @@ static void test_closed_holder_phase_is_reaped(void)
 
 	tu_config(&cfg);
 	cfg.phase_max_attempts = 3;
-	cfg.phases = calloc(1, sizeof(*cfg.phases));
 	add_phase(&cfg, "p0", NULL);
 	seg = tu_seg_create(&cfg);
 	s = tu_session(seg, "closer");
