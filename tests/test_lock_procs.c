@@ -57,25 +57,20 @@ static void test_four_processes_exact_counter(void)
 	tl_teardown();
 }
 
-struct pipes {
-	int up[2];   /* child -> parent */
-	int down[2]; /* parent -> child */
-};
+static struct tu_pipes pp;
 
-static void pipes_open(struct pipes *p)
+/* The segment (one partition) and the pipes to the children. */
+static void procs_setup(void)
 {
-	CU_ASSERT_FATAL(pipe(p->up) == 0 && pipe(p->down) == 0);
+	tl_setup(64);
+	tu_pipes_open(&pp);
 }
 
-static void pipes_close(struct pipes *p)
+static void procs_teardown(void)
 {
-	close(p->up[0]);
-	close(p->up[1]);
-	close(p->down[0]);
-	close(p->down[1]);
+	tu_pipes_close(&pp);
+	tl_teardown();
 }
-
-static struct pipes pp;
 
 /* Takes "a" and "b" (EXCLUSIVE), reports, then waits to be killed. */
 static int holder_child(void *arg)
@@ -96,8 +91,7 @@ static void test_killed_holder_released_without_cleanup(void)
 	pid_t pid;
 	int64_t t0, dt;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	pid = tu_fork(holder_child, NULL);
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
 	s = tl_session("waiter");
@@ -118,8 +112,7 @@ static void test_killed_holder_released_without_cleanup(void)
 	CU_ASSERT_EQUAL(nreaped, 1);
 	CU_ASSERT_EQUAL(tl_healthy(), 0);
 	prdshm_session_close(s);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* A wait shorter than the first look for dead holders (1 ms) still looks
@@ -129,8 +122,7 @@ static void test_short_wait_sweeps_dead_holder(void)
 	prdshm_session *s;
 	pid_t pid;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	pid = tu_fork(holder_child, NULL);
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
 	TU_KILL_CHILD(pid, 10000);
@@ -138,8 +130,7 @@ static void test_short_wait_sweeps_dead_holder(void)
 	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 1, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_unlock_all(s, NULL), 0);
 	prdshm_session_close(s);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* A blocked waiter is released when the holder is killed while it waits. */
@@ -148,8 +139,7 @@ static void test_blocked_waiter_gets_lock_of_killed_holder(void)
 	prdshm_session *s;
 	pid_t pid;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	pid = tu_fork(holder_child, NULL);
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
 	s = tl_session("waiter");
@@ -158,8 +148,7 @@ static void test_blocked_waiter_gets_lock_of_killed_holder(void)
 	CU_ASSERT_EQUAL(prdshm_lock(s, "a", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
 	prdshm_session_close(s);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* A child that queues for "x" as agent @c id, says @c say once granted,
@@ -206,8 +195,7 @@ static void test_relock_queues_behind_waiter(void)
 	prdshm_session *s;
 	pid_t pid;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	s = tl_session("holder");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	pid = tu_fork(x_waiter_child, &(struct x_waiter){ "queued", 'g', 'q' });
@@ -221,8 +209,7 @@ static void test_relock_queues_behind_waiter(void)
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	CU_ASSERT_EQUAL(tl_healthy(), 0);
 	prdshm_session_close(s);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* Re-locks "x" and is stopped (PRDSHM_STOP_AT) just after its take-back's
@@ -252,8 +239,7 @@ static void test_take_back_gives_way_to_waiter(void)
 	pid_t taker, waiter;
 	char first, second;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	taker = tu_start_stopped(taker_child, NULL, 10000);
 	/* The taker holds "x" again, stopped before its waiter check. */
 	waiter = tu_fork(x_waiter_child, &(struct x_waiter){ "waiter", 'W', 0 });
@@ -266,8 +252,7 @@ static void test_take_back_gives_way_to_waiter(void)
 	CU_ASSERT_EQUAL(tu_wait_child(waiter, 10000), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(taker, 10000), 0);
 	CU_ASSERT_EQUAL(tl_healthy(), 0);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* Crash inside a critical section at @p point; the next locker repairs. */
@@ -344,8 +329,7 @@ static void test_abba_deadlock_detected(void)
 	int s1, s2;
 	int64_t t0;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	p1 = tu_fork(abba_child, &x);
 	p2 = tu_fork(abba_child, &y);
 	CU_ASSERT_EQUAL(tu_await(pp.up[0], 10000), 'l');
@@ -359,8 +343,7 @@ static void test_abba_deadlock_detected(void)
 	CU_ASSERT((s1 == 42 && s2 == 0) || (s1 == 0 && s2 == 42));
 	CU_ASSERT(tu_now_ms() - t0 < 2000);
 	CU_ASSERT_EQUAL(tl_healthy(), 0);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* Two SHARED holders both upgrade: one is told EDEADLK. */
@@ -370,8 +353,7 @@ static void test_upgrade_deadlock(void)
 	pid_t pid;
 	int st;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	a = tl_session("a");
 	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, 0, NULL), 0);
 	pid = fork();
@@ -392,8 +374,7 @@ static void test_upgrade_deadlock(void)
 	st = tu_wait_child(pid, 10000);
 	CU_ASSERT((r == PRDSHM_EDEADLK && st == 0) || (r == 0 && st == 42));
 	prdshm_session_close(a);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /*
@@ -546,16 +527,14 @@ static void test_huge_timeout_waits(void)
 	prdshm_session *s;
 	pid_t pid;
 
-	tl_setup(64);
-	pipes_open(&pp);
+	procs_setup();
 	pid = tu_fork(release_later_child, NULL);
 	CU_ASSERT_EQUAL_FATAL(tu_await(pp.up[0], 10000), 'h');
 	s = tl_session("patient");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, INT64_MAX, NULL), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	prdshm_session_close(s);
-	pipes_close(&pp);
-	tl_teardown();
+	procs_teardown();
 }
 
 /* Threads sharing a session may wait on two records at once; the deadlock

@@ -84,6 +84,19 @@ int tu_await(int fd, int timeout_ms)
 	return c;
 }
 
+void tu_pipes_open(struct tu_pipes *p)
+{
+	CU_ASSERT_FATAL(pipe(p->up) == 0 && pipe(p->down) == 0);
+}
+
+void tu_pipes_close(struct tu_pipes *p)
+{
+	close(p->up[0]);
+	close(p->up[1]);
+	close(p->down[0]);
+	close(p->down[1]);
+}
+
 pid_t tu_fork(int (*fn)(void *arg), void *arg)
 {
 	pid_t pid;

@@ -51,6 +51,15 @@ int tu_await_stopped(pid_t pid, int timeout_ms);
 void tu_signal(int fd, char c);
 int tu_await(int fd, int timeout_ms);
 
+/* Two pipes between a parent and its children: up (child -> parent) and
+ * down (parent -> child), for tu_signal() and tu_await(). */
+struct tu_pipes {
+	int up[2];
+	int down[2];
+};
+void tu_pipes_open(struct tu_pipes *p); /* asserted, fatally */
+void tu_pipes_close(struct tu_pipes *p);
+
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 int64_t tu_now_ms(void);
 
