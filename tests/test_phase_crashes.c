@@ -196,6 +196,16 @@ static void test_three_processes_eager(void)
 	run_three(PRDSHM_SCHED_EAGER);
 }
 
+/* The dead agent's slot is reaped separately from its phase; then the
+ * segment is sound.  Close @p s and the segment. */
+static void reap_then_destroy(prdshm_config *cfg, prdshm_seg *seg, prdshm_session *s)
+{
+	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(tp_healthy(seg), 0);
+	prdshm_session_close(s);
+	tu_destroy(cfg, seg);
+}
+
 struct victim_arg {
 	const char *shm_name;
 	int fd; /* write end: one byte once the phase is claimed */
@@ -242,11 +252,7 @@ static void kill_claimer(int attempts)
 		ASSERT_STATUS(seg, "c", COMPLETED);
 	}
 	ASSERT_STATUS(seg, "d", COMPLETED);
-	/* The dead agent's slot is reaped separately from its phase. */
-	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
-	CU_ASSERT_EQUAL(tp_healthy(seg), 0);
-	prdshm_session_close(s);
-	tu_destroy(&cfg, seg);
+	reap_then_destroy(&cfg, seg, s);
 }
 
 static void test_killed_claimer_fails_phase(void)
@@ -294,11 +300,7 @@ static void crash_at(const char *point)
 	ASSERT_STATUS(seg, "a", COMPLETED);
 	ASSERT_STATUS(seg, "c", COMPLETED);
 	ASSERT_STATUS(seg, "d", COMPLETED);
-	/* The dead agent's slot is reaped separately from its phase. */
-	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, NULL), 0);
-	CU_ASSERT_EQUAL(tp_healthy(seg), 0);
-	prdshm_session_close(s);
-	tu_destroy(&cfg, seg);
+	reap_then_destroy(&cfg, seg, s);
 }
 
 static void test_crash_in_claim_before_status(void)
