@@ -78,6 +78,30 @@ static prdshm_graph *build_ok(const spec *s, size_t n, prdshm_phase_def **plan)
 	return g;
 }
 
+/* A valid plan built from specs: its definitions and its graph. */
+struct built {
+	prdshm_phase_def *p;
+	prdshm_graph *g;
+	size_t n;
+};
+
+/* build_ok() of the spec array @p s, whole. */
+#define BUILD_OK(s) build_plan((s), sizeof(s) / sizeof((s)[0]))
+
+static struct built build_plan(const spec *s, size_t n)
+{
+	struct built b = { NULL, NULL, n };
+
+	b.g = build_ok(s, n, &b.p);
+	return b;
+}
+
+static void unbuild(struct built *b)
+{
+	prdshm_graph_free(b->g);
+	free_plan(b->p, b->n);
+}
+
 /* Build a plan that must fail with @p err; @p diag gets the diagnostic. */
 static void build_fails(const spec *s, size_t n, int err, prdshm_diag *diag)
 {
@@ -128,19 +152,17 @@ static void test_waves_chain(void)
 		{ "b", "a", NULL, 0 },
 		{ "a", NULL, NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_nphases(g), 4);
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 4);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "a")), 0);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "b")), 1);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "c")), 2);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "d")), 3);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "a");
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 3), "d");
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	CU_ASSERT_EQUAL(prdshm_graph_nphases(bp.g), 4);
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 4);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "a")), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "b")), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "c")), 2);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "d")), 3);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "a");
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 3), "d");
+	unbuild(&bp);
 }
 
 static void test_waves_diamond(void)
@@ -151,21 +173,19 @@ static void test_waves_diamond(void)
 		{ "base", NULL, NULL, 0 },
 		{ "left", "base", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const size_t *v = (const size_t *)&v;
 
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 3);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "base");
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 3);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "base");
 	/* Input order within a wave: right is listed before left. */
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 1), "right left");
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 2), "top");
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 0), 2);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 1), "right left");
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 2), "top");
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 0), 2);
 	/* Past the last wave: empty. */
-	CU_ASSERT_EQUAL(prdshm_graph_wave(g, 3, &v), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave(bp.g, 3, &v), 0);
 	CU_ASSERT_PTR_NULL(v);
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 static void test_waves_independent(void)
@@ -175,15 +195,13 @@ static void test_waves_independent(void)
 		{ "y", NULL, NULL, 0 },
 		{ "z", NULL, NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 1);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "x y z");
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 1);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "x y z");
 	for (size_t i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, i), 0);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+		CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, i), 0);
+	unbuild(&bp);
 }
 
 static void test_empty_plan(void)
@@ -211,17 +229,15 @@ static void test_find(void)
 		{ "build-1", "setup", NULL, 0 },
 		{ "test_all", "build-1", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "setup"), 0);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "build-1"), 1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "test_all"), 2);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "build"), -1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, ""), -1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, NULL), -1);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "setup"), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "build-1"), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "test_all"), 2);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "build"), -1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, ""), -1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, NULL), -1);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -391,14 +407,12 @@ static void test_duplicate_dependency_kept_once(void)
 		{ "a", NULL, NULL, 2 },
 		{ "b", "a a", NULL, 3 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 2, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 1), 1);
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 1, 0));
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 0), 5.0);
-	prdshm_graph_free(g);
-	free_plan(p, 2);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 1), 1);
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 1, 0));
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 0), 5.0);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -413,20 +427,18 @@ static void test_depends_on_transitive(void)
 		{ "d", NULL, NULL, 0 },
 		{ "e", "c d", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 5, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 1, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 2, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 4, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 4, 3));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 0, 2));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 3));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 3, 0));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 2));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 99));
-	prdshm_graph_free(g);
-	free_plan(p, 5);
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 1, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 2, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 4, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 4, 3));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 0, 2));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 3));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 3, 0));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 2));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 99));
+	unbuild(&bp);
 }
 
 static void test_conflict_independent(void)
@@ -436,18 +448,16 @@ static void test_conflict_independent(void)
 		{ "b", NULL, "other", 0 },
 		{ "c", NULL, "report.txt", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 1);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 1);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 2);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "report.txt");
 	/* The resource points into the phase definitions. */
-	CU_ASSERT_PTR_EQUAL(c[0].resource, p[0].outputs[0]);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_PTR_EQUAL(c[0].resource, bp.p[0].outputs[0]);
+	unbuild(&bp);
 }
 
 static void test_conflict_ordered_phases(void)
@@ -464,22 +474,19 @@ static void test_conflict_ordered_phases(void)
 		{ "b", "a", NULL, 0 },
 		{ "d", "a", "out out", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_conflicts(g, &c), 0);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_EQUAL(prdshm_graph_conflicts(bp.g, &c), 0);
+	unbuild(&bp);
 
 	/* d comes after a but may run with c, and lists "out" twice. */
-	g = build_ok(s2, 4, &p);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 1);
+	bp = BUILD_OK(s2);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 1);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 3);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "out");
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 static void test_conflicts_sorted(void)
@@ -491,20 +498,18 @@ static void test_conflicts_sorted(void)
 		{ "b", NULL, "x", 0 },
 		{ "c", NULL, "y", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 	const size_t want[][2] = { { 0, 2 }, { 1, 2 }, { 1, 3 } };
 	const char *res[] = { "x", "x", "y" };
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 3);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 3);
 	for (size_t k = 0; k < 3; k++) {
 		CU_ASSERT_EQUAL(c[k].a, want[k][0]);
 		CU_ASSERT_EQUAL(c[k].b, want[k][1]);
 		CU_ASSERT_STRING_EQUAL(c[k].resource, res[k]);
 	}
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 /* One pair conflicting over two resources: both listed, by name. */
@@ -514,70 +519,60 @@ static void test_pair_conflicts_on_two_resources(void)
 		{ "a", NULL, "y x", 0 },
 		{ "b", NULL, "x y", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 2, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 2);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 2);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 1);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "x");
 	CU_ASSERT_STRING_EQUAL(c[1].resource, "y");
 	/* Out of range questions get neutral answers. */
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 2), SIZE_MAX);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 2), 0.0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 2), SIZE_MAX);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 2), 0.0);
 	CU_ASSERT_EQUAL(prdshm_graph_wave_of(NULL, 0), SIZE_MAX);
 	CU_ASSERT_EQUAL(prdshm_graph_remaining(NULL, 0), 0.0);
-	prdshm_graph_free(g);
-	free_plan(p, 2);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Critical path                                                            */
 
+/* A weighted plan; f, weightless, comes last so that a test can leave it
+ * out. */
+static const spec weighted[] = {
+	{ "a", NULL, NULL, 10 },
+	{ "b", "a", NULL, 5 },
+	{ "c", "a", NULL, 20 },
+	{ "d", "b c", NULL, 1 },
+	{ "e", NULL, NULL, 30 },
+	{ "f", NULL, NULL, 0 },
+};
+
 static void test_critical_path(void)
 {
-	const spec s[] = {
-		{ "a", NULL, NULL, 10 },
-		{ "b", "a", NULL, 5 },
-		{ "c", "a", NULL, 20 },
-		{ "d", "b c", NULL, 1 },
-		{ "e", NULL, NULL, 30 },
-	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 5, &p);
+	struct built bp = build_plan(weighted, 5); /* without f */
 	const size_t *path = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_critical_length(g), 31.0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 3);
+	CU_ASSERT_EQUAL(prdshm_graph_critical_length(bp.g), 31.0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 3);
 	CU_ASSERT_EQUAL(path[0], 0);
 	CU_ASSERT_EQUAL(path[1], 2);
 	CU_ASSERT_EQUAL(path[2], 3);
-	prdshm_graph_free(g);
-	free_plan(p, 5);
+	unbuild(&bp);
 }
 
 static void test_remaining_priorities(void)
 {
-	const spec s[] = {
-		{ "a", NULL, NULL, 10 },
-		{ "b", "a", NULL, 5 },
-		{ "c", "a", NULL, 20 },
-		{ "d", "b c", NULL, 1 },
-		{ "e", NULL, NULL, 30 },
-		{ "f", NULL, NULL, 0 },
-	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 6, &p);
+	struct built bp = BUILD_OK(weighted);
 
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 0), 31.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 1), 6.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 2), 21.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 3), 1.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 4), 30.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 5), 0.0);
-	prdshm_graph_free(g);
-	free_plan(p, 6);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 0), 31.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 1), 6.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 2), 21.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 3), 1.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 4), 30.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 5), 0.0);
+	unbuild(&bp);
 }
 
 static void test_critical_path_ties(void)
@@ -589,23 +584,21 @@ static void test_critical_path_ties(void)
 		{ "x", "r1", NULL, 3 },
 		{ "y", "r1", NULL, 3 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const size_t *path = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_critical_length(g), 4.0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_critical_length(bp.g), 4.0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 1);
 	CU_ASSERT_EQUAL(path[0], 0);
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 
-	p = make_plan(s + 1, 3);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(p, 3, &g, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 2);
+	bp.p = make_plan(s + 1, 3);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(bp.p, 3, &bp.g, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 2);
 	CU_ASSERT_EQUAL(path[0], 0);
 	CU_ASSERT_EQUAL(path[1], 1);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	prdshm_graph_free(bp.g);
+	free_plan(bp.p, 3);
 }
 
 const tu_test tu_tests[] = {
