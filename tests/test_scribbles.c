@@ -201,6 +201,29 @@ static const struct phase_scribble {
 	{ runner_forgets_phase, "phase 'a' is IN_PROGRESS without a matching agent (slot 0)" },
 };
 
+/* A segment with @p plan, sessions "busy", which claims "a" (phase 0),
+ * and "idle", which holds nothing. */
+static void open_busy_idle(struct tr_fx *f, const char *plan, prdshm_session **busy,
+			   prdshm_session **idle, prdshm_claim *c)
+{
+	tr_fx_create(f, plan);
+	*busy = tu_session(f->seg, "busy");
+	*idle = tu_session(f->seg, "idle");
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(*busy, c), 0);
+	CU_ASSERT_STRING_EQUAL(c->id, "a");
+}
+
+/* The segment is sound again; close it all. */
+static void close_busy_idle(struct tr_fx *f, prdshm_session *busy, prdshm_session *idle)
+{
+	struct tu_lines l;
+
+	CU_ASSERT_EQUAL(tr_check(f->seg, 0, &l), 0);
+	prdshm_session_close(idle);
+	prdshm_session_close(busy);
+	tr_fx_destroy(f);
+}
+
 /* "busy" runs "a" (phase 0); "b" (phase 1) comes after it; "c" is free;
  * "idle" holds nothing.  @p scribble damages the phase state; it must be
  * reported as @p problem, then prdshm_recover() must leave a healthy
@@ -214,12 +237,10 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	struct tu_lines l, r = { .len = 0 };
 
-	tr_fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
-		      "  - id: b\n    dependencies: [a]\n  - id: c\n");
-	busy = tu_session(f.seg, "busy");
-	idle = tu_session(f.seg, "idle");
-	CU_ASSERT_EQUAL(prdshm_phase_claim(busy, &c), 0);
-	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	open_busy_idle(&f,
+		       "scheduling: eager\nphases:\n  - id: a\n    estimated_time: 9\n"
+		       "  - id: b\n    dependencies: [a]\n  - id: c\n",
+		       &busy, &idle, &c);
 	CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), 0);
 	scribble(f.seg);
 	CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), PRDSHM_ECORRUPT);
@@ -231,10 +252,7 @@ static void phase_scribble(void (*scribble)(prdshm_seg *seg), const char *proble
 	if (l.len)
 		fprintf(stderr, "\n  after recover:\n%s", l.text);
 	CU_ASSERT_EQUAL(prdshm_phase_complete(busy, c.index), 0);
-	CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), 0);
-	prdshm_session_close(idle);
-	prdshm_session_close(busy);
-	tr_fx_destroy(&f);
+	close_busy_idle(&f, busy, idle);
 }
 
 static void test_check_finds_phase_scribbles(void)
@@ -264,13 +282,11 @@ static void test_recover_rewinds_run_before_deps(void)
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	struct tu_lines l, r = { .len = 0 };
 
-	tr_fx_create(&f, "scheduling: eager\nphases:\n  - id: a\n"
-		      "  - id: b\n    dependencies: [a]\n  - id: c\n    dependencies: [a]\n"
-		      "  - id: d\n    dependencies: [b]\n");
-	busy = tu_session(f.seg, "busy");
-	idle = tu_session(f.seg, "idle");
-	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(busy, &c), 0);
-	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	open_busy_idle(&f,
+		       "scheduling: eager\nphases:\n  - id: a\n"
+		       "  - id: b\n    dependencies: [a]\n  - id: c\n    dependencies: [a]\n"
+		       "  - id: d\n    dependencies: [b]\n",
+		       &busy, &idle, &c);
 	tp_phase_rec(f.seg, 1)->status = PRDSHM_PHASE_COMPLETED;
 	tp_phase_rec(f.seg, 3)->status = PRDSHM_PHASE_COMPLETED;
 	tp_phase_rec(f.seg, 2)->status = PRDSHM_PHASE_IN_PROGRESS;
@@ -293,10 +309,7 @@ static void test_recover_rewinds_run_before_deps(void)
 	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(idle, &c), 0);
 	CU_ASSERT(strcmp(c.id, "b") == 0 || strcmp(c.id, "c") == 0);
 	CU_ASSERT_EQUAL(prdshm_phase_complete(idle, c.index), 0);
-	CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), 0);
-	prdshm_session_close(idle);
-	prdshm_session_close(busy);
-	tr_fx_destroy(&f);
+	close_busy_idle(&f, busy, idle);
 }
 
 /* A status out of range is reported by check as well as refused by repair. */
