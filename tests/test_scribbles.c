@@ -103,6 +103,16 @@ static const struct scribble {
 	{ wrong_counters, "lock 'r': counters disagree with records", 2 },
 };
 
+/* A segment on which sessions "a" and "b" share "r". */
+static void open_sharing_r(struct tr_fx *f, prdshm_session **a, prdshm_session **b)
+{
+	tr_fx_create(f, NULL);
+	*a = tu_session(f->seg, "a");
+	*b = tu_session(f->seg, "b");
+	CU_ASSERT_EQUAL(prdshm_lock(*a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(*b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
+}
+
 /* Sessions "a" and "b" share "r"; each scribble is reported by check, and
  * recovery rebuilds the lists from the records: what can be attributed to
  * a session is kept, the rest dropped. */
@@ -113,11 +123,7 @@ static void test_check_finds_scribbles_recover_rebuilds(void)
 		prdshm_session *a, *b;
 		struct tu_lines l;
 
-		tr_fx_create(&f, NULL);
-		a = tu_session(f.seg, "a");
-		b = tu_session(f.seg, "b");
-		CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
-		CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
+		open_sharing_r(&f, &a, &b);
 		CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), 0);
 		scribbles[k].apply(f.seg);
 		CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), PRDSHM_ECORRUPT);
@@ -142,11 +148,7 @@ static void test_check_finds_conflicting_holders(void)
 	struct prdshm__rec *x, *y;
 	struct tu_lines l;
 
-	tr_fx_create(&f, NULL);
-	a = tu_session(f.seg, "a");
-	b = tu_session(f.seg, "b");
-	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
+	open_sharing_r(&f, &a, &b);
 	two_records(f.seg, "r", &x, &y);
 	x->mode = y->mode = PRDSHM_EXCLUSIVE;
 	CU_ASSERT_EQUAL(tr_check(f.seg, 0, &l), PRDSHM_ECORRUPT);
