@@ -1,6 +1,7 @@
 /*
- * testutil.h: the shared main of the CUnit test programs and helpers for
- * multi-process tests (bounded waits, pipes as synchronisation).
+ * testutil.h: the shared main of the CUnit test programs and the segment
+ * fixtures they share.  The multi-process helpers (bounded waits, pipes as
+ * synchronisation, shared children) are in testproc.h, included here.
  *
  * A test program defines its tests and the suite name:
  *
@@ -8,7 +9,10 @@
  *     const tu_test tu_tests[] = { TU(test_something), { NULL, NULL } };
  *     const char *tu_suite = "something";
  *
- * and links with testutil.c, which provides main().
+ * and links with testutil.c, which provides main().  The Makefile links
+ * every tests/*.c that is not a test_*.c into every test program: the
+ * fixtures of one family of programs live there too (phaseplan.c,
+ * lockfix.c, configfix.c, recoveryfix.c), each with its own header.
  */
 #ifndef PRDSHM_TESTUTIL_H
 #define PRDSHM_TESTUTIL_H
