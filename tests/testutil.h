@@ -10,7 +10,7 @@
  *     const char *tu_suite = "something";
  *
  * and links with testutil.c, which provides main().  The Makefile links
- * every tests/*.c that is not a test_*.c into every test program: the
+ * every C file of tests/ but the test_ programs into each of them: the
  * fixtures of one family of programs live there too (phaseplan.c,
  * lockfix.c, configfix.c, recoveryfix.c), each with its own header.
  */
