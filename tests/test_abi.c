@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "phaseplan.h"
 #include "testutil.h"
 
 #define GUARD 0xa5
@@ -115,26 +116,10 @@ static void test_first_sizes_exclude_reserved(void)
 /* ------------------------------------------------------------------------ */
 /* prdshm_seg_info                                                          */
 
-static prdshm_seg *make_segment(prdshm_config *cfg)
-{
-	prdshm_seg *seg = NULL;
-
-	tu_config(cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
-
-static void drop_segment(prdshm_seg *seg, prdshm_config *cfg)
-{
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg->shm_name);
-	prdshm_config_free(cfg);
-}
-
 static void test_seg_info_sizes(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = make_segment(&cfg);
+	prdshm_seg *seg = tu_create(&cfg, 0600);
 	prdshm_seg_info ref = PRDSHM_SEG_INFO_INIT;
 	const size_t min = PRDSHM_SEG_INFO_SIZE_1_0, full = sizeof(prdshm_seg_info);
 	buf x;
@@ -169,7 +154,7 @@ static void test_seg_info_sizes(void)
 	buf_fill(&x, PRDSHM_STRUCT_SIZE_MAX + 1);
 	expect_refused(prdshm_seg_info_get(seg, (prdshm_seg_info *)x.b), "prdshm_seg_info");
 	CU_ASSERT_EQUAL(first_touched(&x, 4), -1);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -179,7 +164,7 @@ static prdshm_session *join(prdshm_seg *seg, const char *id)
 {
 	prdshm_session *s = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, id, 0, &s), 0);
+	s = tu_session(seg, id);
 	return s;
 }
 
@@ -211,7 +196,7 @@ static size_t query_into(prdshm_seg *seg, buf *x, size_t stride, size_t cap,
 static void test_holder_array_stride(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = make_segment(&cfg);
+	prdshm_seg *seg = tu_create(&cfg, 0600);
 	prdshm_session *a = join(seg, "holder-a"), *b = join(seg, "holder-b");
 	prdshm_holder ref[4] = { PRDSHM_HOLDER_INIT };
 	const size_t min = PRDSHM_HOLDER_SIZE_1_0, full = sizeof(prdshm_holder);
@@ -249,23 +234,11 @@ static void test_holder_array_stride(void)
 	CU_ASSERT_EQUAL(n, 2);
 	prdshm_session_close(a);
 	prdshm_session_close(b);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
 /* prdshm_claim                                                             */
-
-static void plan_add(prdshm_config *cfg, const char *id)
-{
-	prdshm_phase_def *p;
-
-	cfg->phases = realloc(cfg->phases, (cfg->nphases + 1) * sizeof(*cfg->phases));
-	CU_ASSERT_PTR_NOT_NULL_FATAL(cfg->phases);
-	p = &cfg->phases[cfg->nphases++];
-	memset(p, 0, sizeof(*p));
-	p->id = strdup(id);
-	p->name = strdup(id);
-}
 
 /* The claim in @p x is one of the plan's phases, first attempt. */
 static void check_claim(const buf *x, const prdshm_config *cfg)
@@ -291,10 +264,10 @@ static void test_claim_sizes(void)
 	tu_config(&cfg);
 	cfg.scheduling = PRDSHM_SCHED_EAGER;
 	cfg.max_parallel_agents = 3;
-	plan_add(&cfg, "p1");
-	plan_add(&cfg, "p2");
-	plan_add(&cfg, "p3");
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	tp_plan_add(&cfg, "p1", 0, NULL);
+	tp_plan_add(&cfg, "p2", 0, NULL);
+	tp_plan_add(&cfg, "p3", 0, NULL);
+	seg = tu_seg_create(&cfg);
 	s[0] = join(seg, "claim-a");
 	s[1] = join(seg, "claim-b");
 	s[2] = join(seg, "claim-c");
@@ -323,7 +296,7 @@ static void test_claim_sizes(void)
 
 	for (int i = 0; i < 3; i++)
 		prdshm_session_close(s[i]);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -411,7 +384,7 @@ static void test_config_old_size(void)
 	CU_ASSERT_EQUAL(first_touched(&x, min), -1);
 
 	/* The library reads it as well as it writes it. */
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	seg = tu_seg_create(cfg);
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	CU_ASSERT_EQUAL(info.max_locks, 4096);
 	prdshm_seg_close(seg);

@@ -19,32 +19,15 @@
 #include "base/util.h"
 #include "testutil.h"
 
-/* A generous bound on a call that must give up by itself: timeouts of a
- * few hundred ms plus PRDSHM_RECOVER_WAIT_MS at most.  Past it the call is
- * taken as hung. */
-#define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
 /* The timeout of the timed calls. */
 #define TIMED_MS 300
 
 /* A segment with one phase, p0, to claim; deadlock checks early. */
 static prdshm_seg *create(prdshm_config *cfg)
 {
-	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
-	prdshm_seg *seg = NULL;
-	prdshm_diag diag = PRDSHM_DIAG_INIT;
-
-	tu_config(cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
+	tu_config_with_plan(cfg);
 	cfg->deadlock_timeout_ms = 20;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
-
-static void destroy(prdshm_config *cfg, prdshm_seg *seg)
-{
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg->shm_name);
-	prdshm_config_free(cfg);
+	return tu_seg_create(cfg);
 }
 
 /* The lock partition of @p name in a segment of tu_config()'s size. */
@@ -75,75 +58,24 @@ struct holder_arg {
 	const char *resource;
 };
 
-/* Lock a new resource; PRDSHM_STOP_AT=slot_alloc stops the child holding
- * the mutex of the resource's lock partition. */
+/* tu_stop_in_lock_of() for the holder_arg @p arg. */
 static int stop_in_lock(void *arg)
 {
 	const struct holder_arg *h = arg;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(h->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "wedged", 0, &s) == 0);
-	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
-	prdshm_lock(s, h->resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
-	return 1; /* not reached before SIGCONT */
+	return tu_stop_in_lock_of(h->shm_name, h->resource);
 }
 
 /* Claim p0; PRDSHM_STOP_AT=phase_claim stops the child holding the phase
  * mutex. */
 static int stop_in_claim(void *arg)
 {
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session((const char *)arg, "wedged", NULL);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "wedged", 0, &s) == 0);
 	setenv("PRDSHM_STOP_AT", "phase_claim", 1);
 	prdshm_phase_claim(s, &c);
 	return 1;
-}
-
-/* Claim p0 and die without closing: a dead agent for a reap to fail. */
-static int die_in_phase(void *arg)
-{
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-	prdshm_claim c = PRDSHM_CLAIM_INIT;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
-	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
-	return 0;
-}
-
-/* Reap; PRDSHM_STOP_AT=phase_died stops the child while it fails the dead
- * agent's phase, holding the session mutex (and the phase mutex). */
-static int stop_in_reap(void *arg)
-{
-	prdshm_seg *seg = NULL;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	setenv("PRDSHM_STOP_AT", "phase_died", 1);
-	prdshm_reap(seg, 0, NULL, NULL, NULL);
-	return 1;
-}
-
-/* Fork @p fn and wait until it has stopped holding its mutex. */
-static pid_t start_holder(int (*fn)(void *), void *arg)
-{
-	pid_t pid = tu_fork(fn, arg);
-
-	CU_ASSERT_FATAL(pid > 0);
-	CU_ASSERT_FATAL(tu_await_stopped(pid, HUNG_MS));
-	return pid;
-}
-
-static void kill_holder(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, HUNG_MS), 128 + SIGKILL);
 }
 
 /* ---- The calls under test ----------------------------------------------- */
@@ -195,6 +127,79 @@ static void caller_close_pipes(struct caller *c)
 	close(c->ready[1]);
 }
 
+/* Parent: wait until @p resource has @p n records (holders and waiters). */
+static int await_records(prdshm_seg *seg, const char *resource, size_t n)
+{
+	int64_t until = tu_now_ms() + TU_HUNG_MS;
+	size_t got = 0;
+
+	while (tu_now_ms() < until) {
+		if (prdshm_lock_query(seg, resource, 0, NULL, 0, &got) == 0 && got == n)
+			return 1;
+		/* Polling: a queued request has no descriptor to wait on. */
+		usleep(1000);
+	}
+	return 0;
+}
+
+/* A test's segment, its caller child's side, the stopped holder's. */
+struct fx {
+	prdshm_config cfg;
+	prdshm_seg *seg;
+	struct caller c;
+	char other[32];        /* where a holder_arg holder stops */
+	struct holder_arg h;
+	prdshm_session *owner; /* the parent's session, or NULL */
+};
+
+/* The segment, and pipes to a caller whose messages must name @p mutex. */
+static void fx_open(struct fx *f, const char *mutex)
+{
+	f->seg = create(&f->cfg);
+	f->c = (struct caller){ .shm_name = f->cfg.shm_name, .mutex = mutex };
+	f->owner = NULL;
+	caller_pipes(&f->c);
+}
+
+/* Fork a caller @p fn, wait for its 'r', then start the holder @p holder
+ * (with @p arg) for it to meet; returns the caller. */
+static pid_t fx_caller_meets(struct fx *f, int (*fn)(void *), int (*holder)(void *), void *arg)
+{
+	pid_t caller = tu_fork(fn, &f->c);
+
+	CU_ASSERT_FATAL(tu_await(f->c.ready[0], TU_HUNG_MS) == 'r');
+	f->c.holder = tu_start_stopped(holder, arg, TU_HUNG_MS);
+	caller_go(&f->c);
+	return caller;
+}
+
+/* The owner holds "contended"; waiter @p fn is queued behind it when a
+ * holder stops in the partition of "contended" (@p same == 1) or in
+ * another.  Returns the waiter. */
+static pid_t fx_queue_waiter(struct fx *f, int same, int (*fn)(void *))
+{
+	pid_t waiter;
+
+	snprintf(f->c.resource, sizeof(f->c.resource), "contended");
+	name_in(f->seg, partition_of(f->seg, f->c.resource), same, "o", f->other,
+		sizeof(f->other));
+	f->owner = tu_session(f->seg, "owner");
+	CU_ASSERT_EQUAL_FATAL(
+		prdshm_lock(f->owner, f->c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	waiter = tu_fork(fn, &f->c);
+	CU_ASSERT_FATAL(await_records(f->seg, f->c.resource, 2));
+	f->h = (struct holder_arg){ f->cfg.shm_name, f->other };
+	f->c.holder = tu_start_stopped(stop_in_lock, &f->h, TU_HUNG_MS);
+	return waiter;
+}
+
+static void fx_close(struct fx *f)
+{
+	prdshm_session_close(f->owner);
+	caller_close_pipes(&f->c);
+	tu_destroy(&f->cfg, f->seg);
+}
+
 /* Child: hold c->resource SHARED, say so, wait for the holder to stop;
  * then every lock call on the wedged partition gives up. */
 static int lock_calls(void *arg)
@@ -202,10 +207,8 @@ static int lock_calls(void *arg)
 	struct caller *c = arg;
 	const char *many[] = { "elsewhere", "res" };
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "caller", &seg);
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "caller", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, c->resource, PRDSHM_SHARED, PRDSHM_TRY, NULL) == 0);
 	tu_signal(c->ready[1], 'r');
 	caller_await_go(c);
@@ -230,29 +233,21 @@ static int lock_calls(void *arg)
  * tries and timed lock calls on that partition give up. */
 static void test_lock_calls_bounded_on_stopped_partition_holder(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct holder_arg h = { cfg.shm_name, "res" };
-	struct caller c = { .shm_name = cfg.shm_name, .mutex = "lock partition " };
-	prdshm_session *s = NULL;
+	struct fx f;
 	pid_t caller;
 
-	name_in(seg, partition_of(seg, "res"), 1, "u", c.resource, sizeof(c.resource));
-	caller_pipes(&c);
-	caller = tu_fork(lock_calls, &c);
-	CU_ASSERT_FATAL(tu_await(c.ready[0], HUNG_MS) == 'r');
-	c.holder = start_holder(stop_in_lock, &h);
-	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
-	kill_holder(c.holder);
+	fx_open(&f, "lock partition ");
+	f.h = (struct holder_arg){ f.cfg.shm_name, "res" };
+	name_in(f.seg, partition_of(f.seg, "res"), 1, "u", f.c.resource, sizeof(f.c.resource));
+	caller = fx_caller_meets(&f, lock_calls, stop_in_lock, &f.h);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The table works on: the dead holder's mutex is repaired, the
 	 * closed session's hold is swept. */
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	f.owner = tu_session(f.seg, "after");
+	CU_ASSERT_EQUAL(prdshm_lock(f.owner, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(f.owner, f.c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	fx_close(&f);
 }
 
 /* Child: wait for c->resource, which the parent holds, with a timeout.
@@ -263,11 +258,9 @@ static int timed_waiter(void *arg)
 {
 	struct caller *c = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "waiter", &seg);
 	int r;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "waiter", 0, &s) == 0);
 	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, 1000, NULL);
 	printf("  waiter: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
 	TU_CHILD_ASSERT(r == PRDSHM_ETIMEDOUT);
@@ -276,21 +269,6 @@ static int timed_waiter(void *arg)
 	TU_CHILD_ASSERT(prdshm_unlock(s, c->resource) == PRDSHM_ENOTHELD);
 	prdshm_session_close(s);
 	prdshm_seg_close(seg);
-	return 0;
-}
-
-/* Parent: wait until @p resource has @p n records (holders and waiters). */
-static int await_records(prdshm_seg *seg, const char *resource, size_t n)
-{
-	int64_t until = tu_now_ms() + HUNG_MS;
-	size_t got = 0;
-
-	while (tu_now_ms() < until) {
-		if (prdshm_lock_query(seg, resource, 0, NULL, 0, &got) == 0 && got == n)
-			return 1;
-		/* Polling: a queued request has no descriptor to wait on. */
-		usleep(1000);
-	}
 	return 0;
 }
 
@@ -303,12 +281,10 @@ static int granted_waiter(void *arg)
 {
 	struct caller *c = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "waiter", &seg);
 	int r;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "waiter", 0, &s) == 0);
-	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL);
 	printf("  granted waiter: %s: '%s'\n", prdshm_err_name(r), prdshm_last_error());
 	TU_CHILD_ASSERT(r == 0);
 	TU_CHILD_ASSERT(prdshm_last_error()[0] == '\0');
@@ -319,58 +295,32 @@ static int granted_waiter(void *arg)
 
 static void test_deadlock_check_cut_short_then_granted(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct caller c = { .shm_name = cfg.shm_name };
-	char other[32];
-	struct holder_arg h = { cfg.shm_name, other };
-	prdshm_session *s = NULL;
+	struct fx f;
 	pid_t waiter;
 
-	snprintf(c.resource, sizeof(c.resource), "contended");
-	name_in(seg, partition_of(seg, c.resource), 0, "o", other, sizeof(other));
-	caller_pipes(&c);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "owner", 0, &s), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	waiter = tu_fork(granted_waiter, &c);
-	CU_ASSERT_FATAL(await_records(seg, c.resource, 2));
-	c.holder = start_holder(stop_in_lock, &h);
+	fx_open(&f, NULL);
+	waiter = fx_queue_waiter(&f, 0, granted_waiter);
 	/* Not a synchronisation: time for a few deadlock checks (every 100 ms
 	 * here) to meet the stopped holder before the resource is let go. */
 	usleep(600 * 1000);
-	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
-	kill_holder(c.holder);
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
+	fx_close(&f);
 }
 
 static void test_deadlock_check_bounded_by_request(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct caller c = { .shm_name = cfg.shm_name };
-	char other[32];
-	struct holder_arg h = { cfg.shm_name, other };
-	prdshm_session *s = NULL;
+	struct fx f;
 	pid_t waiter;
 
-	snprintf(c.resource, sizeof(c.resource), "contended");
-	name_in(seg, partition_of(seg, c.resource), 0, "o", other, sizeof(other));
-	caller_pipes(&c);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "owner", 0, &s), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	waiter = tu_fork(timed_waiter, &c);
-	CU_ASSERT_FATAL(await_records(seg, c.resource, 2));
-	c.holder = start_holder(stop_in_lock, &h);
-	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
-	kill_holder(c.holder);
-	CU_ASSERT(await_records(seg, c.resource, 1));
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	fx_open(&f, NULL);
+	waiter = fx_queue_waiter(&f, 0, timed_waiter);
+	caller_go(&f.c);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
+	CU_ASSERT(await_records(f.seg, f.c.resource, 1));
+	fx_close(&f);
 }
 
 /* Child: as timed_waiter(), but the stopped holder wedges the request's own
@@ -381,11 +331,9 @@ static int stranded_waiter(void *arg)
 {
 	struct caller *c = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "waiter", &seg);
 	int r;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "waiter", 0, &s) == 0);
 	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, 1000, NULL);
 	caller_await_go(c);
 	check_gave_up(c, "queued timed lock", r, PRDSHM_ETIMEDOUT);
@@ -394,7 +342,7 @@ static int stranded_waiter(void *arg)
 	 * not block the resource for good, nor this session's next lock. */
 	tu_signal(c->ready[1], 's');
 	caller_await_go(c);
-	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL);
+	r = prdshm_lock(s, c->resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL);
 	printf("  the stranded session locks again: %s: %s\n", prdshm_err_name(r),
 	       r ? prdshm_last_error() : "");
 	TU_CHILD_ASSERT(r == 0);
@@ -405,37 +353,24 @@ static int stranded_waiter(void *arg)
 
 static void test_queued_request_bounded_on_stopped_partition_holder(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct caller c = { .shm_name = cfg.shm_name, .mutex = "lock partition " };
-	char other[32];
-	struct holder_arg h = { cfg.shm_name, other };
-	prdshm_session *s = NULL;
+	struct fx f;
 	pid_t waiter;
 
-	snprintf(c.resource, sizeof(c.resource), "contended");
-	name_in(seg, partition_of(seg, c.resource), 1, "o", other, sizeof(other));
-	caller_pipes(&c);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "owner", 0, &s), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
-	waiter = tu_fork(stranded_waiter, &c);
-	CU_ASSERT_FATAL(await_records(seg, c.resource, 2));
-	c.holder = start_holder(stop_in_lock, &h);
-	caller_go(&c);
-	CU_ASSERT_EQUAL_FATAL(tu_await(c.ready[0], HUNG_MS), 's');
-	kill_holder(c.holder);
+	fx_open(&f, "lock partition ");
+	waiter = fx_queue_waiter(&f, 1, stranded_waiter);
+	caller_go(&f.c);
+	CU_ASSERT_EQUAL_FATAL(tu_await(f.c.ready[0], TU_HUNG_MS), 's');
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The waiter's session is alive, its record still queued ahead of
 	 * everyone: the next waiter withdraws it once it expired, and gets
 	 * the resource its owner lets go. */
-	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, c.resource, PRDSHM_EXCLUSIVE, HUNG_MS / 2, NULL), 0);
-	CU_ASSERT_EQUAL(prdshm_unlock(s, c.resource), 0);
-	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(waiter, HUNG_MS), 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(f.owner, f.c.resource, PRDSHM_EXCLUSIVE, TU_HUNG_MS / 2, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(f.owner, f.c.resource), 0);
+	caller_go(&f.c);
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, TU_HUNG_MS), 0);
+	CU_ASSERT_EQUAL(prdshm_check(f.seg, 0, NULL, NULL), 0);
+	fx_close(&f);
 }
 
 /* Child: open a session, say so, wait for the holder of the session mutex
@@ -444,10 +379,8 @@ static int session_calls(void *arg)
 {
 	struct caller *c = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL, *t = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "closer", &seg), *t = NULL;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "closer", 0, &s) == 0);
 	tu_signal(c->ready[1], 'r');
 	caller_await_go(c);
 	check_gave_up(c, "try session open",
@@ -467,10 +400,9 @@ static int session_calls(void *arg)
  * exit status is the child's. */
 static int lock_tool_try(void *arg)
 {
-	const char *b = getenv("BUILD");
-	char tool[512];
+	char tool[600];
 
-	snprintf(tool, sizeof(tool), "%s/bin/prdshm-lock", b && b[0] ? b : "build");
+	snprintf(tool, sizeof(tool), "%s/prdshm-lock", tu_bindir());
 	if (freopen("/dev/null", "w", stdout) == NULL)
 		return 99;
 	execl(tool, "prdshm-lock", "--name", (const char *)arg, "-n", "r", "true", (char *)NULL);
@@ -479,31 +411,23 @@ static int lock_tool_try(void *arg)
 
 static void test_session_calls_bounded_on_stopped_session_holder(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct caller c = { .shm_name = cfg.shm_name, .mutex = "session mutex" };
-	prdshm_session *s = NULL;
+	struct fx f;
 	size_t nreaped = 0;
 	pid_t caller;
 
-	caller_pipes(&c);
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_in_phase, cfg.shm_name), HUNG_MS), 0);
-	caller = tu_fork(session_calls, &c);
-	CU_ASSERT_FATAL(tu_await(c.ready[0], HUNG_MS) == 'r');
-	c.holder = start_holder(stop_in_reap, (void *)cfg.shm_name);
-	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	fx_open(&f, "session mutex");
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(tu_die_in_phase, f.cfg.shm_name), TU_HUNG_MS), 0);
+	caller = fx_caller_meets(&f, session_calls, tu_stop_in_reap, f.cfg.shm_name);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
 	/* The tool's -n gives up too: exit 1, as for a conflict. */
-	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(lock_tool_try, (void *)cfg.shm_name), HUNG_MS), 1);
-	kill_holder(c.holder);
+	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(lock_tool_try, f.cfg.shm_name), TU_HUNG_MS), 1);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The reap finishes; the closer's slot, which its close could not
 	 * free, goes as a dead session's. */
-	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
+	CU_ASSERT_EQUAL(prdshm_reap(f.seg, 0, NULL, NULL, &nreaped), 0);
 	CU_ASSERT(nreaped >= 2);
-	CU_ASSERT_EQUAL(prdshm_session_open_timed(seg, "after", 0, PRDSHM_TRY, &s), 0);
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	CU_ASSERT_EQUAL(prdshm_session_open_timed(f.seg, "after", 0, PRDSHM_TRY, &f.owner), 0);
+	fx_close(&f);
 }
 
 /* Child: with the phase mutex held by a stopped claimer, claims and waits
@@ -512,12 +436,11 @@ static int phase_calls(void *arg)
 {
 	struct caller *c = arg;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s;
 	prdshm_claim cl = PRDSHM_CLAIM_INIT;
 
 	caller_await_go(c);
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "claimer", 0, &s) == 0);
+	s = tu_child_session(c->shm_name, "claimer", &seg);
 	check_gave_up(c, "try claim", prdshm_phase_claim_timed(s, PRDSHM_TRY, &cl), PRDSHM_EBUSY);
 	check_gave_up(c, "timed claim", prdshm_phase_claim_timed(s, TIMED_MS, &cl),
 		      PRDSHM_ETIMEDOUT);
@@ -532,10 +455,9 @@ static int phase_calls(void *arg)
  * status is the child's. */
 static int agent_tool(void *arg)
 {
-	const char *b = getenv("BUILD");
-	char tool[512];
+	char tool[600];
 
-	snprintf(tool, sizeof(tool), "%s/bin/prdshm-agent", b && b[0] ? b : "build");
+	snprintf(tool, sizeof(tool), "%s/prdshm-agent", tu_bindir());
 	if (freopen("/dev/null", "w", stdout) == NULL)
 		return 99;
 	execl(tool, "prdshm-agent", "--name", (const char *)arg, "--id", "tool-agent",
@@ -564,31 +486,26 @@ static int await_agents(prdshm_seg *seg, size_t n)
 
 static void test_phase_calls_bounded_on_stopped_phase_holder(void)
 {
-	prdshm_config cfg;
-	prdshm_seg *seg = create(&cfg);
-	struct caller c = { .shm_name = cfg.shm_name, .mutex = "phase mutex" };
-	prdshm_session *s = NULL;
+	struct fx f;
 	prdshm_claim cl = PRDSHM_CLAIM_INIT;
 	pid_t caller, agent;
 
-	caller_pipes(&c);
-	caller = tu_fork(phase_calls, &c);
-	c.holder = start_holder(stop_in_claim, (void *)cfg.shm_name);
-	caller_go(&c);
-	CU_ASSERT_EQUAL(tu_wait_child(caller, HUNG_MS), 0);
+	fx_open(&f, "phase mutex");
+	caller = tu_fork(phase_calls, &f.c);
+	f.c.holder = tu_start_stopped(stop_in_claim, f.cfg.shm_name, TU_HUNG_MS);
+	caller_go(&f.c);
+	CU_ASSERT_EQUAL(tu_wait_child(caller, TU_HUNG_MS), 0);
 	/* prdshm-agent, claiming behind the stopped holder, still stops on
 	 * SIGTERM (143) instead of waiting for the mutex. */
-	agent = tu_fork(agent_tool, (void *)cfg.shm_name);
-	CU_ASSERT(await_agents(seg, 2));
+	agent = tu_fork(agent_tool, f.cfg.shm_name);
+	CU_ASSERT(await_agents(f.seg, 2));
 	kill(agent, SIGTERM);
-	CU_ASSERT_EQUAL(tu_wait_child(agent, HUNG_MS), 143);
-	kill_holder(c.holder);
+	CU_ASSERT_EQUAL(tu_wait_child(agent, TU_HUNG_MS), 143);
+	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
 	/* The claim the holder died in is repaired away: p0 is free again. */
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(s, PRDSHM_TRY, &cl), 0);
-	prdshm_session_close(s);
-	caller_close_pipes(&c);
-	destroy(&cfg, seg);
+	f.owner = tu_session(f.seg, "after");
+	CU_ASSERT_EQUAL(prdshm_phase_claim_timed(f.owner, PRDSHM_TRY, &cl), 0);
+	fx_close(&f);
 }
 
 /* The timed variants take the timeouts prdshm_lock() takes, and only those;
@@ -612,7 +529,7 @@ static void test_timed_variants_timeouts(void)
 	CU_ASSERT_EQUAL(prdshm_phase_wait(t, 0), 0);
 	prdshm_session_close(t);
 	prdshm_session_close(s);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

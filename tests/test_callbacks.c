@@ -22,7 +22,7 @@ static void fx_create(prdshm_config *cfg)
 
 	tu_config(cfg);
 	cfg->max_locks = 64;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	seg = tu_seg_create(cfg);
 	prdshm_seg_close(seg);
 }
 
@@ -30,11 +30,8 @@ static void fx_create(prdshm_config *cfg)
 static int die_holding_res(void *p)
 {
 	const char *name = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(name, "victim", NULL);
 
-	TU_CHILD_ASSERT(prdshm_seg_open(name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "victim", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, 0, NULL) == 0);
 	return 0;
 }

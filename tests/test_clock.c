@@ -36,30 +36,13 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 	return r;
 }
 
-/* Lock a new resource; PRDSHM_STOP_AT=slot_alloc stops the child holding
- * the mutex of the resource's lock partition. */
-static int stop_in_lock(void *arg)
-{
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "wedged", 0, &s) == 0);
-	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
-	prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
-	return 1; /* not reached before SIGCONT */
-}
-
 /* Child: with the wall clock stepped, a timed lock on the wedged partition
  * ends with PRDSHM_ETIMEDOUT, not an hour later. */
 static int timed_lock_stepped(void *arg)
 {
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session((const char *)arg, "waiter", NULL);
 	int r;
 
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "waiter", 0, &s) == 0);
 	stepped = 1;
 	r = prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, 300, NULL);
 	printf("  timed lock: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
@@ -72,15 +55,12 @@ static int timed_lock_stepped(void *arg)
 static void test_library_sees_the_stepped_clock(void)
 {
 	prdshm_config cfg;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_seg *seg = tu_create(&cfg, 0600);
+	prdshm_session *s = tu_session(seg, "a");
 	prdshm_holder h = PRDSHM_HOLDER_INIT;
 	struct timespec now;
 	size_t n = 0;
 
-	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "a", 0, &s), 0);
 	stepped = 1;
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	stepped = 0;
@@ -89,9 +69,7 @@ static void test_library_sees_the_stepped_clock(void)
 	syscall(SYS_clock_gettime, CLOCK_REALTIME, &now);
 	CU_ASSERT(h.since_ns / 1000000000u >= (uint64_t)now.tv_sec + STEP_S - 60);
 	prdshm_session_close(s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_wall_clock_step_does_not_stretch_a_wait(void)
@@ -107,15 +85,11 @@ static void test_wall_clock_step_does_not_stretch_a_wait(void)
 	return;
 #endif
 	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	holder = tu_fork(stop_in_lock, cfg.shm_name);
-	CU_ASSERT_FATAL(tu_await_stopped(holder, HUNG_MS));
+	seg = tu_seg_create(&cfg);
+	holder = tu_start_stopped(tu_stop_in_lock, cfg.shm_name, HUNG_MS);
 	CU_ASSERT_EQUAL(tu_wait_child(tu_fork(timed_lock_stepped, cfg.shm_name), HUNG_MS), 0);
-	kill(holder, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(holder, HUNG_MS), 128 + SIGKILL);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	TU_KILL_CHILD(holder, HUNG_MS);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

@@ -38,8 +38,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "lock/region.h"
+#include "phaseplan.h"
 #include "plan/phases.h"
+#include "lock/region.h"
 #include "session/region.h"
 #include "shm/segment.h"
 #include "testutil.h"
@@ -75,21 +76,16 @@ static struct tally {
 
 /* ---- The populated segment ---------------------------------------------- */
 
+/* Phase @p id (one minute, command "true", writing @p id) after @p dep. */
 static void add_phase(prdshm_config *cfg, const char *id, const char *dep)
 {
-	prdshm_phase_def *p = &cfg->phases[cfg->nphases++];
+	prdshm_phase_def *p;
 
-	memset(p, 0, sizeof(*p));
-	p->id = strdup(id);
-	p->name = strdup(id);
-	p->estimated_minutes = 1;
+	tp_plan_add(cfg, id, 1, dep);
+	p = &cfg->phases[cfg->nphases - 1];
 	p->command = strdup("true");
 	p->outputs = calloc(1, sizeof(char *));
 	p->outputs[p->noutputs++] = strdup(id);
-	if (dep) {
-		p->deps = calloc(1, sizeof(char *));
-		p->deps[p->ndeps++] = strdup(dep);
-	}
 }
 
 /* Two sessions: held EXCLUSIVE and SHARED records, a shared resource, a
@@ -101,8 +97,8 @@ static void populate(prdshm_seg *seg)
 	prdshm_session *a = NULL, *b = NULL;
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "agent-a", 0, &a), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "agent-b", 0, &b), 0);
+	a = tu_session(seg, "agent-a");
+	b = tu_session(seg, "agent-b");
 	CU_ASSERT_EQUAL(prdshm_lock(a, "alpha", PRDSHM_EXCLUSIVE, PRDSHM_TRY, "p0"), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(a, "beta", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(b, "beta", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
@@ -168,11 +164,10 @@ static void build_image(void)
 	cfg.max_phases = 4;
 	cfg.max_parallel_agents = 2;
 	cfg.wave_delay_seconds = 0;
-	cfg.phases = calloc(3, sizeof(*cfg.phases));
 	add_phase(&cfg, "p0", NULL);
 	add_phase(&cfg, "p1", "p0");
 	add_phase(&cfg, "p2", NULL);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	populate(seg);
 	note_layout(seg);
 	image_size = seg->size;
@@ -182,9 +177,7 @@ static void build_image(void)
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_FATAL(pread(fd, image, image_size, 0) == (ssize_t)image_size);
 	close(fd);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* The object the flips are written to, created and mapped once: nobody
@@ -457,10 +450,9 @@ static void test_closed_holder_phase_is_reaped(void)
 
 	tu_config(&cfg);
 	cfg.phase_max_attempts = 3;
-	cfg.phases = calloc(1, sizeof(*cfg.phases));
 	add_phase(&cfg, "p0", NULL);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "closer", 0, &s), 0);
+	seg = tu_seg_create(&cfg);
+	s = tu_session(seg, "closer");
 	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(s, &c), 0);
 	prdshm_session_close(s);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), PRDSHM_EDEADOWNER);
@@ -470,9 +462,7 @@ static void test_closed_holder_phase_is_reaped(void)
 	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_QUEUED);
 	CU_ASSERT_STRING_EQUAL(snap->phases[0].message, "agent closer died");
 	prdshm_snapshot_free(snap);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Found by the flips of a partition's free-record head: a free list cut
@@ -489,7 +479,7 @@ static void test_free_list_cut_short_is_reported(void)
 
 		tu_config(&cfg);
 		cfg.max_locks = 64; /* one partition: every name is in partition 0 */
-		CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+		seg = tu_seg_create(&cfg);
 		if (which == 0)
 			prdshm__locks(seg)->parts[0].free_slot = prdshm__locks(seg)->slots_per_part + 1;
 		else
@@ -497,25 +487,14 @@ static void test_free_list_cut_short_is_reported(void)
 		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), PRDSHM_ECORRUPT);
 		CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
-		CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+		s = tu_session(seg, "after");
 		CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 		prdshm_session_close(s);
-		prdshm_seg_close(seg);
-		prdshm_seg_unlink(cfg.shm_name);
-		prdshm_config_free(&cfg);
+		tu_destroy(&cfg, seg);
 	}
 }
 
 /* ---- The tools -------------------------------------------------------------- */
-
-static const char *bindir(void)
-{
-	static char dir[512];
-	const char *b = getenv("BUILD");
-
-	snprintf(dir, sizeof(dir), "%s/bin", b && b[0] ? b : "build");
-	return dir;
-}
 
 /* Run tool @p tool with @p opt (or none) on the victim, stderr to @p err.
  * @return its exit code, 128+signal, or -1 when killed after
@@ -525,7 +504,7 @@ static int run_tool(const char *tool, const char *opt, const char *err)
 	char path[600];
 	pid_t pid;
 
-	snprintf(path, sizeof(path), "%s/%s", bindir(), tool);
+	snprintf(path, sizeof(path), "%s/%s", tu_bindir(), tool);
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -599,7 +578,7 @@ static void test_tools_sampled(void)
 	char path[600];
 
 	setup();
-	snprintf(path, sizeof(path), "%s/prdshm-inspect", bindir());
+	snprintf(path, sizeof(path), "%s/prdshm-inspect", tu_bindir());
 	if (access(path, X_OK) != 0) {
 		printf("\n  skipped: %s not built\n", path);
 		return;

@@ -1,7 +1,7 @@
 /*
- * test_graph.c: the dependency graph (lib/graph/graph.c): validation and its
- * messages, waves, transitive dependencies, conflicts, critical path, and a
- * large random plan checked against a brute-force reference.
+ * test_graph.c: the dependency graph (lib/plan/graph.c) on small plans:
+ * validation and its messages, waves, transitive dependencies, conflicts,
+ * critical path.  A large random plan: test_graph_large.c.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +78,30 @@ static prdshm_graph *build_ok(const spec *s, size_t n, prdshm_phase_def **plan)
 	return g;
 }
 
+/* A valid plan built from specs: its definitions and its graph. */
+struct built {
+	prdshm_phase_def *p;
+	prdshm_graph *g;
+	size_t n;
+};
+
+/* build_ok() of the spec array @p s, whole. */
+#define BUILD_OK(s) build_plan((s), sizeof(s) / sizeof((s)[0]))
+
+static struct built build_plan(const spec *s, size_t n)
+{
+	struct built b = { NULL, NULL, n };
+
+	b.g = build_ok(s, n, &b.p);
+	return b;
+}
+
+static void unbuild(struct built *b)
+{
+	prdshm_graph_free(b->g);
+	free_plan(b->p, b->n);
+}
+
 /* Build a plan that must fail with @p err; @p diag gets the diagnostic. */
 static void build_fails(const spec *s, size_t n, int err, prdshm_diag *diag)
 {
@@ -128,19 +152,17 @@ static void test_waves_chain(void)
 		{ "b", "a", NULL, 0 },
 		{ "a", NULL, NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_nphases(g), 4);
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 4);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "a")), 0);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "b")), 1);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "c")), 2);
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, idx(g, "d")), 3);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "a");
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 3), "d");
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	CU_ASSERT_EQUAL(prdshm_graph_nphases(bp.g), 4);
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 4);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "a")), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "b")), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "c")), 2);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, idx(bp.g, "d")), 3);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "a");
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 3), "d");
+	unbuild(&bp);
 }
 
 static void test_waves_diamond(void)
@@ -151,21 +173,19 @@ static void test_waves_diamond(void)
 		{ "base", NULL, NULL, 0 },
 		{ "left", "base", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const size_t *v = (const size_t *)&v;
 
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 3);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "base");
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 3);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "base");
 	/* Input order within a wave: right is listed before left. */
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 1), "right left");
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 2), "top");
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 0), 2);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 1), "right left");
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 2), "top");
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 0), 2);
 	/* Past the last wave: empty. */
-	CU_ASSERT_EQUAL(prdshm_graph_wave(g, 3, &v), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave(bp.g, 3, &v), 0);
 	CU_ASSERT_PTR_NULL(v);
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 static void test_waves_independent(void)
@@ -175,15 +195,13 @@ static void test_waves_independent(void)
 		{ "y", NULL, NULL, 0 },
 		{ "z", NULL, NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_nwaves(g), 1);
-	CU_ASSERT_STRING_EQUAL(wave_ids(g, p, 0), "x y z");
+	CU_ASSERT_EQUAL(prdshm_graph_nwaves(bp.g), 1);
+	CU_ASSERT_STRING_EQUAL(wave_ids(bp.g, bp.p, 0), "x y z");
 	for (size_t i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, i), 0);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+		CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, i), 0);
+	unbuild(&bp);
 }
 
 static void test_empty_plan(void)
@@ -211,17 +229,15 @@ static void test_find(void)
 		{ "build-1", "setup", NULL, 0 },
 		{ "test_all", "build-1", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "setup"), 0);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "build-1"), 1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "test_all"), 2);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, "build"), -1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, ""), -1);
-	CU_ASSERT_EQUAL(prdshm_graph_find(g, NULL), -1);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "setup"), 0);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "build-1"), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "test_all"), 2);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, "build"), -1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, ""), -1);
+	CU_ASSERT_EQUAL(prdshm_graph_find(bp.g, NULL), -1);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -391,14 +407,12 @@ static void test_duplicate_dependency_kept_once(void)
 		{ "a", NULL, NULL, 2 },
 		{ "b", "a a", NULL, 3 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 2, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 1), 1);
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 1, 0));
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 0), 5.0);
-	prdshm_graph_free(g);
-	free_plan(p, 2);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 1), 1);
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 1, 0));
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 0), 5.0);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -413,20 +427,18 @@ static void test_depends_on_transitive(void)
 		{ "d", NULL, NULL, 0 },
 		{ "e", "c d", NULL, 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 5, &p);
+	struct built bp = BUILD_OK(s);
 
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 1, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 2, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 4, 0));
-	CU_ASSERT_TRUE(prdshm_graph_depends_on(g, 4, 3));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 0, 2));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 3));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 3, 0));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 2));
-	CU_ASSERT_FALSE(prdshm_graph_depends_on(g, 2, 99));
-	prdshm_graph_free(g);
-	free_plan(p, 5);
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 1, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 2, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 4, 0));
+	CU_ASSERT_TRUE(prdshm_graph_depends_on(bp.g, 4, 3));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 0, 2));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 3));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 3, 0));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 2));
+	CU_ASSERT_FALSE(prdshm_graph_depends_on(bp.g, 2, 99));
+	unbuild(&bp);
 }
 
 static void test_conflict_independent(void)
@@ -436,18 +448,16 @@ static void test_conflict_independent(void)
 		{ "b", NULL, "other", 0 },
 		{ "c", NULL, "report.txt", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 1);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 1);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 2);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "report.txt");
 	/* The resource points into the phase definitions. */
-	CU_ASSERT_PTR_EQUAL(c[0].resource, p[0].outputs[0]);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_PTR_EQUAL(c[0].resource, bp.p[0].outputs[0]);
+	unbuild(&bp);
 }
 
 static void test_conflict_ordered_phases(void)
@@ -464,22 +474,19 @@ static void test_conflict_ordered_phases(void)
 		{ "b", "a", NULL, 0 },
 		{ "d", "a", "out out", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 3, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_conflicts(g, &c), 0);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
+	CU_ASSERT_EQUAL(prdshm_graph_conflicts(bp.g, &c), 0);
+	unbuild(&bp);
 
 	/* d comes after a but may run with c, and lists "out" twice. */
-	g = build_ok(s2, 4, &p);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 1);
+	bp = BUILD_OK(s2);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 1);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 3);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "out");
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 static void test_conflicts_sorted(void)
@@ -491,20 +498,18 @@ static void test_conflicts_sorted(void)
 		{ "b", NULL, "x", 0 },
 		{ "c", NULL, "y", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 	const size_t want[][2] = { { 0, 2 }, { 1, 2 }, { 1, 3 } };
 	const char *res[] = { "x", "x", "y" };
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 3);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 3);
 	for (size_t k = 0; k < 3; k++) {
 		CU_ASSERT_EQUAL(c[k].a, want[k][0]);
 		CU_ASSERT_EQUAL(c[k].b, want[k][1]);
 		CU_ASSERT_STRING_EQUAL(c[k].resource, res[k]);
 	}
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 }
 
 /* One pair conflicting over two resources: both listed, by name. */
@@ -514,70 +519,60 @@ static void test_pair_conflicts_on_two_resources(void)
 		{ "a", NULL, "y x", 0 },
 		{ "b", NULL, "x y", 0 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 2, &p);
+	struct built bp = BUILD_OK(s);
 	const prdshm_conflict *c = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(g, &c), 2);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_conflicts(bp.g, &c), 2);
 	CU_ASSERT_EQUAL(c[0].a, 0);
 	CU_ASSERT_EQUAL(c[0].b, 1);
 	CU_ASSERT_STRING_EQUAL(c[0].resource, "x");
 	CU_ASSERT_STRING_EQUAL(c[1].resource, "y");
 	/* Out of range questions get neutral answers. */
-	CU_ASSERT_EQUAL(prdshm_graph_wave_of(g, 2), SIZE_MAX);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 2), 0.0);
+	CU_ASSERT_EQUAL(prdshm_graph_wave_of(bp.g, 2), SIZE_MAX);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 2), 0.0);
 	CU_ASSERT_EQUAL(prdshm_graph_wave_of(NULL, 0), SIZE_MAX);
 	CU_ASSERT_EQUAL(prdshm_graph_remaining(NULL, 0), 0.0);
-	prdshm_graph_free(g);
-	free_plan(p, 2);
+	unbuild(&bp);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Critical path                                                            */
 
+/* A weighted plan; f, weightless, comes last so that a test can leave it
+ * out. */
+static const spec weighted[] = {
+	{ "a", NULL, NULL, 10 },
+	{ "b", "a", NULL, 5 },
+	{ "c", "a", NULL, 20 },
+	{ "d", "b c", NULL, 1 },
+	{ "e", NULL, NULL, 30 },
+	{ "f", NULL, NULL, 0 },
+};
+
 static void test_critical_path(void)
 {
-	const spec s[] = {
-		{ "a", NULL, NULL, 10 },
-		{ "b", "a", NULL, 5 },
-		{ "c", "a", NULL, 20 },
-		{ "d", "b c", NULL, 1 },
-		{ "e", NULL, NULL, 30 },
-	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 5, &p);
+	struct built bp = build_plan(weighted, 5); /* without f */
 	const size_t *path = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_critical_length(g), 31.0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 3);
+	CU_ASSERT_EQUAL(prdshm_graph_critical_length(bp.g), 31.0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 3);
 	CU_ASSERT_EQUAL(path[0], 0);
 	CU_ASSERT_EQUAL(path[1], 2);
 	CU_ASSERT_EQUAL(path[2], 3);
-	prdshm_graph_free(g);
-	free_plan(p, 5);
+	unbuild(&bp);
 }
 
 static void test_remaining_priorities(void)
 {
-	const spec s[] = {
-		{ "a", NULL, NULL, 10 },
-		{ "b", "a", NULL, 5 },
-		{ "c", "a", NULL, 20 },
-		{ "d", "b c", NULL, 1 },
-		{ "e", NULL, NULL, 30 },
-		{ "f", NULL, NULL, 0 },
-	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 6, &p);
+	struct built bp = BUILD_OK(weighted);
 
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 0), 31.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 1), 6.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 2), 21.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 3), 1.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 4), 30.0);
-	CU_ASSERT_EQUAL(prdshm_graph_remaining(g, 5), 0.0);
-	prdshm_graph_free(g);
-	free_plan(p, 6);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 0), 31.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 1), 6.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 2), 21.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 3), 1.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 4), 30.0);
+	CU_ASSERT_EQUAL(prdshm_graph_remaining(bp.g, 5), 0.0);
+	unbuild(&bp);
 }
 
 static void test_critical_path_ties(void)
@@ -589,332 +584,21 @@ static void test_critical_path_ties(void)
 		{ "x", "r1", NULL, 3 },
 		{ "y", "r1", NULL, 3 },
 	};
-	prdshm_phase_def *p;
-	prdshm_graph *g = build_ok(s, 4, &p);
+	struct built bp = BUILD_OK(s);
 	const size_t *path = NULL;
 
-	CU_ASSERT_EQUAL(prdshm_graph_critical_length(g), 4.0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 1);
+	CU_ASSERT_EQUAL(prdshm_graph_critical_length(bp.g), 4.0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 1);
 	CU_ASSERT_EQUAL(path[0], 0);
-	prdshm_graph_free(g);
-	free_plan(p, 4);
+	unbuild(&bp);
 
-	p = make_plan(s + 1, 3);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(p, 3, &g, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(g, &path), 2);
+	bp.p = make_plan(s + 1, 3);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(bp.p, 3, &bp.g, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_graph_critical_path(bp.g, &path), 2);
 	CU_ASSERT_EQUAL(path[0], 0);
 	CU_ASSERT_EQUAL(path[1], 1);
-	prdshm_graph_free(g);
-	free_plan(p, 3);
-}
-
-/* ------------------------------------------------------------------------ */
-/* A large random plan                                                      */
-
-#define BIG_N 10000
-#define BIG_E 50000
-
-/*
- * A random DAG: phase ranks 0..n-1, each edge from a higher rank to a lower
- * one, placed in the array in a shuffled order so that the input order is
- * not a topological order.  Strings are shared: deps point at the ids.
- */
-typedef struct bigplan {
-	size_t n;
-	prdshm_phase_def *p;
-	char (*ids)[32];
-	char (*outs)[32];
-	char **deps;
-	char **outputs;
-	size_t (*edges)[2]; /* (phase, dependency), both as array positions */
-	size_t nedges;
-} bigplan;
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
-}
-
-/* Insert key into a set (0 is never a key); 1 if it was new. */
-static int set_add(uint64_t *set, size_t cap, uint64_t key)
-{
-	size_t h = (size_t)(key * 11400714819323198485ull) & (cap - 1);
-
-	while (set[h] != 0 && set[h] != key)
-		h = (h + 1) & (cap - 1);
-	if (set[h] == key)
-		return 0;
-	set[h] = key;
-	return 1;
-}
-
-static void random_edges(bigplan *b, const size_t *pos, uint64_t *seed)
-{
-	size_t cap = 1 << 18;
-	uint64_t *set = calloc(cap, sizeof(uint64_t));
-
-	while (b->nedges < BIG_E) {
-		size_t u = 1 + (size_t)(rng_next(seed) % (b->n - 1));
-		size_t v = (size_t)(rng_next(seed) % u);
-		if (!set_add(set, cap, (uint64_t)u * b->n + v + 1))
-			continue;
-		b->edges[b->nedges][0] = pos[u];
-		b->edges[b->nedges][1] = pos[v];
-		b->nedges++;
-	}
-	free(set);
-}
-
-/* Phase i writes "out-<rank % noutnames>"; noutnames 0: no outputs. */
-static void fill_phases(bigplan *b, const size_t *rank, size_t noutnames, uint64_t *seed)
-{
-	size_t e = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		snprintf(b->ids[i], sizeof(b->ids[i]), "p%05zu", i);
-		b->p[i].id = b->ids[i];
-		b->p[i].estimated_minutes = (double)(1 + rng_next(seed) % 10);
-		b->p[i].line = (int)i + 1;
-		if (noutnames) {
-			b->outputs[i] = b->outs[rank[i] % noutnames];
-			b->p[i].outputs = &b->outputs[i];
-			b->p[i].noutputs = 1;
-		}
-	}
-	/* Group the edges by phase into one shared array. */
-	for (size_t k = 0; k < b->nedges; k++)
-		b->p[b->edges[k][0]].ndeps++;
-	for (size_t i = 0; i < b->n; i++) {
-		b->p[i].deps = b->deps + e;
-		e += b->p[i].ndeps;
-		b->p[i].ndeps = 0;
-	}
-	for (size_t k = 0; k < b->nedges; k++) {
-		prdshm_phase_def *ph = &b->p[b->edges[k][0]];
-		ph->deps[ph->ndeps++] = b->ids[b->edges[k][1]];
-	}
-}
-
-static void big_make(bigplan *b, size_t noutnames)
-{
-	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	size_t *pos = malloc(BIG_N * sizeof(size_t));
-	size_t *rank = malloc(BIG_N * sizeof(size_t));
-
-	memset(b, 0, sizeof(*b));
-	b->n = BIG_N;
-	b->p = calloc(BIG_N, sizeof(*b->p));
-	b->ids = calloc(BIG_N, sizeof(*b->ids));
-	b->outs = calloc(noutnames + 1, sizeof(*b->outs));
-	b->deps = calloc(BIG_E, sizeof(char *));
-	b->outputs = calloc(BIG_N, sizeof(char *));
-	b->edges = calloc(BIG_E, sizeof(*b->edges));
-	for (size_t r = 0; r < BIG_N; r++)
-		pos[r] = r;
-	for (size_t r = BIG_N - 1; r > 0; r--) {
-		size_t j = (size_t)(rng_next(&seed) % (r + 1)), t = pos[r];
-		pos[r] = pos[j];
-		pos[j] = t;
-	}
-	for (size_t r = 0; r < BIG_N; r++)
-		rank[pos[r]] = r;
-	for (size_t k = 0; k < noutnames; k++)
-		snprintf(b->outs[k], sizeof(b->outs[k]), "out-%zu", k);
-	random_edges(b, pos, &seed);
-	fill_phases(b, rank, noutnames, &seed);
-	free(rank);
-	free(pos);
-}
-
-static void big_free(bigplan *b)
-{
-	free(b->p);
-	free(b->ids);
-	free(b->outs);
-	free(b->deps);
-	free(b->outputs);
-	free(b->edges);
-}
-
-/* Every edge goes up a wave; each wave is 1 + the highest of its deps. */
-static void check_layering(const prdshm_graph *g, const bigplan *b)
-{
-	size_t bad = 0, total = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		size_t w = prdshm_graph_wave_of(g, i), want = 0;
-		for (size_t j = 0; j < b->p[i].ndeps; j++) {
-			size_t d = (size_t)prdshm_graph_find(g, b->p[i].deps[j]);
-			size_t wd = prdshm_graph_wave_of(g, d);
-			bad += wd >= w;
-			if (wd + 1 > want)
-				want = wd + 1;
-		}
-		bad += w != want;
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-	for (size_t w = 0; w < prdshm_graph_nwaves(g); w++) {
-		const size_t *v = NULL;
-		size_t n = prdshm_graph_wave(g, w, &v);
-		CU_ASSERT(n > 0);
-		for (size_t k = 0; k < n; k++) {
-			bad += prdshm_graph_wave_of(g, v[k]) != w;
-			bad += k > 0 && v[k] <= v[k - 1];
-		}
-		total += n;
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_EQUAL(total, b->n);
-}
-
-static void test_large_graph_waves(void)
-{
-	bigplan b;
-	prdshm_graph *g = NULL;
-	prdshm_diag d = PRDSHM_DIAG_INIT;
-
-	big_make(&b, 0);
-	CU_ASSERT_EQUAL_FATAL(b.nedges, BIG_E);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(b.p, b.n, &g, &d), 0);
-	CU_ASSERT_EQUAL(prdshm_graph_nphases(g), BIG_N);
-	CU_ASSERT(prdshm_graph_nwaves(g) > 2);
-	check_layering(g, &b);
-	for (size_t i = 0; i < b.n; i += 997)
-		CU_ASSERT_EQUAL(prdshm_graph_find(g, b.ids[i]), (long)i);
-	CU_ASSERT_EQUAL(prdshm_graph_conflicts(g, NULL), 0);
-	prdshm_graph_free(g);
-	big_free(&b);
-}
-
-/* The ancestors of every phase as bitsets, by repeated relaxation over the
- * edges in wave order (waves already checked by the test above). */
-static uint64_t *closure(const prdshm_graph *g, const bigplan *b, size_t words)
-{
-	uint64_t *anc = calloc(b->n * words, sizeof(uint64_t));
-
-	for (size_t w = 0; w < prdshm_graph_nwaves(g); w++) {
-		const size_t *v = NULL;
-		size_t n = prdshm_graph_wave(g, w, &v);
-		for (size_t k = 0; k < n; k++) {
-			const prdshm_phase_def *ph = &b->p[v[k]];
-			uint64_t *a = anc + v[k] * words;
-			for (size_t j = 0; j < ph->ndeps; j++) {
-				size_t d = (size_t)prdshm_graph_find(g, ph->deps[j]);
-				for (size_t x = 0; x < words; x++)
-					a[x] |= anc[d * words + x];
-				a[d / 64] |= (uint64_t)1 << (d % 64);
-			}
-		}
-	}
-	return anc;
-}
-
-static int has(const uint64_t *anc, size_t words, size_t a, size_t b)
-{
-	return (int)((anc[a * words + b / 64] >> (b % 64)) & 1);
-}
-
-static void check_conflicts(const prdshm_graph *g, const bigplan *b, const uint64_t *anc,
-			    size_t words)
-{
-	const prdshm_conflict *c = NULL;
-	size_t nc = prdshm_graph_conflicts(g, &c), want = 0, bad = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		for (size_t j = i + 1; j < b->n; j++) {
-			if (b->outputs[i] != b->outputs[j])
-				continue;
-			want += !has(anc, words, i, j) && !has(anc, words, j, i);
-		}
-	}
-	CU_ASSERT(want > 0);
-	CU_ASSERT_EQUAL(nc, want);
-	for (size_t k = 0; k < nc; k++) {
-		bad += c[k].a >= c[k].b || c[k].b >= b->n;
-		if (bad)
-			break;
-		bad += strcmp(c[k].resource, b->outputs[c[k].a]) != 0;
-		bad += c[k].resource != b->outputs[c[k].b];
-		bad += has(anc, words, c[k].a, c[k].b) || has(anc, words, c[k].b, c[k].a);
-		bad += k > 0 && !(c[k - 1].a < c[k].a ||
-				  (c[k - 1].a == c[k].a && c[k - 1].b < c[k].b));
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-}
-
-static void check_depends_on(const prdshm_graph *g, const uint64_t *anc, size_t words)
-{
-	uint64_t seed = 42;
-	size_t bad = 0, yes = 0;
-
-	for (int k = 0; k < 400; k++) {
-		size_t a = (size_t)(rng_next(&seed) % BIG_N);
-		size_t c = (size_t)(rng_next(&seed) % BIG_N);
-		int r = prdshm_graph_depends_on(g, a, c);
-		bad += r != has(anc, words, a, c);
-		yes += r;
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT(yes > 0);
-}
-
-/* remaining(i) = own minutes + the best dependant's; the path follows it. */
-static void check_critical(const prdshm_graph *g, const bigplan *b)
-{
-	double *best = calloc(b->n, sizeof(double)), top = 0, sum = 0;
-	const size_t *path = NULL;
-	size_t np, bad = 0;
-
-	for (size_t k = 0; k < b->nedges; k++) {
-		double r = prdshm_graph_remaining(g, b->edges[k][0]);
-		if (r > best[b->edges[k][1]])
-			best[b->edges[k][1]] = r;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		double r = prdshm_graph_remaining(g, i);
-		bad += r != b->p[i].estimated_minutes + best[i];
-		if (r > top)
-			top = r;
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_EQUAL(prdshm_graph_critical_length(g), top);
-	np = prdshm_graph_critical_path(g, &path);
-	CU_ASSERT_FATAL(np > 1);
-	for (size_t k = 0; k < np; k++)
-		sum += b->p[path[k]].estimated_minutes;
-	/* Each step is a dependant of the previous phase and carries its rest. */
-	for (size_t k = 1; k < np; k++) {
-		double r = prdshm_graph_remaining(g, path[k - 1]);
-		bad += !prdshm_graph_depends_on(g, path[k], path[k - 1]);
-		bad += r != b->p[path[k - 1]].estimated_minutes + prdshm_graph_remaining(g, path[k]);
-	}
-	CU_ASSERT_EQUAL(bad, 0);
-	CU_ASSERT_EQUAL(sum, top);
-	CU_ASSERT_EQUAL(best[path[np - 1]], 0.0);
-	free(best);
-}
-
-static void test_large_graph_reference(void)
-{
-	/* 2000 output names: groups of five writers, thousands of sources. */
-	bigplan b;
-	prdshm_graph *g = NULL;
-	size_t words = (BIG_N + 63) / 64;
-	uint64_t *anc;
-
-	big_make(&b, 2000);
-	CU_ASSERT_EQUAL_FATAL(prdshm_graph_build(b.p, b.n, &g, NULL), 0);
-	check_layering(g, &b);
-	anc = closure(g, &b, words);
-	check_conflicts(g, &b, anc, words);
-	check_depends_on(g, anc, words);
-	check_critical(g, &b);
-	free(anc);
-	prdshm_graph_free(g);
-	big_free(&b);
+	prdshm_graph_free(bp.g);
+	free_plan(bp.p, 3);
 }
 
 const tu_test tu_tests[] = {
@@ -941,8 +625,6 @@ const tu_test tu_tests[] = {
 	TU(test_critical_path),
 	TU(test_remaining_priorities),
 	TU(test_critical_path_ties),
-	TU(test_large_graph_waves),
-	TU(test_large_graph_reference),
 	{ NULL, NULL },
 };
 const char *tu_suite = "graph";

@@ -26,19 +26,25 @@ static void on_usr1(int sig)
 	handled = 1;
 }
 
-static void setup(void)
+/* The segment, with @p plan (or none), and the pipes. */
+static void setup(const char *plan)
 {
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+
 	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	if (plan)
+		CU_ASSERT_EQUAL_FATAL(
+			prdshm_config_load_string(&cfg, plan, strlen(plan), "plan", &d), 0);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_FATAL(pipe(up) == 0 && pipe(down) == 0);
 }
 
-static void teardown(void)
+/* Close the parent's session @p s, then the segment and the pipes. */
+static void teardown(prdshm_session *s)
 {
-	prdshm_seg_close(seg);
+	prdshm_session_close(s);
+	tu_destroy(&cfg, seg);
 	seg = NULL;
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
 	close(up[0]);
 	close(up[1]);
 	close(down[0]);
@@ -48,6 +54,22 @@ static void teardown(void)
 static void print_problem(void *ctx, int severity, const char *problem)
 {
 	fprintf(stderr, "check: %s\n", problem);
+}
+
+static int healthy(void)
+{
+	return prdshm_check(seg, 0, print_problem, NULL);
+}
+
+/* setup(), and session "holder" holding "x" in @p mode. */
+static prdshm_session *setup_holding_x(prdshm_mode mode)
+{
+	prdshm_session *s;
+
+	setup(NULL);
+	s = tu_session(seg, "holder");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "x", mode, 0, NULL), 0);
+	return s;
 }
 
 /* The records of @p res: holders first, then waiters.  -1 on error. */
@@ -97,8 +119,7 @@ static int waiter_child(void *arg)
 	sa.sa_flags = w->sa_flags;
 	sigemptyset(&sa.sa_mask);
 	TU_CHILD_ASSERT(sigaction(SIGUSR1, &sa, NULL) == 0);
-	TU_CHILD_ASSERT(prdshm_seg_open(cfg.shm_name, &cs) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(cs, "waiter", 0, &s) == 0);
+	s = tu_child_session(cfg.shm_name, "waiter", &cs);
 	if (w->what == UPGRADE)
 		TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL) == 0);
 	tu_signal(up[1], 'w');
@@ -164,21 +185,17 @@ static int x_blocked(void)
 static void lock_interrupted(int sa_flags)
 {
 	struct waiter w = { LOCK, sa_flags };
-	prdshm_session *s = NULL;
+	prdshm_session *s = setup_holding_x(PRDSHM_EXCLUSIVE);
 	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
-	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, x_blocked), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	/* The waiter withdrew its record: only the holder is left. */
 	CU_ASSERT_EQUAL(records("x", h, 4), 1);
 	CU_ASSERT_EQUAL(h[0].waiting, 0);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-	prdshm_session_close(s);
-	teardown();
+	CU_ASSERT_EQUAL(healthy(), 0);
+	teardown(s);
 }
 
 /* A handler installed without SA_RESTART ends the wait. */
@@ -197,43 +214,35 @@ static void test_lock_wait_interrupted_sa_restart(void)
 static void test_lock_many_interrupted_holds_nothing(void)
 {
 	struct waiter w = { LOCK_MANY, 0 };
-	prdshm_session *s = NULL;
+	prdshm_session *s = setup_holding_x(PRDSHM_EXCLUSIVE);
 	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
-	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, x_blocked), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	CU_ASSERT_EQUAL(records("a-free", h, 4), 0);
 	CU_ASSERT_EQUAL(records("x", h, 4), 1);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
-	prdshm_session_close(s);
-	teardown();
+	CU_ASSERT_EQUAL(healthy(), 0);
+	teardown(s);
 }
 
 /* An interrupted upgrade falls back to its SHARED hold. */
 static void test_upgrade_interrupted_keeps_shared(void)
 {
 	struct waiter w = { UPGRADE, 0 };
-	prdshm_session *s = NULL;
+	prdshm_session *s = setup_holding_x(PRDSHM_SHARED);
 	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
 	pid_t pid;
 
-	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &s), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(s, "x", PRDSHM_SHARED, 0, NULL), 0);
 	/* An upgrade waits in its held record: no waiting record to see. */
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, NULL), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(records("x", h, 4), 2);
 	CU_ASSERT(h[0].mode == PRDSHM_SHARED && !h[0].waiting);
 	CU_ASSERT(h[1].mode == PRDSHM_SHARED && !h[1].waiting);
-	CU_ASSERT_EQUAL(prdshm_check(seg, 0, print_problem, NULL), 0);
+	CU_ASSERT_EQUAL(healthy(), 0);
 	tu_signal(down[1], 'q');
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
-	prdshm_session_close(s);
-	teardown();
+	teardown(s);
 }
 
 /* The phase wait has no record to withdraw; it just says so. */
@@ -244,23 +253,17 @@ static void test_phase_wait_interrupted(void)
 				   "  - id: second\n"
 				   "    dependencies: [first]\n";
 	struct waiter w = { PHASE_WAIT, 0 };
-	prdshm_session *s = NULL;
+	prdshm_session *s;
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
-	prdshm_diag d = PRDSHM_DIAG_INIT;
 	pid_t pid;
 
-	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(&cfg, plan, sizeof(plan) - 1, "plan", &d),
-			      0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_FATAL(pipe(up) == 0 && pipe(down) == 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "runner", 0, &s), 0);
+	setup(plan);
+	s = tu_session(seg, "runner");
 	/* "first" runs: nothing is ready for the waiter until it ends. */
 	CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), 0);
 	CU_ASSERT_EQUAL(interrupt_waiter(&w, &pid, NULL), -PRDSHM_EINTR);
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
-	prdshm_session_close(s);
-	teardown();
+	teardown(s);
 }
 
 const tu_test tu_tests[] = {

@@ -45,18 +45,23 @@ static void fx_create(struct fx *f)
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_set(&f->cfg, "max_phases", "4", PRDSHM_FROM_CMDLINE,
 						NULL),
 			      0);
-	f->seg = NULL;
-	f->s = NULL;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&f->cfg, &f->seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f->seg, "me", 0, &f->s), 0);
+	f->seg = tu_seg_create(&f->cfg);
+	f->s = tu_session(f->seg, "me");
 }
 
 static void fx_destroy(struct fx *f)
 {
 	prdshm_session_close(f->s);
-	prdshm_seg_close(f->seg);
-	prdshm_seg_unlink(f->cfg.shm_name);
-	prdshm_config_free(&f->cfg);
+	tu_destroy(&f->cfg, f->seg);
+}
+
+/* Another session on @p f's segment, @p id, holding @p res EXCLUSIVE. */
+static prdshm_session *fx_holder(struct fx *f, const char *id, const char *res)
+{
+	prdshm_session *s = tu_session(f->seg, id);
+
+	CU_ASSERT_EQUAL(prdshm_lock(s, res, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	return s;
 }
 
 /* The lock path, its fast ways included: the thread's latest grant taken
@@ -88,11 +93,10 @@ static void test_lock_path_clears(void)
 static void test_failure_then_success(void)
 {
 	struct fx f;
-	prdshm_session *other = NULL;
+	prdshm_session *other;
 
 	fx_create(&f);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f.seg, "other", 0, &other), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(other, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	other = fx_holder(&f, "other", "held");
 	CU_ASSERT_EQUAL(prdshm_lock(f.s, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "'held' is busy"));
 	/* The naming functions leave it alone, in any order. */
@@ -190,11 +194,10 @@ static void test_config_calls(void)
 static void test_check_failure_has_message(void)
 {
 	struct fx f;
-	prdshm_session *dead = NULL;
+	prdshm_session *dead;
 
 	fx_create(&f);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f.seg, "gone", 0, &dead), 0);
-	CU_ASSERT_EQUAL(prdshm_lock(dead, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	dead = fx_holder(&f, "gone", "r");
 	/* Its OFD lock goes with its descriptor: the session is dead. */
 	prdshm_session_abandon(dead);
 	OK(prdshm_seg_info_get(f.seg, &(prdshm_seg_info)PRDSHM_SEG_INFO_INIT));

@@ -23,29 +23,16 @@
 #include "shm/segment.h"
 #include "testutil.h"
 
-/* Longer than any bounded wait of the library (recovery: 2 s). */
-#define HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
-
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 
 /* One lock partition (max_locks below 256), deadlock checks after 50 ms. */
 static prdshm_seg *create(prdshm_config *cfg)
 {
-	prdshm_seg *seg = NULL;
-
 	tu_config(cfg);
 	cfg->max_locks = 64;
 	cfg->deadlock_timeout_ms = 50;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
-
-static void destroy(prdshm_config *cfg, prdshm_seg *seg)
-{
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg->shm_name);
-	prdshm_config_free(cfg);
+	return tu_seg_create(cfg);
 }
 
 static uint32_t marked(prdshm_seg *seg)
@@ -86,7 +73,7 @@ static void kill_child(pid_t pid, int st)
 {
 	if (st == STOPPED || st == -1) {
 		kill(pid, SIGKILL);
-		tu_wait_child(pid, HUNG_MS);
+		tu_wait_child(pid, TU_HUNG_MS);
 	}
 }
 
@@ -101,7 +88,7 @@ static void make_unrecoverable(prdshm_seg *seg)
 	pid = fork();
 	if (pid == 0)
 		_exit(pthread_mutex_lock(m) == 0 ? 0 : 1);
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(pid, HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(pid, TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL_FATAL(pthread_mutex_lock(m), EOWNERDEAD);
 	pthread_mutex_unlock(m);
 }
@@ -153,22 +140,21 @@ static void test_one_recovery_at_a_time(void)
 	int st;
 
 	make_unrecoverable(seg);
-	p1 = tu_fork(recover_child, &first);
-	CU_ASSERT_FATAL(tu_await_stopped(p1, HUNG_MS));
+	p1 = tu_start_stopped(recover_child, &first, TU_HUNG_MS);
 	p2 = tu_fork(recover_child, &second);
-	st = stop_or_exit(p2, HUNG_MS);
+	st = stop_or_exit(p2, TU_HUNG_MS);
 	/* STOPPED: two recoveries about to re-create the same mutex. */
 	CU_ASSERT_EQUAL(st, 0);
 	kill_child(p2, st);
 
 	kill(p1, SIGCONT);
-	CU_ASSERT_EQUAL(tu_wait_child(p1, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(p1, TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(marked(seg), 0);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+	s = tu_session(seg, "after");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	prdshm_session_close(s);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 /* A recovery that blocks in the test hook (holding the recovery byte)
@@ -187,7 +173,7 @@ static void block_in_recovery(void *arg)
 	if (b->ncalls++ > 0)
 		return;
 	tu_signal(b->entered[1], 'r');
-	tu_await(b->go[0], HUNG_MS);
+	tu_await(b->go[0], TU_HUNG_MS);
 }
 
 static void *recover_thread(void *arg)
@@ -201,11 +187,8 @@ static void *recover_thread(void *arg)
 /* Child: take a lock and die without closing the session. */
 static int die_holding_lock(void *arg)
 {
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session((const char *)arg, "doomed", NULL);
 
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, "held", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
 	return 0;
 }
@@ -225,13 +208,13 @@ static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
 	pthread_t th;
 	int r;
 
-	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_holding_lock, cfg.shm_name), HUNG_MS), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(die_holding_lock, cfg.shm_name), TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(b.entered), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(b.go), 0);
 	prdshm__recover_hook_arg = &b;
 	prdshm__recover_hook = block_in_recovery;
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, recover_thread, &b), 0);
-	CU_ASSERT_EQUAL_FATAL(tu_await(b.entered[0], HUNG_MS), 'r');
+	CU_ASSERT_EQUAL_FATAL(tu_await(b.entered[0], TU_HUNG_MS), 'r');
 
 	r = prdshm_recover(seg, NULL, NULL);
 	printf("  second recover: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
@@ -246,7 +229,7 @@ static void test_threads_sharing_a_handle_recover_one_at_a_time(void)
 		close(b.entered[i]);
 		close(b.go[i]);
 	}
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 /* A recoverer that dies (SIGKILL) holding the recovery byte lets the next
@@ -259,12 +242,11 @@ static void test_dead_recoverer_releases_recovery(void)
 	pid_t p1;
 
 	make_unrecoverable(seg);
-	p1 = tu_fork(recover_child, &first);
-	CU_ASSERT_FATAL(tu_await_stopped(p1, HUNG_MS));
+	p1 = tu_start_stopped(recover_child, &first, TU_HUNG_MS);
 	kill_child(p1, STOPPED);
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -298,13 +280,12 @@ static void test_mark_set_during_recovery_stays(void)
 	prdshm_session *s = NULL;
 	pid_t pid;
 
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "marker", 0, &s), 0);
-	pid = tu_fork(recover_child, &rc);
-	CU_ASSERT_FATAL(tu_await_stopped(pid, HUNG_MS));
+	s = tu_session(seg, "marker");
+	pid = tu_start_stopped(recover_child, &rc, TU_HUNG_MS);
 	mark_by_corrupt_free_list(seg, s);
 	CU_ASSERT_EQUAL(marked(seg), 1);
 	kill(pid, SIGCONT);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(marked(seg), 1);
 
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
@@ -312,7 +293,7 @@ static void test_mark_set_during_recovery_stays(void)
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(s, "new", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	prdshm_session_close(s);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 /*
@@ -331,15 +312,14 @@ static void test_second_mark_during_recovery_stays(void)
 	pid_t pid;
 
 	prdshm__mark_recovery(seg->hdr);
-	pid = tu_fork(recover_child, &rc);
-	CU_ASSERT_FATAL(tu_await_stopped(pid, HUNG_MS));
+	pid = tu_start_stopped(recover_child, &rc, TU_HUNG_MS);
 	prdshm__mark_recovery(seg->hdr);
 	kill(pid, SIGCONT);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, HUNG_MS), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(marked(seg), 1);
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(marked(seg), 0);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -365,9 +345,9 @@ static int sibling_waits(void *arg)
 
 	setenv("PRDSHM_STOP_AT", "deadlock_check", 1);
 	if (strcmp(sb->what, "lock") == 0)
-		r = prdshm_lock(sb->s, sb->res, PRDSHM_EXCLUSIVE, HUNG_MS, NULL);
+		r = prdshm_lock(sb->s, sb->res, PRDSHM_EXCLUSIVE, TU_HUNG_MS, NULL);
 	else
-		r = prdshm_upgrade(sb->s, sb->res, HUNG_MS);
+		r = prdshm_upgrade(sb->s, sb->res, TU_HUNG_MS);
 	printf("  %s %s: %s: %s\n", sb->what, sb->res, prdshm_err_name(r),
 	       r ? prdshm_last_error() : "");
 	return r == PRDSHM_EDEADLK ? 2 : 3;
@@ -383,19 +363,16 @@ struct other {
 static int other_session(void *arg)
 {
 	struct other *o = arg;
-	prdshm_seg *seg = NULL;
-	prdshm_session *t = NULL;
+	prdshm_session *t = tu_child_session(o->shm_name, "other", NULL);
 
-	TU_CHILD_ASSERT(prdshm_seg_open(o->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "other", 0, &t) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(t, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
 	tu_signal(o->ack[1], 'x');
-	TU_CHILD_ASSERT(tu_await(o->cmd[0], HUNG_MS) == 'z');
+	TU_CHILD_ASSERT(tu_await(o->cmd[0], TU_HUNG_MS) == 'z');
 	TU_CHILD_ASSERT(prdshm_lock(t, "z", PRDSHM_SHARED, PRDSHM_TRY, NULL) == 0);
 	tu_signal(o->ack[1], 'z');
-	TU_CHILD_ASSERT(tu_await(o->cmd[0], HUNG_MS) == 'u');
+	TU_CHILD_ASSERT(tu_await(o->cmd[0], TU_HUNG_MS) == 'u');
 	setenv("PRDSHM_STOP_AT", "deadlock_check", 1);
-	prdshm_upgrade(t, "z", HUNG_MS);
+	prdshm_upgrade(t, "z", TU_HUNG_MS);
 	return 1; /* not reached before the parent kills it */
 }
 
@@ -450,13 +427,12 @@ static void test_deadlock_check_skips_reused_record(void)
 	CU_ASSERT_EQUAL_FATAL(pipe(o.cmd), 0);
 	CU_ASSERT_EQUAL_FATAL(pipe(o.ack), 0);
 	pt = tu_fork(other_session, &o);
-	CU_ASSERT_EQUAL_FATAL(tu_await(o.ack[0], HUNG_MS), 'x');
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "S", 0, &s), 0);
+	CU_ASSERT_EQUAL_FATAL(tu_await(o.ack[0], TU_HUNG_MS), 'x');
+	s = tu_session(seg, "S");
 	slot = slot_of(seg, "S");
 
 	a = (struct sibling){ s, "lock", "x" };
-	pa = tu_fork(sibling_waits, &a);
-	CU_ASSERT_FATAL(tu_await_stopped(pa, HUNG_MS));
+	pa = tu_start_stopped(sibling_waits, &a, TU_HUNG_MS);
 	CU_ASSERT_EQUAL_FATAL(records_of(seg, slot, &ri), 1);
 
 	/* B: A's request goes, and "z" takes its record. */
@@ -465,17 +441,16 @@ static void test_deadlock_check_skips_reused_record(void)
 	CU_ASSERT_EQUAL_FATAL(records_of(seg, slot, &rz), 1);
 	CU_ASSERT_EQUAL_FATAL(rz, ri);
 	tu_signal(o.cmd[1], 'z');
-	CU_ASSERT_EQUAL_FATAL(tu_await(o.ack[0], HUNG_MS), 'z');
+	CU_ASSERT_EQUAL_FATAL(tu_await(o.ack[0], TU_HUNG_MS), 'z');
 	tu_signal(o.cmd[1], 'u');
-	CU_ASSERT_FATAL(tu_await_stopped(pt, HUNG_MS));
+	CU_ASSERT_FATAL(tu_await_stopped(pt, TU_HUNG_MS));
 	b = (struct sibling){ s, "upgrade", "z" };
-	pb = tu_fork(sibling_waits, &b);
-	CU_ASSERT_FATAL(tu_await_stopped(pb, HUNG_MS));
+	pb = tu_start_stopped(sibling_waits, &b, TU_HUNG_MS);
 	CU_ASSERT_FATAL(prdshm__locks(seg)->recs[ri].flags & PRDSHM__REC_UPGRADING);
 
 	/* A's check runs now, with B and T stopped before theirs. */
 	kill(pa, SIGCONT);
-	st = stop_or_exit(pa, HUNG_MS);
+	st = stop_or_exit(pa, TU_HUNG_MS);
 	/* 2: A failed with PRDSHM_EDEADLK for B's cycle.  STOPPED: its
 	 * request started over and its next check is due. */
 	CU_ASSERT_EQUAL(st, STOPPED);
@@ -490,7 +465,7 @@ static void test_deadlock_check_skips_reused_record(void)
 		close(o.ack[i]);
 	}
 	prdshm_session_close(s);
-	destroy(&cfg, seg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

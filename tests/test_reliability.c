@@ -29,32 +29,6 @@
 
 /* ---- No hang on a wedged segment ---------------------------------------- */
 
-/* Child: take a lock; PRDSHM_STOP_AT=slot_alloc stops it holding the mutex
- * of the resource's lock partition. */
-static int stop_in_lock(void *arg)
-{
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "wedged", 0, &s) == 0);
-	setenv("PRDSHM_STOP_AT", "slot_alloc", 1);
-	prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
-	return 1; /* not reached before SIGCONT */
-}
-
-/* Child: reap; PRDSHM_STOP_AT=phase_died stops it while it fails the dead
- * agent's phase, holding the session mutex and the phase mutex. */
-static int stop_in_reap(void *arg)
-{
-	prdshm_seg *seg = NULL;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	setenv("PRDSHM_STOP_AT", "phase_died", 1);
-	prdshm_reap(seg, 0, NULL, NULL, NULL);
-	return 1;
-}
-
 struct bounded_call {
 	const char *shm_name;
 	const char *what;     /* "reap", "recover" or "unlink" */
@@ -93,22 +67,13 @@ static int call_gives_up(void *arg)
 	return 0;
 }
 
-static const char *bindir(void)
-{
-	static char dir[512];
-	const char *b = getenv("BUILD");
-
-	snprintf(dir, sizeof(dir), "%s/bin", b && b[0] ? b : "build");
-	return dir;
-}
-
 /* Start prdshm-cleanup --name @p shm_name, its stderr into @p err_path. */
 static pid_t start_cleanup(const char *shm_name, const char *err_path)
 {
 	char tool[600];
 	pid_t pid;
 
-	snprintf(tool, sizeof(tool), "%s/prdshm-cleanup", bindir());
+	snprintf(tool, sizeof(tool), "%s/prdshm-cleanup", tu_bindir());
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
@@ -164,8 +129,7 @@ static void check_wedged_then_killed(prdshm_config *cfg, prdshm_seg *seg, pid_t 
 
 	/* The holder dies inside its critical section: the mutex is handed
 	 * over with EOWNERDEAD and repaired, and recovery goes through. */
-	kill(holder, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(holder, TU_HUNG_MS), 128 + SIGKILL);
+	TU_KILL_CHILD(holder, TU_HUNG_MS);
 	CU_ASSERT_EQUAL(prdshm_reap(seg, 0, NULL, NULL, &nreaped), 0);
 	CU_ASSERT_EQUAL(prdshm_recover(seg, NULL, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
@@ -178,18 +142,15 @@ static void test_no_hang_on_stopped_partition_holder(void)
 {
 	prdshm_config cfg;
 	prdshm_seg *seg = tu_create(&cfg, 0600);
-	prdshm_session *s = NULL;
-	pid_t holder = tu_fork(stop_in_lock, cfg.shm_name);
+	pid_t holder = tu_start_stopped(tu_stop_in_lock, cfg.shm_name, TU_HUNG_MS);
+	prdshm_session *s;
 
-	CU_ASSERT_FATAL(tu_await_stopped(holder, TU_HUNG_MS));
 	check_wedged_then_killed(&cfg, seg, holder, "lock partition ", 0);
 	/* The table works on: the resource the holder was taking is free. */
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+	s = tu_session(seg, "after");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	prdshm_session_close(s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* A live process stopped while reaping, holding the session mutex (and
@@ -202,17 +163,14 @@ static void test_no_hang_on_stopped_session_holder(void)
 	pid_t holder;
 
 	CU_ASSERT_EQUAL_FATAL(tu_wait_child(tu_fork(tu_die_in_phase, cfg.shm_name), TU_HUNG_MS), 0);
-	holder = tu_fork(stop_in_reap, cfg.shm_name);
-	CU_ASSERT_FATAL(tu_await_stopped(holder, TU_HUNG_MS));
+	holder = tu_start_stopped(tu_stop_in_reap, cfg.shm_name, TU_HUNG_MS);
 	check_wedged_then_killed(&cfg, seg, holder, "session mutex", 1);
 	/* The dead agent's phase was failed once, by whichever repair. */
 	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
 	CU_ASSERT_EQUAL(snap->nphases, 1);
 	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_FAILED);
 	prdshm_snapshot_free(snap);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* A marked segment makes prdshm-cleanup run the full recovery: it gives up
@@ -244,8 +202,7 @@ static void test_no_hang_recovering_a_marked_segment(void)
 	pid_t caller, tool;
 
 	snprintf(err_path, sizeof(err_path), "/tmp/prdshm-rel-%ld.err", (long)getpid());
-	bc.holder = tu_fork(stop_in_lock, cfg.shm_name);
-	CU_ASSERT_FATAL(tu_await_stopped(bc.holder, TU_HUNG_MS));
+	bc.holder = tu_start_stopped(tu_stop_in_lock, cfg.shm_name, TU_HUNG_MS);
 	/* What a failed repair leaves behind. */
 	__atomic_store_n(&seg->hdr->needs_recovery, 1, __ATOMIC_RELEASE);
 	caller = tu_fork(call_gives_up, &bc);
@@ -258,16 +215,13 @@ static void test_no_hang_recovering_a_marked_segment(void)
 	CU_ASSERT_EQUAL(tu_wait_child(tool, TU_HUNG_MS), 1);
 	CU_ASSERT(file_contains(err_path, "recover: "));
 
-	kill(bc.holder, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(bc.holder, TU_HUNG_MS), 128 + SIGKILL);
+	TU_KILL_CHILD(bc.holder, TU_HUNG_MS);
 	CU_ASSERT_EQUAL(tu_wait_child(start_cleanup(cfg.shm_name, err_path), TU_HUNG_MS), 0);
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(seg, &info), 0);
 	CU_ASSERT_EQUAL(info.needs_recovery, 0);
 	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
 	unlink(err_path);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ---- A crash in the lock table, recovered ------------------------------- */
@@ -281,27 +235,12 @@ struct crash_arg {
 static int crash_in_lock_table(void *p)
 {
 	struct crash_arg *a = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(a->shm_name, "crasher", NULL);
 
-	TU_CHILD_ASSERT(prdshm_seg_open(a->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "crasher", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
 	setenv("PRDSHM_CRASH_AT", a->crash_at, 1);
 	prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL);
 	return 3; /* the crash point was not reached */
-}
-
-/* Number of sessions holding (not waiting for) @p resource. */
-static size_t holders(prdshm_seg *seg, const char *resource)
-{
-	prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
-	size_t n = 0, held = 0;
-
-	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, 0, h, 8, &n), 0);
-	for (size_t i = 0; i < n && i < 8; i++)
-		held += !h[i].waiting;
-	return held;
 }
 
 /* prdshm_recover() itself, not a locker, finds the partition mutex
@@ -322,7 +261,7 @@ static void test_recover_after_crash_in_lock_table(void)
 		tu_config(&cfg);
 		cfg.max_locks = 64; /* one partition */
 		seg = NULL;
-		CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+		seg = tu_seg_create(&cfg);
 		a.shm_name = cfg.shm_name;
 		CU_ASSERT_EQUAL(tu_wait_child(tu_fork(crash_in_lock_table, &a), 10000),
 				128 + SIGKILL);
@@ -334,8 +273,8 @@ static void test_recover_after_crash_in_lock_table(void)
 		CU_ASSERT(tu_said(&l, "agent crasher (slot 0"));
 		CU_ASSERT(tu_said(&l, "is dead"));
 		CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
-		CU_ASSERT_EQUAL(holders(seg, "keep"), 0);
-		CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "next", 0, &s), 0);
+		CU_ASSERT_EQUAL(tu_holders(seg, "keep"), 0);
+		s = tu_session(seg, "next");
 		CU_ASSERT_EQUAL(prdshm_lock(s, "keep", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 		CU_ASSERT_EQUAL(prdshm_lock(s, "victim", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 		CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
@@ -346,9 +285,7 @@ static void test_recover_after_crash_in_lock_table(void)
 		CU_ASSERT_EQUAL(snap->nlocks, 2);
 		prdshm_snapshot_free(snap);
 		prdshm_session_close(s);
-		prdshm_seg_close(seg);
-		prdshm_seg_unlink(cfg.shm_name);
-		prdshm_config_free(&cfg);
+		tu_destroy(&cfg, seg);
 	}
 }
 
@@ -401,8 +338,7 @@ static int lw_locker(void *arg)
 	prdshm_session *s = NULL;
 
 	behind_parent();
-	TU_CHILD_ASSERT(prdshm_seg_open(lw.shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "locker", 0, &s) == 0);
+	s = tu_child_session(lw.shm_name, "locker", &seg);
 	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
 	tu_signal(lw.up[1], 'g');
 	prdshm_session_close(s);
@@ -444,8 +380,8 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 	CU_ASSERT_EQUAL_FATAL(sched_setaffinity(0, sizeof(cpu0), &cpu0), 0);
 	tu_config(&cfg);
 	cfg.max_locks = 64; /* one partition */
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "holder", 0, &holder), 0);
+	seg = tu_seg_create(&cfg);
+	holder = tu_session(seg, "holder");
 	CU_ASSERT_EQUAL_FATAL(prdshm_lock(holder, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_FATAL(pipe(lw.up) == 0);
 	lw.shm_name = cfg.shm_name;
@@ -463,8 +399,7 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 	 * runs, and it dies before it can take it. */
 	pthread_mutex_unlock(m);
 	CU_ASSERT_EQUAL(pthread_mutex_lock(m), 0);
-	kill(sleeper, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(sleeper, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(sleeper, 10000);
 	pthread_mutex_unlock(m); /* wakes no one */
 
 	CU_ASSERT_EQUAL(prdshm_unlock(holder, "x"), 0);
@@ -478,9 +413,7 @@ static void test_mutex_wakeup_lost_to_killed_sleeper(void)
 	close(lw.up[0]);
 	close(lw.up[1]);
 	prdshm_session_close(holder);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

@@ -43,9 +43,7 @@ static void test_hostile_names(void)
 	}
 	prdshm_snapshot_free(snap);
 	prdshm_session_close(s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ---- Removal only while unused ------------------------------------------ */
@@ -64,8 +62,7 @@ static int live_agent(void *arg)
 	prdshm_session *s = NULL;
 
 	close(ap->stop[1]);
-	TU_CHILD_ASSERT(prdshm_seg_open(ap->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "busy-agent", 0, &s) == 0);
+	s = tu_child_session(ap->shm_name, "busy-agent", &seg);
 	tu_signal(ap->ready[1], 'r');
 	while (tu_await(ap->stop[0], TU_HUNG_MS) >= 0)
 		;
@@ -98,7 +95,7 @@ static void test_unlink_unused_refuses_live_agents(void)
 	/* Our own session counts as live too. */
 	close(ap.stop[1]);
 	CU_ASSERT_EQUAL(tu_wait_child(agent, TU_HUNG_MS), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "me", 0, &s), 0);
+	s = tu_session(seg, "me");
 	CU_ASSERT_EQUAL(prdshm_seg_unlink_unused(cfg.shm_name), PRDSHM_EINUSE);
 	prdshm_session_close(s);
 
@@ -166,9 +163,9 @@ static void test_relock_and_unlock_take_no_mutex(void)
 
 	tu_config(&cfg);
 	cfg.max_locks = 64; /* one partition */
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "a", 0, &nm.s), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "b", 0, &other), 0);
+	seg = tu_seg_create(&cfg);
+	nm.s = tu_session(seg, "a");
+	other = tu_session(seg, "b");
 	CU_ASSERT_FATAL(pipe(nm.go) == 0 && pipe(nm.done) == 0);
 	m = &prdshm__locks(seg)->parts[0].mutex.m;
 	nm.relock = nm.unlock = -1;
@@ -194,9 +191,7 @@ static void test_relock_and_unlock_take_no_mutex(void)
 	}
 	prdshm_session_close(other);
 	prdshm_session_close(nm.s);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

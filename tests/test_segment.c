@@ -27,7 +27,7 @@ static void test_create_open_close(void)
 	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
 
 	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	a = tu_seg_create(&cfg);
 	CU_ASSERT_EQUAL(prdshm_seg_create(&cfg, &b), PRDSHM_EEXIST);
 	CU_ASSERT_PTR_NULL(b);
 	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open(cfg.shm_name, &b), 0);
@@ -53,13 +53,11 @@ static void test_mode_is_applied(void)
 	char path[300];
 
 	tu_config(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	a = tu_seg_create(&cfg);
 	snprintf(path, sizeof(path), "/dev/shm%s", cfg.shm_name);
 	CU_ASSERT_EQUAL(stat(path, &st), 0);
 	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-	prdshm_seg_close(a);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, a);
 }
 
 static void test_null_and_invalid_arguments(void)
@@ -122,16 +120,14 @@ static void open_damaged(void (*mutate)(unsigned char *base, size_t size), int w
 
 	tu_config(&cfg);
 	add_plan(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &a), 0);
+	a = tu_seg_create(&cfg);
 	prdshm_seg_info_get(a, &info);
 	mutate(a->base, info.size);
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &b), want);
 	CU_ASSERT_PTR_NULL(b);
 	CU_ASSERT_NOT_EQUAL(prdshm_last_error()[0], '\0');
 	snprintf(damage_msg, sizeof(damage_msg), "%s", prdshm_last_error());
-	prdshm_seg_close(a);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, a);
 }
 
 static void bad_magic(unsigned char *base, size_t size)
@@ -239,7 +235,7 @@ static void test_damage_after_open(void)
 
 	tu_config(&cfg);
 	add_plan(&cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	saved = prdshm__plan(seg)->bytes;
 	prdshm__plan(seg)->bytes = UINT32_MAX;
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), PRDSHM_ECORRUPT);
@@ -257,9 +253,7 @@ static void test_damage_after_open(void)
 	prdshm_snapshot_free(snap);
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(NULL, 0, &snap), PRDSHM_EINVAL);
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, NULL), PRDSHM_EINVAL);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 static void test_refuses_foreign_and_corrupt(void)
@@ -376,7 +370,7 @@ static void test_address_space_limit(void)
 	}
 	tu_config(&cfg);
 	cfg.max_locks = 100000;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &big), 0);
+	big = tu_seg_create(&cfg);
 	CU_ASSERT_EQUAL(prdshm_seg_info_get(big, &info), 0);
 	CU_ASSERT(info.size > 2 * slack);
 	if (!limit_address_space(&old, slack)) {
@@ -393,9 +387,7 @@ static void test_address_space_limit(void)
 	CU_ASSERT_PTR_NULL(seg);
 	CU_ASSERT_EQUAL(prdshm_seg_open(cfg.shm_name, &seg), PRDSHM_ENOENT);
 out:
-	prdshm_seg_close(big);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, big);
 }
 
 static void test_open_or_create(void)
@@ -410,9 +402,7 @@ static void test_open_or_create(void)
 	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open_or_create(&cfg, &b, &created), 0);
 	CU_ASSERT_EQUAL(created, 0);
 	prdshm_seg_close(a);
-	prdshm_seg_close(b);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, b);
 }
 
 /* Racing creators: exactly one creates, all end with a usable segment. */
@@ -462,7 +452,7 @@ static void test_sessions_table_full(void)
 	tu_config(&cfg);
 	cfg.max_agents = 4;
 	cfg.max_parallel_agents = 3;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	for (int i = 0; i < 4; i++)
 		CU_ASSERT_EQUAL(prdshm_session_open(seg, NULL, 0, &s[i]), 0);
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "one-more", 0, &extra), PRDSHM_EAGENTFULL);
@@ -476,9 +466,7 @@ static void test_sessions_table_full(void)
 	for (int i = 0; i < 4; i++)
 		if (i != 2)
 			prdshm_session_close(s[i]);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 }
 
 struct child_arg {
@@ -512,24 +500,21 @@ static void test_dead_session_reaped_when_full(void)
 	tu_config(&cfg);
 	cfg.max_agents = 2;
 	cfg.max_parallel_agents = 2;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_EQUAL_FATAL(pipe(arg.fds), 0);
 	snprintf(arg.name, sizeof(arg.name), "%s", cfg.shm_name);
 	pid = tu_fork(hold_slot_child, &arg);
 	CU_ASSERT_EQUAL_FATAL(tu_await(arg.fds[0], 10000), 'r');
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "a", 0, &a), 0);
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "b", 0, &b), PRDSHM_EAGENTFULL);
-	kill(pid, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(pid, 10000);
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "b", 0, &b), 0);
 	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), 0);
 	CU_ASSERT_EQUAL(snap->nagents, 2);
 	prdshm_snapshot_free(snap);
 	prdshm_session_close(a);
 	prdshm_session_close(b);
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg.shm_name);
-	prdshm_config_free(&cfg);
+	tu_destroy(&cfg, seg);
 	close(arg.fds[0]);
 	close(arg.fds[1]);
 }

@@ -19,20 +19,10 @@
 
 static prdshm_seg *make_segment(prdshm_config *cfg, int max_agents)
 {
-	prdshm_seg *seg = NULL;
-
 	tu_config(cfg);
 	cfg->max_agents = max_agents;
 	cfg->max_parallel_agents = 1;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
-}
-
-static void drop_segment(prdshm_seg *seg, prdshm_config *cfg)
-{
-	prdshm_seg_close(seg);
-	prdshm_seg_unlink(cfg->shm_name);
-	prdshm_config_free(cfg);
+	return tu_seg_create(cfg);
 }
 
 static prdshm_session *join(prdshm_seg *seg, const char *id, unsigned flags)
@@ -94,7 +84,7 @@ static void test_open_arguments(void)
 	CU_ASSERT_EQUAL(prdshm_session_fd(NULL), -1);
 	prdshm_session_close(NULL);
 	prdshm_session_abandon(NULL);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* The session descriptor is close-on-exec unless PRDSHM_SESSION_INHERIT. */
@@ -112,7 +102,7 @@ static void test_descriptor_flags(void)
 	CU_ASSERT_EQUAL(fcntl(prdshm_session_fd(kept), F_GETFD) & FD_CLOEXEC, 0);
 	prdshm_session_close(kept);
 	prdshm_session_close(plain);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -141,11 +131,8 @@ static void unpipe(struct child *c)
 static int hold_and_wait(void *p)
 {
 	struct child *c = p;
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "first", NULL);
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "first", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, "p1") == 0);
 	tu_signal(c->up[1], 'h');
 	tu_await(c->down[0], 30000);
@@ -171,8 +158,7 @@ static void test_reopen_after_owner_died(void)
 	CU_ASSERT_EQUAL_FATAL(tu_await(c.up[0], 10000), 'h');
 	CU_ASSERT_EQUAL(prdshm_session_open(seg, "second", 0, &s), PRDSHM_EAGENTFULL);
 	gen = prdshm__sessions(seg)->agents[0].gen;
-	kill(pid, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(pid, 10000);
 
 	/* Before anyone reaps: the lock and the agent are shown dead. */
 	CU_ASSERT_EQUAL_FATAL(query(seg, "r", h), 1);
@@ -201,7 +187,7 @@ static void test_reopen_after_owner_died(void)
 	CU_ASSERT_STRING_EQUAL(h[0].phase_id, "");
 	prdshm_session_close(s);
 	unpipe(&c);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,7 +233,7 @@ static void test_abandoned_slot_lives_with_inheritor(void)
 	CU_ASSERT_EQUAL(snap->nlocks, 0);
 	prdshm_snapshot_free(snap);
 	unpipe(&c);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -297,7 +283,7 @@ static void test_session_reaped_behind_its_back(void)
 	CU_ASSERT_EQUAL(prdshm_phase_claim(next, NULL), PRDSHM_EINVAL);
 	CU_ASSERT_EQUAL(prdshm_phase_claim(NULL, NULL), PRDSHM_EINVAL);
 	prdshm_session_close(next);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Calls on a session check their arguments before touching the segment. */
@@ -349,7 +335,7 @@ static void test_calls_check_arguments(void)
 	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
 	CU_ASSERT_EQUAL(n, 3);
 	prdshm_session_close(s);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -370,7 +356,7 @@ static void test_out_of_descriptors(void)
 	low.rlim_cur = 64;
 	if (old.rlim_cur < 64 || setrlimit(RLIMIT_NOFILE, &low) != 0) {
 		printf("  (skipped: cannot lower RLIMIT_NOFILE)\n");
-		drop_segment(seg, &cfg);
+		tu_destroy(&cfg, seg);
 		return;
 	}
 	while (n < 64 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
@@ -392,7 +378,7 @@ static void test_out_of_descriptors(void)
 	while (n > 0)
 		close(fds[--n]);
 	CU_ASSERT_EQUAL(setrlimit(RLIMIT_NOFILE, &old), 0);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -439,7 +425,7 @@ static void test_many_holders(void)
 		prdshm_session_close(s[i]);
 	CU_ASSERT_EQUAL(prdshm_lock(x, "many", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	prdshm_session_close(x);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 /* Shares "u", then upgrades it, which waits for the parent to leave. */
@@ -447,11 +433,9 @@ static int upgrade_child(void *p)
 {
 	struct child *c = p;
 	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
+	prdshm_session *s = tu_child_session(c->shm_name, "upgrader", &seg);
 	int r;
 
-	TU_CHILD_ASSERT(prdshm_seg_open(c->shm_name, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "upgrader", 0, &s) == 0);
 	TU_CHILD_ASSERT(prdshm_lock(s, "u", PRDSHM_SHARED, PRDSHM_TRY, NULL) == 0);
 	tu_signal(c->up[1], 's');
 	r = prdshm_upgrade(s, "u", 20000);
@@ -518,7 +502,7 @@ static void test_upgrade_shown_as_holder_and_waiter(void)
 	CU_ASSERT_EQUAL(query(seg, "u", h), 0);
 	prdshm_session_close(s);
 	unpipe(&c);
-	drop_segment(seg, &cfg);
+	tu_destroy(&cfg, seg);
 }
 
 const tu_test tu_tests[] = {

@@ -35,15 +35,6 @@ static char plan_path[256];
 static prdshm_config cfg;
 static prdshm_seg *seg;
 
-static const char *bindir(void)
-{
-	static char dir[512];
-	const char *b = getenv("BUILD");
-
-	snprintf(dir, sizeof(dir), "%s/bin", b && b[0] ? b : "build");
-	return dir;
-}
-
 /* Write the plan, create the segment from it under a fresh name. */
 static void setup(void)
 {
@@ -58,7 +49,7 @@ static void setup(void)
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_load(&cfg, plan_path, &diag), 0);
 	CU_ASSERT_EQUAL_FATAL(
 		prdshm_config_set(&cfg, "shm_name", tu_shm_name(), PRDSHM_FROM_CMDLINE, &diag), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 }
 
 static void teardown(void)
@@ -72,7 +63,7 @@ static void teardown(void)
 
 static void vcommand(char *buf, size_t size, const char *tool, const char *fmt, va_list ap)
 {
-	int n = snprintf(buf, size, "%s/prdshm-%s -c %s --name %s ", bindir(), tool, plan_path,
+	int n = snprintf(buf, size, "%s/prdshm-%s -c %s --name %s ", tu_bindir(), tool, plan_path,
 			 cfg.shm_name);
 
 	vsnprintf(buf + n, size - (size_t)n, fmt, ap);
@@ -363,7 +354,7 @@ static void test_inspect_json_schema(void)
 	wa = (struct child_arg){ cfg.shm_name, -1, 0, "out/build" };
 	waiter = tu_fork(child, &wa);
 	CU_ASSERT_FATAL(wait_for_waiter("out/build"));
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "odd", 0, &s), 0);
+	s = tu_session(seg, "odd");
 	CU_ASSERT_EQUAL(prdshm_lock(s, odd_name, PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 
 	doc = run_json(&rc, "inspect", "--json");
@@ -473,7 +464,7 @@ static void test_released_record_visible(void)
 	int rc;
 
 	setup();
-	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "releaser", 0, &s), 0);
+	s = tu_session(seg, "releaser");
 	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	wa = (struct child_arg){ cfg.shm_name, -1, 0, "r" };
 	waiter = tu_fork(child, &wa);
@@ -519,8 +510,7 @@ static void test_recovery_path(void)
 	snprintf(evidence, sizeof(evidence), "/tmp/prdshm-tj-%ld.json", (long)getpid());
 	victim = start_victim();
 	CU_ASSERT_EQUAL(run("inspect", "--check"), 0);
-	kill(victim, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(victim, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(victim, 10000);
 
 	CU_ASSERT_EQUAL(run("inspect", "--check"), 3);
 	doc = run_json(&rc, "inspect", "--check --json");
@@ -589,8 +579,7 @@ static void test_cleanup_requeue(void)
 
 	setup();
 	victim = start_victim();
-	kill(victim, SIGKILL);
-	CU_ASSERT_EQUAL(tu_wait_child(victim, 10000), 128 + SIGKILL);
+	TU_KILL_CHILD(victim, 10000);
 	CU_ASSERT_EQUAL(run("cleanup", "--requeue"), 0);
 	doc = run_json(&rc, "phase", "--json status build");
 	CU_ASSERT_EQUAL(rc, 0);

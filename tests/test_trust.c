@@ -33,7 +33,7 @@ static prdshm_seg *create(prdshm_config *cfg)
 	prdshm_seg *seg = NULL;
 
 	tu_config(cfg);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
+	seg = tu_seg_create(cfg);
 	return seg;
 }
 
@@ -160,7 +160,7 @@ static void test_create_with_shm_group(void)
 	cfg.shm_mode = 0660;
 	snprintf(cfg.shm_group, sizeof(cfg.shm_group), "%u",
 		 geteuid() == 0 ? (unsigned)NOBODY : (unsigned)getegid());
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	seg = tu_seg_create(&cfg);
 	CU_ASSERT_EQUAL(stat(shm_path(cfg.shm_name), &st), 0);
 	CU_ASSERT_EQUAL(st.st_mode & 07777, 0660);
 	CU_ASSERT_EQUAL(st.st_gid, (gid_t)atoi(cfg.shm_group));

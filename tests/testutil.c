@@ -1,5 +1,6 @@
 /*
- * testutil.c: main() of every CUnit test program and shared helpers.
+ * testutil.c: main() of every CUnit test program and the segment fixtures
+ * the tests share (testutil.h).  Multi-process helpers: testproc.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -36,120 +37,66 @@ void tu_config(prdshm_config *cfg)
 	cfg->max_phases = 64;
 }
 
-int64_t tu_now_ms(void)
+prdshm_seg *tu_seg_create(const prdshm_config *cfg)
 {
-	struct timespec ts;
+	prdshm_seg *seg = NULL;
+	int r = prdshm_seg_create(cfg, &seg);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (r)
+		fprintf(stderr, "create: %s\n", prdshm_last_error());
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	return seg;
 }
 
-int tu_wait_child(pid_t pid, int timeout_ms)
+void tu_destroy(prdshm_config *cfg, prdshm_seg *seg)
 {
-	int64_t deadline = tu_now_ms() + timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (tu_now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		/* Polling a child's exit: there is no descriptor to wait on. */
-		usleep(1000);
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
+	prdshm_seg_close(seg);
+	prdshm_seg_unlink(cfg->shm_name);
+	prdshm_config_free(cfg);
 }
 
-int tu_await_stopped(pid_t pid, int timeout_ms)
+prdshm_session *tu_session(prdshm_seg *seg, const char *id)
 {
-	int64_t deadline = tu_now_ms() + timeout_ms;
-	int status;
+	prdshm_session *s = NULL;
+	int r = prdshm_session_open(seg, id, 0, &s);
 
-	while (tu_now_ms() < deadline) {
-		pid_t r = waitpid(pid, &status, WUNTRACED | WNOHANG);
-		if (r == pid)
-			return WIFSTOPPED(status);
-		if (r < 0 && errno != EINTR)
-			return 0;
-		/* Polling: a stop has no descriptor to wait on. */
-		usleep(1000);
-	}
-	return 0;
+	if (r)
+		fprintf(stderr, "session %s: %s\n", id, prdshm_last_error());
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	return s;
 }
 
-void tu_signal(int fd, char c)
+size_t tu_holders(prdshm_seg *seg, const char *resource)
 {
-	while (write(fd, &c, 1) < 0 && errno == EINTR)
-		;
-}
+	prdshm_holder h[8] = { PRDSHM_HOLDER_INIT };
+	size_t n = 0, held = 0;
 
-int tu_await(int fd, int timeout_ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	unsigned char c;
-	int r;
-
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0)
-		return -1;
-	if (read(fd, &c, 1) != 1)
-		return -1;
-	return c;
-}
-
-pid_t tu_fork(int (*fn)(void *arg), void *arg)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0)
-		_exit(fn(arg));
-	return pid;
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, 0, h, 8, &n), 0);
+	for (size_t i = 0; i < n && i < 8; i++)
+		held += !h[i].waiting;
+	return held;
 }
 
 prdshm_seg *tu_create(prdshm_config *cfg, unsigned mode)
 {
-	prdshm_seg *seg = NULL;
-
 	tu_config(cfg);
 	cfg->shm_mode = mode;
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
+	return tu_seg_create(cfg);
 }
 
-prdshm_seg *tu_create_with_plan(prdshm_config *cfg)
+void tu_config_with_plan(prdshm_config *cfg)
 {
 	static const char plan[] = "phase_max_attempts: 1\nphases:\n  - id: p0\n";
-	prdshm_seg *seg = NULL;
 	prdshm_diag diag = PRDSHM_DIAG_INIT;
 
 	tu_config(cfg);
 	CU_ASSERT_EQUAL_FATAL(prdshm_config_load_string(cfg, plan, strlen(plan), "plan", &diag), 0);
-	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(cfg, &seg), 0);
-	return seg;
 }
 
-int tu_die_in_phase(void *arg)
+prdshm_seg *tu_create_with_plan(prdshm_config *cfg)
 {
-	prdshm_seg *seg = NULL;
-	prdshm_session *s = NULL;
-	prdshm_claim c = PRDSHM_CLAIM_INIT;
-
-	TU_CHILD_ASSERT(prdshm_seg_open((const char *)arg, &seg) == 0);
-	TU_CHILD_ASSERT(prdshm_session_open(seg, "doomed", 0, &s) == 0);
-	TU_CHILD_ASSERT(prdshm_phase_claim(s, &c) == 0);
-	return 0;
+	tu_config_with_plan(cfg);
+	return tu_seg_create(cfg);
 }
 
 void tu_print_problem(void *ctx, int severity, const char *problem)

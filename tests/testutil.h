@@ -1,6 +1,7 @@
 /*
- * testutil.h: the shared main of the CUnit test programs and helpers for
- * multi-process tests (bounded waits, pipes as synchronisation).
+ * testutil.h: the shared main of the CUnit test programs and the segment
+ * fixtures they share.  The multi-process helpers (bounded waits, pipes as
+ * synchronisation, shared children) are in testproc.h, included here.
  *
  * A test program defines its tests and the suite name:
  *
@@ -8,7 +9,10 @@
  *     const tu_test tu_tests[] = { TU(test_something), { NULL, NULL } };
  *     const char *tu_suite = "something";
  *
- * and links with testutil.c, which provides main().
+ * and links with testutil.c, which provides main().  The Makefile links
+ * every C file of tests/ but the test_ programs into each of them: the
+ * fixtures of one family of programs live there too (phaseplan.c,
+ * lockfix.c, configfix.c, recoveryfix.c), each with its own header.
  */
 #ifndef PRDSHM_TESTUTIL_H
 #define PRDSHM_TESTUTIL_H
@@ -18,6 +22,7 @@
 #include <sys/types.h>
 
 #include "prdshm.h"
+#include "testproc.h"
 
 typedef struct tu_test {
 	const char *name;
@@ -35,41 +40,32 @@ const char *tu_shm_name(void);
 /* Defaults with a unique shm_name and small limits; caller frees. */
 void tu_config(prdshm_config *cfg);
 
-/*
- * Wait for child @p pid at most @p timeout_ms.  Returns its exit status
- * (0..255), 128+signal if it was killed, or -1 on timeout (the child is then
- * SIGKILLed and reaped).
- */
-int tu_wait_child(pid_t pid, int timeout_ms);
-
-/* Wait at most @p timeout_ms for child @p pid to stop (SIGSTOP).
- * Returns 1 if it did, 0 otherwise (timeout, exit, error). */
-int tu_await_stopped(pid_t pid, int timeout_ms);
-
-/* Write one byte to @p fd; read one byte from @p fd within @p timeout_ms.
- * tu_await returns the byte read, or -1 on timeout / EOF. */
-void tu_signal(int fd, char c);
-int tu_await(int fd, int timeout_ms);
-
-/* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
-int64_t tu_now_ms(void);
-
-/* Fork a child that runs @p fn(arg) and _exit()s with its return value. */
-pid_t tu_fork(int (*fn)(void *arg), void *arg);
-
 /* A generous bound on anything the library promises to bound by
  * PRDSHM_RECOVER_WAIT_MS: past it a call is taken as hung. */
 #define TU_HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)
 
+/* Create the segment @p cfg describes, asserted (fatally), with the
+ * library's message on failure. */
+prdshm_seg *tu_seg_create(const prdshm_config *cfg);
+
+/* Close @p seg (NULL allowed), unlink @p cfg's segment, free @p cfg. */
+void tu_destroy(prdshm_config *cfg, prdshm_seg *seg);
+
+/* Open session @p id on @p seg, asserted (fatally), with the library's
+ * message on failure. */
+prdshm_session *tu_session(prdshm_seg *seg, const char *id);
+
+/* Number of sessions holding (not waiting for) @p resource. */
+size_t tu_holders(prdshm_seg *seg, const char *resource);
+
 /* tu_config() with @p mode as shm_mode, created (asserted). */
 prdshm_seg *tu_create(prdshm_config *cfg, unsigned mode);
 
-/* tu_config() with a plan of one phase "p0" (one attempt), created. */
-prdshm_seg *tu_create_with_plan(prdshm_config *cfg);
+/* tu_config() with a plan of one phase "p0" (one attempt), not created. */
+void tu_config_with_plan(prdshm_config *cfg);
 
-/* Child (tu_fork): open the segment named @p arg, claim its phase and exit
- * without closing: a dead agent holding an IN_PROGRESS phase. */
-int tu_die_in_phase(void *arg);
+/* tu_config_with_plan(), created. */
+prdshm_seg *tu_create_with_plan(prdshm_config *cfg);
 
 /* A prdshm_check() problem printer ("  check N: text"). */
 void tu_print_problem(void *ctx, int severity, const char *problem);
@@ -83,15 +79,5 @@ struct tu_lines {
 void tu_collect(void *ctx, const char *line);
 /* 1 if @p l holds @p what; else prints both and returns 0. */
 int tu_said(const struct tu_lines *l, const char *what);
-
-/* Assert inside a child: on failure print and _exit(1). */
-#define TU_CHILD_ASSERT(cond)                                                  \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: child assertion failed: %s\n", \
-				__FILE__, __LINE__, #cond);                    \
-			_exit(1);                                              \
-		}                                                              \
-	} while (0)
 
 #endif

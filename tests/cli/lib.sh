@@ -104,6 +104,21 @@ hold_cmd() {
 	echo "touch '$1'; i=0; while [ ! -e '$2' ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done"
 }
 
+# A plan for prdshm-run and the agents: "hang" says it is ready (its pid
+# in $TMP/hang.pid), then runs until killed; "later" depends on it.
+hang_plan() {
+	cat <<EOF
+wave_delay_seconds: 0
+phases:
+  - id: hang
+    outputs: [hang-out]
+    command: echo \$\$ > "$TMP/hang.tmp"; mv "$TMP/hang.tmp" "$TMP/hang.pid"; exec sleep 60
+  - id: later
+    dependencies: [hang]
+    command: "true"
+EOF
+}
+
 cli_done() {
 	echo "# $TESTS_RUN tests, $TESTS_FAILED failed"
 	[ "$TESTS_FAILED" = 0 ]

@@ -57,19 +57,6 @@ test_default_plan() {
 	cd "$TMP/cwd" || return
 }
 
-hang_plan() {
-	cat <<EOF2
-wave_delay_seconds: 0
-phases:
-  - id: hang
-    outputs: [hang-out]
-    command: echo \$\$ > "$TMP/hang.tmp"; mv "$TMP/hang.tmp" "$TMP/hang.pid"; exec sleep 60
-  - id: later
-    dependencies: [hang]
-    command: "true"
-EOF2
-}
-
 test_sigint() {
 	local pid rc
 	hang_plan >"$TMP/hang.yaml"

@@ -230,20 +230,7 @@ test_killed_agent() {
 
 # ---- 4. SIGTERM to an agent, SIGINT to prdshm-run ----------------------------
 
-# "hang" says it is ready (with its own pid), then runs until killed;
-# "later" depends on it.
-hang_plan() {
-	cat <<EOF
-wave_delay_seconds: 0
-phases:
-  - id: hang
-    outputs: [hang-out]
-    command: echo \$\$ > "$TMP/hang.tmp"; mv "$TMP/hang.tmp" "$TMP/hang.pid"; exec sleep 60
-  - id: later
-    dependencies: [hang]
-    command: "true"
-EOF
-}
+# The plan: hang_plan (lib.sh).
 
 test_signals() {
 	local pid rc
