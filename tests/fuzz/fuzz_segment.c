@@ -35,6 +35,7 @@
 
 #include "prdshm.h"
 #include "lock/region.h"
+#include "plan/phases.h"
 #include "session/region.h"
 #include "shm/segment.h"
 
@@ -65,13 +66,15 @@ static void add_phase(prdshm_config *cfg, const char *id, const char *dep)
 
 static void note_mutexes(const prdshm_seg *seg)
 {
-	const struct prdshm__hdr *h = seg->hdr;
+	const struct prdshm__locks *lt = prdshm__locks(seg);
+	size_t parts = (size_t)((const unsigned char *)lt->parts - seg->base);
 
-	mutex_off[nmutex++] = offsetof(struct prdshm__hdr, sess_mutex);
-	for (uint32_t p = 0; p < h->nparts && nmutex < 63; p++)
-		mutex_off[nmutex++] = h->off_parts + p * sizeof(struct prdshm__part);
+	mutex_off[nmutex++] =
+		(size_t)((const unsigned char *)prdshm__sessions(seg)->mutex - seg->base);
+	for (uint32_t p = 0; p < lt->nparts && nmutex < 63; p++)
+		mutex_off[nmutex++] = parts + p * sizeof(struct prdshm__part);
 	/* The phase region starts with its mutex. */
-	mutex_off[nmutex++] = h->off_phases;
+	mutex_off[nmutex++] = seg->hdr->regions[PRDSHM__REGION_PHASES].off;
 }
 
 /* Fill the valid image: records held by two sessions, a running phase. */
