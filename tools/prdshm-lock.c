@@ -204,12 +204,19 @@ static void report_conflict(prdshm_seg *seg, const struct lock_opts *o, int err)
 
 static int open_segment(const struct lock_opts *o, const prdshm_config *cfg, prdshm_seg **seg)
 {
+	prdshm_config locks_only = *cfg;
 	int created = 0;
 	int r;
 
 	if (o->no_create)
 		return tool_open_segment(cfg, seg);
-	r = prdshm_seg_open_or_create(cfg, seg, &created);
+	/* A segment made here holds locks only, never the plan: prdshm-run
+	 * recognises it and replaces it once unused, where a plan loaded here
+	 * would look like a run that crashed before it began.  The copy shares
+	 * the caller's strings; only the plan is left out. */
+	locks_only.phases = NULL;
+	locks_only.nphases = 0;
+	r = prdshm_seg_open_or_create(&locks_only, seg, &created);
 	if (r)
 		return tool_fail(r, "open segment %s", cfg->shm_name);
 	if (created)
