@@ -15,6 +15,7 @@
 struct actions {
 	json_t *list;
 	int print; /* print each action as it happens */
+	int absent; /* there was no segment */
 };
 
 static void usage(FILE *out)
@@ -241,6 +242,8 @@ static int print_result(const struct cleanup_opts *o, const char *name, struct a
 	json_t *doc, *problems = json_array();
 	int healthy = rc == TOOL_EXIT_OK;
 
+	if (!o->json && a->absent)
+		return rc;
 	if (!o->json) {
 		if (!o->unlink && json_array_size(a->list) == 0)
 			tool_info("%s: nothing to do", name);
@@ -251,20 +254,42 @@ static int print_result(const struct cleanup_opts *o, const char *name, struct a
 	}
 	for (size_t i = 0; after && i < after->n; i++)
 		json_array_append_new(problems, tool_json_str(after->v[i].message));
-	doc = json_pack("{s:o, s:b, s:O, s:b, s:o}", "segment", tool_json_str(name), "dry_run",
-			o->dry_run, "actions", a->list, "healthy", healthy, "problems", problems);
+	doc = json_pack("{s:o, s:b, s:b, s:O, s:b, s:o}", "segment", tool_json_str(name), "exists",
+			!a->absent, "dry_run", o->dry_run, "actions", a->list, "healthy", healthy,
+			"problems", problems);
 	if (tool_json_print(doc, stdout, 0) != 0 && rc == TOOL_EXIT_OK)
 		rc = TOOL_EXIT_INTERNAL;
 	json_decref(doc);
 	return rc;
 }
 
-static int run(const struct cleanup_opts *o, const prdshm_config *cfg, struct actions *a,
-	       tool_problems *after)
+/*
+ * No segment: nothing to recover, so success, which lets scripts write
+ * "prdshm-inspect --check || prdshm-cleanup" where no run ever started.
+ * Unless the configuration was not read and no --name says which segment
+ * is meant: then the configuration is at fault (65).
+ */
+static int no_segment(const struct cleanup_opts *o, const prdshm_config *cfg, int degraded,
+		      struct actions *a)
+{
+	if (degraded && !o->tc.shm_name)
+		return tool_open_lenient(&o->tc, cfg, degraded, &(prdshm_seg *){ NULL });
+	if (!o->json)
+		tool_info("no segment %s: nothing to %s", cfg->shm_name,
+			  o->unlink ? "remove" : "do");
+	a->absent = 1;
+	return TOOL_EXIT_OK;
+}
+
+static int run(const struct cleanup_opts *o, const prdshm_config *cfg, int degraded,
+	       struct actions *a, tool_problems *after)
 {
 	prdshm_seg *seg = NULL;
 	int r = prdshm_seg_open_cfg(cfg, &seg);
 	int rc;
+
+	if (r == PRDSHM_ENOENT)
+		return no_segment(o, cfg, degraded, a);
 
 	if (r == 0 && o->save_before) {
 		rc = save_before(seg, cfg->shm_name, o->save_before);
@@ -288,20 +313,25 @@ out:
 int main(int argc, char **argv)
 {
 	struct cleanup_opts o;
-	struct actions a = { NULL, 0 };
+	struct actions a = { NULL, 0, 0 };
 	tool_problems after;
 	prdshm_config cfg;
+	int degraded = 0;
 	int rc;
 
 	tool_init("prdshm-cleanup");
 	memset(&after, 0, sizeof(after));
 	prdshm_config_init(&cfg);
-	rc = tool_start(cleanup_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, NULL);
+	rc = tool_parse_done(cleanup_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
+		goto out;
+	/* Recovery must run whatever the configuration says (--name helps). */
+	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
+	if (rc)
 		goto out;
 	a.list = json_array();
 	a.print = !o.json && tool_verbosity >= 0;
-	rc = run(&o, &cfg, &a, &after);
+	rc = run(&o, &cfg, degraded, &a, &after);
 	/* Errors before any action (no segment, bad options) print no document. */
 	if (rc == TOOL_EXIT_OK || rc == TOOL_EXIT_DEAD || rc == TOOL_EXIT_CORRUPT ||
 	    rc == TOOL_EXIT_REFUSED)

@@ -201,12 +201,19 @@ int main(int argc, char **argv)
 	struct inspect_opts o;
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
+	int degraded = 0;
 	int rc;
 
 	tool_init("prdshm-inspect");
 	prdshm_config_init(&cfg);
-	rc = tool_start(inspect_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, &seg);
+	rc = tool_parse_done(inspect_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
+		goto out;
+	/* Diagnosis must run whatever the configuration says (--name helps). */
+	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
+	if (rc == 0)
+		rc = tool_open_lenient(&o.tc, &cfg, degraded, &seg);
+	if (rc)
 		goto out;
 	if (o.watch)
 		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);
