@@ -214,7 +214,7 @@ static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
 	}
 	if (n > 0 && !o->force) {
 		tool_err("remove %s: refused: %zu live agent%s use%s it: %s (--force removes it "
-			 "anyway)",
+			 "anyway, and then their locks no longer exclude anyone who comes after)",
 			 name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", live);
 		return TOOL_EXIT_REFUSED;
 	}
@@ -232,7 +232,13 @@ static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
 	}
 	if (r)
 		return tool_fail(r, "remove %s", name);
-	action(a, "removed segment %s%s", name, n ? " (live agents keep their mapping)" : "");
+	action(a, "removed segment %s%s", name, n ? " while live agents used it" : "");
+	if (n > 0)
+		tool_warn("%s was removed while %zu live agent%s used it (%s): the agents go on in the "
+			  "removed segment, and whoever comes now gets a new, empty one, so the "
+			  "locks they hold no longer exclude anyone: the same lock can be taken "
+			  "twice.  Stop them, or let them finish",
+			  name, n, n == 1 ? "" : "s", live);
 	return TOOL_EXIT_OK;
 }
 

@@ -196,6 +196,18 @@ static int watch(prdshm_seg *seg, const struct inspect_opts *o, const char *name
 	return rc;
 }
 
+/* --json and no segment to show: scripts read stdout, so the error goes
+ * there too, as a document (docs/json-schema.md); stderr has it as well. */
+static void json_error(const char *name, int rc)
+{
+	json_t *doc = json_pack("{s:i, s:o, s:{s:i, s:o}}", "schema_version", 1, "name",
+				tool_json_str(name), "error", "exit", rc, "message",
+				tool_json_str(tool_last_error()));
+
+	tool_json_print(doc, stdout, 0);
+	json_decref(doc);
+}
+
 int main(int argc, char **argv)
 {
 	struct inspect_opts o;
@@ -213,8 +225,11 @@ int main(int argc, char **argv)
 	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
 	if (rc == 0)
 		rc = tool_open_lenient(&o.tc, &cfg, degraded, &seg);
-	if (rc)
+	if (rc) {
+		if (o.json)
+			json_error(o.tc.shm_name ? o.tc.shm_name : cfg.shm_name, rc);
 		goto out;
+	}
 	if (o.watch)
 		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);
 	else

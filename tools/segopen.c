@@ -18,15 +18,28 @@
 /* The error of @p d; @p ignored: as a warning that the tool goes on. */
 static void print_diag(const prdshm_diag *d, int ignored)
 {
-	const char *w = ignored ? "warning: " : "";
+	void (*say)(const char *fmt, ...) = ignored ? tool_warn : tool_err;
 	const char *tail = ignored ? " (ignored)" : "";
 
 	if (d->line > 0)
-		tool_err("%s%s:%d:%d: %s%s", w, d->file, d->line, d->column, d->msg, tail);
+		say("%s:%d:%d: %s%s", d->file, d->line, d->column, d->msg, tail);
 	else if (d->file[0])
-		tool_err("%s%s: %s%s", w, d->file, d->msg, tail);
+		say("%s: %s%s", d->file, d->msg, tail);
 	else
-		tool_err("%sinvalid configuration: %s%s", w, prdshm_last_error(), tail);
+		say("invalid configuration: %s%s", prdshm_last_error(), tail);
+}
+
+/* Attaching to @p name failed with @p r: the error, and what to do when
+ * there is no segment.  @return the exit code. */
+static int open_failed(int r, const char *name)
+{
+	int rc = tool_fail(r, "open segment %s", name);
+
+	if (r == PRDSHM_ENOENT)
+		tool_hint("no run has created %s: start one with prdshm-run (make run), or name "
+			  "another segment with --name or PRD_PARALLEL_SHM_NAME",
+			  name);
+	return rc;
 }
 
 /* The key of variable @p var ("PRD_PARALLEL_MAX_LOCKS=5"), lowercase, in
@@ -85,7 +98,7 @@ static void warn_unknown_env(void)
 		prdshm_config_set(&scratch, key, "", PRDSHM_FROM_ENV, &d);
 		prdshm_config_free(&scratch);
 		env_hint(d.msg, hint, sizeof(hint));
-		tool_err("warning: %.*s is not a setting and is ignored%s",
+		tool_warn("%.*s is not a setting and is ignored%s",
 			 (int)strcspn(*e, "="), *e, hint);
 	}
 }
@@ -184,7 +197,7 @@ int tool_open_lenient(const tool_common *tc, const prdshm_config *cfg, int degra
 		return TOOL_EXIT_CONFIG;
 	}
 	if (r)
-		return tool_fail(r, "open segment %s", cfg->shm_name);
+		return open_failed(r, cfg->shm_name);
 	return TOOL_EXIT_OK;
 }
 
@@ -193,7 +206,7 @@ int tool_open_segment(const prdshm_config *cfg, prdshm_seg **seg)
 	int r = prdshm_seg_open_cfg(cfg, seg);
 
 	if (r)
-		return tool_fail(r, "open segment %s", cfg->shm_name);
+		return open_failed(r, cfg->shm_name);
 	return TOOL_EXIT_OK;
 }
 
