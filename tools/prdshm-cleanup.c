@@ -36,7 +36,8 @@ static void usage(FILE *out)
 		"      --requeue           put the dead agents' phases back to QUEUED\n"
 		"      --unlink            remove the segment (refused while live agents use\n"
 		"                          it)\n"
-		"      --force             with --unlink: remove it even so\n"
+		"      --force             with --unlink: remove it even so (live agents then\n"
+		"                          keep locks that no longer exclude newcomers)\n"
 		"  -q, --quiet             print nothing but errors\n"
 		"  -v, --verbose           say more\n"
 		"  -h, --help              show this help and exit\n"
@@ -47,8 +48,10 @@ static void usage(FILE *out)
 		"or stuck inside the library); 2 --unlink refused: live agents use the\n"
 		"segment; 3 (--dry-run)\n"
 		"dead agents hold locks or phases; 4 corrupt and not repairable, or\n"
-		"incompatible; 65 invalid configuration; 66 no such segment; 77 permission\n"
-		"denied; 64 usage; 70 internal error.\n");
+		"incompatible; 65 invalid configuration (only when it may name another\n"
+		"segment: without --name); 77 permission denied; 64 usage; 70 internal\n"
+		"error.  No segment: 0, nothing to do.  A broken ./prdpar.yaml or\n"
+		"PRD_PARALLEL_* value is a warning here, never a reason to stop.\n");
 }
 
 static const tool_optdef cleanup_optdefs[] = {

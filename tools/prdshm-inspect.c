@@ -24,7 +24,8 @@ static void usage(FILE *out)
 		"  -c, --config FILE   read FILE instead of ./prdpar.yaml\n"
 		"      --name NAME     segment name (default: PRD_PARALLEL_SHM_NAME, then\n"
 		"                      shm_name from the configuration, then /prdpar)\n"
-		"      --json          print one JSON document (docs/json-schema.md)\n"
+		"      --json          print one JSON document (docs/json-schema.md); on an\n"
+		"                      error, {\"error\": {\"exit\": N, \"message\": ...}}\n"
 		"      --check         check the invariants; the exit status says the result\n"
 		"      --watch         redraw every monitoring_update_interval seconds until\n"
 		"                      interrupted (with --json: one compact document per line)\n"
@@ -37,7 +38,9 @@ static void usage(FILE *out)
 		"Exit status: 0 success (with --check: healthy); 3 dead agents hold locks or\n"
 		"phases (--check); 4 segment corrupt or incompatible; 5 a stopped process\n"
 		"has held a lock longer than lock_timeout_seconds (--check, when nothing\n"
-		"worse is found); 65 invalid configuration; 66 no such segment;\n"
+		"worse is found); 65 invalid configuration (only without --name: a\n"
+		"broken ./prdpar.yaml or PRD_PARALLEL_* value is otherwise a warning);\n"
+		"66 no such segment;\n"
 		"77 permission denied; 64 usage; 70 internal error.\n");
 }
 
