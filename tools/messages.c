@@ -50,15 +50,24 @@ void tool_err(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* "prdshm-<tool>: <tag>: <message>" on stderr, not remembered as an error. */
+static void vtagged(const char *tag, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void vtagged(const char *tag, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: %s: ", tool_name, tag);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void tool_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", tool_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vtagged("warning", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void tool_hint(const char *fmt, ...)
@@ -67,11 +76,9 @@ void tool_hint(const char *fmt, ...)
 
 	if (tool_verbosity < 0)
 		return;
-	fprintf(stderr, "%s: hint: ", tool_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vtagged("hint", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void tool_info(const char *fmt, ...)
