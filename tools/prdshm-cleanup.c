@@ -251,12 +251,13 @@ static int print_result(const struct cleanup_opts *o, const char *name, struct a
 	json_t *doc, *problems = json_array();
 	int healthy = rc == TOOL_EXIT_OK;
 
-	if (!o->json && a->absent)
-		return rc;
 	if (!o->json) {
-		if (!o->unlink && json_array_size(a->list) == 0)
+		/* Without a segment, no_segment() has said what there is to say. */
+		int verdict = !o->unlink && !a->absent;
+
+		if (verdict && json_array_size(a->list) == 0)
 			tool_info("%s: nothing to do", name);
-		if (!o->unlink && !o->dry_run)
+		if (verdict && !o->dry_run)
 			tool_info("%s: %s", name, healthy ? "healthy" : "NOT healthy");
 		json_decref(problems);
 		return rc;
@@ -281,8 +282,8 @@ static int print_result(const struct cleanup_opts *o, const char *name, struct a
 static int no_segment(const struct cleanup_opts *o, const prdshm_config *cfg, int degraded,
 		      struct actions *a)
 {
-	if (degraded && !o->tc.shm_name)
-		return tool_open_lenient(&o->tc, cfg, degraded, &(prdshm_seg *){ NULL });
+	if (tool_blame_config(&o->tc, cfg, degraded))
+		return TOOL_EXIT_CONFIG;
 	if (!o->json)
 		tool_info("no segment %s: nothing to %s", cfg->shm_name,
 			  o->unlink ? "remove" : "do");

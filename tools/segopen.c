@@ -184,18 +184,24 @@ name:
 	return TOOL_EXIT_OK;
 }
 
+int tool_blame_config(const tool_common *tc, const prdshm_config *cfg, int degraded)
+{
+	/* Without --name the configuration not read may name another segment. */
+	if (!degraded || tc->shm_name)
+		return TOOL_EXIT_OK;
+	tool_err("no segment %s, and the configuration that may name another could not be "
+		 "read (above): fix it, or give --name",
+		 cfg->shm_name);
+	return TOOL_EXIT_CONFIG;
+}
+
 int tool_open_lenient(const tool_common *tc, const prdshm_config *cfg, int degraded,
 		      prdshm_seg **seg)
 {
 	int r = prdshm_seg_open_cfg(cfg, seg);
 
-	/* Without --name the configuration not read may name another segment. */
-	if (r == PRDSHM_ENOENT && degraded && !tc->shm_name) {
-		tool_err("no segment %s, and the configuration that may name another could "
-			 "not be read (above): fix it, or give --name",
-			 cfg->shm_name);
+	if (r == PRDSHM_ENOENT && tool_blame_config(tc, cfg, degraded))
 		return TOOL_EXIT_CONFIG;
-	}
 	if (r)
 		return open_failed(r, cfg->shm_name);
 	return TOOL_EXIT_OK;

@@ -29,6 +29,14 @@ int tool_load_config(const tool_common *tc, prdshm_config *cfg);
 int tool_load_config_lenient(const tool_common *tc, prdshm_config *cfg, int *degraded);
 
 /**
+ * No segment after tool_load_config_lenient(): when the configuration was
+ * @p degraded and no --name was given, the configuration may name another
+ * segment, so it is the likelier fault: say so, return TOOL_EXIT_CONFIG.
+ * @return TOOL_EXIT_OK otherwise (nothing printed).
+ */
+int tool_blame_config(const tool_common *tc, const prdshm_config *cfg, int degraded);
+
+/**
  * tool_open_segment() after tool_load_config_lenient(): when the
  * configuration was @p degraded and names no existing segment (no --name),
  * the configuration is the likelier fault: TOOL_EXIT_CONFIG.
