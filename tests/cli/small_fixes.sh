@@ -17,6 +17,7 @@ pc_make() {
 		"$TMP/pc/prdshm.pc" >/dev/null 2>&1
 }
 if command -v make >/dev/null; then
+	mkdir -p "$TMP/pc"
 	pc_make PREFIX=/opt/a
 	pc_make PREFIX=/opt/b
 	if grep -q '^prefix=/opt/b$' "$TMP/pc/prdshm.pc" 2>/dev/null; then
