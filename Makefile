@@ -168,7 +168,18 @@ $(SHARED): $(LIB_OBJ) lib/prdshm.map
 	  -o $@ $(LIB_OBJ) $(LDLIBS)
 	$(Q)ln -sf $(SONAME) $(BUILD)/libprdshm.so
 
-$(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile
+# The .pc names the install directories: it is remade when they change
+# (make install PREFIX=/a, then PREFIX=/b), through a file that holds them
+# and is rewritten only when they differ.
+PC_DIRS := $(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)
+$(BUILD)/.pc-dirs: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)echo '$(PC_DIRS)' | cmp -s - $@ || echo '$(PC_DIRS)' >$@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile $(BUILD)/.pc-dirs
+	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 

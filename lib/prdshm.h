@@ -704,9 +704,12 @@ int prdshm_session_fd(const prdshm_session *s);
  * @param phase_id recorded with the lock for inspection (NULL: none).
  * @return 0; PRDSHM_ENAME (bad resource name); PRDSHM_EHELD (this session
  *         holds it already: use upgrade/downgrade); PRDSHM_EBUSY (try mode:
- *         conflict, or the partition mutex is held by a stopped process, and
- *         then prdshm_last_error() names the mutex and, as far as this
- *         process can see, the holder thread and whether it is stopped);
+ *         conflict, and prdshm_last_error() names the first holder in the
+ *         way, as prdshm-lock does: "'r' is busy: held by agent-2 (pid 42,
+ *         phase build, EXCLUSIVE)"; or the partition mutex is held by a
+ *         stopped process, and then prdshm_last_error() names the mutex and,
+ *         as far as this process can see, the holder thread and whether it
+ *         is stopped);
  *         PRDSHM_ETIMEDOUT (the same for a timed request; if the request was
  *         already queued and the mutex stays held even PRDSHM_RECOVER_WAIT_MS
  *         past the deadline, the request stays queued until the next process

@@ -197,11 +197,18 @@ static void test_bad_mode(void)
 	CU_ASSERT_EQUAL(tc_load(&cfg, "shm_mode: 0o640\n", &d), 0);
 	CU_ASSERT_EQUAL(cfg.shm_mode, 0640);
 	prdshm_config_free(&cfg);
-	tc_expect_error("shm_mode: 644\n", 1, 11, "shm_mode: 0644 lets every user open the segment");
+	tc_expect_error("shm_mode: 0644\n", 1, 11, "shm_mode: 0644 lets every user open the segment");
+	/* Explicit octal only (issue 19): 777 is not read as 0777. */
+	tc_expect_error("shm_mode: 777\n", 1, 11,
+			"shm_mode: write the mode in octal with a leading 0, such as 0777, not '777'");
+	tc_expect_error("shm_mode: 600\n", 1, 11, "with a leading 0, such as 0600, not '600'");
+	CU_ASSERT_EQUAL(tc_load(&cfg, "shm_mode: \"0600\"\n", &d), 0);
+	CU_ASSERT_EQUAL(cfg.shm_mode, 0600);
+	prdshm_config_free(&cfg);
 	tc_expect_invalid("shm_mode: 0640\n", 1, 11,
 		       "shm_mode: 0640 lets the segment's group open it: name that group");
 	/* Writable by other users: never; by the group: only when named. */
-	tc_expect_error("shm_mode: 666\n", 1, 11, "shm_mode: 0666 lets every user write");
+	tc_expect_error("shm_mode: 0666\n", 1, 11, "shm_mode: 0666 lets every user write");
 	tc_expect_error("shm_group: root\nshm_mode: 0602\n", 2, 11, "lets every user write");
 	tc_expect_invalid("max_locks: 10\nshm_mode: 0660\n", 2, 11,
 		       "shm_mode: 0660 lets the segment's group write it: name that group in "

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -206,7 +207,32 @@ static void test_check_failure_has_message(void)
 	fx_destroy(&f);
 }
 
+/* A lock not obtained names its holder, as prdshm-lock does (issue 19). */
+static void test_busy_names_holder(void)
+{
+	struct fx f;
+	prdshm_session *other = NULL;
+	char want[128];
+
+	fx_create(&f);
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(f.seg, "agent-2", 0, &other), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(other, "out.txt", PRDSHM_EXCLUSIVE, PRDSHM_TRY, "write"), 0);
+	snprintf(want, sizeof(want), "held by agent-2 (pid %d, phase write, EXCLUSIVE)",
+		 (int)getpid());
+	CU_ASSERT_EQUAL(prdshm_lock(f.s, "out.txt", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "'out.txt' is busy: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), want));
+	CU_ASSERT_EQUAL(prdshm_lock(f.s, "out.txt", PRDSHM_EXCLUSIVE, 30, NULL), PRDSHM_ETIMEDOUT);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "timed out waiting for 'out.txt': "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), want));
+	if (strstr(prdshm_last_error(), want) == NULL)
+		fprintf(stderr, "\n  message \"%s\"\n", prdshm_last_error());
+	prdshm_session_close(other);
+	fx_destroy(&f);
+}
+
 const tu_test tu_tests[] = {
+	TU(test_busy_names_holder),
 	TU(test_lock_path_clears),
 	TU(test_failure_then_success),
 	TU(test_other_calls_clear),

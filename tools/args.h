@@ -41,6 +41,7 @@ struct lock_opts {
 	int conflict_code;
 	int close_fd;
 	int no_create;
+	int path; /* --path: RESOURCE is a file's path, made canonical */
 	const char *phase;
 	const char *shell_cmd; /* -c */
 	const char *resource;

@@ -62,15 +62,14 @@ int tool_fail(int err, const char *fmt, ...)
 {
 	/* Copy the detail first: formatting may not call the library, but the
 	 * message must not depend on that. */
-	char why[512];
+	char why[512], what[512];
 	va_list ap;
 
 	snprintf(why, sizeof(why), "%s",
 		 prdshm_last_error()[0] ? prdshm_last_error() : prdshm_strerror(err));
-	fprintf(stderr, "%s: ", tool_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, ": %s\n", why);
+	tool_err("%s: %s", what, why);
 	return tool_exit_code(err);
 }

@@ -21,6 +21,15 @@ void tool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** The same with a va_list. */
 void tool_verr(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
+/** "prdshm-<tool>: warning: <message>" on stderr, printed even with -q;
+ *  not an error: tool_last_error() does not change. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** "prdshm-<tool>: hint: <message>" on stderr after an error: what to do
+ *  next.  Suppressed by -q. */
+void tool_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** The message of the last tool_err() (without the tool's name), or "". */
+const char *tool_last_error(void);
+
 /** Informational output on stdout, suppressed by -q. */
 void tool_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -15,6 +15,7 @@
 struct actions {
 	json_t *list;
 	int print; /* print each action as it happens */
+	int absent; /* there was no segment */
 };
 
 static void usage(FILE *out)
@@ -35,7 +36,8 @@ static void usage(FILE *out)
 		"      --requeue           put the dead agents' phases back to QUEUED\n"
 		"      --unlink            remove the segment (refused while live agents use\n"
 		"                          it)\n"
-		"      --force             with --unlink: remove it even so\n"
+		"      --force             with --unlink: remove it even so (live agents then\n"
+		"                          keep locks that no longer exclude newcomers)\n"
 		"  -q, --quiet             print nothing but errors\n"
 		"  -v, --verbose           say more\n"
 		"  -h, --help              show this help and exit\n"
@@ -46,8 +48,10 @@ static void usage(FILE *out)
 		"or stuck inside the library); 2 --unlink refused: live agents use the\n"
 		"segment; 3 (--dry-run)\n"
 		"dead agents hold locks or phases; 4 corrupt and not repairable, or\n"
-		"incompatible; 65 invalid configuration; 66 no such segment; 77 permission\n"
-		"denied; 64 usage; 70 internal error.\n");
+		"incompatible; 65 invalid configuration (only when it may name another\n"
+		"segment: without --name); 77 permission denied; 64 usage; 70 internal\n"
+		"error.  No segment: 0, nothing to do.  A broken ./prdpar.yaml or\n"
+		"PRD_PARALLEL_* value is a warning here, never a reason to stop.\n");
 }
 
 static const tool_optdef cleanup_optdefs[] = {
@@ -213,7 +217,7 @@ static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
 	}
 	if (n > 0 && !o->force) {
 		tool_err("remove %s: refused: %zu live agent%s use%s it: %s (--force removes it "
-			 "anyway)",
+			 "anyway, and then their locks no longer exclude anyone who comes after)",
 			 name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", live);
 		return TOOL_EXIT_REFUSED;
 	}
@@ -231,7 +235,13 @@ static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
 	}
 	if (r)
 		return tool_fail(r, "remove %s", name);
-	action(a, "removed segment %s%s", name, n ? " (live agents keep their mapping)" : "");
+	action(a, "removed segment %s%s", name, n ? " while live agents used it" : "");
+	if (n > 0)
+		tool_warn("%s was removed while %zu live agent%s used it (%s): the agents go on in the "
+			  "removed segment, and whoever comes now gets a new, empty one, so the "
+			  "locks they hold no longer exclude anyone: the same lock can be taken "
+			  "twice.  Stop them, or let them finish",
+			  name, n, n == 1 ? "" : "s", live);
 	return TOOL_EXIT_OK;
 }
 
@@ -242,29 +252,54 @@ static int print_result(const struct cleanup_opts *o, const char *name, struct a
 	int healthy = rc == TOOL_EXIT_OK;
 
 	if (!o->json) {
-		if (!o->unlink && json_array_size(a->list) == 0)
+		/* Without a segment, no_segment() has said what there is to say. */
+		int verdict = !o->unlink && !a->absent;
+
+		if (verdict && json_array_size(a->list) == 0)
 			tool_info("%s: nothing to do", name);
-		if (!o->unlink && !o->dry_run)
+		if (verdict && !o->dry_run)
 			tool_info("%s: %s", name, healthy ? "healthy" : "NOT healthy");
 		json_decref(problems);
 		return rc;
 	}
 	for (size_t i = 0; after && i < after->n; i++)
 		json_array_append_new(problems, tool_json_str(after->v[i].message));
-	doc = json_pack("{s:o, s:b, s:O, s:b, s:o}", "segment", tool_json_str(name), "dry_run",
-			o->dry_run, "actions", a->list, "healthy", healthy, "problems", problems);
+	doc = json_pack("{s:o, s:b, s:b, s:O, s:b, s:o}", "segment", tool_json_str(name), "exists",
+			!a->absent, "dry_run", o->dry_run, "actions", a->list, "healthy", healthy,
+			"problems", problems);
 	if (tool_json_print(doc, stdout, 0) != 0 && rc == TOOL_EXIT_OK)
 		rc = TOOL_EXIT_INTERNAL;
 	json_decref(doc);
 	return rc;
 }
 
-static int run(const struct cleanup_opts *o, const prdshm_config *cfg, struct actions *a,
-	       tool_problems *after)
+/*
+ * No segment: nothing to recover, so success, which lets scripts write
+ * "prdshm-inspect --check || prdshm-cleanup" where no run ever started.
+ * Unless the configuration was not read and no --name says which segment
+ * is meant: then the configuration is at fault (65).
+ */
+static int no_segment(const struct cleanup_opts *o, const prdshm_config *cfg, int degraded,
+		      struct actions *a)
+{
+	if (tool_blame_config(&o->tc, cfg, degraded))
+		return TOOL_EXIT_CONFIG;
+	if (!o->json)
+		tool_info("no segment %s: nothing to %s", cfg->shm_name,
+			  o->unlink ? "remove" : "do");
+	a->absent = 1;
+	return TOOL_EXIT_OK;
+}
+
+static int run(const struct cleanup_opts *o, const prdshm_config *cfg, int degraded,
+	       struct actions *a, tool_problems *after)
 {
 	prdshm_seg *seg = NULL;
 	int r = prdshm_seg_open_cfg(cfg, &seg);
 	int rc;
+
+	if (r == PRDSHM_ENOENT)
+		return no_segment(o, cfg, degraded, a);
 
 	if (r == 0 && o->save_before) {
 		rc = save_before(seg, cfg->shm_name, o->save_before);
@@ -288,20 +323,25 @@ out:
 int main(int argc, char **argv)
 {
 	struct cleanup_opts o;
-	struct actions a = { NULL, 0 };
+	struct actions a = { NULL, 0, 0 };
 	tool_problems after;
 	prdshm_config cfg;
+	int degraded = 0;
 	int rc;
 
 	tool_init("prdshm-cleanup");
 	memset(&after, 0, sizeof(after));
 	prdshm_config_init(&cfg);
-	rc = tool_start(cleanup_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, NULL);
+	rc = tool_parse_done(cleanup_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
+		goto out;
+	/* Recovery must run whatever the configuration says (--name helps). */
+	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
+	if (rc)
 		goto out;
 	a.list = json_array();
 	a.print = !o.json && tool_verbosity >= 0;
-	rc = run(&o, &cfg, &a, &after);
+	rc = run(&o, &cfg, degraded, &a, &after);
 	/* Errors before any action (no segment, bad options) print no document. */
 	if (rc == TOOL_EXIT_OK || rc == TOOL_EXIT_DEAD || rc == TOOL_EXIT_CORRUPT ||
 	    rc == TOOL_EXIT_REFUSED)

@@ -2,8 +2,12 @@
  * prdshm-create: create the segment from the configuration and load the
  * plan of phases.  See docs/man/prdshm-create.1.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "args.h"
 
@@ -82,6 +86,40 @@ static int print_config(const prdshm_config *cfg)
 }
 
 /*
+ * Whether the object under @p name is no prdshm segment, not even one being
+ * created (a creator sizes it, then writes the magic last, so its bytes are
+ * zeros until then): some bytes that are not the magic.  @p what describes
+ * it ("17 bytes starting \"my data\"").
+ */
+static int foreign_object(const char *name, char *what, size_t size)
+{
+	static const char magic[8] = "PRDSHM01";
+	unsigned char head[16] = { 0 };
+	struct stat st;
+	ssize_t n = -1;
+	int fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	int zeros = 1;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (n <= 0 || memcmp(head, magic, n < 8 ? (size_t)n : 8) == 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++) {
+		zeros &= head[i] == 0;
+		if (head[i] < ' ' || head[i] > '~')
+			head[i] = '.';
+	}
+	if (zeros)
+		return 0;
+	snprintf(what, size, "%lld bytes starting \"%.*s\"", (long long)st.st_size, (int)n,
+		 (const char *)head);
+	return 1;
+}
+
+/*
  * --force: replace an existing segment only when no live agent is attached.
  * The library checks and removes under the session mutex, so no agent can
  * attach in between.  A segment we cannot read (not ours, another version,
@@ -98,8 +136,15 @@ static int replace_existing(const prdshm_config *cfg)
 	 * refuses another user's object). */
 	if (r == PRDSHM_ENOTSEG || r == PRDSHM_EVERSION || r == PRDSHM_ECORRUPT ||
 	    r == PRDSHM_EPERM) {
-		tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
-			 prdshm_last_error());
+		char what[160];
+
+		if (foreign_object(cfg->shm_name, what, sizeof(what)))
+			tool_err("replacing %s, which is not a usable segment: it is not a prdshm "
+				 "segment at all but %s: someone's data under a clashing name?",
+				 cfg->shm_name, what);
+		else
+			tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
+				 prdshm_last_error());
 		r = prdshm_seg_unlink(cfg->shm_name);
 	}
 	if (r == PRDSHM_EINUSE) {

@@ -24,7 +24,8 @@ static void usage(FILE *out)
 		"  -c, --config FILE   read FILE instead of ./prdpar.yaml\n"
 		"      --name NAME     segment name (default: PRD_PARALLEL_SHM_NAME, then\n"
 		"                      shm_name from the configuration, then /prdpar)\n"
-		"      --json          print one JSON document (docs/json-schema.md)\n"
+		"      --json          print one JSON document (docs/json-schema.md); on an\n"
+		"                      error, {\"error\": {\"exit\": N, \"message\": ...}}\n"
 		"      --check         check the invariants; the exit status says the result\n"
 		"      --watch         redraw every monitoring_update_interval seconds until\n"
 		"                      interrupted (with --json: one compact document per line)\n"
@@ -37,7 +38,9 @@ static void usage(FILE *out)
 		"Exit status: 0 success (with --check: healthy); 3 dead agents hold locks or\n"
 		"phases (--check); 4 segment corrupt or incompatible; 5 a stopped process\n"
 		"has held a lock longer than lock_timeout_seconds (--check, when nothing\n"
-		"worse is found); 65 invalid configuration; 66 no such segment;\n"
+		"worse is found); 65 invalid configuration (only without --name: a\n"
+		"broken ./prdpar.yaml or PRD_PARALLEL_* value is otherwise a warning);\n"
+		"66 no such segment;\n"
 		"77 permission denied; 64 usage; 70 internal error.\n");
 }
 
@@ -196,18 +199,40 @@ static int watch(prdshm_seg *seg, const struct inspect_opts *o, const char *name
 	return rc;
 }
 
+/* --json and no segment to show: scripts read stdout, so the error goes
+ * there too, as a document (docs/json-schema.md); stderr has it as well. */
+static void json_error(const char *name, int rc)
+{
+	json_t *doc = json_pack("{s:i, s:o, s:{s:i, s:o}}", "schema_version", 1, "name",
+				tool_json_str(name), "error", "exit", rc, "message",
+				tool_json_str(tool_last_error()));
+
+	tool_json_print(doc, stdout, 0);
+	json_decref(doc);
+}
+
 int main(int argc, char **argv)
 {
 	struct inspect_opts o;
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
+	int degraded = 0;
 	int rc;
 
 	tool_init("prdshm-inspect");
 	prdshm_config_init(&cfg);
-	rc = tool_start(inspect_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, &seg);
+	rc = tool_parse_done(inspect_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
 		goto out;
+	/* Diagnosis must run whatever the configuration says (--name helps). */
+	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
+	if (rc == 0)
+		rc = tool_open_lenient(&o.tc, &cfg, degraded, &seg);
+	if (rc) {
+		if (o.json)
+			json_error(o.tc.shm_name ? o.tc.shm_name : cfg.shm_name, rc);
+		goto out;
+	}
 	if (o.watch)
 		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);
 	else

@@ -16,6 +16,7 @@
  * did), so the lock is never left to a command that outlived it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -38,12 +39,17 @@ static void usage(FILE *out)
 		"  -x, --exclusive           take an exclusive lock (the default)\n"
 		"  -n, --nonblock            fail at once if the lock is taken (same as -w 0)\n"
 		"  -w, --timeout SECS        wait at most SECS seconds (fractions allowed;\n"
-		"                            default: lock_timeout_seconds)\n"
+		"                            default: lock_timeout_seconds); -w inf waits\n"
+		"                            forever, as flock(1) does without -w\n"
 		"  -E, --conflict-exit-code N  exit status on conflict or timeout (default 1)\n"
 		"  -o, --close               do not let the command inherit the lock: it is\n"
 		"                            freed as soon as prdshm-lock itself dies\n"
-		"  -c, --command CMD         run CMD with /bin/sh -c\n"
-		"      --phase ID            record phase ID with the lock\n"
+		"  -c, --command CMD         run CMD with /bin/sh -c (as in flock(1); the\n"
+		"                            other tools' -c is --config here)\n"
+		"      --path                RESOURCE is a file's path: lock its absolute,\n"
+		"                            canonical path, so out.txt, ./out.txt and\n"
+		"                            $PWD/out.txt are one lock\n"
+		"      --phase ID            record phase ID (at most 63 bytes) with the lock\n"
 		"      --name NAME           segment name (default: PRD_PARALLEL_SHM_NAME,\n"
 		"                            then shm_name from the configuration, /prdpar)\n"
 		"      --config FILE         read FILE instead of ./prdpar.yaml\n"
@@ -66,17 +72,42 @@ static void usage(FILE *out)
 		"be run / was not found.\n");
 }
 
+/* Seconds, or "inf" (also "infinity", "forever"): no limit, as flock(1)
+ * waits without -w. */
 static int parse_timeout(const tool_common *tc, const char *s, void *field)
 {
 	char *end;
 	double v;
 
+	if (strcmp(s, "forever") == 0) {
+		*(double *)field = INFINITY;
+		return 0;
+	}
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e9)
-		return tool_parse_error(tc, "invalid timeout '%s' (seconds, >= 0)", s);
+	if (end == s || *end || isnan(v) || v < 0)
+		return tool_parse_error(tc, "invalid timeout '%s' (seconds >= 0, fractions "
+					    "allowed, or inf to wait forever)", s);
+	if (isinf(v)) {
+		*(double *)field = INFINITY;
+		return 0;
+	}
+	if (errno || v > 1e9)
+		return tool_parse_error(tc, "timeout '%s' is too long (at most 1e9 seconds; "
+					    "-w inf waits forever)", s);
 	*(double *)field = v;
 	return 0;
+}
+
+/* A -c that names a YAML file: the other tools' -c, not a command. */
+static int looks_like_config(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (strpbrk(s, " \t;|&") != NULL)
+		return 0;
+	return (n > 5 && strcmp(s + n - 5, ".yaml") == 0) ||
+	       (n > 4 && strcmp(s + n - 4, ".yml") == 0);
 }
 
 static int parse_code(const tool_common *tc, const char *s, void *field)
@@ -132,8 +163,19 @@ static const tool_optdef lock_optdefs[] = {
 	TOOL_OPT_STR("command", 'c', struct lock_opts, shell_cmd),
 	TOOL_OPT_STR("phase", 0, struct lock_opts, phase),
 	TOOL_OPT_SET("no-create", 0, struct lock_opts, no_create, 1),
+	TOOL_OPT_SET("path", 0, struct lock_opts, path, 1),
 	{ 0 },
 };
+
+/* The other tools' "-c FILE" given to prdshm-lock, whose -c is flock(1)'s. */
+static int config_for_command(const struct lock_opts *o)
+{
+	if (o->shell_cmd && looks_like_config(o->shell_cmd))
+		return tool_parse_error(&o->tc, "-c is the command in prdshm-lock, as in flock(1), "
+					"and '%s' looks like a configuration file: give it with "
+					"--config", o->shell_cmd);
+	return 0;
+}
 
 int lock_parse(int argc, char **argv, struct lock_opts *o, int silent)
 {
@@ -147,6 +189,8 @@ int lock_parse(int argc, char **argv, struct lock_opts *o, int silent)
 	/* Options end at RESOURCE, so that the command's options stay its own;
 	 * -c is the command, as in flock(1). */
 	rc = tool_getopt(&o->tc, argc, argv, TOOL_OPTS_FIRST, lock_optdefs, o);
+	if (rc == 0)
+		rc = config_for_command(o);
 	if (rc)
 		return rc;
 	if (o->tc.argi >= argc)
@@ -157,7 +201,11 @@ int lock_parse(int argc, char **argv, struct lock_opts *o, int silent)
 		return rc;
 	if (o->phase && o->phase[0] == '\0')
 		return tool_parse_error(&o->tc, "--phase needs a phase id");
-	return 0;
+	/* Refused, not cut: a cut id would name another phase. */
+	if (o->phase && strlen(o->phase) > PRDSHM_ID_MAX)
+		return tool_parse_error(&o->tc, "--phase: '%.20s...' is longer than %d bytes",
+					o->phase, PRDSHM_ID_MAX);
+	return config_for_command(o);
 }
 
 static int64_t timeout_ms(const struct lock_opts *o, const prdshm_config *cfg)
@@ -167,6 +215,8 @@ static int64_t timeout_ms(const struct lock_opts *o, const prdshm_config *cfg)
 
 	if (o->nonblock || s <= 0)
 		return PRDSHM_TRY;
+	if (isinf(s))
+		return PRDSHM_WAIT_FOREVER;
 	/* Round up (without libm): -w 0.0001 still waits, it is not -n. */
 	ms = (int64_t)(s * 1000.0);
 	if ((double)ms < s * 1000.0)
@@ -204,17 +254,65 @@ static void report_conflict(prdshm_seg *seg, const struct lock_opts *o, int err)
 
 static int open_segment(const struct lock_opts *o, const prdshm_config *cfg, prdshm_seg **seg)
 {
+	prdshm_config locks_only = *cfg;
 	int created = 0;
 	int r;
 
 	if (o->no_create)
 		return tool_open_segment(cfg, seg);
-	r = prdshm_seg_open_or_create(cfg, seg, &created);
+	/* A segment made here holds locks only, never the plan: prdshm-run
+	 * recognises it and replaces it once unused, where a plan loaded here
+	 * would look like a run that crashed before it began.  The copy shares
+	 * the caller's strings; only the plan is left out. */
+	locks_only.phases = NULL;
+	locks_only.nphases = 0;
+	r = prdshm_seg_open_or_create(&locks_only, seg, &created);
 	if (r)
 		return tool_fail(r, "open segment %s", cfg->shm_name);
 	if (created)
 		tool_verbose("created segment %s", cfg->shm_name);
 	return TOOL_EXIT_OK;
+}
+
+/*
+ * --path: the absolute, canonical path of @p in in @p out (PATH_MAX bytes),
+ * so that out.txt, ./out.txt and its absolute path are one lock.  The file
+ * need not exist (a lock often guards its creation): then its directory is
+ * resolved, symbolic links included, and its name kept.
+ * @return 0, or the exit code after a message.
+ */
+static int canonical_path(const char *in, char *out)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(in, '/'), *base = slash ? slash + 1 : in;
+	size_t dlen = slash ? (size_t)(slash - in) : 0;
+
+	if (realpath(in, out) != NULL)
+		return 0;
+	if (errno != ENOENT || *base == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0 || dlen + 1 >= sizeof(dir))
+		goto fail;
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else if (slash == in) {
+		strcpy(dir, "/");
+	} else {
+		memcpy(dir, in, dlen);
+		dir[dlen] = '\0';
+	}
+	if (realpath(dir, out) == NULL)
+		goto fail;
+	if (strlen(out) + 1 + strlen(base) + 1 > PATH_MAX) {
+		errno = ENAMETOOLONG;
+		goto fail;
+	}
+	if (strcmp(out, "/") != 0)
+		strcat(out, "/");
+	strcat(out, base);
+	return 0;
+fail:
+	tool_err("--path %s: %s", in, strerror(errno));
+	return TOOL_EXIT_USAGE;
 }
 
 /* In the child: run the command with the dispositions prdshm-lock found
@@ -339,6 +437,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	static char path[PATH_MAX];
 	struct lock_opts o;
 	prdshm_config cfg;
 	prdshm_seg *seg = NULL;
@@ -352,6 +451,13 @@ int main(int argc, char **argv)
 	rc = rn_start(lock_parse(argc, argv, &o, 0), &o.tc, usage, &cfg);
 	if (rc != TOOL_CONTINUE)
 		goto out;
+	if (o.path) {
+		rc = canonical_path(o.resource, path);
+		if (rc)
+			goto out;
+		o.resource = path;
+		tool_verbose("resource %s", path);
+	}
 	rc = open_segment(&o, &cfg, &seg);
 	if (rc == 0)
 		rc = lock_and_run(&o, &cfg, seg, &die_of);

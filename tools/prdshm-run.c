@@ -64,6 +64,7 @@ static void usage(FILE *out)
 		"      --name NAME    segment name (default: shm_name of the configuration)\n"
 		"  -j, --jobs N       agents to start (default: max_parallel_agents)\n"
 		"      --attach       work on an existing segment instead of creating one\n"
+		"                     (refused, 2, for one without a plan: prdshm-lock's)\n"
 		"      --keep         keep the segment at the end (for prdshm-inspect)\n"
 		"      --plain        one line per event even on a terminal\n"
 		"      --log FILE     append the agents' output (commands included) to FILE\n"
@@ -76,7 +77,8 @@ static void usage(FILE *out)
 		"  -V, --version      show the version and exit\n"
 		"\n"
 		"Exit status: 0 every phase completed, 1 some did not, 129/130/143 stopped\n"
-		"by SIGHUP/SIGINT/SIGTERM (the segment is kept), 4 segment corrupt,\n"
+		"by SIGHUP/SIGINT/SIGTERM (the segment is kept), 2 --attach to a segment\n"
+		"without a plan, 4 segment corrupt,\n"
 		"64 usage, 65 configuration, 66 no such segment (--attach), 70 internal\n"
 		"error, 73 the segment exists (a crashed run? see prdshm-cleanup), 74 no\n"
 		"room in /dev/shm, 77 permission denied or segment not trusted.\n"
@@ -351,10 +353,48 @@ static int start_agents(struct run *r)
 /* ------------------------------------------------------------------------ */
 /* Setting up                                                               */
 
+/*
+ * The segment exists: if it holds no plan (prdshm-lock made it, it never
+ * holds one) and nobody uses it, it is only a lock table left behind: put
+ * the run's segment in its place.  @return 0 if replaced, else the error of
+ * prdshm_seg_create() (PRDSHM_EEXIST to keep the crashed-run message).
+ */
+static int replace_planless(struct run *r)
+{
+	prdshm_snapshot *snap = NULL;
+	prdshm_seg *old = NULL;
+	char live[512];
+	size_t nphases = 1, nlive = 0;
+
+	if (prdshm_seg_open_cfg(&r->cfg, &old) == 0 && prdshm_snapshot_take(old, 0, &snap) == 0) {
+		nphases = snap->nphases;
+		nlive = tool_live_agents(snap, live, sizeof(live));
+	}
+	prdshm_snapshot_free(snap);
+	prdshm_seg_close(old);
+	if (nphases > 0)
+		return PRDSHM_EEXIST;
+	if (nlive > 0) {
+		tool_err("segment %s holds locks only (made by prdshm-lock) and is in use by %s: "
+			 "wait for them to finish, or set another shm_name for the run",
+			 r->cfg.shm_name, live);
+		return TOOL_EXIT_EXISTS;
+	}
+	/* Removed only if still unused, under the session mutex. */
+	if (prdshm_seg_unlink_unused_cfg(&r->cfg) != 0)
+		return PRDSHM_EEXIST;
+	tool_verbose("replaced segment %s, which held locks only", r->cfg.shm_name);
+	return prdshm_seg_create(&r->cfg, &r->seg);
+}
+
 static int create_segment(struct run *r)
 {
 	int err = prdshm_seg_create(&r->cfg, &r->seg);
 
+	if (err == PRDSHM_EEXIST)
+		err = replace_planless(r);
+	if (err == TOOL_EXIT_EXISTS)
+		return err;
 	if (err == PRDSHM_EEXIST) {
 		tool_err("segment %s already exists: left by a run that crashed or was "
 			 "interrupted, or in use",
@@ -370,6 +410,18 @@ static int create_segment(struct run *r)
 	return 0;
 }
 
+/* Whether the segment holds phases: 0 only when sure it holds none. */
+static int has_plan(struct run *r)
+{
+	prdshm_snapshot *snap = NULL;
+	int yes = 1;
+
+	if (prdshm_snapshot_take(r->seg, 0, &snap) == 0)
+		yes = snap->nphases > 0;
+	prdshm_snapshot_free(snap);
+	return yes;
+}
+
 static int open_segment(struct run *r)
 {
 	int err = r->opt.attach ? tool_open_segment(&r->cfg, &r->seg) : create_segment(r);
@@ -379,6 +431,12 @@ static int open_segment(struct run *r)
 	err = tool_seg_info(r->seg, r->cfg.shm_name, &r->info);
 	if (err)
 		return err;
+	if (r->opt.attach && !has_plan(r)) {
+		tool_err("segment %s holds no plan (prdshm-lock made it for its locks): "
+			 "run 'prdshm-run' without --attach, which replaces it",
+			 r->info.shm_name);
+		return TOOL_EXIT_REFUSED;
+	}
 	if (r->info.needs_recovery) {
 		tool_err("segment %s needs recovery: run 'prdshm-cleanup --name %s' first",
 			 r->info.shm_name, r->info.shm_name);

@@ -19,6 +19,31 @@
  */
 int tool_load_config(const tool_common *tc, prdshm_config *cfg);
 
+/**
+ * tool_load_config() for the tools that diagnose and recover (prdshm-inspect,
+ * prdshm-cleanup), which a broken configuration must not stop: what cannot
+ * be read (the file, a PRD_PARALLEL_* value, the whole when it does not
+ * validate) is reported as a warning and left out, the rest applied, and
+ * @p degraded set to 1.  Only a bad --name fails (TOOL_EXIT_CONFIG).
+ */
+int tool_load_config_lenient(const tool_common *tc, prdshm_config *cfg, int *degraded);
+
+/**
+ * No segment after tool_load_config_lenient(): when the configuration was
+ * @p degraded and no --name was given, the configuration may name another
+ * segment, so it is the likelier fault: say so, return TOOL_EXIT_CONFIG.
+ * @return TOOL_EXIT_OK otherwise (nothing printed).
+ */
+int tool_blame_config(const tool_common *tc, const prdshm_config *cfg, int degraded);
+
+/**
+ * tool_open_segment() after tool_load_config_lenient(): when the
+ * configuration was @p degraded and names no existing segment (no --name),
+ * the configuration is the likelier fault: TOOL_EXIT_CONFIG.
+ */
+int tool_open_lenient(const tool_common *tc, const prdshm_config *cfg, int degraded,
+		      prdshm_seg **seg);
+
 /** Attach to cfg->shm_name; on error print it and return its exit code. */
 int tool_open_segment(const prdshm_config *cfg, prdshm_seg **seg);
 

@@ -134,7 +134,10 @@ static int parse_sched(const struct key_def *k, const struct setting *s, struct 
 	return 0;
 }
 
-/* Octal like chmod(1): "0600", "600" or YAML 1.2's "0o600". */
+/* Explicit octal only: "0600" or YAML 1.2's "0o600".  Not chmod(1)'s
+ * "600": YAML 1.2 reads 777 as a decimal number, YAML 1.1 0777 as octal,
+ * so a mode without its leading 0 means different things to different
+ * readers of the same file. */
 static int parse_mode(const struct key_def *k, const struct setting *s, struct kval *v,
 		      prdshm_diag *diag)
 {
@@ -146,6 +149,12 @@ static int parse_mode(const struct key_def *k, const struct setting *s, struct k
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG,
 					 "%s: expected an octal mode such as 0600, got '%.64s'",
 					 k->name, s->text);
+	if (s->text[0] != '0')
+		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG,
+					 "%s: write the mode in octal with a leading 0, such as "
+					 "0%.12s, not '%.64s' (a number without it is decimal "
+					 "in YAML 1.2)",
+					 k->name, s->text, s->text);
 	/* Twelve octal digits cannot overflow a long; more is out of range anyway. */
 	if (strlen(p) > 12)
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG,

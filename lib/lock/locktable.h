@@ -34,6 +34,12 @@ uint32_t prdshm__part_sweep_dead(struct prdshm_seg *seg, uint32_t p,
 
 /* Copy a record out for inspection (query.c; used by lib/ops/snapshot.c). */
 void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, prdshm_holder *h);
+/* ": held by agent-2 (pid 42, phase write, EXCLUSIVE)": the first holder of
+ * slot @p si that keeps record @p ri from its grant, in @p buf ("" if none),
+ * for the message of a try or a wait that gave up (what prdshm-lock says).
+ * Call holding partition @p p's mutex. */
+void prdshm__describe_holder(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri,
+			     char *buf, size_t size);
 
 /* The lock table's entry points: the contracts of prdshm__shm_lock(),
  * prdshm__shm_unlock() ... in prdshm.h; lib/api/ checks the handle and

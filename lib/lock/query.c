@@ -3,6 +3,7 @@
  * the copy of a lock record into a prdshm_holder that it and the
  * whole-segment snapshot (lib/ops/snapshot.c) hand out.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/abi.h"
@@ -38,6 +39,28 @@ void prdshm__copy_record(struct prdshm_seg *seg, const struct prdshm__rec *r, pr
 	/* Atomic: a holder taking its record back writes it without the
 	 * mutex. */
 	h->since_ns = __atomic_load_n(&r->since_ns, __ATOMIC_RELAXED);
+}
+
+void prdshm__describe_holder(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri,
+			     char *buf, size_t size)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t n = prdshm__locks(seg)->recs_per_part;
+	uint32_t i = prdshm__part_slots(prdshm__locks(seg), p)[si].head;
+	prdshm_holder h;
+
+	buf[0] = '\0';
+	for (uint32_t k = 0; i < n && k < n; k++, i = recs[i].next) {
+		if (i == ri || !holds(prdshm__rec_state(&recs[i])) ||
+		    !prdshm__modes_conflict(recs[i].mode, recs[ri].mode))
+			continue;
+		prdshm__copy_record(seg, &recs[i], &h);
+		snprintf(buf, size, ": held by %s (pid %d%s%s, %s%s)", h.agent_id, (int)h.pid,
+			 h.phase_id[0] ? ", phase " : "", h.phase_id,
+			 h.mode == PRDSHM_EXCLUSIVE ? "EXCLUSIVE" : "SHARED",
+			 h.alive ? "" : ", dead");
+		return;
+	}
 }
 
 /*

@@ -186,19 +186,22 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
 			  int err)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
+	char by[160];
 
+	/* Named before the record goes, as prdshm-lock names it. */
+	prdshm__describe_holder(seg, q->p, q->si, q->ri, by, sizeof(by));
 	woke |= prdshm__withdraw(seg, q->p, q->si, q->ri, notify);
 	part_unlock(seg, q->p);
 	if (woke)
 		wake_after(sl);
 	if (err == PRDSHM_EBUSY)
-		return prdshm__fail(err, "'%.*s' is busy", (int)(q->len > 64 ? 64 : q->len),
-				    q->name);
+		return prdshm__fail(err, "'%.*s' is busy%s", (int)(q->len > 64 ? 64 : q->len),
+				    q->name, by);
 	if (err == PRDSHM_EINTR)
 		return prdshm__fail(err, "interrupted by a signal while waiting for '%.*s'",
 				    (int)(q->len > 64 ? 64 : q->len), q->name);
-	return prdshm__fail(err, "timed out waiting for '%.*s'",
-			    (int)(q->len > 64 ? 64 : q->len), q->name);
+	return prdshm__fail(err, "timed out waiting for '%.*s'%s",
+			    (int)(q->len > 64 ? 64 : q->len), q->name, by);
 }
 
 /*
