@@ -97,7 +97,14 @@ static void test_uncontended_grants_counted(void)
 	CU_ASSERT_EQUAL(total.acquisitions, 1001);
 	CU_ASSERT_EQUAL(total.contended, 0);
 	CU_ASSERT_EQUAL(total.timeouts, 0);
+	/* Take-backs of a record that its session's close collects. */
+	for (int i = 0; i < 10; i++) {
+		CU_ASSERT_EQUAL(prdshm_lock(s, "q", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+		CU_ASSERT_EQUAL(prdshm_unlock(s, "q"), 0);
+	}
 	prdshm_session_close(s);
+	CU_ASSERT_EQUAL(metrics("q", &total, &r), 0);
+	CU_ASSERT_EQUAL(total.acquisitions, 1011);
 	teardown();
 }
 
