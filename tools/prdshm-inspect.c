@@ -152,8 +152,11 @@ static void show_metrics(prdshm_seg *seg, const struct inspect_opts *o, json_t *
 {
 	tool_metrics m;
 
-	if (tool_metrics_take(seg, o->nolock ? PRDSHM_SNAP_NOLOCK : 0, &m) != 0)
+	if (tool_metrics_take(seg, o->nolock ? PRDSHM_SNAP_NOLOCK : 0, &m) != 0) {
+		if (doc)
+			json_object_set_new(doc, "metrics", json_null());
 		return;
+	}
 	if (doc) {
 		json_object_set_new(doc, "metrics", tool_json_metrics(&m));
 		tool_metrics_free(&m);
