@@ -18,7 +18,8 @@
  *     atomic adds, so that the totals never go down while the segment
  *     lives.
  * Statistics only: a race with a concurrent take-back of the same hold
- * by another thread of the session may lose one count, and a repair
+ * by another thread of the session may be lost or counted on the
+ * record's next use, and a repair
  * after a crash drops the figures of the slots and records it drops.
  */
 #ifndef PRDSHM_INTERNAL_LOCK_METRICS_H

@@ -115,4 +115,36 @@ t_rc 0 "inspect --metrics after" "$BIN/prdshm-inspect" --name "$SHM" --metrics
 t_grep "$TMP/out" '^prdshm_lock_contended_total\{segment="[^"]*"\} 3$' "totals kept"
 grep -q '^prdshm_resource_acquisitions_total{' "$TMP/out" &&
 	not_ok "the resource is still listed" || ok "the resource left the list"
+# The phases' run times: one phase that runs at least 0.3 s.
+shm_name
+cat >"$TMP/plan.yaml" <<EOF2
+wave_delay_seconds: 0
+phases:
+  - id: slow
+    outputs: [slow-out]
+    command: sleep 0.3
+  - id: never
+    dependencies: [slow]
+    command: "false"
+EOF2
+t_rc 0 "create with a plan" "$BIN/prdshm-create" -q -c "$TMP/plan.yaml" --name "$SHM"
+t_rc 1 "an agent runs the phases" "$BIN/prdshm-agent" -q -c "$TMP/plan.yaml" --name "$SHM"
+t_rc 0 "inspect --metrics with phases" "$BIN/prdshm-inspect" --name "$SHM" --metrics
+if $PY -c '
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+runs = {}
+for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in fam.samples:
+        if s.name == "prdshm_phase_run_seconds":
+            assert fam.type == "gauge", fam.type
+            runs[(s.labels["phase"], s.labels["status"])] = s.value
+assert runs[("slow", "COMPLETED")] >= 0.3, runs
+assert ("never", "FAILED") in runs, runs
+' "$TMP/out" 2>"$TMP/py.out"; then
+	ok "--metrics: the phases' run times"
+else
+	not_ok "--metrics phases: $(tail -1 "$TMP/py.out")"
+	sed 's/^/#   /' "$TMP/out" | grep phase
+fi
 cli_done
