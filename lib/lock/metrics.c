@@ -16,6 +16,9 @@
  * a snapshot does (lib/ops/snapshot.c). */
 #define STATS_LOCK_MS 200
 
+_Static_assert(PRDSHM__WAIT_BUCKETS == PRDSHM_WAIT_BUCKETS,
+	       "the segment's wait buckets are the public ones");
+
 /* Add the figures of @p from to @p to, the longest wait the longer. */
 static void stats_add(prdshm_lock_metrics *to, const struct prdshm__lock_stats *from)
 {
@@ -67,6 +70,20 @@ static void slot_stats(struct prdshm_seg *seg, uint32_t p, uint32_t si, prdshm_l
 	}
 }
 
+/* Add a resource's figures @p st to the totals @p total. */
+static void total_add(prdshm_lock_metrics *total, const prdshm_lock_metrics *st)
+{
+	total->acquisitions += st->acquisitions;
+	total->contended += st->contended;
+	total->timeouts += st->timeouts;
+	total->deadlocks += st->deadlocks;
+	total->wait_ns += st->wait_ns;
+	if (st->wait_max_ns > total->wait_max_ns)
+		total->wait_max_ns = st->wait_max_ns;
+	for (uint32_t b = 0; b < PRDSHM_WAIT_BUCKETS; b++)
+		total->wait_buckets[b] += st->wait_buckets[b];
+}
+
 /* Copy @p st out to element @p k of the caller's array, whose stride is
  * out[0].struct_size (see "ABI" in prdshm.h). */
 static void stats_out(const prdshm_lock_metrics *st, prdshm_lock_metrics *out, size_t k)
@@ -94,15 +111,7 @@ static void part_stats(struct prdshm_seg *seg, uint32_t p, prdshm_lock_metrics *
 		if (slots[si].name_len == 0 || slots[si].name_len > PRDSHM_NAME_MAX)
 			continue;
 		slot_stats(seg, p, si, &st);
-		total->acquisitions += st.acquisitions;
-		total->contended += st.contended;
-		total->timeouts += st.timeouts;
-		total->deadlocks += st.deadlocks;
-		total->wait_ns += st.wait_ns;
-		if (st.wait_max_ns > total->wait_max_ns)
-			total->wait_max_ns = st.wait_max_ns;
-		for (uint32_t b = 0; b < PRDSHM__WAIT_BUCKETS; b++)
-			total->wait_buckets[b] += st.wait_buckets[b];
+		total_add(total, &st);
 		if (*n < cap)
 			stats_out(&st, out, *n);
 		(*n)++;
