@@ -115,11 +115,12 @@ $(DEPS_STAMP):
 
 # The Python binding's Debian packages, for /usr/bin/python3 (a python3
 # earlier on PATH, pyenv's say, would not see them).  filelock is only for
-# the benchmark's comparison, setuptools for `pip install ./python`.
+# the benchmark's comparison, setuptools for `pip install ./python`,
+# prometheus_client for make check's parse of prdshm-inspect --metrics.
 PYTHON ?= /usr/bin/python3
 PY_DEPS_STAMP := $(BUILD)/.py-deps-ok
 PY_PKGS := cffi:python3-cffi pytest:python3-pytest filelock:python3-filelock \
-           setuptools:python3-setuptools
+           setuptools:python3-setuptools prometheus_client:python3-prometheus-client
 python-deps: $(PY_DEPS_STAMP)
 $(PY_DEPS_STAMP):
 	$(Q)mkdir -p $(BUILD)

@@ -830,6 +830,65 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n);
 
 /**
+ * Buckets of the wait-time histogram of prdshm_lock_metrics: bucket i counts
+ * the waits of at most 10^i microseconds (1 us, 10 us ... 1 s), the last
+ * one the longer waits.  Not cumulative (Prometheus's buckets are: add
+ * them up).
+ */
+#define PRDSHM_WAIT_BUCKETS 8
+
+/**
+ * What the lock requests on a resource, or on the whole segment, came to,
+ * copied out by prdshm_lock_metrics_get().  Declare an array as
+ * prdshm_lock_metrics st[N] = { PRDSHM_LOCK_METRICS_INIT } (see "ABI" at the
+ * top).  Counters only grow while the segment exists, except a resource's:
+ * they start at 0 when the resource enters the lock table (someone locks
+ * it while nobody holds or waits for it) and their figures move into the
+ * totals when it leaves, as a Prometheus counter that resets.
+ */
+typedef struct prdshm_lock_metrics {
+	uint32_t struct_size; /* sizeof(prdshm_lock_metrics), set by the caller */
+	char resource[PRDSHM_NAME_MAX + 1]; /* "" for the totals */
+	uint32_t resource_len;  /* the name may hold any byte but NUL */
+	/* Grants: prdshm_lock() (each resource of prdshm_lock_many()) and
+	 * prdshm_upgrade(), a thread's take-back of its own release included. */
+	uint64_t acquisitions;
+	/* Grants that had to wait (slept at least once): the sum of
+	 * wait_buckets. */
+	uint64_t contended;
+	uint64_t timeouts;      /* requests that gave up at their deadline */
+	uint64_t deadlocks;     /* requests refused with PRDSHM_EDEADLK */
+	uint64_t wait_ns;       /* total wait of the contended grants */
+	uint64_t wait_max_ns;   /* the longest of those waits */
+	uint64_t wait_buckets[PRDSHM_WAIT_BUCKETS]; /* contended grants by wait */
+	uint64_t reserved_[4];  /* new fields are taken from here */
+} prdshm_lock_metrics;
+#define PRDSHM_LOCK_METRICS_INIT { .struct_size = sizeof(prdshm_lock_metrics) }
+#define PRDSHM_LOCK_METRICS_SIZE_1_1 PRDSHM__END_OF(prdshm_lock_metrics, wait_buckets)
+
+/**
+ * The lock metrics of the segment: its totals, and those of each resource
+ * now in the lock table (held, waited for, or released but not collected
+ * yet), in no particular order.  Counted in the segment by every process
+ * (docs/design.md, "Metrics"): timeouts and deadlocks where the request
+ * gives up, waits where they end; a crash inside a critical section may
+ * lose the figures of what the repair drops.  Takes each partition mutex
+ * with a short timeout, as prdshm_snapshot_take() does, and reads a
+ * partition without it when it cannot be had in time, or with @p flags
+ * PRDSHM_SNAP_NOLOCK (figures may then be torn).  Never blocks for long.
+ * @param total (may be NULL) the whole segment's figures: those of the
+ *        resources that left the table and of those in it.
+ * @param out array of @p cap entries of out[0].struct_size bytes each (may
+ *        be NULL when @p cap is 0); every entry written gets that
+ *        struct_size.  @param n number of resources (may exceed cap; may
+ *        change between two calls).
+ * @return 0, or PRDSHM_EINVAL (NULL @p seg or @p n, NULL @p out with
+ *         @p cap > 0, a struct_size below PRDSHM_LOCK_METRICS_SIZE_1_1).
+ */
+int prdshm_lock_metrics_get(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+		      prdshm_lock_metrics *out, size_t cap, size_t *n);
+
+/**
  * The longest prdshm_reap(), prdshm_recover() and prdshm_seg_unlink_unused()
  * wait, in all, for the segment's mutexes.  Their holders keep them for
  * microseconds; one held longer belongs to a process that is alive but

@@ -89,6 +89,22 @@ typedef struct prdshm_holder {
 } prdshm_holder;
 int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 		      prdshm_holder *out, size_t cap, size_t *n);
+#define PRDSHM_WAIT_BUCKETS ...
+typedef struct prdshm_lock_metrics {
+	uint32_t struct_size;
+	char resource[...];
+	uint32_t resource_len;
+	uint64_t acquisitions;
+	uint64_t contended;
+	uint64_t timeouts;
+	uint64_t deadlocks;
+	uint64_t wait_ns;
+	uint64_t wait_max_ns;
+	uint64_t wait_buckets[...];
+	...;
+} prdshm_lock_metrics;
+int prdshm_lock_metrics_get(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+			    prdshm_lock_metrics *out, size_t cap, size_t *n);
 int prdshm_reap(prdshm_seg *seg, int requeue,
 		void (*report)(void *ctx, const char *line), void *ctx, size_t *nreaped);
 

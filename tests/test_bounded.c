@@ -351,6 +351,16 @@ static int stranded_waiter(void *arg)
 	return 0;
 }
 
+/* The segment's count of timed-out requests (prdshm_lock_metrics_get()). */
+static uint64_t timeouts_total(prdshm_seg *seg)
+{
+	prdshm_lock_metrics total = PRDSHM_LOCK_METRICS_INIT;
+	size_t n;
+
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, &total, NULL, 0, &n), 0);
+	return total.timeouts;
+}
+
 static void test_queued_request_bounded_on_stopped_partition_holder(void)
 {
 	struct fx f;
@@ -361,6 +371,9 @@ static void test_queued_request_bounded_on_stopped_partition_holder(void)
 	caller_go(&f.c);
 	CU_ASSERT_EQUAL_FATAL(tu_await(f.c.ready[0], TU_HUNG_MS), 's');
 	TU_KILL_CHILD(f.c.holder, TU_HUNG_MS);
+	/* Its timeout counts, in the partition's total: the waiter could
+	 * not have the mutex back to count it on the resource. */
+	CU_ASSERT_EQUAL(timeouts_total(f.seg), 1);
 	/* The waiter's session is alive, its record still queued ahead of
 	 * everyone: the next waiter withdraws it once it expired, and gets
 	 * the resource its owner lets go. */

@@ -168,9 +168,19 @@ static void assert_document(json_t *doc)
 {
 	static const char *const arrays[] = { "agents", "locks", "phases", "waves", "problems" };
 	json_t *s = json_object_get(doc, "segment");
+	json_t *m = json_object_get(doc, "metrics");
 
 	CU_ASSERT_FATAL(json_is_object(doc));
-	CU_ASSERT_EQUAL(json_object_size(doc), 6);
+	/* prdshm-inspect adds the metrics; prdshm-cleanup's evidence has the
+	 * snapshot alone. */
+	CU_ASSERT_EQUAL(json_object_size(doc), m ? 7 : 6);
+	if (m) {
+		CU_ASSERT(json_is_array(json_object_get(m, "resources")));
+		CU_ASSERT(json_is_integer(json_object_get(json_object_get(m, "locks"),
+							   "acquisitions")));
+		CU_ASSERT_EQUAL(json_array_size(json_object_get(m, "wait_bucket_le_seconds")),
+				PRDSHM_WAIT_BUCKETS);
+	}
 	CU_ASSERT_FATAL(json_is_object(s));
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
 		CU_ASSERT(json_is_array(json_object_get(doc, arrays[i])));
@@ -360,6 +370,7 @@ static void test_inspect_json_schema(void)
 	doc = run_json(&rc, "inspect", "--json");
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+	CU_ASSERT(json_is_object(json_object_get(doc, "metrics")));
 	assert_document(doc);
 	assert_held_lock(json_object_get(doc, "locks"), "victim", victim, 1);
 	assert_waiter(json_object_get(doc, "locks"), waiter);

@@ -23,7 +23,7 @@ struct create_opts {
 
 struct inspect_opts {
 	tool_common tc;
-	int json, check, watch, nolock;
+	int json, check, watch, nolock, metrics;
 	unsigned show; /* TOOL_SHOW_... */
 };
 

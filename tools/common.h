@@ -16,6 +16,8 @@
  *               agents, phase counts)
  *   fmt.h       times, durations, process states, untrusted bytes as text
  *   json_out.h  the JSON documents (jansson)
+ *   metrics_out.h  the lock metrics for Prometheus, as JSON, the hottest
+ *               resources
  *   tables.h    the human tables
  *
  * The code that waits and runs commands (prdshm-agent, -lock, -run) is in
@@ -28,6 +30,7 @@
 #include "fmt.h"
 #include "json_out.h"
 #include "messages.h"
+#include "metrics_out.h"
 #include "options.h"
 #include "problems.h"
 #include "segopen.h"

@@ -27,8 +27,11 @@ static void usage(FILE *out)
 		"      --json          print one JSON document (docs/json-schema.md); on an\n"
 		"                      error, {\"error\": {\"exit\": N, \"message\": ...}}\n"
 		"      --check         check the invariants; the exit status says the result\n"
+		"      --metrics       print the lock metrics and the phases' run times in\n"
+		"                      the Prometheus text format\n"
 		"      --watch         redraw every monitoring_update_interval seconds until\n"
-		"                      interrupted (with --json: one compact document per line)\n"
+		"                      interrupted (with --json: one compact document per line),\n"
+		"                      with the hottest resources since the last refresh\n"
 		"      --no-lock       read without taking any mutex\n"
 		"  -q, --quiet         with --check: print nothing, only the exit status\n"
 		"  -v, --verbose       say more\n"
@@ -70,6 +73,7 @@ static const tool_optdef inspect_optdefs[] = {
 	TOOL_OPT_SET("check", 0, struct inspect_opts, check, 1),
 	TOOL_OPT_SET("watch", 0, struct inspect_opts, watch, 1),
 	TOOL_OPT_SET("no-lock", 0, struct inspect_opts, nolock, 1),
+	TOOL_OPT_SET("metrics", 0, struct inspect_opts, metrics, 1),
 	{ 0 },
 };
 
@@ -90,6 +94,8 @@ int inspect_parse(int argc, char **argv, struct inspect_opts *o, int silent)
 		return TOOL_EXIT_USAGE;
 	if (o->watch && o->check)
 		return tool_parse_error(&o->tc, "--watch and --check exclude each other");
+	if (o->metrics && (o->watch || o->check || o->json))
+		return tool_parse_error(&o->tc, "--metrics excludes --watch, --check and --json");
 	return 0;
 }
 
@@ -108,6 +114,61 @@ static void print_check(const char *name, const tool_problems *pb)
 		printf("%s: dead agents hold locks or phases: run prdshm-cleanup\n", name);
 	else
 		printf("%s: %s: run prdshm-cleanup\n", name, prdshm_strerror(pb->result));
+}
+
+/* --metrics: the lock metrics and the phases' run times for Prometheus.
+ * @return the exit status. */
+static int print_metrics(prdshm_seg *seg, const struct inspect_opts *o, const char *name)
+{
+	unsigned flags = o->nolock ? PRDSHM_SNAP_NOLOCK : 0;
+	prdshm_snapshot *snap = NULL;
+	tool_metrics m;
+	int rc = TOOL_EXIT_OK;
+	int r;
+
+	r = tool_metrics_take(seg, flags, &m);
+	if (r)
+		return tool_fail(r, "metrics of %s", name);
+	r = prdshm_snapshot_take(seg, flags, &snap);
+	if (r) {
+		rc = tool_fail(r, "inspect %s", name);
+		goto out;
+	}
+	if (tool_metrics_print(stdout, &m, snap, name) != 0) {
+		tool_err("cannot write the metrics");
+		rc = TOOL_EXIT_INTERNAL;
+	}
+out:
+	prdshm_snapshot_free(snap);
+	tool_metrics_free(&m);
+	return rc;
+}
+
+/* The metrics of the previous refresh of --watch, for the hottest
+ * resources since then. */
+static tool_metrics watched;
+static int watched_ok;
+
+/* The inspection document's "metrics" object; in --watch, the table of
+ * the hottest resources.  A failure to read them costs only them. */
+static void show_metrics(prdshm_seg *seg, const struct inspect_opts *o, json_t *doc)
+{
+	tool_metrics m;
+
+	if (tool_metrics_take(seg, o->nolock ? PRDSHM_SNAP_NOLOCK : 0, &m) != 0) {
+		if (doc)
+			json_object_set_new(doc, "metrics", json_null());
+		return;
+	}
+	if (doc) {
+		json_object_set_new(doc, "metrics", tool_json_metrics(&m));
+		tool_metrics_free(&m);
+		return;
+	}
+	tool_print_hottest(stdout, &m, watched_ok ? &watched : NULL);
+	tool_metrics_free(&watched);
+	watched = m;
+	watched_ok = 1;
 }
 
 /* One inspection: snapshot, check, print.  @return the exit status. */
@@ -138,6 +199,7 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 	}
 	if (o->json) {
 		doc = tool_json_snapshot(snap, &pb);
+		show_metrics(seg, o, doc);
 		if (tool_json_print(doc, stdout, o->watch) != 0) {
 			tool_err("cannot write the JSON document");
 			rc = TOOL_EXIT_INTERNAL;
@@ -145,6 +207,8 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 		json_decref(doc);
 	} else {
 		tool_print_snapshot(stdout, snap, &pb, o->show);
+		if (o->watch)
+			show_metrics(seg, o, NULL);
 		fflush(stdout);
 	}
 	if (rc)
@@ -233,7 +297,9 @@ int main(int argc, char **argv)
 			json_error(o.tc.shm_name ? o.tc.shm_name : cfg.shm_name, rc);
 		goto out;
 	}
-	if (o.watch)
+	if (o.metrics)
+		rc = print_metrics(seg, &o, cfg.shm_name);
+	else if (o.watch)
 		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);
 	else
 		rc = inspect_once(seg, &o, cfg.shm_name);

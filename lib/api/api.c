@@ -254,6 +254,16 @@ int prdshm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 	return prdshm__backend_of_seg(seg)->lock_query(seg, resource, mode, out, cap, n);
 }
 
+int prdshm_lock_metrics_get(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+		      prdshm_lock_metrics *out, size_t cap, size_t *n)
+{
+	if (seg == NULL) {
+		prdshm__call_begin();
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_lock_metrics_get: NULL argument");
+	}
+	return prdshm__backend_of_seg(seg)->lock_metrics(seg, flags, total, out, cap, n);
+}
+
 /* ---- Phases and agents ------------------------------------------------- */
 
 /* A NULL session, for the plan's calls (their message since 1.0). */

@@ -51,6 +51,8 @@ struct prdshm__backend {
 	int (*downgrade)(prdshm_session *s, const char *resource);
 	int (*lock_query)(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 			  prdshm_holder *out, size_t cap, size_t *n);
+	int (*lock_metrics)(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+			  prdshm_lock_metrics *out, size_t cap, size_t *n);
 
 	/* Phases and agents. */
 	int (*phase_claim)(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);

@@ -29,6 +29,7 @@ const struct prdshm__backend prdshm__shm_backend = {
 	.upgrade = prdshm__shm_upgrade,
 	.downgrade = prdshm__shm_downgrade,
 	.lock_query = prdshm__shm_lock_query,
+	.lock_metrics = prdshm__shm_lock_metrics,
 	.phase_claim = prdshm__shm_phase_claim_timed,
 	.phase_wait = prdshm__shm_phase_wait,
 	.phase_complete = prdshm__shm_phase_complete,

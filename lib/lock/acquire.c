@@ -73,6 +73,9 @@ static uint32_t slot_alloc(struct prdshm_seg *seg, uint32_t p, const char *name,
 	sl->hash = hash;
 	sl->head = PRDSHM__NIL;
 	sl->nshared = sl->nexcl = 0;
+	/* A new resource: its metrics start from nothing (a repair may have
+	 * freed the slot without retiring them). */
+	memset(&sl->stats, 0, sizeof(sl->stats));
 	/* Atomic: a releaser may still read it on the slot's previous use. */
 	__atomic_store_n(&sl->nwaiting, 0, __ATOMIC_RELAXED);
 	PRDSHM__CRASH_POINT("slot_alloc");
@@ -129,6 +132,7 @@ static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t se
 	/* Display only ("held for 3 s"): the coarse clock is enough. */
 	__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
 	r->expires_ns = expiry(q);
+	__atomic_store_n(&r->takes, 0, __ATOMIC_RELAXED);
 	if (q->phase)
 		prdshm__strlcpy(r->phase, q->phase, sizeof(r->phase));
 	else
@@ -154,6 +158,8 @@ static int reuse_released(struct prdshm_seg *seg, struct request *q)
 	if (r->next != PRDSHM__NIL || !rec_take_released(r))
 		return 0;
 	count_add_as(sl, r, PRDSHM__REC_RELEASED, -1);
+	prdshm__rec_takes_fold(sl, r);
+	sl->stats.acquired++;
 	/* One more use, so that stale hints cannot match it. */
 	w = (__atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK) +
 	    PRDSHM__REC_USE;
@@ -210,6 +216,7 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 	PRDSHM__CRASH_POINT("lock_link");
 	prdshm__rec_set_state(r, *granted ? PRDSHM__REC_HELD : PRDSHM__REC_WAITING);
 	count_add(sl, r, +1);
+	sl->stats.acquired += (uint64_t)*granted;
 	return 0;
 }
 
@@ -396,6 +403,10 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 	PRDSHM__CRASH_POINT("lock_reclaim");
 	if (PRDSHM__LIKELY(__atomic_load_n(&g->slot->nwaiting, __ATOMIC_SEQ_CST) == 0)) {
 		__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
+		/* Counted in the record (lib/lock/metrics.h): only its holder
+		 * writes it now, so no locked add. */
+		__atomic_store_n(&r->takes, __atomic_load_n(&r->takes, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
 		return 1;
 	}
 	w = g->use | PRDSHM__REC_HELD;

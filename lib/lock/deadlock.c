@@ -264,8 +264,9 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 		goto unlock;
 	}
 	{
-		const struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[r->slot];
+		struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[r->slot];
 		describe_cycle(&d, slot, sl->name, (int)sl->name_len);
+		sl->stats.deadlocks++; /* before the withdrawal may free the slot */
 	}
 	prdshm__part_withdraw(seg, p, ri);
 	ret = PRDSHM_EDEADLK;

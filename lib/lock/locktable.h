@@ -55,4 +55,6 @@ int prdshm__shm_upgrade(prdshm_session *s, const char *resource, int64_t timeout
 int prdshm__shm_downgrade(prdshm_session *s, const char *resource);
 int prdshm__shm_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
 			   prdshm_holder *out, size_t cap, size_t *n);
+int prdshm__shm_lock_metrics(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+			   prdshm_lock_metrics *out, size_t cap, size_t *n);
 #endif

@@ -66,7 +66,8 @@ static uint64_t locks_bytes(const prdshm_config *cfg)
 	C(PRDSHM_EXCLUSIVE) C(PRDSHM__REC_FREE) C(PRDSHM__REC_HELD) C(PRDSHM__REC_WAITING) \
 	C(PRDSHM__REC_RELEASED) C(PRDSHM__REC_STATE_MASK) C(PRDSHM__REC_USE)               \
 	C(PRDSHM__REC_UPGRADING)                                                            \
-	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */
+	C(PRDSHM__HASH_VERSION) /* the slots store name hashes */ \
+	C(PRDSHM__WAIT_BUCKETS)
 
 static uint32_t locks_layout_hash(void)
 {
@@ -74,6 +75,7 @@ static uint32_t locks_layout_hash(void)
 		PRDSHM__STRUCT_FACTS(prdshm__part, PRDSHM__PART_FIELDS)
 		PRDSHM__STRUCT_FACTS(prdshm__slot, PRDSHM__SLOT_FIELDS)
 		PRDSHM__STRUCT_FACTS(prdshm__rec, PRDSHM__REC_FIELDS)
+		PRDSHM__STRUCT_FACTS(prdshm__lock_stats, PRDSHM__LOCK_STATS_FIELDS)
 		sizeof(uint32_t), /* a bucket */
 		LOCKS_CONSTANTS(PRDSHM__CONST_FACTS)
 	};

@@ -26,6 +26,30 @@
 /* Its index in the shm backend's region list (lib/ops/regions.c). */
 #define PRDSHM__REGION_LOCKS 1
 
+/*
+ * Lock metrics (lib/lock/metrics.h): what the grants and the failures of
+ * the requests on a resource, or a partition, came to.  Statistics, not
+ * state: no decision reads them, a repair keeps them as they are (or
+ * drops them with the slot it frees), and any value is valid.  Who guards
+ * them depends on where they are: see prdshm__slot.stats and
+ * prdshm__part.retired.
+ */
+#define PRDSHM__WAIT_BUCKETS 8 /* PRDSHM_WAIT_BUCKETS of prdshm.h */
+struct prdshm__lock_stats {
+	uint64_t acquired;    /* grants, except take-backs (prdshm__rec.takes) */
+	uint64_t timeouts;    /* requests given up at their deadline */
+	uint64_t deadlocks;   /* requests refused with PRDSHM_EDEADLK */
+	uint64_t wait_ns;     /* total wait of the grants that waited */
+	uint64_t wait_max_ns; /* the longest of those waits */
+	/* Grants that waited, by wait: at most 1 us, 10 us ... 1 s, longer
+	 * (not cumulative; their sum is the count of contended grants). */
+	uint64_t waits[PRDSHM__WAIT_BUCKETS];
+};
+#define PRDSHM__LOCK_STATS_FIELDS(F, S)                                                  \
+	F(S, acquired) F(S, timeouts) F(S, deadlocks) F(S, wait_ns) F(S, wait_max_ns)    \
+	F(S, waits)
+PRDSHM__LAYOUT_CHECK(prdshm__lock_stats, PRDSHM__LOCK_STATS_FIELDS);
+
 /* One partition of the lock table: its mutex guards its slots, records and
  * buckets.  Free lists and counters are derived state, rebuilt on repair. */
 struct prdshm__part {
@@ -36,9 +60,18 @@ struct prdshm__part {
 	uint32_t nrecs;       /* records in use (derived) */
 	uint64_t seq;         /* next arrival number: FIFO order of records */
 	char pad_[40];        /* to the end of the cache line */
+	/* The metrics of the resources that left the partition (their slots
+	 * were freed), and the timeouts of requests that could not have the
+	 * mutex back to withdraw.  Changed only by atomic adds (relaxed;
+	 * wait_max_ns by a compare-and-swap), with or without the mutex;
+	 * read with atomic loads.  On lines of their own: the mutex's line
+	 * is the hot one. */
+	struct prdshm__lock_stats retired;
+	char pad2_[24];       /* to the end of the cache line */
 } __attribute__((aligned(64)));
-#define PRDSHM__PART_FIELDS(F, S) \
-	F(S, mutex) F(S, free_slot) F(S, free_rec) F(S, nslots) F(S, nrecs) F(S, seq) F(S, pad_)
+#define PRDSHM__PART_FIELDS(F, S)                                                          \
+	F(S, mutex) F(S, free_slot) F(S, free_rec) F(S, nslots) F(S, nrecs) F(S, seq) F(S, pad_) \
+	F(S, retired) F(S, pad2_)
 PRDSHM__LAYOUT_CHECK(prdshm__part, PRDSHM__PART_FIELDS);
 
 /* A named resource.  Authoritative: name_len (0 = free), name, hash.
@@ -72,10 +105,16 @@ struct prdshm__slot {
 	uint32_t nsleepers;
 	uint32_t pad_;
 	char name[PRDSHM_NAME_MAX + 1];
+	/* The resource's metrics since its slot was allocated, take-backs
+	 * aside (its records' takes).  Guarded by the partition mutex (plain
+	 * stores; read without it only by a snapshot that could not have
+	 * it).  Moved into the partition's retired when the slot is freed;
+	 * zeroed when it is allocated. */
+	struct prdshm__lock_stats stats;
 };
 #define PRDSHM__SLOT_FIELDS(F, S)                                                       \
 	F(S, hash) F(S, name_len) F(S, chain) F(S, head) F(S, nshared) F(S, nexcl)      \
-	F(S, nwaiting) F(S, doorbell) F(S, nsleepers) F(S, pad_) F(S, name)
+	F(S, nwaiting) F(S, doorbell) F(S, nsleepers) F(S, pad_) F(S, name) F(S, stats)
 PRDSHM__LAYOUT_CHECK(prdshm__slot, PRDSHM__SLOT_FIELDS);
 
 /* Record states: the low two bits of prdshm__rec.state. */
@@ -118,11 +157,18 @@ struct prdshm__rec {
 	 * case its owner gave up without the mutex (see expired() in
 	 * lib/lock/table.h); 0 for a request without a timeout. */
 	uint64_t expires_ns;
+	/* Take-backs of this record by its holder (lock_reclaim): the grants
+	 * that took no mutex.  Written by the holder alone, right after its
+	 * swap to HELD, with an atomic load and store (no lock prefix on the
+	 * fast path); read and reset under the partition mutex, which adds it
+	 * to the slot's stats.acquired when the record is freed or reused.
+	 * On the first cache line, which the take-back writes anyway. */
+	uint64_t takes;
 	char phase[PRDSHM_ID_MAX + 1];
 };
 #define PRDSHM__REC_FIELDS(F, S)                                                          \
 	F(S, state) F(S, mode) F(S, slot) F(S, sess) F(S, gen) F(S, next) F(S, flags) F(S, seq) \
-	F(S, since_ns) F(S, expires_ns) F(S, phase)
+	F(S, since_ns) F(S, expires_ns) F(S, takes) F(S, phase)
 PRDSHM__LAYOUT_CHECK(prdshm__rec, PRDSHM__REC_FIELDS);
 
 /* The state of record @p r (PRDSHM__REC_*). */

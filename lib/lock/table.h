@@ -33,6 +33,7 @@
 #include "shm/robust.h"
 #include "base/util.h"
 #include "lock/locktable.h"
+#include "lock/metrics.h"
 #include "shm/segment.h"
 
 /* 1 if record @p a (in mode ma) and a request in mode mb conflict. */
@@ -149,6 +150,7 @@ static inline void slot_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 		}
 		link = &slots[*link].chain;
 	}
+	prdshm__stats_retire(part, &slots[i]);
 	slots[i].name_len = 0;
 	slots[i].chain = part->free_slot;
 	part->free_slot = i;
@@ -160,6 +162,8 @@ static inline void rec_free(struct prdshm_seg *seg, uint32_t p, uint32_t i)
 	struct prdshm__part *part = &prdshm__locks(seg)->parts[p];
 	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), p)[i];
 
+	if (r->slot < prdshm__locks(seg)->slots_per_part)
+		prdshm__rec_takes_fold(&prdshm__part_slots(prdshm__locks(seg), p)[r->slot], r);
 	prdshm__rec_set_state(r, PRDSHM__REC_FREE);
 	__atomic_store_n(&r->flags, 0, __ATOMIC_RELAXED);
 	r->next = part->free_rec;

@@ -151,6 +151,8 @@ static int stranded(const struct request *q)
 {
 	char msg[512];
 
+	/* Without the mutex: only the partition's total can count it. */
+	prdshm__retired_add(&prdshm__locks(q->s->seg)->parts[q->p].retired.timeouts, 1);
 	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
 	return prdshm__fail(PRDSHM_ETIMEDOUT,
 			    "timed out waiting for '%.*s' (%s); the request stays queued until "
@@ -188,6 +190,8 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
 	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), q->p)[q->si];
 	char by[160];
 
+	if (err == PRDSHM_ETIMEDOUT)
+		sl->stats.timeouts++; /* before the withdrawal may free the slot */
 	/* Named before the record goes, as prdshm-lock names it. */
 	prdshm__describe_holder(seg, q->p, q->si, q->ri, by, sizeof(by));
 	woke |= prdshm__withdraw(seg, q->p, q->si, q->ri, notify);
@@ -233,6 +237,10 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 	uint64_t sweep_at = now + FIRST_SWEEP_NS < q->deadline ? now + FIRST_SWEEP_NS
 							      : q->deadline;
 	int woke = 0, intr = 0, r;
+	/* Metrics: when the wait began, and whether it slept at all (a grant
+	 * at the first look did not wait). */
+	const uint64_t began = now;
+	int slept = 0;
 
 	for (;;) {
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
@@ -250,6 +258,7 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 		}
 		if (grantable(seg, q->p, q->si, q->ri)) {
 			grant(seg, q->p, q->si, q->ri);
+			prdshm__stats_granted(&sl->stats, slept, began);
 			*woke_out = woke;
 			return 0;
 		}
@@ -277,6 +286,7 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 			wake_after(sl);
 		woke = 0;
 		intr = doze(sl, bell, until) == PRDSHM_EINTR;
+		slept = 1;
 		now = prdshm__now_mono();
 		if (now >= check_at) {
 			/* One that could not have every partition mutex in

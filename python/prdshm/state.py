@@ -11,7 +11,7 @@ import time
 from ._prdshm import ffi, lib
 from .errors import CODES, raise_for
 
-__all__ = ["state", "check", "iso_time"]
+__all__ = ["state", "check", "iso_time", "metrics"]
 
 _MODES = {lib.PRDSHM_SHARED: "shared", lib.PRDSHM_EXCLUSIVE: "exclusive"}
 
@@ -168,6 +168,43 @@ def _wave(w):
             "start": iso_time(w.start_ns), "end": iso_time(w.end_ns)}
 
 
+# Upper bounds of the wait buckets (prdshm.h, PRDSHM_WAIT_BUCKETS), as
+# prdshm-inspect --json gives them; None: no bound.
+_WAIT_LE = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, None]
+
+
+def _figures(m, resource=False):
+    d = {"acquisitions": m.acquisitions, "contended": m.contended, "timeouts": m.timeouts,
+         "deadlocks": m.deadlocks, "wait_seconds": m.wait_ns / 1e9,
+         "wait_max_seconds": m.wait_max_ns / 1e9,
+         "wait_buckets": [m.wait_buckets[b] for b in range(lib.PRDSHM_WAIT_BUCKETS)]}
+    if resource:
+        d["resource"] = bytes(ffi.buffer(m.resource, m.resource_len)).decode("utf-8",
+                                                                          "replace")
+    return d
+
+
+def metrics(seg):
+    """The lock metrics (``prdshm_lock_metrics_get()``): the ``metrics``
+    member of the ``prdshm-inspect --json`` document."""
+    size = ffi.sizeof("prdshm_lock_metrics")
+    total = ffi.new("prdshm_lock_metrics *")
+    total.struct_size = size
+    n = ffi.new("size_t *")
+    cap, out = 0, ffi.NULL
+    for _ in range(8):  # the count may grow between two calls
+        raise_for(lib.prdshm_lock_metrics_get(seg, 0, total, out, cap, n))
+        if n[0] <= cap:
+            break
+        cap = n[0] + 64
+        out = ffi.new("prdshm_lock_metrics[]", cap)
+        out[0].struct_size = size  # the array's stride
+    res = sorted((bytes(ffi.buffer(out[i].resource, out[i].resource_len)), i)
+                 for i in range(min(n[0], cap)))
+    return {"wait_bucket_le_seconds": list(_WAIT_LE), "locks": _figures(total),
+            "resources": [_figures(out[i], True) for _, i in res]}
+
+
 def state(seg):
     """The ``prdshm-inspect --json`` document of segment handle @seg."""
     out = ffi.new("prdshm_snapshot **")
@@ -189,4 +226,5 @@ def state(seg):
     if rc not in (0, CODES["EDEADOWNER"], CODES["ECORRUPT"], CODES["ERECOVER"]):
         raise_for(rc)
     doc["problems"] = [{"severity": s, "message": m} for s, m in problems]
+    doc["metrics"] = metrics(seg)
     return doc

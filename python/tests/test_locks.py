@@ -229,8 +229,10 @@ def test_state_is_inspect_json(seg, name):
             return [shape(v) for v in x]
         return type(x).__name__ if x is not None else None
     assert list(mine) == list(tool)
-    for k in ("segment", "locks", "phases", "waves", "problems"):
+    for k in ("segment", "locks", "phases", "waves", "problems", "metrics"):
         assert shape(mine[k]) == shape(tool[k]), k
+    # Nothing was granted between the two: the same lock metrics.
+    assert mine["metrics"] == tool["metrics"]
     # The same locks, holders, waiters and waits_for, member for member,
     # but for the ages: the two snapshots were taken at different times.
     def timeless(locks):
