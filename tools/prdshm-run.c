@@ -465,12 +465,14 @@ static int finish(struct run *r)
 	if (r->cancelling) {
 		printf("segment %s kept for inspection: prdshm-inspect --name %s\n",
 		       r->info.shm_name, r->info.shm_name);
+		run_resume_hint(r->prev, r->info.shm_name, r->opt.tc.config_path, 1);
 		return rn_stop_signal ? 128 + rn_stop_signal : TOOL_EXIT_INTERNAL;
 	}
 	if (r->opt.keep)
 		printf("segment %s kept (--keep)\n", r->info.shm_name);
 	else if (prdshm_seg_unlink(r->info.shm_name) != 0)
 		tool_fail(PRDSHM_ESYS, "unlink %s", r->info.shm_name);
+	run_resume_hint(r->prev, r->info.shm_name, r->opt.tc.config_path, r->opt.keep);
 	return rc;
 }
 

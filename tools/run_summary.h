@@ -20,4 +20,15 @@
 int run_summary(prdshm_snapshot *s, const char *name, uint64_t wall, unsigned agents,
 		unsigned replaced);
 
+/**
+ * After a run that did not complete every phase, say how to go on with
+ * segment @p name: which phases to retry (the FAILED and CANCELLED ones,
+ * with one "prdshm-phase retry ID..."; their BLOCKED dependants follow),
+ * then "prdshm-run --attach".  @p kept: the segment is still there;
+ * else the run must be made again with --keep to be resumable.
+ * @p config: the -c given to prdshm-run, or NULL.  Prints nothing when
+ * every phase completed or was skipped.
+ */
+void run_resume_hint(const prdshm_snapshot *s, const char *name, const char *config, int kept);
+
 #endif
