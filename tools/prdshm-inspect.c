@@ -339,7 +339,8 @@ int main(int argc, char **argv)
 	tool_init("prdshm-inspect");
 	prdshm_config_init(&cfg);
 	/* --watch attaches by itself: the segment may come later. */
-	rc = tool_start(inspect_parse(argc, argv, &o, 0), &o.tc, usage, &cfg, o.watch ? NULL : &seg);
+	rc = inspect_parse(argc, argv, &o, 0);
+	rc = tool_start(rc, &o.tc, usage, &cfg, o.watch ? NULL : &seg);
 	if (rc != TOOL_CONTINUE)
 		goto out;
 	if (o.watch)

@@ -454,7 +454,8 @@ static int summary(struct run *r)
 	uint64_t wall = rn_mono_ns() - r->view.t0;
 
 	run_view_clear(&r->view);
-	return run_summary(r->prev, r->info.shm_name, wall, r->next_no, r->replaced);
+	return run_summary(r->prev, r->info.shm_name, wall, r->next_no, r->replaced,
+			   r->view.waited);
 }
 
 static int finish(struct run *r)
@@ -514,6 +515,7 @@ int main(int argc, char **argv)
 	prdshm_seg_close(r.seg);
 	prdshm_config_free(&r.cfg);
 	free(r.procs);
+	free(r.view.waited);
 	if (r.out_fd >= 0)
 		close(r.out_fd);
 	return rc;

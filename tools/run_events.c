@@ -4,6 +4,7 @@
  * again, waves that closed and opened.  See run_events.h.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -114,6 +115,23 @@ static int phase_waits(const prdshm_snapshot *s, const prdshm_phase_info *p, cha
 	return 1;
 }
 
+/* Phase @p i of @p n waits: count the time since the last snapshot, or
+ * since its wait began if later, as waiting. */
+static void add_wait(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n, size_t i)
+{
+	const prdshm_lock_info *li;
+	uint64_t from = o->taken_ns;
+	size_t w;
+
+	if (v->waited == NULL)
+		v->waited = calloc(n->nphases, sizeof(*v->waited));
+	if (v->waited == NULL || !tool_phase_wait(n, &n->phases[i], &li, &w))
+		return;
+	if (li->holders[w].since_ns > from)
+		from = li->holders[w].since_ns;
+	v->waited[i] += tool_span_ns(from, n->taken_ns);
+}
+
 /* A phase in progress whose command began or stopped waiting for a lock:
  * without this its time would read as work.  Only waits that last over a
  * tick are seen. */
@@ -126,9 +144,11 @@ static void lock_waits(run_view *v, const prdshm_snapshot *o, const prdshm_snaps
 
 		if (wa && a->attempts != b->attempts)
 			wa = 0; /* a new attempt: a new wait */
+		if (wb)
+			add_wait(v, o, n, i);
 		if (wb && (!wa || strcmp(ra, rb) != 0))
-			run_event(v, 0, "%s waiting for lock %s%s%s%s", b->id, rb,
-				  bb[0] ? " (held by " : "", bb, bb[0] ? ")" : "");
+			run_event(v, 0, "%s waiting for lock %s%s%s", b->id, rb,
+				  bb[0] ? ", held by " : "", bb);
 		else if (wa && !wb && b->status == PRDSHM_PHASE_IN_PROGRESS)
 			run_event(v, 0, "%s got lock %s: running", b->id, ra);
 	}

@@ -35,21 +35,25 @@ static void print_waves(const prdshm_snapshot *s)
 	}
 }
 
-static void print_phases(const prdshm_snapshot *s)
+/* The phases; LOCK WAIT is the part of the duration a phase was seen
+ * waiting for locks (@p waited, by phase; NULL: none seen). */
+static void print_phases(const prdshm_snapshot *s, const uint64_t *waited)
 {
-	printf("\n%-20s %4s %-11s %-12s %5s %9s %9s\n", "PHASE", "WAVE", "STATUS", "AGENT",
-	       "TRIES", "DURATION", "ESTIMATE");
+	printf("\n%-20s %4s %-11s %-12s %5s %9s %9s %9s\n", "PHASE", "WAVE", "STATUS", "AGENT",
+	       "TRIES", "DURATION", "LOCK WAIT", "ESTIMATE");
 	for (size_t i = 0; i < s->nphases; i++) {
 		const prdshm_phase_info *p = &s->phases[i];
-		char d[32] = "-", e[32] = "-";
+		char d[32] = "-", e[32] = "-", w[32] = "-";
 
 		if (p->start_ns && p->end_ns)
 			tool_format_duration(tool_span_ns(p->start_ns, p->end_ns), d, sizeof(d));
+		if (waited && waited[i])
+			tool_format_duration(waited[i], w, sizeof(w));
 		if (p->estimated_minutes > 0)
 			fmt_minutes(p->estimated_minutes, e, sizeof(e));
-		printf("%-20s %4u %-11s %-12s %5u %9s %9s\n", p->id, (unsigned)p->wave,
+		printf("%-20s %4u %-11s %-12s %5u %9s %9s %9s\n", p->id, (unsigned)p->wave,
 		       prdshm_phase_status_name(p->status), p->agent_id[0] ? p->agent_id : "-",
-		       (unsigned)p->attempts, d, e);
+		       (unsigned)p->attempts, d, w, e);
 	}
 }
 
@@ -179,7 +183,7 @@ static void print_failures(const prdshm_snapshot *s)
 }
 
 int run_summary(prdshm_snapshot *s, const char *name, uint64_t wall, unsigned agents,
-		unsigned replaced)
+		unsigned replaced, const uint64_t *waited)
 {
 	size_t ok = tool_count_done(s);
 	char w[32];
@@ -189,7 +193,7 @@ int run_summary(prdshm_snapshot *s, const char *name, uint64_t wall, unsigned ag
 	       s->nphases, w, agents, replaced);
 	if (tool_verbosity >= 0) {
 		print_waves(s);
-		print_phases(s);
+		print_phases(s, waited);
 		print_critical(s, wall);
 	}
 	print_failures(s);
@@ -229,8 +233,8 @@ void run_resume_hint(const prdshm_snapshot *s, const char *name, const char *con
 	if (config)
 		snprintf(opt, sizeof(opt), " -c %s", config);
 	if (!kept)
-		printf("\nThe segment is removed: to resume a run like this one instead of "
-		       "starting over,\nrun it with --keep, then:\n");
+		printf("\nThe segment is removed: to resume a run like this, run it with --keep, "
+		       "then:\n");
 	else
 		printf("\nTo resume:\n");
 	if (retry_ids(s, ids, sizeof(ids)) > 0)

@@ -13,12 +13,13 @@
  * @p name: one line, then (unless -q) the waves, the phases and the
  * critical path, then the phases that did not complete.  @p wall is the
  * run's duration, @p agents how many agents were started, @p replaced how
- * many of them replaced dead ones.
+ * many of them replaced dead ones; @p waited, by phase, how long each was
+ * seen waiting for locks (NULL: none).
  * @return the exit code: 0 when every phase completed (or was skipped),
  * else 1.
  */
 int run_summary(prdshm_snapshot *s, const char *name, uint64_t wall, unsigned agents,
-		unsigned replaced);
+		unsigned replaced, const uint64_t *waited);
 
 /**
  * After a run that did not complete every phase, say how to go on with

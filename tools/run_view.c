@@ -125,7 +125,7 @@ static void draw_phase(const prdshm_snapshot *s, const prdshm_phase_info *p, siz
 	tool_format_duration(tool_span_ns(li->holders[w].since_ns, s->taken_ns), el, sizeof(el));
 	tool_bytes_text(li->resource, li->resource_len, res, sizeof(res));
 	if (tool_blockers_text(li, w, by, sizeof(by)) > 0)
-		view_line(cols, "  waiting  %-24.24s %-16.16s %s  for lock %s (held by %s)", p->id,
+		view_line(cols, "  waiting  %-24.24s %-16.16s %s  for lock %s, held by %s", p->id,
 			  p->agent_id, el, res, by);
 	else
 		view_line(cols, "  waiting  %-24.24s %-16.16s %s  for lock %s", p->id,

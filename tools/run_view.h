@@ -21,6 +21,7 @@ typedef struct run_view {
 	int drawn;          /* lines of the view on the screen, erased before output */
 	int dirty;          /* an event was printed over the view: draw it again */
 	uint64_t next_draw; /* rn_mono_ns() of the next periodic redraw */
+	uint64_t *waited;   /* by phase: ns seen waiting for locks (NULL: none yet) */
 } run_view;
 
 /*

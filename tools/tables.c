@@ -277,13 +277,17 @@ static int render(struct section *sec, unsigned bit, const prdshm_snapshot *snap
 	return 0;
 }
 
-/* Share @p room lines out, in the sections' order: first each head with
- * one row (or its "... N more"), then the rest to whoever needs it. */
-static void share(struct section *sec, size_t n, size_t room)
+/* Share @p room lines out, in the sections' order: first the segment and
+ * the locks in full and each other section's head with one row (or its
+ * "... N more"), then the rest to whoever needs it. */
+static void share(struct section *sec, const unsigned *bits, size_t n, size_t room)
 {
 	for (size_t i = 0; i < n; i++) {
+		int full = bits[i] == TOOL_SHOW_SEGMENT || bits[i] == TOOL_SHOW_LOCKS;
 		size_t want = sec[i].head + (sec[i].nlines > sec[i].head);
 
+		if (full && sec[i].nlines > want)
+			want = sec[i].nlines < room ? sec[i].nlines : room;
 		sec[i].given = want <= room ? want : 0;
 		room -= sec[i].given;
 	}
@@ -332,6 +336,7 @@ void tool_print_fitted(FILE *out, const prdshm_snapshot *snap, const tool_proble
 	static const unsigned order[] = { TOOL_SHOW_SEGMENT, TOOL_SHOW_LOCKS, TOOL_SHOW_AGENTS,
 					  TOOL_SHOW_PHASES,  TOOL_SHOW_WAVES, TOOL_SHOW_PROBLEMS };
 	struct section sec[sizeof(order) / sizeof(order[0])];
+	unsigned bits[sizeof(order) / sizeof(order[0])];
 	size_t n = 0, room = rows > 1 ? rows - 1 : 1;
 
 	memset(sec, 0, sizeof(sec));
@@ -342,13 +347,13 @@ void tool_print_fitted(FILE *out, const prdshm_snapshot *snap, const tool_proble
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if ((show & order[i]) &&
 		    render(&sec[n], order[i], snap, pb, (show & TOOL_SHOW_BRIEF) != 0) == 0)
-			n++;
+			bits[n++] = order[i];
 		else {
 			free(sec[n].text); /* a failed render may leave a buffer */
 			sec[n].text = NULL;
 		}
 	}
-	share(sec, n, room);
+	share(sec, bits, n, room);
 	for (size_t i = 0; i < n; i++) {
 		if (sec[i].given > 0)
 			print_section(out, &sec[i], cols > 1 ? cols : 80);
