@@ -115,6 +115,28 @@ static int phase_waits(const prdshm_snapshot *s, const prdshm_phase_info *p, cha
 	return 1;
 }
 
+/* 1 if phase @p p of @p s holds the lock named @p res (as phase_waits()
+ * writes it): an agent that waits in slices lets go of its request between
+ * two, which is no grant. */
+static int holds(const prdshm_snapshot *s, const prdshm_phase_info *p, const char *res)
+{
+	char name[RUN_RES_MAX];
+
+	if (p->status != PRDSHM_PHASE_IN_PROGRESS)
+		return 0;
+	for (size_t i = 0; i < s->nlocks; i++) {
+		const prdshm_lock_info *li = &s->locks[i];
+
+		tool_bytes_text(li->resource, li->resource_len, name, sizeof(name));
+		if (strcmp(name, res) != 0)
+			continue;
+		for (size_t k = 0; k < li->nholders; k++)
+			if (strcmp(li->holders[k].phase_id, p->id) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 /* Phase @p i of @p n waits: count the time since the last snapshot, or
  * since its wait began if later, as waiting. */
 static void add_wait(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n, size_t i)
@@ -149,7 +171,7 @@ static void lock_waits(run_view *v, const prdshm_snapshot *o, const prdshm_snaps
 		if (wb && (!wa || strcmp(ra, rb) != 0))
 			run_event(v, 0, "%s waiting for lock %s%s%s", b->id, rb,
 				  bb[0] ? ", held by " : "", bb);
-		else if (wa && !wb && b->status == PRDSHM_PHASE_IN_PROGRESS)
+		else if (wa && !wb && holds(n, b, ra))
 			run_event(v, 0, "%s got lock %s: running", b->id, ra);
 	}
 }

@@ -72,17 +72,21 @@ test_retry_many() {
 # ---- 2. a phase waiting for a lock -------------------------------------------
 
 # "busy" runs until $TMP/go exists; "needy" takes lock res.x in its command
-# (prdshm-lock records PRD_PHASE_ID with it).
+# (prdshm-lock records PRD_PHASE_ID with it), says so ($TMP/got), and holds
+# it until $TMP/go exists.
 wait_plan() {
+	cat >"$TMP/needy.sh" <<EOF
+exec "$BIN/prdshm-lock" --name "\$PRD_SHM_NAME" -w 60 res.x sh -c '$(hold_cmd "$TMP/got" "$TMP/go")'
+EOF
 	cat <<EOF
 wave_delay_seconds: 0
 max_parallel_agents: 2
 monitoring_update_interval: 1
 phases:
   - id: busy
-    command: touch "$TMP/busy"; i=0; while [ ! -e "$TMP/go" ] && [ \$i -lt 1200 ]; do sleep 0.05; i=\$((i+1)); done
+    command: sh -c '$(hold_cmd "$TMP/busy" "$TMP/go")'
   - id: needy
-    command: '"$BIN/prdshm-lock" --name "\$PRD_SHM_NAME" -w 60 res.x -c true'
+    command: sh "$TMP/needy.sh"
 EOF
 }
 
@@ -110,7 +114,7 @@ test_lock_wait_plain() {
 	local pid
 	shm_name
 	wait_plan >"$TMP/wait.yaml"
-	rm -f "$TMP/go" "$TMP/busy"
+	rm -f "$TMP/go" "$TMP/busy" "$TMP/got"
 	t_rc 0 "wait: create" "$BIN/prdshm-create" -q -c "$TMP/wait.yaml" --name "$SHM"
 	hold_res
 	timeout "$RUN_TIMEOUT" "$BIN/prdshm-run" -c "$TMP/wait.yaml" --name "$SHM" --attach \
@@ -119,12 +123,15 @@ test_lock_wait_plain() {
 	BG_PIDS+=("$pid")
 	wait_until 20 res_waited || not_ok "wait: needy never waited for res.x"
 	wait_until 20 grep -q "needy waiting" "$TMP/run.out"
-	touch "$TMP/go"
 	release_res
+	wait_until 20 test -e "$TMP/got" || not_ok "wait: needy never got res.x"
+	wait_until 20 grep -q "needy got lock" "$TMP/run.out"
+	touch "$TMP/go"
 	wait "$pid"
 	cp "$TMP/run.out" "$TMP/out"
 	t_grep "$TMP/out" "needy waiting for lock res\.x, held by lock-$HOLDER \(pid $HOLDER\)" \
 		"wait: the event names the lock and its holder"
+	t_grep "$TMP/out" "needy got lock res\.x: running" "wait: the event says when it got the lock"
 	t_grep "$TMP/out" "^needy .* COMPLETED .*[0-9.]+m?s +[0-9.]+m?s +-$" \
 		"wait: the summary counts needy's lock wait apart"
 	t_grep "$TMP/out" "^busy .* COMPLETED .*[0-9.]+m?s +- +-$" \
@@ -172,7 +179,7 @@ test_failed_run() {
 test_interrupted() {
 	local pid
 	shm_name
-	rm -f "$TMP/go" "$TMP/busy"
+	rm -f "$TMP/go" "$TMP/busy" "$TMP/got"
 	setsid "$BIN/prdshm-run" -c "$TMP/wait.yaml" --name "$SHM" --plain >"$TMP/out" 2>&1 &
 	pid=$!
 	BG_PIDS+=("$pid")
@@ -284,7 +291,7 @@ tmux_expect() {
 
 test_tmux_run() {
 	shm_name
-	rm -f "$TMP/go" "$TMP/busy"
+	rm -f "$TMP/go" "$TMP/busy" "$TMP/got"
 	t_rc 0 "tmux run: create" "$BIN/prdshm-create" -q -c "$TMP/wait.yaml" --name "$SHM"
 	hold_res
 	tmx new-session -d -s view -x 110 -y 24 \
@@ -293,8 +300,8 @@ test_tmux_run() {
 		"^\[\.+\] 0/2 .* 1 running +1 waiting" "^  running  busy +agent-[12] " \
 		"^  waiting  needy +agent-[12] +[0-9.]+m?s +for lock res\.x, held by lock-$HOLDER \(pid $HOLDER\)"
 	release_res
-	tmux_expect 20 "tmux run: once the lock is free, only busy runs" \
-		"^\[.+\] 1/2 .* 1 running +0 waiting" "^  running  busy "
+	tmux_expect 20 "tmux run: once the lock is free, needy runs" \
+		"^\[.+\] 0/2 .* 2 running +0 waiting" "^  running  busy " "^  running  needy "
 	touch "$TMP/go"
 	tmux_expect 20 "tmux run: the summary" "2 of 2 phases completed" "^RUN-EXITED 0"
 	if grep -q "^\[.*\] [0-9]/2" "$TMP/pane"; then
