@@ -286,7 +286,8 @@ static void share(struct section *sec, const unsigned *bits, size_t n, size_t ro
 		int full = bits[i] == TOOL_SHOW_SEGMENT || bits[i] == TOOL_SHOW_LOCKS;
 		size_t want = sec[i].head + (sec[i].nlines > sec[i].head);
 
-		if (full && sec[i].nlines > want)
+		/* Never less than the head and a row: print_section() needs it. */
+		if (full && room > want)
 			want = sec[i].nlines < room ? sec[i].nlines : room;
 		sec[i].given = want <= room ? want : 0;
 		room -= sec[i].given;
@@ -346,9 +347,9 @@ void tool_print_fitted(FILE *out, const prdshm_snapshot *snap, const tool_proble
 	}
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if ((show & order[i]) &&
-		    render(&sec[n], order[i], snap, pb, (show & TOOL_SHOW_BRIEF) != 0) == 0)
+		    render(&sec[n], order[i], snap, pb, (show & TOOL_SHOW_BRIEF) != 0) == 0) {
 			bits[n++] = order[i];
-		else {
+		} else {
 			free(sec[n].text); /* a failed render may leave a buffer */
 			sec[n].text = NULL;
 		}
