@@ -279,7 +279,9 @@ static int render(struct section *sec, unsigned bit, const prdshm_snapshot *snap
 
 /* Share @p room lines out, in the sections' order: first the segment and
  * the locks in full and each other section's head with one row (or its
- * "... N more"), then the rest to whoever needs it. */
+ * "... N more"), then the rest to whoever needs it.  Once a section does
+ * not fit, those after it get nothing: what is shown is always the most
+ * important part. */
 static void share(struct section *sec, const unsigned *bits, size_t n, size_t room)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -290,7 +292,7 @@ static void share(struct section *sec, const unsigned *bits, size_t n, size_t ro
 		if (full && room > want)
 			want = sec[i].nlines < room ? sec[i].nlines : room;
 		sec[i].given = want <= room ? want : 0;
-		room -= sec[i].given;
+		room = sec[i].given ? room - sec[i].given : 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t more = sec[i].nlines - sec[i].given;
