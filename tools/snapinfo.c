@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "snapinfo.h"
 
 /* ------------------------------------------------------------------------ */
@@ -78,10 +79,14 @@ size_t tool_blockers_text(const prdshm_lock_info *li, size_t w, char *buf, size_
 	buf[0] = '\0';
 	for (size_t k = 0; k < n && k < 8 && o < size; k++) {
 		const prdshm_holder *h = &li->holders[idx[k]];
-		int m = snprintf(buf + o, size - o, "%s%s (pid %d%s%s)", k ? ", " : "",
-				 h->agent_id[0] ? h->agent_id : "?", (int)h->pid,
-				 h->phase_id[0] ? ", phase " : "", h->phase_id);
+		char agent[4 * PRDSHM_ID_MAX + 1], phase[4 * PRDSHM_ID_MAX + 1];
+		int m;
 
+		/* Read from the segment: escaped like any untrusted bytes. */
+		tool_bytes_text(h->agent_id, strlen(h->agent_id), agent, sizeof(agent));
+		tool_bytes_text(h->phase_id, strlen(h->phase_id), phase, sizeof(phase));
+		m = snprintf(buf + o, size - o, "%s%s (pid %d%s%s)", k ? ", " : "",
+			     agent[0] ? agent : "?", (int)h->pid, phase[0] ? ", phase " : "", phase);
 		if (m < 0)
 			break;
 		o += (size_t)m;
