@@ -288,9 +288,12 @@ static void share(struct section *sec, const unsigned *bits, size_t n, size_t ro
 		int full = bits[i] == TOOL_SHOW_SEGMENT || bits[i] == TOOL_SHOW_LOCKS;
 		size_t want = sec[i].head + (sec[i].nlines > sec[i].head);
 
-		/* Never less than the head and a row: print_section() needs it. */
+		/* Never less than the head and a row, but the segment's lines,
+		 * all head, as many as fit. */
 		if (full && room > want)
 			want = sec[i].nlines < room ? sec[i].nlines : room;
+		if (bits[i] == TOOL_SHOW_SEGMENT && want > room)
+			want = room;
 		sec[i].given = want <= room ? want : 0;
 		room = sec[i].given ? room - sec[i].given : 0;
 	}
@@ -314,12 +317,17 @@ static void put_cut(FILE *out, const char *line, size_t len, size_t cols)
 
 static void print_section(FILE *out, const struct section *sec, size_t cols)
 {
-	size_t rows = sec->nlines - sec->head, shown = sec->given - sec->head;
+	size_t rows = 0, shown = 0;
 	const char *p = sec->text;
 
+	/* Else only the head, or part of the segment's on a tiny screen. */
+	if (sec->given > sec->head) {
+		rows = sec->nlines - sec->head;
+		shown = sec->given - sec->head;
+	}
 	if (shown < rows)
 		shown--; /* its line says what is left out */
-	for (size_t k = 0; k < sec->head + shown; k++) {
+	for (size_t k = 0; k < sec->given && k < sec->head + shown; k++) {
 		const char *nl = strchr(p, '\n');
 
 		put_cut(out, p, (size_t)(nl - p), cols);
