@@ -39,7 +39,7 @@ static void print_waves(const prdshm_snapshot *s)
  * waiting for locks (@p waited, by phase; NULL: none seen). */
 static void print_phases(const prdshm_snapshot *s, const uint64_t *waited)
 {
-	printf("\n%-20s %4s %-11s %-12s %5s %9s %9s %9s\n", "PHASE", "WAVE", "STATUS", "AGENT",
+	printf("\n%-17s %4s %-11s %-10s %5s %8s %9s %8s\n", "PHASE", "WAVE", "STATUS", "AGENT",
 	       "TRIES", "DURATION", "LOCK WAIT", "ESTIMATE");
 	for (size_t i = 0; i < s->nphases; i++) {
 		const prdshm_phase_info *p = &s->phases[i];
@@ -51,7 +51,7 @@ static void print_phases(const prdshm_snapshot *s, const uint64_t *waited)
 			tool_format_duration(waited[i], w, sizeof(w));
 		if (p->estimated_minutes > 0)
 			fmt_minutes(p->estimated_minutes, e, sizeof(e));
-		printf("%-20s %4u %-11s %-12s %5u %9s %9s %9s\n", p->id, (unsigned)p->wave,
+		printf("%-17s %4u %-11s %-10s %5u %8s %9s %8s\n", p->id, (unsigned)p->wave,
 		       prdshm_phase_status_name(p->status), p->agent_id[0] ? p->agent_id : "-",
 		       (unsigned)p->attempts, d, w, e);
 	}

@@ -315,6 +315,34 @@ test_tmux_run() {
 	rm -f "/dev/shm${SHM}"
 }
 
+# Eight phases at once in a pane of 7 rows: the live view keeps to the
+# screen (erasing it moves up one row per line), the rest counted.
+test_tmux_run_short() {
+	local i
+	shm_name
+	rm -f "$TMP/go"
+	# hold_cmd with its two files as arguments.
+	cat >"$TMP/hold.sh" <<'EOF'
+touch "$1"; i=0; while [ ! -e "$2" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+EOF
+	{
+		printf 'wave_delay_seconds: 0\nmax_parallel_agents: 8\nmonitoring_update_interval: 1\nphases:\n'
+		for i in $(seq 1 8); do
+			printf '  - id: p%d\n    command: sh %s %s %s\n' "$i" "$TMP/hold.sh" "$TMP/s$i" "$TMP/go"
+		done
+	} >"$TMP/eight.yaml"
+	tmx new-session -d -s view -x 80 -y 7 \
+		"TERM=xterm timeout $RUN_TIMEOUT '$BIN/prdshm-run' -c '$TMP/eight.yaml' --name '$SHM'; sleep 60"
+	tmux_expect 20 "tmux run, 7 rows: the bar, some running phases and '... N more'" \
+		"^\[\.+\] 0/8 .* 8 running" "^  running  p[0-9] " "^  \.\.\. [0-9] more$"
+	if [ "$(grep -c "^  running  " "$TMP/pane")" -le 4 ]; then ok "tmux run, 7 rows: at most 4 phase lines"
+	else not_ok "tmux run, 7 rows: $(grep -c "^  running  " "$TMP/pane") phase lines"; fi
+	touch "$TMP/go"
+	tmux_expect 20 "tmux run, 7 rows: the run ends" "^Critical path, actual: "
+	tmx kill-session -t view
+	rm -f "/dev/shm${SHM}"
+}
+
 # Many phases, one lock held: in 22 rows, the segment and the lock come
 # first and the phases are cut.
 test_tmux_watch() {
@@ -348,6 +376,7 @@ test_watch_exited
 if command -v tmux >/dev/null 2>&1; then
 	trap 'tmx kill-server 2>/dev/null; cli_cleanup' EXIT
 	test_tmux_run
+	test_tmux_run_short
 	test_tmux_watch
 else
 	skip "tmux tests: tmux is not installed (apt-get install tmux)"
