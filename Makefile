@@ -91,6 +91,9 @@ all: lib tools
 # A fresh Debian machine lacks some -dev packages; install them (root or
 # passwordless sudo) or stop with the exact command to run.
 DEB_PKGS := libyaml-dev libcunit1-dev libjansson-dev
+# Programs the tests drive: tmux shows the live view as a person sees it
+# (tests/cli/view.sh).
+DEB_CMDS := tmux:tmux
 # The end of a recipe that collected Debian package names in $$missing:
 # install them, or stop with the exact command to run.
 APT_INSTALL_MISSING = if [ -n "$$missing" ]; then \
@@ -109,6 +112,9 @@ $(DEPS_STAMP):
 	$(Q)missing=""; \
 	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
 	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
+	done; \
+	for c in $(DEB_CMDS); do \
+	  command -v "$${c%%:*}" >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
 	done; \
 	$(APT_INSTALL_MISSING)
 	$(Q)touch $@

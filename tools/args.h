@@ -53,7 +53,9 @@ struct phase_opts {
 	tool_common tc;
 	int json;
 	const char *verb; /* status, retry, cancel or skip */
-	const char *id;   /* NULL: status of all */
+	const char *id;   /* NULL: status of all; else ids[0] */
+	char **ids;       /* retry|cancel|skip: every id given, in order */
+	int nids;
 };
 
 struct agent_opts {

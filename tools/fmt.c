@@ -78,3 +78,22 @@ void tool_print_bytes(FILE *out, const char *s, size_t len)
 			fputc(c, out);
 	}
 }
+
+void tool_bytes_text(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		int esc = c < 0x20 || c >= 0x7f || c == '\\';
+
+		if (o + (esc ? 4 : 1) >= size)
+			break;
+		if (esc)
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (size)
+		buf[o] = '\0';
+}

@@ -28,4 +28,7 @@ const char *tool_proc_state_name(int state);
 /** Print @p len bytes with non-printable bytes and backslash as \xHH. */
 void tool_print_bytes(FILE *out, const char *s, size_t len);
 
+/** The same into @p buf, cut (not mid-escape) to fit @p size. */
+void tool_bytes_text(const char *s, size_t len, char *buf, size_t size);
+
 #endif

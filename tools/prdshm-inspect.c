@@ -6,6 +6,7 @@
  */
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +20,8 @@ static void usage(FILE *out)
 		"Usage: prdshm-inspect [options] [locks|phases|agents|waves]\n"
 		"Show the state of the segment: its limits and usage, the agents, the locks\n"
 		"with their holders and waiters (and whom each waiter waits for), the\n"
-		"phases and the waves.  A section name shows only that table.\n"
+		"phases and the waves.  A section name shows only that table (with --json,\n"
+		"only that member besides \"segment\").\n"
 		"\n"
 		"  -c, --config FILE   read FILE instead of ./prdpar.yaml\n"
 		"      --name NAME     segment name (default: PRD_PARALLEL_SHM_NAME, then\n"
@@ -30,7 +32,10 @@ static void usage(FILE *out)
 		"      --metrics       print the lock metrics and the phases' run times in\n"
 		"                      the Prometheus text format\n"
 		"      --watch         redraw every monitoring_update_interval seconds until\n"
-		"                      interrupted (with --json: one compact document per line),\n"
+		"                      interrupted (with --json: one compact document per line);\n"
+		"                      wait for the segment to be created, follow it when it\n"
+		"                      is created again; exited agents on one line; on a\n"
+		"                      terminal, fit the screen (segment and locks first);\n"
 		"                      with the hottest resources since the last refresh\n"
 		"      --no-lock       read without taking any mutex\n"
 		"  -q, --quiet         with --check: print nothing, only the exit status\n"
@@ -144,6 +149,10 @@ out:
 	return rc;
 }
 
+/* The lines tool_print_hottest() prints at the most: a blank line, its
+ * title, its header and five resources. */
+#define HOTTEST_LINES 8
+
 /* The metrics of the previous refresh of --watch, for the hottest
  * resources since then. */
 static tool_metrics watched;
@@ -171,8 +180,38 @@ static void show_metrics(prdshm_seg *seg, const struct inspect_opts *o, json_t *
 	watched_ok = 1;
 }
 
-/* One inspection: snapshot, check, print.  @return the exit status. */
-static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const char *name)
+/* The terminal --watch draws on; rows 0: not a terminal, print it all. */
+struct screen {
+	size_t rows, cols;
+};
+
+/* The JSON document of the sections asked for: "segment" always, as it
+ * says what the document is about, and "problems" with --check, which
+ * decide its exit status. */
+static void json_sections(json_t *doc, const struct inspect_opts *o)
+{
+	static const struct {
+		const char *key;
+		unsigned bit;
+	} members[] = {
+		{ "agents", TOOL_SHOW_AGENTS }, { "locks", TOOL_SHOW_LOCKS },
+		{ "phases", TOOL_SHOW_PHASES }, { "waves", TOOL_SHOW_WAVES },
+		{ "problems", TOOL_SHOW_PROBLEMS },
+	};
+
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		if (!(o->show & members[i].bit) && !(o->check && members[i].bit == TOOL_SHOW_PROBLEMS))
+			json_object_del(doc, members[i].key);
+	}
+	/* The metrics belong to the whole document, not to a section. */
+	if ((o->show & TOOL_SHOW_ALL) != TOOL_SHOW_ALL)
+		json_object_del(doc, "metrics");
+}
+
+/* One inspection: snapshot, check, print.  @p scr: fit this screen (NULL:
+ * print everything).  @return the exit status. */
+static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const char *name,
+			const struct screen *scr)
 {
 	unsigned flags = o->nolock ? PRDSHM_SNAP_NOLOCK : 0;
 	prdshm_snapshot *snap = NULL;
@@ -200,13 +239,25 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 	if (o->json) {
 		doc = tool_json_snapshot(snap, &pb);
 		show_metrics(seg, o, doc);
+		if (doc)
+			json_sections(doc, o);
 		if (tool_json_print(doc, stdout, o->watch) != 0) {
 			tool_err("cannot write the JSON document");
 			rc = TOOL_EXIT_INTERNAL;
 		}
 		json_decref(doc);
+	} else if (scr && scr->rows > 0) {
+		/* The hottest resources below, on a screen with room to spare:
+		 * the run's own tables come first. */
+		int hot = o->watch && scr->rows >= 4 * HOTTEST_LINES;
+
+		tool_print_fitted(stdout, snap, &pb, o->show | TOOL_SHOW_BRIEF,
+				  scr->rows - (hot ? HOTTEST_LINES : 0), scr->cols);
+		if (hot)
+			show_metrics(seg, o, NULL);
+		fflush(stdout);
 	} else {
-		tool_print_snapshot(stdout, snap, &pb, o->show);
+		tool_print_snapshot(stdout, snap, &pb, o->show | (o->watch ? TOOL_SHOW_BRIEF : 0));
 		if (o->watch)
 			show_metrics(seg, o, NULL);
 		fflush(stdout);
@@ -241,25 +292,121 @@ static void catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static int watch(prdshm_seg *seg, const struct inspect_opts *o, const char *name,
-		 int interval_s)
+/* What --watch follows: the segment under the name, told apart from a
+ * new one created under the same name by its creation time. */
+struct watch {
+	prdshm_seg *seg; /* NULL while there is none */
+	uint64_t created_ns;
+	int waiting;     /* said that there is no segment, since it went */
+	char note[PRDSHM_SHM_NAME_MAX + 80]; /* what happened to it, to say once */
+};
+
+/* Attach to the segment the name stands for now: the same as before, a
+ * new one (re-created since), or none yet.  What changed goes to
+ * w->note.  @return 0 attached, 1 no segment (waiting), else the exit
+ * status. */
+static int follow(struct watch *w, const prdshm_config *cfg)
+{
+	prdshm_seg_info info = PRDSHM_SEG_INFO_INIT;
+	prdshm_seg *seg = NULL;
+	int r = prdshm_seg_open_cfg(cfg, &seg);
+
+	if (r == PRDSHM_ENOENT) {
+		if (!w->waiting)
+			snprintf(w->note, sizeof(w->note), "%s %s: waiting for it to be created",
+				 w->seg ? "removed segment" : "no segment", cfg->shm_name);
+		w->waiting = 1;
+		prdshm_seg_close(w->seg);
+		w->seg = NULL;
+		return 1;
+	}
+	if (r)
+		return tool_fail(r, "open segment %s", cfg->shm_name);
+	r = prdshm_seg_info_get(seg, &info);
+	if (r || (w->seg && info.created_ns == w->created_ns)) {
+		prdshm_seg_close(seg);
+		return r ? tool_fail(r, "read segment %s", cfg->shm_name) : 0;
+	}
+	if (w->seg)
+		snprintf(w->note, sizeof(w->note), "segment %s was created again: showing the new one",
+			 cfg->shm_name);
+	prdshm_seg_close(w->seg);
+	w->seg = seg;
+	w->created_ns = info.created_ns;
+	w->waiting = 0;
+	return 0;
+}
+
+/* Say w->note once: above the tables, or on stderr beside JSON lines. */
+static int say_note(struct watch *w, const struct inspect_opts *o)
+{
+	int said = w->note[0] != '\0' && tool_verbosity >= 0;
+
+	if (said && o->json)
+		tool_err("%s", w->note);
+	else if (said)
+		printf("%s\n", w->note);
+	fflush(stdout);
+	w->note[0] = '\0';
+	return said && !o->json;
+}
+
+/* The screen's size when standard output is a terminal and the tables
+ * are drawn on it. */
+static void screen_size(const struct inspect_opts *o, struct screen *scr)
+{
+	struct winsize ws;
+
+	scr->rows = scr->cols = 0;
+	if (o->json || !isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 ||
+	    ws.ws_row < 4 || ws.ws_col < 20)
+		return;
+	scr->rows = ws.ws_row;
+	scr->cols = ws.ws_col;
+}
+
+/* Sleep @p ms, or less when a signal comes: SA_RESTART is off. */
+static void nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (!interrupted && nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Until interrupted: redraw every @p interval_s seconds; while there is
+ * no segment, look for one every WAIT_POLL_MS so that the run is seen
+ * from its start. */
+#define WAIT_POLL_MS 200
+
+static int watch(const prdshm_config *cfg, const struct inspect_opts *o, int interval_s)
 {
 	int tty = isatty(STDOUT_FILENO) && !o->json;
+	struct watch w = { 0 };
+	struct screen scr;
 	int rc = TOOL_EXIT_OK;
 
 	catch_signals();
 	while (!interrupted) {
-		struct timespec ts = { interval_s, 0 };
-
-		if (tty)
+		rc = follow(&w, cfg);
+		if (rc != 0 && rc != 1)
+			break;
+		if (tty && (rc == 0 || w.note[0]))
 			fputs("\033[H\033[2J", stdout);
-		rc = inspect_once(seg, o, name);
+		screen_size(o, &scr);
+		if (say_note(&w, o) && scr.rows > 0)
+			scr.rows--;
+		if (rc == 1) {
+			rc = TOOL_EXIT_OK;
+			nap_ms(WAIT_POLL_MS);
+			continue;
+		}
+		rc = inspect_once(w.seg, o, cfg->shm_name, &scr);
 		if (rc)
 			break;
-		/* nanosleep returns early on the signal: SA_RESTART is off. */
-		while (!interrupted && nanosleep(&ts, &ts) != 0)
-			;
+		nap_ms((long)interval_s * 1000);
 	}
+	prdshm_seg_close(w.seg);
 	return rc;
 }
 
@@ -288,9 +435,10 @@ int main(int argc, char **argv)
 	rc = tool_parse_done(inspect_parse(argc, argv, &o, 0), &o.tc, usage);
 	if (rc != TOOL_CONTINUE)
 		goto out;
-	/* Diagnosis must run whatever the configuration says (--name helps). */
+	/* Diagnosis must run whatever the configuration says (--name helps);
+	 * --watch attaches by itself: the segment may come later. */
 	rc = tool_load_config_lenient(&o.tc, &cfg, &degraded);
-	if (rc == 0)
+	if (rc == 0 && !o.watch)
 		rc = tool_open_lenient(&o.tc, &cfg, degraded, &seg);
 	if (rc) {
 		if (o.json)
@@ -300,9 +448,9 @@ int main(int argc, char **argv)
 	if (o.metrics)
 		rc = print_metrics(seg, &o, cfg.shm_name);
 	else if (o.watch)
-		rc = watch(seg, &o, cfg.shm_name, cfg.monitoring_update_interval);
+		rc = watch(&cfg, &o, cfg.monitoring_update_interval);
 	else
-		rc = inspect_once(seg, &o, cfg.shm_name);
+		rc = inspect_once(seg, &o, cfg.shm_name, NULL);
 	prdshm_seg_close(seg);
 out:
 	prdshm_config_free(&cfg);

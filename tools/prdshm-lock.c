@@ -50,6 +50,8 @@ static void usage(FILE *out)
 		"                            canonical path, so out.txt, ./out.txt and\n"
 		"                            $PWD/out.txt are one lock\n"
 		"      --phase ID            record phase ID (at most 63 bytes) with the lock\n"
+		"                            (default: PRD_PHASE_ID, set by prdshm-agent for a\n"
+		"                            phase's command, so that prdshm-run shows the wait)\n"
 		"      --name NAME           segment name (default: PRD_PARALLEL_SHM_NAME,\n"
 		"                            then shm_name from the configuration, /prdpar)\n"
 		"      --config FILE         read FILE instead of ./prdpar.yaml\n"
@@ -386,6 +388,26 @@ static int run_command(char **argv, int *die_of)
 	return WEXITSTATUS(status);
 }
 
+/* The phase recorded with the lock: --phase, else the phase whose command
+ * this is (prdshm-agent sets PRD_PHASE_ID), so that a phase waiting for a
+ * lock shows as waiting, not running.  An id the library would refuse
+ * (too long, not printable) is not recorded rather than failing the lock. */
+static const char *lock_phase(const struct lock_opts *o)
+{
+	const char *env = getenv("PRD_PHASE_ID");
+	size_t len;
+
+	if (o->phase || env == NULL)
+		return o->phase;
+	len = strlen(env);
+	if (len == 0 || len > PRDSHM_ID_MAX)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)env[i] <= 0x20 || (unsigned char)env[i] >= 0x7f)
+			return NULL;
+	return env;
+}
+
 /* Take the lock, run the command, release the lock.  @p die_of gets the
  * signal prdshm-lock should die of once everything is closed (0: none). */
 static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prdshm_seg *seg,
@@ -410,7 +432,7 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	 * withdrawn); one that came before, or with the grant, stops us here. */
 	r = rn_stop_signal ? PRDSHM_EINTR
 			   : prdshm_lock(s, o->resource, (prdshm_mode)o->mode,
-					 timeout_ms(o, cfg), o->phase);
+					 timeout_ms(o, cfg), lock_phase(o));
 	if (rn_stop_signal) {
 		tool_verbose("signal %d: %s given up", (int)rn_stop_signal, o->resource);
 		*die_of = rn_stop_signal;

@@ -20,14 +20,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: prdshm-phase [options] status [ID]\n"
-		"       prdshm-phase [options] retry|cancel|skip ID\n"
+		"       prdshm-phase [options] retry|cancel|skip ID...\n"
 		"Show or steer the phases of the plan by hand.\n"
 		"\n"
 		"  status [ID]   the phases and waves, or one phase in detail\n"
-		"  retry ID      FAILED, CANCELLED or BLOCKED -> QUEUED (its blocked\n"
+		"  retry ID...   FAILED, CANCELLED or BLOCKED -> QUEUED (its blocked\n"
 		"                dependants become runnable again)\n"
-		"  cancel ID     -> CANCELLED (its dependants become BLOCKED)\n"
-		"  skip ID       -> SKIPPED (counts as done for its dependants)\n"
+		"  cancel ID...  -> CANCELLED (its dependants become BLOCKED)\n"
+		"  skip ID...    -> SKIPPED (counts as done for its dependants)\n"
+		"A change applies to each ID in turn; one refused does not stop the others.\n"
 		"\n"
 		"  -c, --config FILE   read FILE instead of ./prdpar.yaml\n"
 		"      --name NAME     segment name (default: PRD_PARALLEL_SHM_NAME, then\n"
@@ -38,8 +39,8 @@ static void usage(FILE *out)
 		"  -h, --help          show this help and exit\n"
 		"  -V, --version       show the version and exit\n"
 		"\n"
-		"Exit status: 0 success; 2 refused: illegal transition (both states are\n"
-		"named) or no such phase; 4 segment corrupt or incompatible; 65 invalid\n"
+		"Exit status: 0 success; 2 refused (for one ID or more): illegal transition\n"
+		"(both states are named) or no such phase; 4 segment corrupt or incompatible; 65 invalid\n"
 		"configuration; 66 no such segment; 77 permission denied; 64 usage;\n"
 		"70 internal error.\n");
 }
@@ -71,7 +72,9 @@ int phase_parse(int argc, char **argv, struct phase_opts *o, int silent)
 		return tool_parse_error(&o->tc, "no command given (status, retry, cancel, skip)");
 	o->verb = argv[i];
 	o->id = i + 1 < argc ? argv[i + 1] : NULL;
-	if (tool_no_more_args(&o->tc, argc, argv, i + 2))
+	o->ids = argv + i + 1;
+	o->nids = argc - i - 1;
+	if (strcmp(o->verb, "status") == 0 && tool_no_more_args(&o->tc, argc, argv, i + 2))
 		return TOOL_EXIT_USAGE;
 	if (strcmp(o->verb, "status") != 0 && find_verb(o->verb) == NULL)
 		return tool_parse_error(&o->tc, "unknown command '%s' (status, retry, cancel, skip)",
@@ -177,32 +180,59 @@ static const char *status_now(prdshm_seg *seg, const char *id)
 	return name ? name : "?";
 }
 
-static int steer(prdshm_seg *seg, const struct phase_opts *o, const struct verb *v)
+/* Change one phase; with --json, add {"id", "from", "to"} to @p changes. */
+static int steer_one(prdshm_seg *seg, const char *id, const struct verb *v, json_t *changes)
 {
-	const char *from = status_now(seg, o->id);
+	const char *from = status_now(seg, id);
 	const char *to = prdshm_phase_status_name(v->to);
-	json_t *doc;
-	int r = prdshm_phase_set(seg, NULL, o->id, v->to);
+	int r = prdshm_phase_set(seg, NULL, id, v->to);
 
 	if (r == PRDSHM_ENOPHASE) {
-		tool_err("%s %s: no such phase", v->name, o->id);
+		tool_err("%s %s: no such phase", v->name, id);
 		return TOOL_EXIT_REFUSED;
 	}
 	if (r == PRDSHM_ETRANSITION) {
-		tool_err("%s %s: refused: %s", v->name, o->id, prdshm_last_error());
+		tool_err("%s %s: refused: %s", v->name, id, prdshm_last_error());
 		return TOOL_EXIT_REFUSED;
 	}
 	if (r)
-		return tool_fail(r, "%s %s", v->name, o->id);
-	if (o->json) {
-		doc = json_pack("{s:o, s:s, s:s}", "id", tool_json_str(o->id), "from", from, "to",
-				to);
-		r = tool_json_print(doc, stdout, 0);
-		json_decref(doc);
-		return r ? TOOL_EXIT_INTERNAL : TOOL_EXIT_OK;
-	}
-	tool_info("%s: %s -> %s", o->id, from, to);
+		return tool_fail(r, "%s %s", v->name, id);
+	if (changes)
+		json_array_append_new(changes, json_pack("{s:o, s:s, s:s}", "id",
+							 tool_json_str(id), "from", from,
+							 "to", to));
+	else
+		tool_info("%s: %s -> %s", id, from, to);
 	return TOOL_EXIT_OK;
+}
+
+/* Each id in turn, so that "retry A B" after a failed run needs one
+ * command; the first failure decides the exit status.  With --json, one
+ * id prints its change alone (as before several were allowed), several an
+ * array of them. */
+static int steer(prdshm_seg *seg, const struct phase_opts *o, const struct verb *v)
+{
+	json_t *changes = o->json ? json_array() : NULL;
+	int rc = TOOL_EXIT_OK;
+
+	for (int i = 0; i < o->nids; i++) {
+		int r = steer_one(seg, o->ids[i], v, changes);
+
+		if (rc == TOOL_EXIT_OK)
+			rc = r;
+	}
+	if (changes && json_array_size(changes) > 0) {
+		json_t *doc = o->nids == 1 ? json_incref(json_array_get(changes, 0)) : changes;
+
+		if (o->nids == 1)
+			json_decref(changes);
+		if (tool_json_print(doc, stdout, 0) != 0 && rc == TOOL_EXIT_OK)
+			rc = TOOL_EXIT_INTERNAL;
+		json_decref(doc);
+	} else {
+		json_decref(changes);
+	}
+	return rc;
 }
 
 static int dispatch(prdshm_seg *seg, const struct phase_opts *o)

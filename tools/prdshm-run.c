@@ -512,7 +512,8 @@ static int summary(struct run *r)
 	uint64_t wall = rn_mono_ns() - r->view.t0;
 
 	run_view_clear(&r->view);
-	return run_summary(r->prev, r->info.shm_name, wall, r->next_no, r->replaced);
+	return run_summary(r->prev, r->info.shm_name, wall, r->next_no, r->replaced,
+			   r->view.waited);
 }
 
 static int finish(struct run *r)
@@ -523,12 +524,14 @@ static int finish(struct run *r)
 	if (r->cancelling) {
 		printf("segment %s kept for inspection: prdshm-inspect --name %s\n",
 		       r->info.shm_name, r->info.shm_name);
+		run_resume_hint(r->prev, r->info.shm_name, r->opt.tc.config_path, 1);
 		return rn_stop_signal ? 128 + rn_stop_signal : TOOL_EXIT_INTERNAL;
 	}
 	if (r->opt.keep)
 		printf("segment %s kept (--keep)\n", r->info.shm_name);
 	else if (prdshm_seg_unlink(r->info.shm_name) != 0)
 		tool_fail(PRDSHM_ESYS, "unlink %s", r->info.shm_name);
+	run_resume_hint(r->prev, r->info.shm_name, r->opt.tc.config_path, r->opt.keep);
 	return rc;
 }
 
@@ -570,6 +573,7 @@ int main(int argc, char **argv)
 	prdshm_seg_close(r.seg);
 	prdshm_config_free(&r.cfg);
 	free(r.procs);
+	free(r.view.waited);
 	if (r.out_fd >= 0)
 		close(r.out_fd);
 	return rc;

@@ -3,6 +3,10 @@
  * prdshm-run's events: phases that started, ended, failed or were queued
  * again, waves that closed and opened.  See run_events.h.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common.h"
 #include "run_events.h"
 
@@ -95,6 +99,83 @@ void run_wave_opened(run_view *v, const prdshm_snapshot *s)
 	run_event(v, 0, "wave %u opened: %u phase%s", (unsigned)s->current_wave, n, n == 1 ? "" : "s");
 }
 
+/* What phase @p p of @p s waits for: its lock's name in @p res, and who
+ * holds it, "A (pid N, phase P), ..." in @p by ("" for nobody now: the
+ * grant is on its way).  @return 1, or 0 if it waits for no lock. */
+static int phase_waits(const prdshm_snapshot *s, const prdshm_phase_info *p, char *res,
+		       char *by)
+{
+	const prdshm_lock_info *li;
+	size_t w;
+
+	if (p->status != PRDSHM_PHASE_IN_PROGRESS || !tool_phase_wait(s, p, &li, &w))
+		return 0;
+	tool_bytes_text(li->resource, li->resource_len, res, RUN_RES_MAX);
+	tool_blockers_text(li, w, by, RUN_BY_MAX);
+	return 1;
+}
+
+/* 1 if phase @p p of @p s holds the lock named @p res (as phase_waits()
+ * writes it): an agent that waits in slices lets go of its request between
+ * two, which is no grant. */
+static int holds(const prdshm_snapshot *s, const prdshm_phase_info *p, const char *res)
+{
+	char name[RUN_RES_MAX];
+
+	if (p->status != PRDSHM_PHASE_IN_PROGRESS)
+		return 0;
+	for (size_t i = 0; i < s->nlocks; i++) {
+		const prdshm_lock_info *li = &s->locks[i];
+
+		tool_bytes_text(li->resource, li->resource_len, name, sizeof(name));
+		if (strcmp(name, res) != 0)
+			continue;
+		for (size_t k = 0; k < li->nholders; k++)
+			if (strcmp(li->holders[k].phase_id, p->id) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Phase @p i of @p n waits: count the time since the last snapshot, or
+ * since its wait began if later, as waiting. */
+static void add_wait(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n, size_t i)
+{
+	const prdshm_lock_info *li;
+	uint64_t from = o->taken_ns;
+	size_t w;
+
+	if (v->waited == NULL)
+		v->waited = calloc(n->nphases, sizeof(*v->waited));
+	if (v->waited == NULL || !tool_phase_wait(n, &n->phases[i], &li, &w))
+		return;
+	if (li->holders[w].since_ns > from)
+		from = li->holders[w].since_ns;
+	v->waited[i] += tool_span_ns(from, n->taken_ns);
+}
+
+/* A phase in progress whose command began or stopped waiting for a lock:
+ * without this its time would read as work.  Only waits that last over a
+ * tick are seen. */
+static void lock_waits(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n)
+{
+	for (size_t i = 0; i < n->nphases && i < o->nphases; i++) {
+		const prdshm_phase_info *a = &o->phases[i], *b = &n->phases[i];
+		char ra[RUN_RES_MAX], rb[RUN_RES_MAX], ba[RUN_BY_MAX], bb[RUN_BY_MAX];
+		int wa = phase_waits(o, a, ra, ba), wb = phase_waits(n, b, rb, bb);
+
+		if (wa && a->attempts != b->attempts)
+			wa = 0; /* a new attempt: a new wait */
+		if (wb)
+			add_wait(v, o, n, i);
+		if (wb && (!wa || strcmp(ra, rb) != 0))
+			run_event(v, 0, "%s waiting for lock %s%s%s", b->id, rb,
+				  bb[0] ? ", held by " : "", bb);
+		else if (wa && !wb && holds(n, b, ra))
+			run_event(v, 0, "%s got lock %s: running", b->id, ra);
+	}
+}
+
 /* Events in the order they happened as far as one can tell: phases that
  * ended, then the waves that this closed and opened, then new starts. */
 void run_diff(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n)
@@ -110,4 +191,5 @@ void run_diff(run_view *v, const prdshm_snapshot *o, const prdshm_snapshot *n)
 		if (n->phases[i].status == PRDSHM_PHASE_IN_PROGRESS)
 			diff_phase(v, &o->phases[i], &n->phases[i]);
 	}
+	lock_waits(v, o, n);
 }

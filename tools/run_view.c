@@ -69,37 +69,92 @@ static void view_line(size_t cols, const char *fmt, ...)
 	printf("%s\n", line);
 }
 
+/* The terminal's height: the view never scrolls, or erasing it would
+ * leave lines behind. */
+static size_t term_rows(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 2)
+		return ws.ws_row;
+	return 24;
+}
+
+/* Phases in progress whose command waits for a lock. */
+static size_t count_waiting(const prdshm_snapshot *s)
+{
+	const prdshm_lock_info *li;
+	size_t n = 0, w;
+
+	for (size_t i = 0; i < s->nphases; i++)
+		n += s->phases[i].status == PRDSHM_PHASE_IN_PROGRESS &&
+		     tool_phase_wait(s, &s->phases[i], &li, &w);
+	return n;
+}
+
 static void draw_bar(const prdshm_snapshot *s, uint64_t elapsed, size_t cols)
 {
 	size_t done = tool_count_done(s);
 	size_t fill = s->nphases ? done * BAR_WIDTH / s->nphases : BAR_WIDTH;
+	size_t waiting = count_waiting(s);
 	char bar[BAR_WIDTH + 1], el[32];
 
 	for (size_t i = 0; i < BAR_WIDTH; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[BAR_WIDTH] = '\0';
 	tool_format_duration(elapsed, el, sizeof(el));
-	view_line(cols, "[%s] %zu/%zu  %s  wave %u of %zu  %zu running  %zu failed", bar,
-		  done, s->nphases, el, (unsigned)s->current_wave, s->nwaves,
-		  tool_count_status(s, PRDSHM_PHASE_IN_PROGRESS),
+	view_line(cols, "[%s] %zu/%zu  %s  wave %u of %zu  %zu running  %zu waiting  %zu failed",
+		  bar, done, s->nphases, el, (unsigned)s->current_wave, s->nwaves,
+		  tool_count_status(s, PRDSHM_PHASE_IN_PROGRESS) - waiting, waiting,
 		  tool_count_status(s, PRDSHM_PHASE_FAILED));
+}
+
+/* A phase in progress: running, or waiting for a lock (since when, and who
+ * holds it), which is not work even though the phase's clock runs. */
+static void draw_phase(const prdshm_snapshot *s, const prdshm_phase_info *p, size_t cols)
+{
+	const prdshm_lock_info *li;
+	char el[32], res[RUN_RES_MAX], by[RUN_BY_MAX];
+	size_t w;
+
+	if (!tool_phase_wait(s, p, &li, &w)) {
+		tool_format_duration(tool_span_ns(p->start_ns, s->taken_ns), el, sizeof(el));
+		view_line(cols, "  running  %-24.24s %-16.16s %s", p->id, p->agent_id, el);
+		return;
+	}
+	tool_format_duration(tool_span_ns(li->holders[w].since_ns, s->taken_ns), el, sizeof(el));
+	tool_bytes_text(li->resource, li->resource_len, res, sizeof(res));
+	if (tool_blockers_text(li, w, by, sizeof(by)) > 0)
+		view_line(cols, "  waiting  %-24.24s %-16.16s %s  for lock %s, held by %s", p->id,
+			  p->agent_id, el, res, by);
+	else
+		view_line(cols, "  waiting  %-24.24s %-16.16s %s  for lock %s", p->id,
+			  p->agent_id, el, res);
 }
 
 void run_view_draw(run_view *v, const prdshm_snapshot *s)
 {
-	size_t cols = term_cols();
+	size_t cols = term_cols(), room = term_rows() - 2;
+	size_t shown = 0, more = 0;
 	int lines = 1;
 
 	run_view_clear(v);
 	draw_bar(s, rn_mono_ns() - v->t0, cols);
 	for (size_t i = 0; i < s->nphases; i++) {
 		const prdshm_phase_info *p = &s->phases[i];
-		char el[32];
 
 		if (p->status != PRDSHM_PHASE_IN_PROGRESS)
 			continue;
-		tool_format_duration(tool_span_ns(p->start_ns, s->taken_ns), el, sizeof(el));
-		view_line(cols, "  running  %-24.24s %-16.16s %s", p->id, p->agent_id, el);
+		if (shown + 1 >= room) {
+			more++;
+			continue;
+		}
+		draw_phase(s, p, cols);
+		shown++;
+		lines++;
+	}
+	if (more > 0) {
+		view_line(cols, "  ... %zu more", more);
 		lines++;
 	}
 	fflush(stdout);

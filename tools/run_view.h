@@ -9,6 +9,11 @@
 
 #include "prdshm.h"
 
+/* Sizes of the texts that tell a lock wait: the lock's name (escaped, cut)
+ * and who holds it. */
+#define RUN_RES_MAX 96
+#define RUN_BY_MAX 200
+
 typedef struct run_view {
 	uint64_t t0;        /* rn_mono_ns() at the start: event times count from it */
 	int tty;            /* a live view; else one plain line per event */
@@ -16,6 +21,7 @@ typedef struct run_view {
 	int drawn;          /* lines of the view on the screen, erased before output */
 	int dirty;          /* an event was printed over the view: draw it again */
 	uint64_t next_draw; /* rn_mono_ns() of the next periodic redraw */
+	uint64_t *waited;   /* by phase: ns seen waiting for locks (NULL: none yet) */
 } run_view;
 
 /*

@@ -24,6 +24,27 @@ size_t tool_blockers(const prdshm_lock_info *li, size_t w, size_t *out, size_t c
 /** The id of the phase with index @p index, or NULL. */
 const char *tool_phase_id_of(const prdshm_snapshot *snap, int32_t index);
 
+/** The phase of @p snap with id @p id, or NULL. */
+const prdshm_phase_info *tool_phase_by_id(const prdshm_snapshot *snap, const char *id);
+
+/**
+ * The lock phase @p p waits for, if it does: the first waiting record of
+ * the lock table that carries @p p's id (prdshm_holder.phase_id: what the
+ * agent, or prdshm-lock in the phase's command, recorded), found in lock
+ * *li at record *w.  A phase whose command locks nothing by phase id is
+ * never found waiting.
+ * @return 1 if found, else 0.
+ */
+int tool_phase_wait(const prdshm_snapshot *snap, const prdshm_phase_info *p,
+		    const prdshm_lock_info **li, size_t *w);
+
+/**
+ * Who blocks waiter @p w of @p li, as "agent-2 (pid 123, phase build), ..."
+ * in @p buf (at most @p size bytes, cut where it does not fit).
+ * @return the number of blockers.
+ */
+size_t tool_blockers_text(const prdshm_lock_info *li, size_t w, char *buf, size_t size);
+
 /**
  * The agents among @p snap's that are alive, as "id (pid N), ..." in @p buf
  * (with @p size 0 only counted: @p buf may then be NULL).

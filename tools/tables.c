@@ -2,6 +2,7 @@
  * tables.c: the readable tables of prdshm-inspect and prdshm-phase status.
  * See tables.h.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fmt.h"
@@ -56,8 +57,17 @@ static void print_segment(FILE *out, const prdshm_snapshot *snap)
 			     "the data may be torn\n");
 }
 
-static void print_agents(FILE *out, const prdshm_snapshot *snap)
+/* An agent of the past: its session ended and its slot is kept only for
+ * the record. */
+static int exited(const prdshm_agent_info *a)
 {
+	return !a->alive && a->status == PRDSHM_AGENT_EXITED;
+}
+
+static void print_agents(FILE *out, const prdshm_snapshot *snap, int brief)
+{
+	size_t nexited = 0;
+
 	fprintf(out, "\nAGENTS\n%-20s %5s %7s %-6s %-7s %-16s %-8s %s\n", "ID", "SLOT", "PID",
 		"ALIVE", "STATUS", "PHASE", "AGE", "LAST LOG");
 	if (snap->nagents == 0)
@@ -66,6 +76,10 @@ static void print_agents(FILE *out, const prdshm_snapshot *snap)
 		const prdshm_agent_info *a = &snap->agents[i];
 		const char *st = prdshm_agent_status_name(a->status);
 
+		if (brief && exited(a)) {
+			nexited++;
+			continue;
+		}
 		print_field(out, a->id, 20);
 		fprintf(out, " %5d %7d %-6s %-7s ", (int)a->slot, (int)a->pid,
 			a->alive ? "yes" : "no", st ? st : "?");
@@ -77,6 +91,8 @@ static void print_agents(FILE *out, const prdshm_snapshot *snap)
 			print_field(out, a->log[a->nlog - 1], 0);
 		fputc('\n', out);
 	}
+	if (nexited > 0)
+		fprintf(out, "(%zu exited agent%s not listed)\n", nexited, nexited == 1 ? "" : "s");
 }
 
 static void print_waits_for(FILE *out, const prdshm_lock_info *li, size_t w)
@@ -196,7 +212,7 @@ void tool_print_snapshot(FILE *out, const prdshm_snapshot *snap, const tool_prob
 	else if (!snap->locked)
 		fprintf(out, "WARNING: read without locks: the data may be torn\n");
 	if (show & TOOL_SHOW_AGENTS)
-		print_agents(out, snap);
+		print_agents(out, snap, (show & TOOL_SHOW_BRIEF) != 0);
 	if (show & TOOL_SHOW_LOCKS)
 		print_locks(out, snap);
 	if (show & TOOL_SHOW_PHASES)
@@ -205,4 +221,153 @@ void tool_print_snapshot(FILE *out, const prdshm_snapshot *snap, const tool_prob
 		print_waves(out, snap);
 	if (show & TOOL_SHOW_PROBLEMS)
 		print_problems(out, pb);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fitting a screen                                                         */
+
+/* One section as printed: its lines, the first @c head of which (blank
+ * line, title, column names) are kept whatever the room. */
+struct section {
+	char *text;
+	size_t size;
+	size_t head, nlines, given;
+};
+
+static size_t count_lines(const char *s, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < size; i++)
+		n += s[i] == '\n';
+	return n;
+}
+
+/* Print section @p sec of @p snap into memory. */
+static int render(struct section *sec, unsigned bit, const prdshm_snapshot *snap,
+		  const tool_problems *pb, int brief)
+{
+	FILE *f = open_memstream(&sec->text, &sec->size);
+
+	if (f == NULL)
+		return -1;
+	if (bit == TOOL_SHOW_SEGMENT)
+		print_segment(f, snap);
+	else if (bit == TOOL_SHOW_AGENTS)
+		print_agents(f, snap, brief);
+	else if (bit == TOOL_SHOW_LOCKS)
+		print_locks(f, snap);
+	else if (bit == TOOL_SHOW_PHASES)
+		print_phases(f, snap);
+	else if (bit == TOOL_SHOW_WAVES)
+		print_waves(f, snap);
+	else
+		print_problems(f, pb);
+	if (fclose(f) != 0)
+		return -1;
+	sec->nlines = count_lines(sec->text, sec->size);
+	/* Blank line, title, column names; a lock's also "RESOURCE".  The
+	 * segment's lines are all head: they say what is shown. */
+	sec->head = bit == TOOL_SHOW_SEGMENT ? sec->nlines
+		    : bit == TOOL_SHOW_LOCKS ? 4
+		    : bit == TOOL_SHOW_PROBLEMS ? 2
+						 : 3;
+	if (sec->head > sec->nlines)
+		sec->head = sec->nlines;
+	return 0;
+}
+
+/* Share @p room lines out, in the sections' order: first the segment and
+ * the locks in full and each other section's head with one row (or its
+ * "... N more"), then the rest to whoever needs it.  Once a section does
+ * not fit, those after it get nothing: what is shown is always the most
+ * important part. */
+static void share(struct section *sec, const unsigned *bits, size_t n, size_t room)
+{
+	for (size_t i = 0; i < n; i++) {
+		int full = bits[i] == TOOL_SHOW_SEGMENT || bits[i] == TOOL_SHOW_LOCKS;
+		size_t want = sec[i].head + (sec[i].nlines > sec[i].head);
+
+		/* Never less than the head and a row, but the segment's lines,
+		 * all head, as many as fit. */
+		if (full && room > want)
+			want = sec[i].nlines < room ? sec[i].nlines : room;
+		if (bits[i] == TOOL_SHOW_SEGMENT && want > room)
+			want = room;
+		sec[i].given = want <= room ? want : 0;
+		room = sec[i].given ? room - sec[i].given : 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t more = sec[i].nlines - sec[i].given;
+
+		if (sec[i].given == 0)
+			continue;
+		more = more < room ? more : room;
+		sec[i].given += more;
+		room -= more;
+	}
+}
+
+/* Print one line of at most @p cols - 1 bytes (the tables are ASCII:
+ * untrusted bytes are escaped). */
+static void put_cut(FILE *out, const char *line, size_t len, size_t cols)
+{
+	fprintf(out, "%.*s\n", (int)(len < cols - 1 ? len : cols - 1), line);
+}
+
+static void print_section(FILE *out, const struct section *sec, size_t cols)
+{
+	size_t rows = 0, shown = 0;
+	const char *p = sec->text;
+
+	/* Else only the head, or part of the segment's on a tiny screen. */
+	if (sec->given > sec->head) {
+		rows = sec->nlines - sec->head;
+		shown = sec->given - sec->head;
+	}
+	if (shown < rows)
+		shown--; /* its line says what is left out */
+	for (size_t k = 0; k < sec->given && k < sec->head + shown; k++) {
+		const char *nl = strchr(p, '\n');
+
+		put_cut(out, p, (size_t)(nl - p), cols);
+		p = nl + 1;
+	}
+	if (shown < rows) {
+		char more[48];
+
+		snprintf(more, sizeof(more), "... %zu more", rows - shown);
+		put_cut(out, more, strlen(more), cols);
+	}
+}
+
+void tool_print_fitted(FILE *out, const prdshm_snapshot *snap, const tool_problems *pb,
+		       unsigned show, size_t rows, size_t cols)
+{
+	static const unsigned order[] = { TOOL_SHOW_SEGMENT, TOOL_SHOW_LOCKS, TOOL_SHOW_AGENTS,
+					  TOOL_SHOW_PHASES,  TOOL_SHOW_WAVES, TOOL_SHOW_PROBLEMS };
+	struct section sec[sizeof(order) / sizeof(order[0])];
+	unsigned bits[sizeof(order) / sizeof(order[0])];
+	size_t n = 0, room = rows > 1 ? rows - 1 : 1;
+
+	memset(sec, 0, sizeof(sec));
+	if (!(show & TOOL_SHOW_SEGMENT) && !snap->locked) {
+		fprintf(out, "WARNING: read without locks: the data may be torn\n");
+		room--;
+	}
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if ((show & order[i]) &&
+		    render(&sec[n], order[i], snap, pb, (show & TOOL_SHOW_BRIEF) != 0) == 0) {
+			bits[n++] = order[i];
+		} else {
+			free(sec[n].text); /* a failed render may leave a buffer */
+			sec[n].text = NULL;
+		}
+	}
+	share(sec, bits, n, room);
+	for (size_t i = 0; i < n; i++) {
+		if (sec[i].given > 0)
+			print_section(out, &sec[i], cols > 1 ? cols : 80);
+		free(sec[i].text);
+	}
 }
