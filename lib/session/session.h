@@ -26,6 +26,10 @@ struct prdshm_session {
 	uint32_t slot;
 	uint32_t gen;
 	pid_t pid;      /* the process that opened it */
+	/* The session this one acts for (parent_gen 0: none), decided once at
+	 * open (lib/session/family.c): only a request of a session that has
+	 * one looks for its ancestors' holds, never the fast path. */
+	uint32_t parent, parent_gen;
 	/* Unique among this process's sessions, ever: what a thread's memory
 	 * of its latest grant is tied to (lib/lock/acquire.c), where the handle's
 	 * address, or slot and generation, could be those of a closed one. */
@@ -86,6 +90,35 @@ void prdshm__session_end(prdshm_session *s);
 
 /* Close the descriptor and free @p s, touching nothing in the segment. */
 void prdshm__session_abandon(prdshm_session *s);
+
+/* ---- Families (lib/session/family.c) ------------------------------------
+ * A session opened under PRDSHM_PARENT_SESSION acts for the session the
+ * variable names, its parent: together with the parent's other children
+ * and their own, a family.  See prdshm.h, "Nested locks". */
+
+/* The parent that PRDSHM_PARENT_SESSION names for a session opening on
+ * @p seg with @p flags, if it is a current session of this segment: 1 and
+ * *@p slot, *@p gen set; else 0.  Call holding sess_mutex. */
+int prdshm__family_parent_from_env(struct prdshm_seg *seg, unsigned flags, uint32_t *slot,
+				   uint32_t *gen);
+
+/* The parent of current session (@p slot, @p gen): 1 and *@p pslot,
+ * *@p pgen set; 0 if it has none or is not current.  Without sess_mutex. */
+int prdshm__session_parent(struct prdshm_seg *seg, uint32_t slot, uint32_t gen, uint32_t *pslot,
+			   uint32_t *pgen);
+
+/* 1 if session (@p aslot, @p agen) is a proper ancestor of the session
+ * whose parent is (@p pslot, @p pgen): the parent, its parent, and so on
+ * (at most max_agents steps).  Without sess_mutex. */
+int prdshm__session_descends(struct prdshm_seg *seg, uint32_t pslot, uint32_t pgen,
+			     uint32_t aslot, uint32_t agen);
+
+/* The slot of the topmost current ancestor of session (@p slot, @p gen),
+ * or @p slot itself: the family's root.  Without sess_mutex. */
+uint32_t prdshm__session_root(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
+
+/* prdshm_session_env(): the value of PRDSHM_PARENT_SESSION that names @p s. */
+int prdshm__session_env(const prdshm_session *s, char *buf, size_t size);
 
 int prdshm__session_slot(const prdshm_session *s);
 int prdshm__session_fd(const prdshm_session *s);
