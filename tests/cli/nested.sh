@@ -31,7 +31,7 @@ lock_timeout_seconds: 5
 phases:
   - id: write
     outputs: [out.txt]
-    command: '"$BIN/prdshm-lock" --name "$SHM" out.txt -c "echo written > $TMP/out.txt" && "$BIN/prdshm-lock" --name "$SHM" -s -n out.txt true'
+    command: '"$BIN/prdshm-lock" --name "$SHM" -w 5 out.txt -c "echo written > $TMP/out.txt" && "$BIN/prdshm-lock" --name "$SHM" -s -n out.txt true'
 EOF2
 t_rc 0 "case 1: create" "$BIN/prdshm-create" -q -c "$TMP/plan.yaml" --name "$SHM"
 t_rc 0 "case 1: the phase that locks its own output completes" \
