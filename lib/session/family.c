@@ -77,13 +77,9 @@ int prdshm__family_parent_from_env(struct prdshm_seg *seg, unsigned flags, uint3
 int prdshm__session_parent(struct prdshm_seg *seg, uint32_t slot, uint32_t gen, uint32_t *pslot,
 			   uint32_t *pgen)
 {
-	struct prdshm__agent *a;
+	struct prdshm__agent *a = prdshm__session_current(seg, slot, gen);
 
-	if (slot >= prdshm__sessions(seg)->max_agents)
-		return 0;
-	a = &prdshm__sessions(seg)->agents[slot];
-	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
-	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
+	if (a == NULL)
 		return 0;
 	*pslot = __atomic_load_n(&a->parent, __ATOMIC_RELAXED);
 	*pgen = __atomic_load_n(&a->parent_gen, __ATOMIC_RELAXED);

@@ -61,15 +61,8 @@ int prdshm__session_slot_held(int fd, uint32_t slot)
 
 int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen)
 {
-	struct prdshm__agent *a;
-
-	if (slot >= prdshm__sessions(seg)->max_agents)
-		return 0;
-	a = &prdshm__sessions(seg)->agents[slot];
-	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
-	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
-		return 0;
-	return prdshm__session_slot_held(seg->fd, slot);
+	return prdshm__session_current(seg, slot, gen) != NULL &&
+	       prdshm__session_slot_held(seg->fd, slot);
 }
 
 void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf)

@@ -46,6 +46,23 @@ struct prdshm_session {
  */
 int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
 
+/* The slot of session (slot, gen) if it is current: in range, in that
+ * generation and ACTIVE (atomic loads, without sess_mutex); else NULL.
+ * Says nothing of liveness (prdshm__session_alive()). */
+static inline struct prdshm__agent *prdshm__session_current(struct prdshm_seg *seg,
+							     uint32_t slot, uint32_t gen)
+{
+	struct prdshm__agent *a;
+
+	if (slot >= prdshm__sessions(seg)->max_agents)
+		return NULL;
+	a = &prdshm__sessions(seg)->agents[slot];
+	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
+	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
+		return NULL;
+	return a;
+}
+
 /* The repair function of sess_mutex.  Call holding it. */
 int prdshm__sess_repair(struct prdshm_seg *seg, void *arg);
 
