@@ -133,16 +133,17 @@ static int collect_waits(struct dfs *d)
 static void collect_children(struct dfs *d)
 {
 	struct prdshm_seg *seg = d->seg;
+	struct prdshm__agent *agents = prdshm__sessions(seg)->agents;
 	uint32_t n = prdshm__sessions(seg)->max_agents;
 
 	for (uint32_t u = 0; u < 2 * n; u++)
 		d->kid[u] = PRDSHM__NIL;
 	for (uint32_t c = 0; c < n; c++) {
-		uint32_t gen = __atomic_load_n(&prdshm__sessions(seg)->agents[c].gen, __ATOMIC_ACQUIRE);
+		uint32_t gen = __atomic_load_n(&agents[c].gen, __ATOMIC_ACQUIRE);
 		uint32_t ps, pg;
 
 		if (!prdshm__session_parent(seg, c, gen, &ps, &pg) || ps == c ||
-		    __atomic_load_n(&prdshm__sessions(seg)->agents[ps].gen, __ATOMIC_ACQUIRE) != pg ||
+		    __atomic_load_n(&agents[ps].gen, __ATOMIC_ACQUIRE) != pg ||
 		    !prdshm__session_alive(seg, c, gen))
 			continue;
 		d->kid[n + c] = d->kid[ps];

@@ -24,10 +24,11 @@ static int mode_covers(uint32_t held, uint32_t want)
 int prdshm__nested_covered(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t pslot,
 			   uint32_t pgen, uint32_t mode)
 {
-	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
-	uint32_t i = prdshm__part_slots(prdshm__locks(seg), p)[si].head;
+	const struct prdshm__locks *lt = prdshm__locks(seg);
+	const struct prdshm__rec *recs = prdshm__part_recs(lt, p);
+	uint32_t i = prdshm__part_slots(lt, p)[si].head;
 
-	for (uint32_t n = 0; i < prdshm__locks(seg)->recs_per_part && n < prdshm__locks(seg)->recs_per_part; n++) {
+	for (uint32_t n = 0; i < lt->recs_per_part && n < lt->recs_per_part; n++) {
 		const struct prdshm__rec *x = &recs[i];
 
 		/* Not RELEASED: a release is no hold to nest in, even if its
