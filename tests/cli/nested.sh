@@ -16,6 +16,8 @@
 #     finds it taken, by the live outer holder), the dead record is swept,
 #     and once the outer holder ends nothing is left: the lock is free and
 #     --check is healthy.
+#  5. A Python command under prdshm-lock (the binding opens its sessions
+#     through prdshm_session_open(), which honours the variable).
 #
 # Synchronisation: files the commands create, polled with a bound.
 ROOT=$(pwd)
@@ -127,5 +129,19 @@ wait "$outer"
 t_rc 0 "case 4: the outer holder exits 0" true
 t_rc 0 "case 4: k is free once the outer holder ends" "$BIN/prdshm-lock" --name "$SHM" -n k true
 t_rc 0 "case 4: nothing stranded" "$BIN/prdshm-inspect" --name "$SHM" --check
+
+# ---- 5. the Python binding acts for its parent too -------------------------
+
+shm_name
+if [ -d "$BIN/../python/prdshm" ] && command -v python3 >/dev/null; then
+	t_rc 0 "case 5: a Python command locks what its prdshm-lock holds" \
+		env PYTHONPATH="$BIN/../python" "$BIN/prdshm-lock" --name "$SHM" out.txt \
+		python3 -c "import prdshm
+with prdshm.Segment('$SHM').lock('out.txt', timeout=3):
+    print('python holds out.txt')"
+	t_grep "$TMP/out" "^python holds out.txt$" "case 5: ... and ran under it"
+else
+	skip "case 5: the Python binding is not built (make python)"
+fi
 
 cli_done
