@@ -260,12 +260,13 @@ static void test_covered_while_waiting(void)
 	teardown();
 }
 
+/* The test that forks runs before the one that starts threads. */
 const tu_test tu_tests[] = {
-	TU(test_covered_while_waiting),
 	TU(test_reentrant_counted),
 	TU(test_not_covered),
 	TU(test_variable_ignored),
 	TU(test_killed_child),
+	TU(test_covered_while_waiting),
 	{ NULL, NULL },
 };
 const char *tu_suite = "nested";

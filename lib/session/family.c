@@ -81,9 +81,10 @@ int prdshm__session_parent(struct prdshm_seg *seg, uint32_t slot, uint32_t gen, 
 
 	if (a == NULL)
 		return 0;
-	*pslot = __atomic_load_n(&a->parent, __ATOMIC_RELAXED);
-	*pgen = __atomic_load_n(&a->parent_gen, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* Acquire loads, so that the second read of gen comes after them (no
+	 * fence: ThreadSanitizer builds refuse one). */
+	*pslot = __atomic_load_n(&a->parent, __ATOMIC_ACQUIRE);
+	*pgen = __atomic_load_n(&a->parent_gen, __ATOMIC_ACQUIRE);
 	return __atomic_load_n(&a->gen, __ATOMIC_RELAXED) == gen && *pgen != 0 &&
 	       *pslot < prdshm__sessions(seg)->max_agents;
 }
