@@ -607,12 +607,61 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
 /** Keep the session's descriptor across exec (flock(1)'s "lock lives as long
  *  as the command").  Default: O_CLOEXEC. */
 #define PRDSHM_SESSION_INHERIT 0x1
+/** Ignore PRDSHM_PARENT_SESSION: the session acts for nobody but itself
+ *  (see "Nested locks" below). */
+#define PRDSHM_SESSION_INDEPENDENT 0x2
+
+/*
+ * Nested locks: a process started under a held lock acts for its parent.
+ *
+ * A process that holds locks and starts a command it waits for (prdshm-lock
+ * runs its command, prdshm-agent a phase's command) sets the environment
+ * variable PRDSHM_PARENT_SESSION of the command to the value
+ * prdshm_session_env() gives: "SLOT:GEN:CREATED_NS:SHM_NAME", the session's
+ * slot in the agents table, the slot's generation, the creation time of the
+ * segment (CLOCK_REALTIME ns) and its name.  prdshm_session_open() in that
+ * command, or in anything it starts, reads the variable: if it names a
+ * current session of the segment being opened (same name, same creation
+ * time, the slot still in that generation), the new session is that
+ * session's child and acts for it.  A value that does not parse, or names
+ * another segment or a session that has ended, is ignored; so is the
+ * variable with PRDSHM_SESSION_INDEPENDENT.  A session, its children, their
+ * children and so on form a family.
+ *  - Reentrant: a request of a child is granted at once, ahead of any queue,
+ *    when an ancestor holds the resource (not released) in a mode at least
+ *    as strong: EXCLUSIVE covers both modes, SHARED covers SHARED.  The
+ *    child's hold is a record of its own, counted apart from the ancestor's:
+ *    the child's unlock leaves the ancestor's hold, the ancestor's unlock
+ *    leaves the child's (others wait until both are gone), and a child that
+ *    dies (SIGKILL) leaves a dead session's record, freed like any other
+ *    while the ancestor keeps its hold.  A request the ancestors' holds do
+ *    not cover is an ordinary one: siblings exclude each other on resources
+ *    their parent does not hold, and a child asking EXCLUSIVE for what its
+ *    parent holds SHARED waits for its own parent: PRDSHM_EDEADLK.
+ *  - Deadlocks: the parent is taken to wait for each live child (it waits
+ *    for the command to end before it releases anything), so a child's wait
+ *    counts as its parent's in the waits-for graph.  "prdshm-lock a -c
+ *    'prdshm-lock b ...'" beside "prdshm-lock b -c 'prdshm-lock a ...'" is
+ *    a cycle: one inner request fails with PRDSHM_EDEADLK after
+ *    deadlock_timeout_ms, its message naming the cycle ("lock-11 waits for
+ *    lock-20 waits for its child lock-21 waits for lock-10 waits for its
+ *    child lock-11").  A process that starts a command it does not wait for
+ *    while holding locks should not pass the variable on.
+ * The variable grants nothing a process of the segment's trusted users
+ * could not do anyway (docs/reliability.md, threat model).
+ */
+#define PRDSHM_PARENT_ENV "PRDSHM_PARENT_SESSION"
+/** Room for prdshm_session_env()'s value, its terminating NUL included. */
+#define PRDSHM_PARENT_ENV_MAX (3 * 21 + PRDSHM_SHM_NAME_MAX + 1)
 
 /**
  * Register a session: a slot in the agents table whose liveness the kernel
  * tracks through an OFD lock on the slot's byte of a private descriptor of
  * the segment.  PID, start time and uid are recorded for display only.
  * @param agent_id 1..63 printable bytes; NULL for "pid-<pid>".
+ * @param flags PRDSHM_SESSION_INHERIT, PRDSHM_SESSION_INDEPENDENT.  Unless
+ *        the latter is given, PRDSHM_PARENT_SESSION in the environment may
+ *        make the session act for another (see "Nested locks" above).
  * Dead sessions are reaped before the table is declared full.  Waits
  * without limit for the session mutex (see prdshm_session_open_timed()).
  * @return 0; PRDSHM_ENAME; PRDSHM_EAGENTFULL ("agents table full
@@ -659,6 +708,16 @@ void prdshm_session_close(prdshm_session *s);
  * For a forked child that must not act for its parent.  Accepts NULL.
  */
 void prdshm_session_abandon(prdshm_session *s);
+
+/**
+ * The value of PRDSHM_PARENT_SESSION that makes sessions opened by a
+ * command act for @p s (see "Nested locks" above): for the environment of
+ * a command the caller starts and waits for while holding its locks.
+ * @param size at least PRDSHM_PARENT_ENV_MAX is always enough.
+ * @return 0; PRDSHM_EINVAL (NULL argument, or @p size too small: @p buf
+ *         then holds "").  Since 1.1 (symbol version PRDSHM_1.1).
+ */
+int prdshm_session_env(const prdshm_session *s, char *buf, size_t size);
 
 /** The session's slot index in the agents table. */
 int prdshm_session_slot(const prdshm_session *s);

@@ -44,6 +44,7 @@ struct agent {
 	const char *id;
 	uint64_t hb_every_ns, next_hb_ns;
 	unsigned ran, failed;
+	char parent_env[PRDSHM_PARENT_ENV_MAX]; /* PRDSHM_PARENT_SESSION for commands */
 };
 
 /* One claimed phase: what it needs to run, copied from a snapshot. */
@@ -323,6 +324,10 @@ static void child_env(const struct agent *a, const struct job *j)
 	setenv("PRD_PHASE_ATTEMPT", attempt, 1);
 	setenv("PRD_AGENT_ID", a->id, 1);
 	setenv("PRD_SHM_NAME", a->info.shm_name, 1);
+	/* The command acts for the agent: it may lock the outputs the agent
+	 * holds for it (prdshm.h, "Nested locks"). */
+	if (a->parent_env[0])
+		setenv(PRDSHM_PARENT_ENV, a->parent_env, 1);
 }
 
 /* In the child: own process group (so that SIGTERM reaches the whole
@@ -618,6 +623,9 @@ static int agent_open(struct agent *a, const prdshm_config *cfg, const char *id)
 	if (r)
 		return tool_fail(r, "register agent in %s", cfg->shm_name);
 	a->id = id;
+	r = prdshm_session_env(a->s, a->parent_env, sizeof(a->parent_env));
+	if (r)
+		return tool_fail(r, "register agent in %s", cfg->shm_name);
 	a->hb_every_ns = (uint64_t)(a->info.monitoring_update_interval > 0
 					    ? a->info.monitoring_update_interval
 					    : 1) *

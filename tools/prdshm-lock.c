@@ -230,15 +230,21 @@ static int64_t timeout_ms(const struct lock_opts *o, const prdshm_config *cfg)
 static void report_conflict(prdshm_seg *seg, const struct lock_opts *o, int err)
 {
 	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
+	char cycle[512];
 	size_t n = 0;
 
 	if (tool_verbosity < 0)
 		return;
+	/* The cycle, before the query resets the thread's message. */
+	snprintf(cycle, sizeof(cycle), "%s", prdshm_last_error());
 	fprintf(stderr, "%s: ", tool_name);
 	tool_print_bytes(stderr, o->resource, strlen(o->resource));
-	fprintf(stderr, ": %s", err == PRDSHM_EDEADLK ? "deadlock detected"
-				: err == PRDSHM_ETIMEDOUT ? "timed out"
-							   : "lock is taken");
+	if (err == PRDSHM_EDEADLK && cycle[0])
+		fprintf(stderr, ": %s", cycle);
+	else
+		fprintf(stderr, ": %s", err == PRDSHM_EDEADLK ? "deadlock detected"
+					: err == PRDSHM_ETIMEDOUT ? "timed out"
+								   : "lock is taken");
 	if (prdshm_lock_query(seg, o->resource, (prdshm_mode)o->mode, h, 4, &n) == 0) {
 		for (size_t i = 0; i < n && i < 4; i++) {
 			fprintf(stderr, "%s %s by %.63s (pid %d", i ? "," : ";",
@@ -318,12 +324,15 @@ fail:
 }
 
 /* In the child: run the command with the dispositions prdshm-lock found
- * and the signal mask it had (@p mask).  126: cannot execute, 127: not
- * found (the shell's convention, which flock(1) follows too). */
-static void run_child(char **argv, const sigset_t *mask)
+ * and the signal mask it had (@p mask), acting for the session that holds
+ * the lock (@p parent: PRDSHM_PARENT_SESSION, see prdshm.h "Nested
+ * locks").  126: cannot execute, 127: not found (the shell's convention,
+ * which flock(1) follows too). */
+static void run_child(char **argv, const sigset_t *mask, const char *parent)
 {
 	rn_signals_default();
 	sigprocmask(SIG_SETMASK, mask, NULL);
+	setenv(PRDSHM_PARENT_ENV, parent, 1);
 	execvp(argv[0], argv);
 	fprintf(stderr, "%s: %s: %s\n", tool_name, argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);
@@ -354,15 +363,21 @@ static int wait_command(pid_t pid, int *status)
 	}
 }
 
-/* Run the command, @return its exit code; @p die_of gets the signal that
- * killed it if prdshm-lock was stopped by one too (flock(1), which has no
- * handler, would have died of it as well). */
-static int run_command(char **argv, int *die_of)
+/* Run the command on behalf of session @p s, @return its exit code;
+ * @p die_of gets the signal that killed it if prdshm-lock was stopped by
+ * one too (flock(1), which has no handler, would have died of it as
+ * well). */
+static int run_command(char **argv, prdshm_session *s, int *die_of)
 {
+	char parent[PRDSHM_PARENT_ENV_MAX];
 	sigset_t mask;
 	int status;
 	pid_t pid;
 
+	if (prdshm_session_env(s, parent, sizeof(parent)) != 0) {
+		tool_err("%s", prdshm_last_error());
+		return TOOL_EXIT_INTERNAL;
+	}
 	fflush(NULL);
 	/* A stop signal between fork() and exec() would run our handler in
 	 * the child and be lost: it waits, blocked, until the child has the
@@ -370,7 +385,7 @@ static int run_command(char **argv, int *die_of)
 	rn_block(&mask);
 	pid = fork();
 	if (pid == 0)
-		run_child(argv, &mask);
+		run_child(argv, &mask, parent);
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	if (pid < 0) {
 		tool_err("fork: %s", strerror(errno));
@@ -450,7 +465,7 @@ static int lock_and_run(const struct lock_opts *o, const prdshm_config *cfg, prd
 	}
 	tool_verbose("locked %s (%s) in %s", o->resource, prdshm_mode_name((prdshm_mode)o->mode),
 		     cfg->shm_name);
-	rc = run_command(o->argv, die_of);
+	rc = run_command(o->argv, s, die_of);
 	tool_verbose("command exited with %d; releasing %s", rc, o->resource);
 out:
 	prdshm_session_close(s);

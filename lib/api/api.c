@@ -188,6 +188,14 @@ int prdshm_session_fd(const prdshm_session *s)
 	return s ? prdshm__backend_of(s)->session_fd(s) : -1;
 }
 
+int prdshm_session_env(const prdshm_session *s, char *buf, size_t size)
+{
+	prdshm__call_begin();
+	if (s == NULL || buf == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_env: NULL argument");
+	return prdshm__backend_of(s)->session_env(s, buf, size);
+}
+
 /* ---- Locks ------------------------------------------------------------- */
 
 /* A NULL session, for the calls that take one. */

@@ -38,6 +38,7 @@ struct prdshm__backend {
 	void (*session_abandon)(prdshm_session *s);
 	int (*session_slot)(const prdshm_session *s);
 	int (*session_fd)(const prdshm_session *s);
+	int (*session_env)(const prdshm_session *s, char *buf, size_t size);
 
 	/* Locks. */
 	int (*lock)(prdshm_session *s, const char *resource, prdshm_mode mode,

@@ -22,6 +22,7 @@ const struct prdshm__backend prdshm__shm_backend = {
 	.session_abandon = prdshm__session_abandon,
 	.session_slot = prdshm__session_slot,
 	.session_fd = prdshm__session_fd,
+	.session_env = prdshm__session_env,
 	.lock = prdshm__shm_lock,
 	.unlock = prdshm__shm_unlock,
 	.unlock_all = prdshm__shm_unlock_all,

@@ -210,7 +210,9 @@ static int enqueue(struct prdshm_seg *seg, struct request *q, int *granted)
 	 * RELEASED record as held: that only sends us the slow way, through
 	 * grantable().) */
 	*granted = sl->head >= prdshm__locks(seg)->recs_per_part ||
-		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0);
+		   (q->mode == PRDSHM_SHARED && sl->nexcl == 0 && sl->nwaiting == 0) ||
+		   (q->s->parent_gen != 0 && prdshm__nested_covered(seg, q->p, q->si, q->s->parent,
+								     q->s->parent_gen, q->mode));
 	rec_fill(r, q, part->seq++);
 	list_append(seg, q->p, q->si, q->ri);
 	PRDSHM__CRASH_POINT("lock_link");

@@ -17,7 +17,11 @@
  * Nodes are sessions; session u waits for session v when v has a record on
  * the slot u waits on that blocks u's record (see grantable() in
  * wait.c: an earlier conflicting record, or a later conflicting hold).
- * A session waits on at most one record at a time.
+ * A session waits on at most one record at a time.  And a session waits
+ * for each live child (lib/session/family.c): a parent that started a
+ * command under its locks waits for it to end before it releases them, so
+ * a child's wait counts as its parent's (prdshm.h, "Nested locks").  Only
+ * that way: a child does not wait for its parent, except on a lock.
  *
  * The request is named by its record's index and allocation (the use count
  * in the record's state word), not by the index and session alone: while
@@ -46,6 +50,9 @@ struct dfs {
 	size_t nwaits;
 	uint32_t *first;   /* first[u]..first[u + 1]: session u's waiting records */
 	uint32_t *parent;  /* session that reached this one, NIL = unvisited */
+	uint8_t *as_child; /* 1 if that was its parent waiting for it, not a lock */
+	uint32_t *kid;     /* kid[u]: u's first live child, kid[n + c]: c's next
+			    * sibling (NIL ends) */
 	uint32_t *stack;
 	uint32_t nstack;
 	struct wait_ref start; /* the request being checked */
@@ -121,6 +128,29 @@ static int collect_waits(struct dfs *d)
 	return 0;
 }
 
+/* Link every live child session to its parent: the parent waits for it.
+ * Read without sess_mutex, as liveness is (family.c). */
+static void collect_children(struct dfs *d)
+{
+	struct prdshm_seg *seg = d->seg;
+	struct prdshm__agent *agents = prdshm__sessions(seg)->agents;
+	uint32_t n = prdshm__sessions(seg)->max_agents;
+
+	for (uint32_t u = 0; u < 2 * n; u++)
+		d->kid[u] = PRDSHM__NIL;
+	for (uint32_t c = 0; c < n; c++) {
+		uint32_t gen = __atomic_load_n(&agents[c].gen, __ATOMIC_ACQUIRE);
+		uint32_t ps, pg;
+
+		if (!prdshm__session_parent(seg, c, gen, &ps, &pg) || ps == c ||
+		    __atomic_load_n(&agents[ps].gen, __ATOMIC_ACQUIRE) != pg ||
+		    !prdshm__session_alive(seg, c, gen))
+			continue;
+		d->kid[n + c] = d->kid[ps];
+		d->kid[ps] = c;
+	}
+}
+
 /* As grantable() in wait.c, RELEASED records aside.  Holders may turn
  * RELEASED under us (they release without the mutex), and take a release
  * back only while no one waits for the resource, or for an instant before
@@ -174,6 +204,27 @@ static int expand_record(struct dfs *d, struct wait_ref w, uint32_t target)
 	return 0;
 }
 
+/* Push the live children of session @p u, which it waits for.  @return 1
+ * if one of them is @p target (the cycle closes). */
+static int expand_children(struct dfs *d, uint32_t u, uint32_t target)
+{
+	uint32_t n = prdshm__sessions(d->seg)->max_agents;
+
+	for (uint32_t c = d->kid[u], k = 0; c < n && k < n; c = d->kid[n + c], k++) {
+		if (c == target) {
+			d->parent[target] = u;
+			d->as_child[target] = 1;
+			return 1;
+		}
+		if (d->parent[c] == PRDSHM__NIL) {
+			d->parent[c] = u;
+			d->as_child[c] = 1;
+			d->stack[d->nstack++] = c;
+		}
+	}
+	return 0;
+}
+
 /* Depth-first search from the request being checked for a path back to its
  * session.  Only that request counts for the start: another thread's wait
  * in the same session is not this request's cycle. */
@@ -181,8 +232,10 @@ static int find_cycle(struct dfs *d)
 {
 	uint32_t start = d->start.sess;
 
-	for (uint32_t i = 0; i < prdshm__sessions(d->seg)->max_agents; i++)
+	for (uint32_t i = 0; i < prdshm__sessions(d->seg)->max_agents; i++) {
 		d->parent[i] = PRDSHM__NIL;
+		d->as_child[i] = 0;
+	}
 	d->nstack = 0;
 	d->parent[start] = start;
 	if (expand_record(d, d->start, start))
@@ -193,11 +246,14 @@ static int find_cycle(struct dfs *d)
 		for (uint32_t k = d->first[u]; k < d->first[u + 1]; k++)
 			if (expand_record(d, d->waits[k], start))
 				return 1;
+		if (expand_children(d, u, start))
+			return 1;
 	}
 	return 0;
 }
 
-/* "deadlock: a -> b -> a": follow parent links back from start. */
+/* "deadlock: a -> b -> a": follow parent links back from start.  An edge
+ * from a parent to its child reads "waits for its child". */
 static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, int rlen)
 {
 	char buf[400], id[PRDSHM_ID_MAX + 1];
@@ -214,7 +270,9 @@ static void describe_cycle(struct dfs *d, uint32_t start, const char *resource, 
 	for (uint32_t k = n + 1; k-- > 0 && len < sizeof(buf);) {
 		prdshm__agent_id(d->seg, chain[k % n], id);
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", id,
-					k ? " waits for " : "");
+					k == 0		       ? ""
+					: d->as_child[chain[k - 1]] ? " waits for its child "
+								    : " waits for ");
 	}
 	prdshm__fail(PRDSHM_EDEADLK, "%s", buf);
 }
@@ -244,7 +302,9 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 	d.first = calloc((size_t)prdshm__sessions(seg)->max_agents + 1, sizeof(*d.first));
 	d.parent = calloc(prdshm__sessions(seg)->max_agents, sizeof(*d.parent));
 	d.stack = calloc(prdshm__sessions(seg)->max_agents, sizeof(*d.stack));
-	if (!d.first || !d.parent || !d.stack) {
+	d.as_child = calloc(prdshm__sessions(seg)->max_agents, sizeof(*d.as_child));
+	d.kid = calloc(2 * (size_t)prdshm__sessions(seg)->max_agents, sizeof(*d.kid));
+	if (!d.first || !d.parent || !d.stack || !d.as_child || !d.kid) {
 		ret = 0; /* no memory to look: keep waiting, check again later */
 		goto out;
 	}
@@ -259,6 +319,7 @@ int prdshm__deadlock_check(struct prdshm_seg *seg, uint32_t p, uint32_t ri, uint
 		ret = prdshm__rec_state(r) == PRDSHM__REC_HELD ? 1 : 0;
 		goto unlock;
 	}
+	collect_children(&d);
 	if (collect_waits(&d) != 0 || !find_cycle(&d)) {
 		ret = 0;
 		goto unlock;
@@ -277,5 +338,7 @@ out:
 	free(d.first);
 	free(d.parent);
 	free(d.stack);
+	free(d.as_child);
+	free(d.kid);
 	return ret;
 }

@@ -335,6 +335,15 @@ void prdshm__part_withdraw(struct prdshm_seg *seg, uint32_t p, uint32_t ri);
 uint32_t prdshm__part_release_session(struct prdshm_seg *seg, uint32_t p, uint32_t slot,
 				      uint32_t gen);
 
+/* ---- Nested locks (inherit.c) ------------------------------------------ */
+
+/* 1 if a proper ancestor of a session whose parent is (@p pslot, @p pgen)
+ * holds slot @p si of partition @p p (HELD, alive) in a mode that covers
+ * @p mode (EXCLUSIVE covers both): the session's request is then granted
+ * at once, ahead of the queue.  Call holding the partition mutex. */
+int prdshm__nested_covered(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t pslot,
+			   uint32_t pgen, uint32_t mode);
+
 /* ---- Deadlock detection (deadlock.c) ------------------------------------ */
 
 /* Deadlock check for the waiting record @p rec of partition @p p, owned by

@@ -54,6 +54,17 @@ static int grantable(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t r
 	return 1;
 }
 
+/* Whether the request is covered by a hold of an ancestor of its session
+ * (inherit.c): then it goes ahead of everything, as a hold already does. */
+static int nested_grantable(struct prdshm_seg *seg, const struct request *q)
+{
+	const struct prdshm__rec *me = &prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri];
+
+	return q->s->parent_gen != 0 &&
+	       prdshm__nested_covered(seg, q->p, q->si, q->s->parent, q->s->parent_gen,
+				      prdshm__rec_effective_mode(me));
+}
+
 static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
@@ -256,7 +267,7 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 				wake_after(sl);
 			return 1;
 		}
-		if (grantable(seg, q->p, q->si, q->ri)) {
+		if (grantable(seg, q->p, q->si, q->ri) || nested_grantable(seg, q)) {
 			grant(seg, q->p, q->si, q->ri);
 			prdshm__stats_granted(&sl->stats, slept, began);
 			*woke_out = woke;

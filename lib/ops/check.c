@@ -58,6 +58,11 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
 	uint32_t nshared = 0, nexcl = 0, nwaiting = 0, n = 0, i = sl->head;
 	uint32_t live_shared = 0, live_excl = 0;
+	/* The family of the first live hold, and whether another family holds
+	 * too: the members of one family nest their holds (prdshm.h, "Nested
+	 * locks"), so mutual exclusion is between families. */
+	uint32_t family = PRDSHM__NIL;
+	int families = 0;
 	uint64_t lastseq = 0;
 	int nl = (int)(sl->name_len > 64 ? 64 : sl->name_len);
 
@@ -88,6 +93,14 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 			live_excl++;
 		else if (st == PRDSHM__REC_HELD)
 			live_shared++;
+		if (st == PRDSHM__REC_HELD) {
+			uint32_t root = prdshm__session_root(seg, r->sess, r->gen);
+
+			if (family != root)
+				families++;
+			if (family == PRDSHM__NIL)
+				family = root;
+		}
 		if (st == PRDSHM__REC_WAITING || (r->flags & PRDSHM__REC_UPGRADING))
 			nwaiting++;
 		if (st != PRDSHM__REC_RELEASED && r->sess < prdshm__sessions(seg)->max_agents &&
@@ -104,7 +117,7 @@ static uint32_t check_slot(struct checker *c, uint32_t p, uint32_t si)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': record list loops", nl, sl->name);
 	if (n == 0)
 		problem(c, PRDSHM_CHECK_ERROR, "lock '%.*s': in use without records", nl, sl->name);
-	if (live_excl > 1 || (live_excl == 1 && live_shared > 0))
+	if (live_excl > 0 && families > 1)
 		problem(c, PRDSHM_CHECK_ERROR,
 			"lock '%.*s': %u exclusive and %u shared holders at once", nl, sl->name,
 			live_excl, live_shared);

@@ -39,6 +39,12 @@ struct prdshm__agent {
 	uint32_t uid;     /* display only */
 	int32_t phase;    /* phase index or -1; guarded by the phase mutex */
 	uint32_t nlog;    /* log lines written, total; ring index = n % LINES */
+	/* The session this one acts for (lib/session/family.c): its slot and
+	 * generation, parent_gen 0 for none.  Written at open between the
+	 * bump of gen and the store of ACTIVE, fixed while the session lives,
+	 * read without sess_mutex (atomic loads, gen read again after). */
+	uint32_t parent;
+	uint32_t parent_gen;
 	uint64_t start_ns;
 	uint64_t heartbeat_ns; /* written with atomic stores by the owner */
 	char id[PRDSHM_ID_MAX + 1];
@@ -46,7 +52,7 @@ struct prdshm__agent {
 };
 #define PRDSHM__AGENT_FIELDS(F, S)                                                    \
 	F(S, state) F(S, gen) F(S, used) F(S, status) F(S, pid) F(S, uid) F(S, phase) \
-	F(S, nlog) F(S, start_ns) F(S, heartbeat_ns) F(S, id) F(S, log)
+	F(S, nlog) F(S, parent) F(S, parent_gen) F(S, start_ns) F(S, heartbeat_ns) F(S, id) F(S, log)
 PRDSHM__LAYOUT_CHECK(prdshm__agent, PRDSHM__AGENT_FIELDS);
 
 /* The session layer's view (prdshm__seg_view()), bound at open. */

@@ -61,15 +61,8 @@ int prdshm__session_slot_held(int fd, uint32_t slot)
 
 int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen)
 {
-	struct prdshm__agent *a;
-
-	if (slot >= prdshm__sessions(seg)->max_agents)
-		return 0;
-	a = &prdshm__sessions(seg)->agents[slot];
-	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
-	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
-		return 0;
-	return prdshm__session_slot_held(seg->fd, slot);
+	return prdshm__session_current(seg, slot, gen) != NULL &&
+	       prdshm__session_slot_held(seg->fd, slot);
 }
 
 void prdshm__agent_id(struct prdshm_seg *seg, uint32_t slot, char *buf)
@@ -174,7 +167,11 @@ static int check_still_named(struct prdshm_seg *seg)
 	return 0;
 }
 
-static void fill_slot(struct prdshm__agent *a, const char *id)
+/* Fill slot @p a for a new session acting for @p parent (gen 0: none).
+ * The parent link is written between the bump of gen and the store of
+ * ACTIVE: readers without sess_mutex rely on that (family.c). */
+static void fill_slot(struct prdshm__agent *a, const char *id, uint32_t parent,
+		      uint32_t parent_gen)
 {
 	uint64_t now = prdshm__now_real();
 
@@ -187,6 +184,8 @@ static void fill_slot(struct prdshm__agent *a, const char *id)
 	a->nlog = 0;
 	prdshm__strlcpy(a->id, id, sizeof(a->id));
 	__atomic_add_fetch(&a->gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&a->parent, parent, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->parent_gen, parent_gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&a->state, PRDSHM__SLOT_ACTIVE, __ATOMIC_RELEASE);
 }
 
@@ -246,7 +245,10 @@ static int session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 	if (slot < -1)
 		r = (int)slot;
 	if (r == 0 && slot >= 0) {
-		fill_slot(&prdshm__sessions(seg)->agents[slot], agent_id);
+		if (!prdshm__family_parent_from_env(seg, flags, &s->parent, &s->parent_gen))
+			s->parent = s->parent_gen = 0;
+		fill_slot(&prdshm__sessions(seg)->agents[slot], agent_id, s->parent,
+			  s->parent_gen);
 		s->slot = (uint32_t)slot;
 		s->gen = prdshm__sessions(seg)->agents[slot].gen;
 	}

@@ -26,6 +26,10 @@ struct prdshm_session {
 	uint32_t slot;
 	uint32_t gen;
 	pid_t pid;      /* the process that opened it */
+	/* The session this one acts for (parent_gen 0: none), decided once at
+	 * open (lib/session/family.c): only a request of a session that has
+	 * one looks for its ancestors' holds, never the fast path. */
+	uint32_t parent, parent_gen;
 	/* Unique among this process's sessions, ever: what a thread's memory
 	 * of its latest grant is tied to (lib/lock/acquire.c), where the handle's
 	 * address, or slot and generation, could be those of a closed one. */
@@ -41,6 +45,23 @@ struct prdshm_session {
  * session, whose lock does not conflict with itself.
  */
 int prdshm__session_alive(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
+
+/* The slot of session (slot, gen) if it is current: in range, in that
+ * generation and ACTIVE (atomic loads, without sess_mutex); else NULL.
+ * Says nothing of liveness (prdshm__session_alive()). */
+static inline struct prdshm__agent *prdshm__session_current(struct prdshm_seg *seg,
+							     uint32_t slot, uint32_t gen)
+{
+	struct prdshm__agent *a;
+
+	if (slot >= prdshm__sessions(seg)->max_agents)
+		return NULL;
+	a = &prdshm__sessions(seg)->agents[slot];
+	if (__atomic_load_n(&a->gen, __ATOMIC_ACQUIRE) != gen ||
+	    __atomic_load_n(&a->state, __ATOMIC_ACQUIRE) != PRDSHM__SLOT_ACTIVE)
+		return NULL;
+	return a;
+}
 
 /* The repair function of sess_mutex.  Call holding it. */
 int prdshm__sess_repair(struct prdshm_seg *seg, void *arg);
@@ -86,6 +107,35 @@ void prdshm__session_end(prdshm_session *s);
 
 /* Close the descriptor and free @p s, touching nothing in the segment. */
 void prdshm__session_abandon(prdshm_session *s);
+
+/* ---- Families (lib/session/family.c) ------------------------------------
+ * A session opened under PRDSHM_PARENT_SESSION acts for the session the
+ * variable names, its parent: together with the parent's other children
+ * and their own, a family.  See prdshm.h, "Nested locks". */
+
+/* The parent that PRDSHM_PARENT_SESSION names for a session opening on
+ * @p seg with @p flags, if it is a current session of this segment: 1 and
+ * *@p slot, *@p gen set; else 0.  Call holding sess_mutex. */
+int prdshm__family_parent_from_env(struct prdshm_seg *seg, unsigned flags, uint32_t *slot,
+				   uint32_t *gen);
+
+/* The parent of current session (@p slot, @p gen): 1 and *@p pslot,
+ * *@p pgen set; 0 if it has none or is not current.  Without sess_mutex. */
+int prdshm__session_parent(struct prdshm_seg *seg, uint32_t slot, uint32_t gen, uint32_t *pslot,
+			   uint32_t *pgen);
+
+/* 1 if session (@p aslot, @p agen) is a proper ancestor of the session
+ * whose parent is (@p pslot, @p pgen): the parent, its parent, and so on
+ * (at most max_agents steps).  Without sess_mutex. */
+int prdshm__session_descends(struct prdshm_seg *seg, uint32_t pslot, uint32_t pgen,
+			     uint32_t aslot, uint32_t agen);
+
+/* The slot of the topmost current ancestor of session (@p slot, @p gen),
+ * or @p slot itself: the family's root.  Without sess_mutex. */
+uint32_t prdshm__session_root(struct prdshm_seg *seg, uint32_t slot, uint32_t gen);
+
+/* prdshm_session_env(): the value of PRDSHM_PARENT_SESSION that names @p s. */
+int prdshm__session_env(const prdshm_session *s, char *buf, size_t size);
 
 int prdshm__session_slot(const prdshm_session *s);
 int prdshm__session_fd(const prdshm_session *s);
