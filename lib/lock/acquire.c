@@ -381,6 +381,20 @@ static inline void ring_released(struct prdshm_seg *seg, uint32_t p, uint32_t si
 		prdshm__handoff(seg, p, si);
 }
 
+/* The same for the thread's latest grant @p g.  The slot's place is read
+ * only once waiters are seen: the uncontended pair does not load it. */
+static __attribute__((noinline)) void handoff_last(struct prdshm_seg *seg,
+						   const struct last_grant *g)
+{
+	prdshm__handoff(seg, g->p, g->si);
+}
+
+static inline void ring_last(struct prdshm_seg *seg, const struct last_grant *g)
+{
+	if (__atomic_load_n(&g->slot->nwaiting, __ATOMIC_SEQ_CST) != 0)
+		handoff_last(seg, g);
+}
+
 /*
  * The re-lock, without the partition mutex: take back the record that this
  * thread's latest grant of the name released, if it is still RELEASED in
@@ -421,7 +435,7 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 	w = g->use | PRDSHM__REC_HELD;
 	if (__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_RELEASED, 0,
 					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		ring_released(seg, g->p, g->si, g->slot);
+		ring_last(seg, g);
 	return 0;
 }
 
@@ -496,7 +510,7 @@ static inline int release_last(struct prdshm_session *s, const char *name, size_
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("unlock_ring");
-	ring_released(seg, g->p, g->si, g->slot);
+	ring_last(seg, g);
 	return 1;
 }
 
