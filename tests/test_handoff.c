@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,6 +75,15 @@ static int x_records(size_t n, size_t nwait)
 	for (size_t i = 0; i < got; i++)
 		waiting += h[i].waiting != 0;
 	return waiting == nwait;
+}
+
+/* x_records(), waited for at most 10 s. */
+static int await_x_records(size_t n, size_t nwait)
+{
+	for (int64_t end = tu_now_ms() + 10000; tu_now_ms() < end; usleep(1000))
+		if (x_records(n, nwait))
+			return 1;
+	return 0;
 }
 
 /* Process @p pid's state letter in /proc, or 0. */
@@ -186,9 +196,78 @@ static void test_release_grants_shared_run_in_order(void)
 	teardown();
 }
 
+/* Holds "x", says 'h' on fds[1], and on 'u' from fds[0] releases it,
+ * stopped (PRDSHM_STOP_AT) between its swap, which saw a waiter, and its
+ * hand-off; says 'r' once the release returned. */
+static int releaser_child(void *arg)
+{
+	const int *fds = arg;
+	prdshm_seg *cs = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(cfg.shm_name, &cs) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(cs, "releaser", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "x", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
+	tu_signal(fds[1], 'h');
+	TU_CHILD_ASSERT(tu_await(fds[0], 20000) == 'u');
+	setenv("PRDSHM_STOP_AT", "handoff_begin", 1);
+	TU_CHILD_ASSERT(prdshm_unlock(s, "x") == 0);
+	unsetenv("PRDSHM_STOP_AT");
+	tu_signal(fds[1], 'r');
+	prdshm_session_close(s);
+	prdshm_seg_close(cs);
+	return 0;
+}
+
+/* A releaser delayed before its hand-off finds the slot gone: the waiter
+ * it saw collected the release itself, was granted, and left, freeing the
+ * slot.  The hand-off must leave the free slot alone (freeing it twice
+ * would hand it out twice later). */
+static void test_late_handoff_leaves_freed_slot_alone(void)
+{
+	static struct waiter w = { "waiter", PRDSHM_EXCLUSIVE };
+	int rdown[2], rup[2], fds[2];
+	prdshm_session *s = NULL;
+	pid_t releaser, waiter;
+	size_t n = 1;
+
+	setup();
+	CU_ASSERT_FATAL(pipe(rdown) == 0 && pipe(rup) == 0);
+	fds[0] = rdown[0];
+	fds[1] = rup[1];
+	releaser = tu_fork(releaser_child, fds);
+	CU_ASSERT_FATAL(tu_await(rup[0], 10000) == 'h');
+	waiter = tu_fork(waiter_child, &w);
+	CU_ASSERT(await_x_records(2, 1));
+	tu_signal(rdown[1], 'u');
+	CU_ASSERT(tu_await_stopped(releaser, 10000));
+	/* The waiter collects the release at its next look (within its wait
+	 * cap), is granted, and leaves: the slot is freed. */
+	CU_ASSERT_EQUAL(tu_await(up[0], 10000), 'w');
+	tu_signal(down[1], 'q');
+	CU_ASSERT_EQUAL(tu_wait_child(waiter, 10000), 0);
+	CU_ASSERT(prdshm_lock_query(seg, "x", 0, NULL, 0, &n) == 0 && n == 0);
+	kill(releaser, SIGCONT);
+	CU_ASSERT_EQUAL(tu_await(rup[0], 10000), 'r');
+	CU_ASSERT_EQUAL(tu_wait_child(releaser, 10000), 0);
+	/* Two new names take two slots: a slot on the free list twice would
+	 * be handed out twice. */
+	CU_ASSERT_EQUAL_FATAL(prdshm_session_open(seg, "after", 0, &s), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "y", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "z", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
+	prdshm_session_close(s);
+	for (int i = 0; i < 2; i++) {
+		close(rdown[i]);
+		close(rup[i]);
+	}
+	teardown();
+}
+
 const tu_test tu_tests[] = {
 	TU(test_release_grants_stopped_waiter),
 	TU(test_release_grants_shared_run_in_order),
+	TU(test_late_handoff_leaves_freed_slot_alone),
 	{ NULL, NULL },
 };
 const char *tu_suite = "handoff";

@@ -199,6 +199,7 @@ void prdshm__handoff(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 	uint32_t bits;
 	int all, r;
 
+	PRDSHM__CRASH_POINT("handoff_begin");
 	r = prdshm__mutex_trylock(seg, &prdshm__locks(seg)->parts[p].mutex, prdshm__part_repair,
 				  (void *)(uintptr_t)p);
 	if (r != 0) {
@@ -212,8 +213,11 @@ void prdshm__handoff(struct prdshm_seg *seg, uint32_t p, uint32_t si)
 	PRDSHM__CRASH_POINT("handoff_lock");
 	slot_collect(seg, p, si);
 	bits = grant_head(seg, p, si, &all);
-	if (sl->head >= prdshm__locks(seg)->recs_per_part)
-		slot_free(seg, p, si); /* the waiters withdrew meanwhile */
+	/* Everyone left meanwhile.  The slot may even be free already: a
+	 * mutex holder may have collected our release and freed it between
+	 * our swap and our lock (a free slot has no name). */
+	if (sl->head >= prdshm__locks(seg)->recs_per_part && sl->name_len != 0)
+		slot_free(seg, p, si);
 	/* Moves the doorbell under a waiter that read it before the grant,
 	 * so that it does not go to sleep (the doorbell's protocol). */
 	prdshm__doorbell_ring(&sl->doorbell);

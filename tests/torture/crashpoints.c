@@ -53,6 +53,7 @@ static const struct scenario scenarios[] = {
 	{ "slot_alloc", S_LOCK },
 	{ "lock_link", S_LOCK },
 	{ "lock_grant", S_HANDOFF },
+	{ "handoff_begin", S_HANDOFF },
 	{ "handoff_lock", S_HANDOFF },
 	{ "handoff_wake", S_HANDOFF },
 	{ "wait_handed", S_LOCK_WAIT },
@@ -77,8 +78,8 @@ static const struct scenario scenarios[] = {
 };
 
 const char *const tt_crash_points[] = {
-	"slot_alloc", "lock_link", "lock_grant", "handoff_lock", "handoff_wake",
-	"wait_handed", "lock_remove", "unlock_ring",
+	"slot_alloc", "lock_link", "lock_grant", "handoff_begin", "handoff_lock",
+	"handoff_wake", "wait_handed", "lock_remove", "unlock_ring",
 	"lock_reuse", "lock_reclaim", "deadlock_check", "recover_begin", "recover_mutex_init",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
