@@ -10,6 +10,7 @@ read a single "worse" as a hint to rerun, not as a verdict.  Then the
 targets whose status changed.  Exit status 0, or 2 on a usage error.
 """
 import json
+import signal
 import sys
 
 NOISE = 0.10
@@ -36,6 +37,8 @@ def fmt(v):
 
 
 def main():
+    # Piped into head(1): stop quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if len(sys.argv) != 3:
         sys.stderr.write("usage: compare.py OLD.json NEW.json\n")
         return 2
