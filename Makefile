@@ -5,6 +5,7 @@
 #   make run        build, then execute the plan in prdpar.yaml
 #   make asan|ubsan|tsan|valgrind   rerun the tests under a checker
 #   make bench | fuzz | torture | torture-long | coverage
+#   make bench-compare OLD=a.json NEW=b.json   two bench runs, case by case
 #   make python     build the Python binding into build/python (PYTHONPATH)
 #   make install [PREFIX=/usr/local] [DESTDIR=...]
 #
@@ -83,7 +84,7 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all lib tools check unit cli deps install uninstall clean run \
         asan ubsan tsan valgrind bench fuzz torture torture-long coverage format \
-        python python-deps bench-python
+        python python-deps bench-python bench-deps bench-compare
 
 all: lib tools
 
@@ -310,9 +311,26 @@ TORTURE_KILLS ?= 2000
 $(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
 
-bench: all $(BUILD)/prdshm-bench
-	$(BUILD)/prdshm-bench $(BENCH_ARGS)
+# The results as JSON in $(BUILD)/bench.json (a --json in BENCH_ARGS wins),
+# drawn with gnuplot into $(BUILD)/bench/ (bench-deps installs gnuplot-nox,
+# for the bench only; without it the plots are skipped with a message).
+bench: all $(BUILD)/prdshm-bench bench-deps
+	$(BUILD)/prdshm-bench --json=$(BUILD)/bench.json $(BENCH_ARGS)
+	$(Q)[ ! -f $(BUILD)/bench.json ] || $(PYTHON) tests/bench/plot.py $(BUILD)/bench.json $(BUILD)/bench
 	$(if $(SANITIZE),,$(MAKE) --no-print-directory bench-python)
+
+BENCH_DEPS_STAMP := $(BUILD)/.bench-deps-ok
+bench-deps: $(BENCH_DEPS_STAMP)
+$(BENCH_DEPS_STAMP):
+	$(Q)mkdir -p $(BUILD)
+	$(Q)missing=""; command -v gnuplot >/dev/null 2>&1 || missing=" gnuplot-nox"; \
+	( $(APT_INSTALL_MISSING) ) || echo "prdshm: the bench draws no plots without gnuplot-nox"
+	$(Q)touch $@
+
+# Case-by-case ratios of two runs' JSON: make bench-compare OLD=a.json NEW=b.json
+bench-compare:
+	$(Q)[ -n "$(OLD)" ] && [ -n "$(NEW)" ] || { echo "usage: make bench-compare OLD=a.json NEW=b.json"; exit 2; }
+	$(Q)$(PYTHON) tests/bench/compare.py $(OLD) $(NEW)
 
 # From Python: prdshm against fcntl.flock and python3-filelock (docs/performance.md).
 bench-python: $(PY_STAMP)

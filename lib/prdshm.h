@@ -772,7 +772,7 @@ int prdshm_session_fd(const prdshm_session *s);
  *         PRDSHM_ETIMEDOUT (the same for a timed request; if the request was
  *         already queued and the mutex stays held even PRDSHM_RECOVER_WAIT_MS
  *         past the deadline, the request stays queued until the next process
- *         on the resource withdraws it, a few seconds after the deadline, and
+ *         on the resource withdraws it, and
  *         the message says so); PRDSHM_EINTR (a signal handler ran while
  *         waiting); PRDSHM_EDEADLK; PRDSHM_ELOCKFULL ("lock table full
  *         (max_locks=N)"); PRDSHM_ERECOVER; PRDSHM_EINVAL.

@@ -460,32 +460,58 @@ static int wait_for_holder(const char *resource)
 	return 0;
 }
 
+/* Holds "r", says 'h', and on 'u' releases it, stopped (PRDSHM_STOP_AT)
+ * between its swap to RELEASED and its hand-off; then waits to be killed. */
+static int releaser_child(void *p)
+{
+	const int *fds = p; /* [0]: read 'u' from the parent, [1]: write 'h' */
+	prdshm_seg *cseg = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open(cfg.shm_name, &cseg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(cseg, "releaser", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0);
+	tu_signal(fds[1], 'h');
+	TU_CHILD_ASSERT(tu_await(fds[0], 20000) == 'u');
+	setenv("PRDSHM_STOP_AT", "unlock_ring", 1);
+	TU_CHILD_ASSERT(prdshm_unlock(s, "r") == 0);
+	for (;;)
+		pause();
+	return 0;
+}
+
 /*
- * A hold let go without the mutex stays RELEASED until a waiter collects
- * it, and blocks that waiter until then.  With the waiter stopped it
- * cannot collect: inspection lists the released hold among the holders,
- * and the waiter as waiting for it.
+ * A hold let go without the mutex stays RELEASED until the next holder of
+ * the partition mutex collects it, and blocks the waiters until then.  The
+ * releaser hands over at once (docs/design.md, "The hand-off"), so it is
+ * stopped between its swap and its hand-off, as a descheduled or killed
+ * releaser would be, and the waiter is stopped too: inspection lists the
+ * released hold among the holders, flagged, and the waiter as waiting for
+ * its agent.
  */
 static void test_released_record_visible(void)
 {
 	struct child_arg wa;
-	prdshm_session *s;
-	pid_t waiter;
+	int down[2], up[2], fds[2];
+	pid_t waiter, releaser;
 	json_t *doc, *l, *h;
 	int rc;
 
 	setup();
-	s = tu_session(seg, "releaser");
-	CU_ASSERT_EQUAL_FATAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_FATAL(pipe(down) == 0 && pipe(up) == 0);
+	fds[0] = down[0];
+	fds[1] = up[1];
+	releaser = tu_fork(releaser_child, fds);
+	CU_ASSERT_FATAL(tu_await(up[0], 10000) == 'h');
 	wa = (struct child_arg){ cfg.shm_name, -1, 0, "r" };
 	waiter = tu_fork(child, &wa);
 	CU_ASSERT_FATAL(wait_for_waiter("r"));
 	kill(waiter, SIGSTOP);
 	CU_ASSERT(tu_await_stopped(waiter, 10000));
-	/* The fast path: a swap to RELEASED and a ring nobody answers. */
-	CU_ASSERT_EQUAL(prdshm_unlock(s, "r"), 0);
+	tu_signal(down[1], 'u');
+	CU_ASSERT(tu_await_stopped(releaser, 10000));
 
-	/* No FATAL from here on: the stopped waiter must be killed. */
+	/* No FATAL from here on: the stopped children must be killed. */
 	doc = run_json(&rc, "inspect", "--json");
 	CU_ASSERT_EQUAL(rc, 0);
 	l = find_by(json_object_get(doc, "locks"), "resource", "r");
@@ -501,12 +527,18 @@ static void test_released_record_visible(void)
 	CU_ASSERT(array_has(json_object_get(h, "waits_for"), "releaser"));
 	json_decref(doc);
 
-	/* Continued, the waiter collects it and gets the lock. */
+	/* Continued, the releaser hands the lock over to the waiter. */
+	kill(releaser, SIGCONT);
 	kill(waiter, SIGCONT);
 	CU_ASSERT(wait_for_holder("r"));
 	kill(waiter, SIGKILL);
+	kill(releaser, SIGKILL);
 	tu_wait_child(waiter, 10000);
-	prdshm_session_close(s);
+	tu_wait_child(releaser, 10000);
+	for (int i = 0; i < 2; i++) {
+		close(down[i]);
+		close(up[i]);
+	}
 	teardown();
 }
 

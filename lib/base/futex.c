@@ -11,17 +11,9 @@
 #include "base/futex.h"
 #include "base/util.h"
 
-int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
+/* What a sleep's system call returned, as prdshm__futex_wait() says. */
+static int wait_result(long r)
 {
-	struct timespec ts;
-	long r;
-
-	if (timeout_ns < 0)
-		timeout_ns = 0;
-	ts.tv_sec = (time_t)(timeout_ns / 1000000000);
-	ts.tv_nsec = (long)(timeout_ns % 1000000000);
-	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
-	r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
 	if (r == -1 && errno == ETIMEDOUT)
 		return PRDSHM_ETIMEDOUT;
 	/* A timed FUTEX_WAIT is never restarted after a signal handler ran,
@@ -30,6 +22,42 @@ int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
 	if (r == -1 && errno == EINTR)
 		return PRDSHM_EINTR;
 	return 0;
+}
+
+int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+	struct timespec ts;
+
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+	ts.tv_nsec = (long)(timeout_ns % 1000000000);
+	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	return wait_result(syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0));
+}
+
+int prdshm__futex_wait_bits(uint32_t *word, uint32_t expected, int64_t timeout_ns,
+			    uint32_t bits)
+{
+	struct timespec ts;
+
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (timeout_ns < 0)
+		timeout_ns = 0;
+	ts.tv_sec += (time_t)(timeout_ns / 1000000000);
+	ts.tv_nsec += (long)(timeout_ns % 1000000000);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return wait_result(
+		syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, &ts, NULL, bits));
+}
+
+void prdshm__futex_wake_bits(uint32_t *word, uint32_t bits)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL, bits);
 }
 
 void prdshm__futex_wake_all(uint32_t *word)

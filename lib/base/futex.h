@@ -22,6 +22,15 @@ int prdshm__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
 /* Wake every sleeper on @p word. */
 void prdshm__futex_wake_all(uint32_t *word);
 
+/* The same as prdshm__futex_wait(), the sleeper tagged with @p bits (not 0):
+ * prdshm__futex_wake_bits() then wakes it only if their bits meet, while
+ * prdshm__futex_wake_all() wakes it whatever its bits. */
+int prdshm__futex_wait_bits(uint32_t *word, uint32_t expected, int64_t timeout_ns,
+			    uint32_t bits);
+
+/* Wake the sleepers on @p word whose bits meet @p bits. */
+void prdshm__futex_wake_bits(uint32_t *word, uint32_t bits);
+
 /* Increment the doorbell (call holding the mutex that guards its state).
  * Sequentially consistent: the waker then reads the sleeper count, the
  * sleeper counts itself then sleeps on the word, and C11 only orders that

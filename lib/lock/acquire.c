@@ -12,14 +12,17 @@
  * reused record fail the swap).  The record stays on its slot's list as
  * garbage until the next holder of the partition mutex to touch the slot
  * collects it (slot_collect), or a sweep does; until then a grant decision
- * counts it as held (below).  The release then needs to wake waiters, who evaluate their
- * records under the mutex but sleep without it.  Dekker's pattern, all
+ * counts it as held (below).  The release then needs to hand over to the
+ * waiters, who sleep without the mutex.  Dekker's pattern, all
  * sequentially consistent, closes the race:
- *     releaser: swap state to RELEASED;   read slot->nwaiting, ring if != 0
+ *     releaser: swap state to RELEASED;   read slot->nwaiting, hand over
+ *                                         (ring) if != 0
  *     waiter:   increment slot->nwaiting; read the doorbell; read states
  * Either the waiter sees RELEASED, or the releaser sees the waiter counted
  * and rings after the waiter read the doorbell, so its sleep ends at once.
- * A crash between the swap and the ring costs a waiter one capped sleep.
+ * The hand-off (wait.c, prdshm__handoff()) grants the head of the queue
+ * itself when the partition mutex is free, and wakes only it.  A crash
+ * between the swap and the ring costs a waiter one capped sleep.
  *
  * Taking a release back.  A thread that locks again the name it last
  * locked and released swaps its RELEASED record back to HELD, still
@@ -131,7 +134,7 @@ static void rec_fill(struct prdshm__rec *r, const struct request *q, uint64_t se
 	r->seq = seq;
 	/* Display only ("held for 3 s"): the coarse clock is enough. */
 	__atomic_store_n(&r->since_ns, prdshm__now_real_coarse(), __ATOMIC_RELAXED);
-	r->expires_ns = expiry(q);
+	__atomic_store_n(&r->expires_ns, expiry(q), __ATOMIC_RELAXED);
 	__atomic_store_n(&r->takes, 0, __ATOMIC_RELAXED);
 	if (q->phase)
 		prdshm__strlcpy(r->phase, q->phase, sizeof(r->phase));
@@ -250,6 +253,7 @@ struct last_grant {
 			     * it is open, so the pointers below stay valid */
 	struct prdshm__rec *rec;
 	struct prdshm__slot *slot;
+	uint32_t p, si;     /* the slot's partition and index */
 	uint32_t len;       /* 0: nothing remembered */
 	uint64_t use;       /* the record's use count (state bits clear) */
 	int nophase;        /* the grant named no phase */
@@ -286,6 +290,8 @@ static void remember(const struct request *q)
 	g->serial = q->s->serial;
 	g->rec = r;
 	g->slot = &prdshm__part_slots(prdshm__locks(q->s->seg), q->p)[q->si];
+	g->p = q->p;
+	g->si = q->si;
 	g->len = (uint32_t)q->len;
 	g->use = __atomic_load_n(&r->state, __ATOMIC_RELAXED) & ~PRDSHM__REC_STATE_MASK;
 	g->nophase = r->phase[0] == '\0';
@@ -306,11 +312,25 @@ static int granted_exit(struct prdshm_seg *seg, struct request *q, int woke)
 	return 0;
 }
 
+/* The same for a record that a releaser granted us (prdshm__handoff()),
+ * without the mutex: the record is HELD in the allocation we queued, so
+ * the use count to remember is the request's (another thread of the
+ * session may release the record meanwhile; a stale memory then only
+ * fails its swap). */
+static int handed_exit(struct request *q)
+{
+	remember(q);
+	last_grant.use = q->use;
+	return 0;
+}
+
 int prdshm__lock_wait(struct prdshm_seg *seg, struct request *q)
 {
 	int woke = 0;
 	int r = prdshm__wait_grant(seg, q, &woke);
 
+	if (r == 2)
+		return handed_exit(q);
 	return r == 0 ? granted_exit(seg, q, woke) : r;
 }
 
@@ -359,15 +379,29 @@ again:
 	return r;
 }
 
-/* A releaser saw waiters counted: ring the doorbell and wake them (file
- * comment: the releaser's half of Dekker's pattern).  Inline: every
- * prdshm__shm_unlock() without the mutex calls it, and finds nobody waiting. */
-static inline void ring_released(struct prdshm__slot *sl)
+/* After a release without the mutex: if waiters are counted, hand the
+ * resource over (file comment: the releaser's half of Dekker's pattern;
+ * prdshm__handoff() rings the doorbell).  Inline: every prdshm__shm_unlock()
+ * without the mutex calls it, and finds nobody waiting. */
+static inline void ring_released(struct prdshm_seg *seg, uint32_t p, uint32_t si,
+				 struct prdshm__slot *sl)
 {
-	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0) {
-		__atomic_add_fetch(&sl->doorbell, 1, __ATOMIC_SEQ_CST);
-		wake_after(sl);
-	}
+	if (__atomic_load_n(&sl->nwaiting, __ATOMIC_SEQ_CST) != 0)
+		prdshm__handoff(seg, p, si);
+}
+
+/* The same for the thread's latest grant @p g.  The slot's place is read
+ * only once waiters are seen: the uncontended pair does not load it. */
+static __attribute__((noinline)) void handoff_last(struct prdshm_seg *seg,
+						   const struct last_grant *g)
+{
+	prdshm__handoff(seg, g->p, g->si);
+}
+
+static inline void ring_last(struct prdshm_seg *seg, const struct last_grant *g)
+{
+	if (__atomic_load_n(&g->slot->nwaiting, __ATOMIC_SEQ_CST) != 0)
+		handoff_last(seg, g);
 }
 
 /*
@@ -414,7 +448,7 @@ static inline int lock_reclaim(struct prdshm_session *s, const char *name, size_
 	w = g->use | PRDSHM__REC_HELD;
 	if (__atomic_compare_exchange_n(&r->state, &w, g->use | PRDSHM__REC_RELEASED, 0,
 					__ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		ring_released(g->slot);
+		ring_last(seg, g);
 	return 0;
 }
 
@@ -489,7 +523,7 @@ static inline int release_last(struct prdshm_session *s, const char *name, size_
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("unlock_ring");
-	ring_released(g->slot);
+	ring_last(seg, g);
 	return 1;
 }
 
@@ -526,7 +560,7 @@ static int release_hinted(struct prdshm_session *s, uint32_t hash, const char *n
 					 __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0;
 	PRDSHM__CRASH_POINT("unlock_ring");
-	ring_released(sl);
+	ring_released(seg, p, si, sl);
 	return 1;
 }
 

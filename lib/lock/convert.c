@@ -63,7 +63,7 @@ int prdshm__shm_upgrade(prdshm_session *s, const char *resource, int64_t timeout
 				    (int)(q.len > 64 ? 64 : q.len), q.name);
 	}
 	count_add(sl, rec, -1);
-	rec->expires_ns = expiry(&q);
+	__atomic_store_n(&rec->expires_ns, expiry(&q), __ATOMIC_RELAXED);
 	__atomic_store_n(&rec->flags, rec->flags | PRDSHM__REC_UPGRADING, __ATOMIC_RELAXED);
 	count_add(sl, rec, +1);
 	note_use(s->seg, &q);

@@ -70,6 +70,15 @@ static inline void prdshm__stats_granted(struct prdshm__lock_stats *st, int slep
 	prdshm__stats_waited(st, now > began ? now - began : 0);
 }
 
+/* Waiting record @p r was granted by a releaser (prdshm__handoff()): it
+ * waited from r->wait_ns until @p now.  Call holding the partition
+ * mutex. */
+static inline void prdshm__stats_handed(struct prdshm__lock_stats *st, const struct prdshm__rec *r,
+					uint64_t now)
+{
+	prdshm__stats_waited(st, now > r->wait_ns ? now - r->wait_ns : 0);
+}
+
 /* Add the take-backs of record @p r to slot @p sl's grants, and clear
  * them: the record is about to be freed or reused.  Call holding the
  * partition mutex. */

@@ -165,10 +165,15 @@ struct prdshm__rec {
 	 * On the first cache line, which the take-back writes anyway. */
 	uint64_t takes;
 	char phase[PRDSHM_ID_MAX + 1];
+	/* A waiting request: the CLOCK_MONOTONIC time its wait began, for the
+	 * metrics of a releaser that grants it (prdshm__handoff()).  Written
+	 * by the waiter, read by the releaser, both under the partition
+	 * mutex. */
+	uint64_t wait_ns;
 };
 #define PRDSHM__REC_FIELDS(F, S)                                                          \
 	F(S, state) F(S, mode) F(S, slot) F(S, sess) F(S, gen) F(S, next) F(S, flags) F(S, seq) \
-	F(S, since_ns) F(S, expires_ns) F(S, takes) F(S, phase)
+	F(S, since_ns) F(S, expires_ns) F(S, takes) F(S, phase) F(S, wait_ns)
 PRDSHM__LAYOUT_CHECK(prdshm__rec, PRDSHM__REC_FIELDS);
 
 /* The state of record @p r (PRDSHM__REC_*). */

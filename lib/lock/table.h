@@ -13,10 +13,12 @@
  * arrival order (seq).  A request is grantable when no earlier record
  * conflicts with it and no later record holds a conflicting mode: that is
  * FIFO among conflicting requests, so a stream of SHARED requests cannot
- * pass a waiting EXCLUSIVE one (wait.c).  Waiters grant themselves: a
- * releaser only rings the slot's doorbell, and each woken waiter
- * re-evaluates its record under the mutex.  A holder releases without the
- * mutex, and may take its release back without it (acquire.c).
+ * pass a waiting EXCLUSIVE one (wait.c).  A releaser that finds the mutex
+ * free grants the head of the queue and wakes only it (prdshm__handoff());
+ * otherwise waiters grant themselves: the releaser rings the slot's
+ * doorbell, and each woken waiter re-evaluates its record under the mutex.
+ * A holder releases without the mutex, and may take its release back
+ * without it (acquire.c).
  *
  * Authoritative state is the records (state, mode, slot, session, seq) and
  * the slots' names; lists, chains, free lists and counters are derived and
@@ -251,7 +253,7 @@ static inline int expired(const struct prdshm__rec *r, uint32_t st, uint64_t *no
 	if (PRDSHM__LIKELY(st != PRDSHM__REC_WAITING &&
 			   !(st == PRDSHM__REC_HELD && (r->flags & PRDSHM__REC_UPGRADING))))
 		return 0;
-	when = r->expires_ns;
+	when = __atomic_load_n(&r->expires_ns, __ATOMIC_RELAXED);
 	if (when == 0)
 		return 0;
 	if (*now == 0)
@@ -303,6 +305,19 @@ static inline void wake_after(struct prdshm__slot *sl)
 	if (__atomic_load_n(&sl->nsleepers, __ATOMIC_SEQ_CST) != 0)
 		prdshm__futex_wake_all(&sl->doorbell);
 }
+
+/* The bit a waiter on record @p ri sleeps with (prdshm__futex_wait_bits()):
+ * a hand-off wakes the records it granted and, where two share a bit, a
+ * waiter that then finds nothing and sleeps again. */
+static inline uint32_t rec_bit(uint32_t ri)
+{
+	return 1u << (ri & 31);
+}
+
+/* A release without the mutex saw waiters counted: grant the head of the
+ * queue and wake only it if the partition mutex is free, else ring for
+ * every waiter (wait.c). */
+void prdshm__handoff(struct prdshm_seg *seg, uint32_t p, uint32_t si);
 
 /* ---- Removing records (partition.c) ---------------------------------- */
 

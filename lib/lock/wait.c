@@ -1,8 +1,11 @@
 /*
- * wait.c: a queued request's wait for its grant.  The waiter grants itself:
- * under the partition mutex it collects released records, evaluates its
- * own against the FIFO rule (grantable()), and otherwise sleeps on the
- * slot's doorbell without the mutex, a brief spin first.  On the way it
+ * wait.c: a queued request's wait for its grant, and the releaser's
+ * hand-off.  A releaser that finds the partition mutex free grants the
+ * records at the head of the queue itself and wakes only them
+ * (prdshm__handoff()); otherwise the waiter grants itself: under the
+ * partition mutex it collects released records, evaluates its own against
+ * the FIFO rule (grantable()), and otherwise sleeps on the slot's doorbell
+ * without the mutex, a brief spin first if it is next.  On the way it
  * sweeps dead holders, checks for deadlocks (deadlock.c) after
  * deadlock_timeout_ms, and gives up on its deadline, on a signal, or when
  * the partition's mutex cannot be had back (stranded()).  The grant itself
@@ -65,6 +68,23 @@ static int nested_grantable(struct prdshm_seg *seg, const struct request *q)
 				      prdshm__rec_effective_mode(me));
 }
 
+/* Whether a request waits ahead of record @p ri on slot @p si (a waiting
+ * record, or an upgrade).  Call holding the partition mutex. */
+static int others_ahead(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
+{
+	const struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t nrecs = prdshm__locks(seg)->recs_per_part;
+	uint32_t i = prdshm__part_slots(prdshm__locks(seg), p)[si].head;
+
+	for (uint32_t n = 0; i < nrecs && i != ri && n < nrecs; n++, i = recs[i].next)
+		if (prdshm__rec_state(&recs[i]) == PRDSHM__REC_WAITING ||
+		    (recs[i].flags & PRDSHM__REC_UPGRADING))
+			return 1;
+	return 0;
+}
+
+/* Turn waiting record @p ri HELD (or the upgrade of held record @p ri
+ * EXCLUSIVE).  Call holding the partition mutex, grantable() said yes. */
 static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 {
 	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
@@ -84,14 +104,18 @@ static void grant(struct prdshm_seg *seg, uint32_t p, uint32_t si, uint32_t ri)
 }
 
 /* Sleep until the doorbell moves, the deadline passes or the wait cap
- * expires, without holding any mutex.  @return 1 if the sleep timed out,
- * PRDSHM_EINTR if a signal handler ran during it, else 0. */
-static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
+ * expires, without holding any mutex.  The sleep is tagged with record
+ * @p ri's bit, so that a hand-off to another record does not wake it
+ * (prdshm__handoff()).  Only with @p spin does it poll first: a waiter with
+ * others queued ahead has their hand-offs to wait for before its own, and
+ * its polls would take the CPU that the holder needs.  @return 1 if the
+ * sleep timed out, PRDSHM_EINTR if a signal handler ran during it, else 0. */
+static int doze(struct prdshm__slot *sl, uint32_t ri, int spin, uint32_t bell, uint64_t until)
 {
 	uint64_t now;
 	int r;
 
-	for (int i = 0; i < SPIN_POLLS; i++) {
+	for (int i = 0; spin && i < SPIN_POLLS; i++) {
 		if (prdshm__doorbell_read(&sl->doorbell) != bell)
 			return 0;
 		prdshm__cpu_relax();
@@ -100,7 +124,7 @@ static int doze(struct prdshm__slot *sl, uint32_t bell, uint64_t until)
 	if (now >= until)
 		return 1;
 	__atomic_add_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
-	r = prdshm__futex_wait(&sl->doorbell, bell, (int64_t)(until - now));
+	r = prdshm__futex_wait_bits(&sl->doorbell, bell, (int64_t)(until - now), rec_bit(ri));
 	__atomic_sub_fetch(&sl->nsleepers, 1, __ATOMIC_SEQ_CST);
 	return r == PRDSHM_EINTR ? r : r == PRDSHM_ETIMEDOUT;
 }
@@ -117,6 +141,109 @@ static int rec_is_ours(struct prdshm_seg *seg, const struct request *q)
 	return (st == PRDSHM__REC_HELD || st == PRDSHM__REC_WAITING) &&
 	       (w & ~PRDSHM__REC_STATE_MASK) == q->use && r->sess == q->s->slot &&
 	       r->gen == q->s->gen && r->slot == q->si;
+}
+
+/* Whether a releaser granted the request's record (prdshm__handoff()):
+ * HELD in the allocation we queued, not an upgrade (those grant
+ * themselves).  Without the mutex: only a grant turns our WAITING record
+ * HELD, and the use count in the state word names the allocation, so a
+ * record freed and reused since cannot pass.  The grant's sequentially
+ * consistent store, read here, orders the releaser's critical section
+ * before ours. */
+static int handed_over(struct prdshm_seg *seg, const struct request *q)
+{
+	const struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri];
+
+	return __atomic_load_n(&r->state, __ATOMIC_SEQ_CST) == (q->use | PRDSHM__REC_HELD) &&
+	       __atomic_load_n(&r->flags, __ATOMIC_RELAXED) == 0 &&
+	       __atomic_load_n(&r->mode, __ATOMIC_RELAXED) == q->mode;
+}
+
+/*
+ * Grant the waiting records at the head of slot @p si that its releases
+ * let in, in list order, stopping at the first that must go on waiting:
+ * nothing behind it can be granted either (a conflicting request behind
+ * it waits for it; a compatible one waits for what blocks it).  An
+ * upgrade met on the way is left to grant itself.  Call holding the
+ * partition mutex, just after slot_collect().  @return the granted
+ * records' bits (rec_bit()); *@p all set if waiters must evaluate for
+ * themselves.
+ */
+static uint32_t grant_head(struct prdshm_seg *seg, uint32_t p, uint32_t si, int *all)
+{
+	struct prdshm__rec *recs = prdshm__part_recs(prdshm__locks(seg), p);
+	uint32_t nrecs = prdshm__locks(seg)->recs_per_part, bits = 0;
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	uint32_t i = sl->head;
+	uint64_t now = 0;
+
+	*all = 0;
+	for (uint32_t n = 0; i < nrecs && n < nrecs; n++, i = recs[i].next) {
+		if (recs[i].flags & PRDSHM__REC_UPGRADING) {
+			*all = 1;
+			break;
+		}
+		if (prdshm__rec_state(&recs[i]) != PRDSHM__REC_WAITING)
+			continue;
+		if (!grantable(seg, p, si, i))
+			break;
+		grant(seg, p, si, i);
+		/* Counted here: the waiter returns without the mutex. */
+		if (now == 0)
+			now = prdshm__now_mono();
+		prdshm__stats_handed(&sl->stats, &recs[i], now);
+		bits |= rec_bit(i);
+	}
+	return bits;
+}
+
+/*
+ * The releaser's half of the hand-off: the caller released a record of
+ * slot @p si without the mutex and saw waiters counted.  If the partition
+ * mutex is free, collect the release, grant the head of the queue and wake
+ * only the records granted: each finds its record HELD (handed_over())
+ * without taking the mutex, and the waiters behind sleep on.  The mutex
+ * and the slot's list stay in the releaser's cache, and it is the one
+ * likely to lock again.  Else whoever holds the mutex is about to
+ * evaluate: ring and wake every waiter, as a removal does, and they grant
+ * themselves.  A releaser killed anywhere in here leaves at worst a waiter
+ * granted but asleep until its wait cap (WAIT_CAP_NS), or the mutex to
+ * repair (the rebuild wakes everyone).
+ */
+void prdshm__handoff(struct prdshm_seg *seg, uint32_t p, uint32_t si)
+{
+	struct prdshm__slot *sl = &prdshm__part_slots(prdshm__locks(seg), p)[si];
+	uint32_t bits;
+	int all, r;
+
+	PRDSHM__CRASH_POINT("handoff_begin");
+	r = prdshm__mutex_trylock(seg, &prdshm__locks(seg)->parts[p].mutex, prdshm__part_repair,
+				  (void *)(uintptr_t)p);
+	if (r != 0) {
+		/* A failed repair marked the segment: the release stands. */
+		if (r < 0)
+			prdshm__call_ok();
+		prdshm__doorbell_ring(&sl->doorbell);
+		wake_after(sl);
+		return;
+	}
+	PRDSHM__CRASH_POINT("handoff_lock");
+	slot_collect(seg, p, si);
+	bits = grant_head(seg, p, si, &all);
+	/* Everyone left meanwhile.  The slot may even be free already: a
+	 * mutex holder may have collected our release and freed it between
+	 * our swap and our lock (a free slot has no name). */
+	if (sl->head >= prdshm__locks(seg)->recs_per_part && sl->name_len != 0)
+		slot_free(seg, p, si);
+	/* Moves the doorbell under a waiter that read it before the grant,
+	 * so that it does not go to sleep (the doorbell's protocol). */
+	prdshm__doorbell_ring(&sl->doorbell);
+	part_unlock(seg, p);
+	PRDSHM__CRASH_POINT("handoff_wake");
+	if (all)
+		wake_after(sl);
+	else if (bits && __atomic_load_n(&sl->nsleepers, __ATOMIC_SEQ_CST) != 0)
+		prdshm__futex_wake_bits(&sl->doorbell, bits);
 }
 
 /* Nanoseconds from now until the first deadlock check of a wait. */
@@ -153,24 +280,36 @@ static int abandon(struct prdshm_seg *seg, struct request *q, int err)
  * mutex back to withdraw it, within its deadline and PRDSHM_RECOVER_WAIT_MS
  * more: the holder is alive but stopped or stuck.  Waiting longer would
  * hang the call, so the record stays queued, behind the holder like
- * everything else of the partition, until it expires: the next mutex
- * holder on its slot withdraws it PRDSHM__EXPIRY_GRACE_MS after the
- * deadline (expired()), or the session releases everything first.
- * @return PRDSHM_ETIMEDOUT, the message naming the mutex and its holder.
+ * everything else of the partition, marked as expired: the next mutex
+ * holder on its slot withdraws it (expired()), or the session releases
+ * everything first.  (A waiter that cannot even do that, stopped before
+ * its deadline, expires PRDSHM__EXPIRY_GRACE_MS after it.)
+ * @return PRDSHM_ETIMEDOUT, the message naming the mutex and its holder;
+ * 2 if a releaser granted the request meanwhile (then it is held).
  */
-static int stranded(const struct request *q)
+static int stranded(struct prdshm_seg *seg, const struct request *q)
 {
+	struct prdshm__rec *r = &prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri];
+	uint64_t was = expiry(q);
 	char msg[512];
 
+	/* Expire the request at once: a releaser's hand-off would otherwise
+	 * grant it to us, who gave up.  A compare-and-swap from the expiry it
+	 * was queued with, so that a record freed and reused meanwhile keeps
+	 * its own. */
+	if (was != 0)
+		__atomic_compare_exchange_n(&r->expires_ns, &was, prdshm__now_mono(), 0,
+					    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	/* Granted before that: the lock is ours after all. */
+	if (handed_over(seg, q))
+		return 2;
 	/* Without the mutex: only the partition's total can count it. */
-	prdshm__retired_add(&prdshm__locks(q->s->seg)->parts[q->p].retired.timeouts, 1);
+	prdshm__retired_add(&prdshm__locks(seg)->parts[q->p].retired.timeouts, 1);
 	prdshm__strlcpy(msg, prdshm_last_error(), sizeof(msg));
 	return prdshm__fail(PRDSHM_ETIMEDOUT,
 			    "timed out waiting for '%.*s' (%s); the request stays queued until "
-			    "the next process on the resource withdraws it, %d ms after the "
-			    "deadline",
-			    (int)(q->len > 64 ? 64 : q->len), q->name, msg,
-			    PRDSHM__EXPIRY_GRACE_MS);
+			    "the next process on the resource withdraws it",
+			    (int)(q->len > 64 ? 64 : q->len), q->name, msg);
 }
 
 /* The deadlock check of request @p q, its mutex waits bounded as the
@@ -233,8 +372,9 @@ static int withdrawn_exit(struct prdshm_seg *seg, struct request *q, int notify,
  * withdrawn as for a timeout, unless the grant came meanwhile: the caller
  * (a Python binding's Ctrl-C) decides whether to wait again.
  * @return 0, PRDSHM_EBUSY (a try), PRDSHM_ETIMEDOUT, PRDSHM_EINTR, PRDSHM_EDEADLK,
- * PRDSHM_ERECOVER, or 1 if the record is no longer ours: dropped by a repair,
- * or released by another thread of the session (a request starts over).
+ * PRDSHM_ERECOVER, 1 if the record is no longer ours: dropped by a repair,
+ * or released by another thread of the session (a request starts over),
+ * or 2 if a releaser granted it (prdshm__handoff()): then without the mutex.
  */
 int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 {
@@ -247,12 +387,14 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 	 * deadline all the same (lock_many's last items get short ones). */
 	uint64_t sweep_at = now + FIRST_SWEEP_NS < q->deadline ? now + FIRST_SWEEP_NS
 							      : q->deadline;
-	int woke = 0, intr = 0, r;
+	int woke = 0, intr = 0, spin, r;
 	/* Metrics: when the wait began, and whether it slept at all (a grant
 	 * at the first look did not wait). */
 	const uint64_t began = now;
 	int slept = 0;
 
+	/* For a releaser that grants us (grant_head()). */
+	prdshm__part_recs(prdshm__locks(seg), q->p)[q->ri].wait_ns = began;
 	for (;;) {
 		uint32_t bell = prdshm__doorbell_read(&sl->doorbell);
 		uint64_t until = now + WAIT_CAP_NS;
@@ -266,6 +408,11 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 			if (woke)
 				wake_after(sl);
 			return 1;
+		}
+		if (handed_over(seg, q)) {
+			/* Its releaser counted the grant (grant_head()). */
+			*woke_out = woke;
+			return 0;
 		}
 		if (grantable(seg, q->p, q->si, q->ri) || nested_grantable(seg, q)) {
 			grant(seg, q->p, q->si, q->ri);
@@ -292,12 +439,17 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 			until = check_at;
 		if (until > sweep_at)
 			until = sweep_at;
+		spin = !others_ahead(seg, q->p, q->si, q->ri);
 		part_unlock(seg, q->p);
 		if (woke)
 			wake_after(sl);
 		woke = 0;
-		intr = doze(sl, bell, until) == PRDSHM_EINTR;
+		intr = doze(sl, q->ri, spin, bell, until) == PRDSHM_EINTR;
 		slept = 1;
+		if (handed_over(seg, q)) {
+			PRDSHM__CRASH_POINT("wait_handed");
+			return 2;
+		}
 		now = prdshm__now_mono();
 		if (now >= check_at) {
 			/* One that could not have every partition mutex in
@@ -315,7 +467,7 @@ int prdshm__wait_grant(struct prdshm_seg *seg, struct request *q, int *woke_out)
 		}
 		r = part_lock(seg, q->p, withdraw_wait_ms(q));
 		if (r == PRDSHM_ETIMEDOUT)
-			return stranded(q);
+			return stranded(seg, q);
 		if (r)
 			return abandon(seg, q, r);
 	}

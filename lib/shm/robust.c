@@ -294,6 +294,27 @@ int prdshm__mutex_lock_slow(struct prdshm_seg *seg, struct prdshm__mutex *m, int
 	return prdshm__mutex_settle(seg, m, r, repair, arg);
 }
 
+int prdshm__mutex_trylock(struct prdshm_seg *seg, struct prdshm__mutex *m,
+			  prdshm__repair_fn repair, void *arg)
+{
+	int r;
+
+	if (__atomic_load_n(&seg->hdr->needs_recovery, __ATOMIC_ACQUIRE))
+		return 1;
+#if defined(__GLIBC__)
+	/* Read first: a slice of 0 ms on a held mutex marks its word as having
+	 * sleepers (timed_lock()), which costs the holder a wake for nobody. */
+	if (__atomic_load_n(&m->m.__data.__lock, __ATOMIC_RELAXED) != 0)
+		return 1;
+#endif
+	r = lock_slice(&m->m, 0);
+	if (r == 0)
+		return 0;
+	if (r == ETIMEDOUT || r == EBUSY)
+		return 1;
+	return prdshm__mutex_settle(seg, m, r, repair, arg);
+}
+
 int prdshm__mutex_lock_recover(struct prdshm_seg *seg, struct prdshm__mutex *m,
 				prdshm__repair_fn repair, void *arg)
 {

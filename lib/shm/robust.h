@@ -119,6 +119,17 @@ static inline int prdshm__mutex_lock(struct prdshm_seg *seg, struct prdshm__mute
 }
 
 /*
+ * Lock @p m only if it is free now, without a message when it is not: for
+ * a path that has something else to do then (a releaser's hand-off, which
+ * leaves the grant to the waiters).  Repairs with @p repair(seg, arg) as
+ * prdshm__mutex_lock() does if the previous owner died.
+ * @return 0 (held), 1 (held by someone else, or the segment is marked), or
+ * an error as prdshm__mutex_lock()'s, the mutex not held.
+ */
+int prdshm__mutex_trylock(struct prdshm_seg *seg, struct prdshm__mutex *m,
+			  prdshm__repair_fn repair, void *arg);
+
+/*
  * For prdshm_recover() only: lock @p m whatever the segment's recovery mark
  * says, re-creating it if it is ENOTRECOVERABLE, and repairing (without
  * marking) if its owner died.  Waits no longer than the thread's bound.

@@ -3,8 +3,12 @@
  *
  *   main.c       options, the repetition runner, the table, JSON, targets
  *   local.c      one process: prdshm and the alternatives (flock, fcntl, mutex)
- *   procs.c      several processes: contended throughput and hand-off latency
- *                (groups "contended" and "handoff")
+ *   procs.c      several processes: the team harness, hand-off latency of two
+ *                (group "handoff")
+ *   contended.c  throughput of 1, 2, 4, 8 processes, the scaling curves, and
+ *                the fair ticket-lock baseline (group "contended")
+ *   latency.c    median and p99 hand-off latency under 4 processes
+ *   plot.py      the curves as PNG plots (gnuplot); compare.py: two runs' JSON
  *   scale.c      a 1,000,000-lock table, phases, graph analysis, memory
  *   callgrind.c  instruction count per acquire+release, by re-running
  *                ourselves under valgrind

@@ -1,11 +1,8 @@
 /*
- * procs.c: several processes at once.
- *
- * Throughput: n forked processes start together (a pipe barrier) and
- * acquire+release as fast as they can until the parent raises a stop flag
- * after bench_opts.duration_ms; the aggregate ops/s is compared with flock
- * on one file (each process opens it itself, so each has its own open file
- * description: an inherited descriptor would share its flock).
+ * procs.c: several processes at once: the team harness that forks them
+ * and starts them together, the segment they share, and the hand-off
+ * latency between two of them (throughput: contended.c; the spread of
+ * hand-off latency under 4 processes: latency.c).
  *
  * Hand-off latency: two processes pass the turn back and forth; the time per
  * hand-off is the total divided by the number of hand-offs.  See
@@ -26,10 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench.h"
+#include "procs.h"
 
-#define MAXP 8
-#define NAMELEN 48
 
 /* ---- The team harness ---------------------------------------------------- */
 
@@ -135,226 +130,17 @@ int team_run(struct team *t)
 	return r ? bench_err("a child process failed or hung") : 0;
 }
 
-/* ---- What the children share -------------------------------------------- */
+/* ---- Child set-up ------------------------------------------------------- */
 
-struct shared {
-	volatile int stop;
-	uint32_t turn;          /* futex ping-pong: whose turn, 0 or 1 */
-	uint64_t count[MAXP];   /* operations done by each child */
-	uint64_t t0[MAXP], t1[MAXP]; /* when each child started and finished */
-	pthread_mutex_t mutex;  /* the bare-mutex floor */
-	/* One mutex per child, each on its own cache line: how well the
-	 * machine itself scales with no shared data at all. */
-	struct {
-		pthread_mutex_t m;
-	} __attribute__((aligned(64))) own[MAXP];
-};
-
-/* One kind of worker: how a child sets up and what it repeats. */
-struct work {
-	struct shared *sh;
-	const char *shm_name;
-	const char *path;
-	char names[MAXP][NAMELEN]; /* resource of each child (hot: all equal) */
-	int spin;                  /* futex ping-pong: polls before sleeping */
-	long steps;                /* hand-off: steps per child */
-	/* Per child, after fork. */
-	prdshm_seg *seg;
-	prdshm_session *s;
-	int fd;
-};
-
-static int stopped(const struct shared *sh)
-{
-	return __atomic_load_n(&sh->stop, __ATOMIC_RELAXED);
-}
-
-static int prdshm_setup(void *arg, int i)
+int prdshm_setup(void *arg, int i)
 {
 	struct work *w = arg;
 	int r = prdshm_seg_open(w->shm_name, &w->seg);
 
+	(void)i;
 	if (r == 0)
 		r = prdshm_session_open(w->seg, NULL, 0, &w->s);
 	return r ? bench_perr(r, "child session") : 0;
-}
-
-static int prdshm_worker(void *arg, int i)
-{
-	struct work *w = arg;
-	uint64_t n = 0;
-
-	while (!stopped(w->sh)) {
-		int r = prdshm_lock(w->s, w->names[i], PRDSHM_EXCLUSIVE, PRDSHM_WAIT_FOREVER,
-				    NULL);
-
-		if (r == 0)
-			r = prdshm_unlock(w->s, w->names[i]);
-		if (r)
-			return bench_perr(r, "contended lock");
-		n++;
-	}
-	w->sh->count[i] = n;
-	prdshm_session_close(w->s);
-	prdshm_seg_close(w->seg);
-	return 0;
-}
-
-static int flock_setup(void *arg, int i)
-{
-	struct work *w = arg;
-
-	w->fd = open(w->names[i], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	return w->fd < 0 ? bench_err("open %s: %s", w->names[i], strerror(errno)) : 0;
-}
-
-static int flock_worker(void *arg, int i)
-{
-	struct work *w = arg;
-	uint64_t n = 0;
-
-	while (!stopped(w->sh)) {
-		if (flock(w->fd, LOCK_EX) || flock(w->fd, LOCK_UN))
-			return bench_err("flock: %s", strerror(errno));
-		n++;
-	}
-	w->sh->count[i] = n;
-	return 0;
-}
-
-static int mutex_worker(void *arg, int i)
-{
-	struct work *w = arg;
-	uint64_t n = 0;
-
-	while (!stopped(w->sh)) {
-		if (pthread_mutex_lock(&w->sh->mutex) || pthread_mutex_unlock(&w->sh->mutex))
-			return bench_err("pthread_mutex_lock failed");
-		n++;
-	}
-	w->sh->count[i] = n;
-	return 0;
-}
-
-static int own_mutex_worker(void *arg, int i)
-{
-	struct work *w = arg;
-	pthread_mutex_t *m = &w->sh->own[i].m;
-	uint64_t n = 0;
-
-	while (!stopped(w->sh)) {
-		if (pthread_mutex_lock(m) || pthread_mutex_unlock(m))
-			return bench_err("pthread_mutex_lock failed");
-		n++;
-	}
-	w->sh->count[i] = n;
-	return 0;
-}
-
-/* ---- Throughput ---------------------------------------------------------- */
-
-/* One repetition: @return aggregate ops/s, or -1. */
-static double throughput_once(struct work *w, int n, int (*setup)(void *, int),
-			      int (*run)(void *, int))
-{
-	struct team t = { n, setup, run, w, bench_opts.duration_ms, &w->sh->stop, 0 };
-	uint64_t total = 0;
-
-	w->sh->stop = 0;
-	memset(w->sh->count, 0, sizeof(w->sh->count));
-	if (team_run(&t))
-		return -1;
-	for (int i = 0; i < n; i++)
-		total += w->sh->count[i];
-	return (double)total / (bench_opts.duration_ms / 1e3);
-}
-
-static int reps_contended(void)
-{
-	return bench_opts.reps < 5 ? bench_opts.reps : 5;
-}
-
-static int throughput(struct work *w, const char *id, const char *label, int n,
-		      int (*setup)(void *, int), int (*run)(void *, int), const char *ratio_to)
-{
-	double v[64];
-	struct stats st;
-	int reps = reps_contended();
-
-	for (int k = 0; k < reps; k++) {
-		v[k] = throughput_once(w, n, setup, run);
-		if (v[k] < 0)
-			return -1;
-	}
-	bench_summarise(v, reps, &st);
-	bench_add(id, "contended, several processes", label, U_OPS, &st, ratio_to);
-	return 0;
-}
-
-/* Resource names for n children, in n distinct lock partitions, so that the
- * case measures the partitioning and not a collision of two names. */
-static void distinct_names(struct work *w, int n, uint32_t nparts)
-{
-	uint32_t used = 0;
-
-	for (int i = 0; i < n; i++) {
-		for (int k = 0;; k++) {
-			uint32_t p;
-
-			snprintf(w->names[i], NAMELEN, "project/worker-%d/out-%d", i, k);
-			p = bench_partition(w->names[i], nparts);
-			if (nparts < (uint32_t)n || !(used & (1u << p))) {
-				used |= 1u << p;
-				break;
-			}
-		}
-	}
-}
-
-static void same_name(struct work *w, const char *name)
-{
-	for (int i = 0; i < MAXP; i++)
-		snprintf(w->names[i], NAMELEN, "%s", name);
-}
-
-static int contended(struct work *w, uint32_t nparts)
-{
-	const char *file = bench_file_name("hot");
-	int r;
-
-	same_name(w, file);
-	r = throughput(w, "flock_hot2", "flock(2), one file, 2 procs", 2, flock_setup,
-		       flock_worker, NULL);
-	if (r == 0)
-		r = throughput(w, "flock_hot4", "flock(2), one file, 4 procs", 4, flock_setup,
-			       flock_worker, NULL);
-	if (r == 0)
-		r = throughput(w, "mutex_hot2", "bare robust mutex, 2 procs", 2, NULL,
-			       mutex_worker, "flock_hot2");
-	same_name(w, "project/build/output-dir");
-	if (r == 0)
-		r = throughput(w, "hot2", "prdshm, one hot resource, 2 procs", 2, prdshm_setup,
-			       prdshm_worker, "flock_hot2");
-	if (r == 0)
-		r = throughput(w, "hot4", "prdshm, one hot resource, 4 procs", 4, prdshm_setup,
-			       prdshm_worker, "flock_hot4");
-	distinct_names(w, 4, nparts);
-	if (r == 0)
-		r = throughput(w, "distinct1", "prdshm, own resource, 1 proc", 1, prdshm_setup,
-			       prdshm_worker, NULL);
-	if (r == 0)
-		r = throughput(w, "distinct2", "prdshm, own resources, 2 procs (total)", 2,
-			       prdshm_setup, prdshm_worker, "distinct1");
-	if (r == 0)
-		r = throughput(w, "mutex_own1", "bare mutex, own mutex, 1 proc", 1, NULL,
-			       own_mutex_worker, NULL);
-	if (r == 0)
-		r = throughput(w, "mutex_own2", "bare mutex, own mutexes, 2 procs (total)", 2,
-			       NULL, own_mutex_worker, "mutex_own1");
-	if (r == 0)
-		r = throughput(w, "distinct4", "prdshm, own resources, 4 procs (total)", 4,
-			       prdshm_setup, prdshm_worker, "distinct1");
-	return r;
 }
 
 /* ---- Hand-off latency ------------------------------------------------------ */
@@ -506,7 +292,7 @@ static int mutex_init(pthread_mutex_t *m)
 }
 
 /* The state both groups share: a segment and the children's shared page. */
-static int with_segment(int (*fn)(struct work *w, uint32_t nparts))
+int with_segment(int (*fn)(struct work *w, uint32_t nparts))
 {
 	static struct work w; /* static: the name arrays are large for a stack */
 	prdshm_config cfg;
@@ -536,11 +322,6 @@ static int with_segment(int (*fn)(struct work *w, uint32_t nparts))
 	pthread_mutex_destroy(&w.sh->mutex);
 	bench_shared_free(w.sh, sizeof(*w.sh));
 	return r ? -1 : 0;
-}
-
-int group_contended(void)
-{
-	return with_segment(contended);
 }
 
 int group_handoff(void)

@@ -34,10 +34,13 @@ test_default_plan() {
 	if [ "$rc" = 0 ]; then ok "python agents: prdshm-run exits 0"; else
 		not_ok "python agents: prdshm-run exit $rc"; sed 's/^/#   /' "$TMP/out" "$TMP/err" "$TMP/agents.log" | tail -30; fi
 	t_grep "$TMP/out" "^$SHM: $n of $n phases completed" "python agents: $n of $n phases completed"
-	if [ "$(grep -c 'python agent (prdshm' "$TMP/agents.log")" -ge 3 ]; then
+	# At least one: under load the run may end before a third agent
+	# says hello.
+	if [ "$(grep -c 'python agent (prdshm' "$TMP/agents.log")" -ge 1 ]; then
 		ok "python agents: the agents were examples/agent.py"
 	else
 		not_ok "python agents: no Python agent in the log"
+		sed 's/^/#   /' "$TMP/agents.log" | head -20
 	fi
 	if [ "$(cut -d' ' -f1 build/plan-out/phases.log | sort -u | wc -l)" = "$n" ] &&
 	   [ "$(wc -l <build/plan-out/phases.log)" = "$n" ]; then

@@ -31,6 +31,8 @@ enum script {
 			* session's lock and unlock_all */
 	S_LOCK_WAIT,   /* wait for it while the supervisor holds it */
 	S_LOCK_STUCK,  /* wait for it past the deadlock timeout (no let-in) */
+	S_HANDOFF,     /* hold it, and release it once the supervisor waits:
+			* the release hands it over */
 	S_RECOVER,     /* prdshm_recover() with a partition mutex left
 			* unrecoverable */
 	S_CLAIM,       /* claim a phase */
@@ -50,7 +52,11 @@ struct scenario {
 static const struct scenario scenarios[] = {
 	{ "slot_alloc", S_LOCK },
 	{ "lock_link", S_LOCK },
-	{ "lock_grant", S_LOCK_WAIT },
+	{ "lock_grant", S_HANDOFF },
+	{ "handoff_begin", S_HANDOFF },
+	{ "handoff_lock", S_HANDOFF },
+	{ "handoff_wake", S_HANDOFF },
+	{ "wait_handed", S_LOCK_WAIT },
 	{ "lock_remove", S_LOCK_UNLOCK },
 	{ "unlock_ring", S_LOCK_UNLOCK },
 	{ "lock_reuse", S_LOCK_UNLOCK },
@@ -72,7 +78,8 @@ static const struct scenario scenarios[] = {
 };
 
 const char *const tt_crash_points[] = {
-	"slot_alloc", "lock_link", "lock_grant", "lock_remove", "unlock_ring",
+	"slot_alloc", "lock_link", "lock_grant", "handoff_begin", "handoff_lock",
+	"handoff_wake", "wait_handed", "lock_remove", "unlock_ring",
 	"lock_reuse", "lock_reclaim", "deadlock_check", "recover_begin", "recover_mutex_init",
 	"phase_transition", "phase_claim", "phase_claim_agent", "phase_finish",
 	"phase_settle", "phase_requeue", "phase_died", "phase_retry",
@@ -181,6 +188,18 @@ static int claim_one(prdshm_session *s, prdshm_claim *c)
 	return r;
 }
 
+/* 1 once @p n records are on RES (bounded: 5 s). */
+static int res_records(prdshm_seg *seg, size_t n)
+{
+	for (int64_t until = tt_now_ms() + 5000; tt_now_ms() < until; usleep(1000)) {
+		size_t got = 0;
+
+		if (prdshm_lock_query(seg, RES, 0, NULL, 0, &got) == 0 && got >= n)
+			return 1;
+	}
+	return 0;
+}
+
 static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 {
 	prdshm_session *other = NULL;
@@ -191,6 +210,11 @@ static void run_script(prdshm_seg *seg, prdshm_session *s, enum script sc)
 	case S_LOCK_WAIT:
 	case S_LOCK_STUCK:
 		prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, 5000, NULL);
+		break;
+	case S_HANDOFF:
+		if (prdshm_lock(s, RES, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL) == 0 &&
+		    res_records(seg, 2))
+			prdshm_unlock(s, RES);
 		break;
 	case S_RECOVER:
 		prdshm_recover(seg, NULL, NULL);
@@ -304,15 +328,25 @@ static int leave_unrecoverable(struct cp *cp)
 /* S_LOCK_WAIT: hold the resource until the child queues behind us. */
 static void let_waiter_in(struct cp *cp)
 {
-	int64_t until = tt_now_ms() + 5000;
-	size_t n = 0;
-
-	while (tt_now_ms() < until) {
-		if (prdshm_lock_query(cp->seg, RES, 0, NULL, 0, &n) == 0 && n >= 2)
-			break;
-		usleep(1000);
-	}
+	res_records(cp->seg, 2);
 	prdshm_unlock(cp->sup, RES);
+}
+
+/* S_HANDOFF: queue behind the child once it holds the resource; its
+ * release, killed inside the hand-off, must still let us in (after a
+ * repair of the mutex, or at the end of a capped sleep).  @return the
+ * lock's result. */
+static int queue_behind_child(struct cp *cp)
+{
+	int r;
+
+	if (!res_records(cp->seg, 1))
+		return PRDSHM_ETIMEDOUT;
+	r = prdshm_lock(cp->sup, RES, PRDSHM_EXCLUSIVE, 5000, NULL);
+	if (r != 0)
+		fprintf(stderr, "torture: crash point %s: the waiter was not let in: %s (%s)\n",
+			cp->sc->point, prdshm_err_name(r), prdshm_last_error());
+	return r;
 }
 
 static int wait_exit(pid_t pid, int ms)
@@ -375,7 +409,7 @@ static int next_call(struct cp *cp)
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
-	if (cp->sc->script == S_LOCK_STUCK)
+	if (cp->sc->script == S_LOCK_STUCK || cp->sc->script == S_HANDOFF)
 		prdshm_unlock(cp->sup, RES);
 	if (cp->sc->script == S_RECOVER) {
 		r = prdshm_recover(cp->seg, NULL, NULL);
@@ -430,7 +464,7 @@ static int damage_report(struct cp *cp)
 static int run_scenario(const struct scenario *sc)
 {
 	struct cp cp = { 0 };
-	int status, r, before, ok = 0;
+	int status, r, before, ok = 0, handed = 0;
 	pid_t pid;
 
 	if (setup(&cp, sc) != 0)
@@ -441,12 +475,16 @@ static int run_scenario(const struct scenario *sc)
 		crash_child(&cp);
 	if (sc->script == S_LOCK_WAIT)
 		let_waiter_in(&cp);
+	if (sc->script == S_HANDOFF)
+		handed = queue_behind_child(&cp);
 	status = wait_exit(pid, 10000);
 	if (!(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
 		fprintf(stderr, "torture: crash point %s not reached (status 0x%x)\n", sc->point,
 			status);
 		goto out;
 	}
+	if (handed != 0)
+		goto out;
 	before = damage_report(&cp);
 	r = next_call(&cp);
 	if (r != 0) {
