@@ -312,7 +312,8 @@ void tool_print_hottest(FILE *out, const tool_metrics *m, const tool_metrics *pr
 	else
 		fprintf(out, "  %-32s %12s %12s %12s\n", "RESOURCE", "CONTENDED", "ACQUIRED",
 			"WAITED");
-	qsort(h, k, sizeof(*h), hotter);
+	if (k > 1)
+		qsort(h, k, sizeof(*h), hotter);
 	for (size_t i = 0; i < k && i < HOTTEST; i++) {
 		fputs("  ", out);
 		tool_print_bytes(out, h[i].r->resource,
