@@ -139,7 +139,8 @@ int prdshm_version_number(void);
 	XX(ENOAGENT, -29, "no such agent")                                     \
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
 	XX(EINTR, -31, "interrupted by a signal")                              \
-	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")
+	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")        \
+	XX(ENOTSUP, -33, "not supported by this backend")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,

@@ -16,7 +16,8 @@
 static const char *const env_vars[] = {
 	"PRD_PARALLEL_MAX_PARALLEL_AGENTS", "PRD_PARALLEL_MAX_LOCKS", "PRD_PARALLEL_MAX_AGENTS",
 	"PRD_PARALLEL_SCHEDULING",          "PRD_PARALLEL_SHM_NAME",  "PRD_PARALLEL_SHM_MODE",
-	"PRD_PARALLEL_LOCK_TIMEOUT_SECONDS", NULL,
+	"PRD_PARALLEL_LOCK_TIMEOUT_SECONDS", "PRD_PARALLEL_BACKEND", "PRD_PARALLEL_ZOOKEEPER_HOSTS",
+	"PRD_PARALLEL_ZOOKEEPER_SESSION_TIMEOUT_MS", NULL,
 };
 
 static void clear_env(void)
@@ -111,9 +112,10 @@ static void test_defaults(void)
 		CU_ASSERT_EQUAL(line, 0);
 		CU_ASSERT_EQUAL(col, 0);
 	}
-	CU_ASSERT_EQUAL(n, 14);
+	CU_ASSERT_EQUAL(n, 18);
 	CU_ASSERT_STRING_EQUAL(keys[0], "max_parallel_agents");
 	CU_ASSERT_STRING_EQUAL(keys[13], "max_agents");
+	CU_ASSERT_STRING_EQUAL(keys[14], "backend");
 	expect_value(&cfg, "shm_mode", "0600");
 	expect_value(&cfg, "shm_group", "");
 	expect_value(&cfg, "scheduling", "waves");
@@ -1092,6 +1094,66 @@ static void test_write_errors(void)
 }
 
 /* The shipped prdpar.yaml documents the defaults: its values must be them. */
+/* backend: and the zookeeper: block: read, defaults, environment, written
+ * back, and each bad value placed where it is. */
+static void test_backend_keys(void)
+{
+	prdshm_config cfg, back;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+	int line = 0, col = 0;
+
+	prdshm_config_init(&cfg);
+	expect_value(&cfg, "backend", "shm");
+	expect_value(&cfg, "zookeeper.hosts", "127.0.0.1:2181");
+	expect_value(&cfg, "zookeeper.root", "/prdshm");
+	expect_value(&cfg, "zookeeper.session_timeout_ms", "10000");
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(load(&cfg,
+				   "backend: zookeeper\n"
+				   "zookeeper:\n"
+				   "  hosts: a:1,b:2\n"
+				   "  session_timeout_ms: 4000\n",
+				   &d),
+			      0);
+	expect_value(&cfg, "backend", "zookeeper");
+	expect_value(&cfg, "zookeeper.hosts", "a:1,b:2");
+	expect_value(&cfg, "zookeeper.root", "/prdshm");
+	expect_value(&cfg, "zookeeper.session_timeout_ms", "4000");
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "zookeeper.hosts", &line, &col),
+			PRDSHM_FROM_FILE);
+	CU_ASSERT_EQUAL(line, 3);
+	CU_ASSERT_EQUAL(col, 3);
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), 0);
+	/* Written as a block, read back the same. */
+	round_trip(&cfg, &back);
+	expect_value(&back, "backend", "zookeeper");
+	expect_value(&back, "zookeeper.hosts", "a:1,b:2");
+	expect_value(&back, "zookeeper.session_timeout_ms", "4000");
+	prdshm_config_free(&back);
+	/* The environment wins over the file. */
+	clear_env();
+	setenv("PRD_PARALLEL_BACKEND", "shm", 1);
+	setenv("PRD_PARALLEL_ZOOKEEPER_HOSTS", "zk1:2181,zk2:2181", 1);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, &d), 0);
+	expect_value(&cfg, "backend", "shm");
+	expect_value(&cfg, "zookeeper.hosts", "zk1:2181,zk2:2181");
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "zookeeper.hosts", NULL, NULL),
+			PRDSHM_FROM_ENV);
+	setenv("PRD_PARALLEL_BACKEND", "etcd", 1);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, &d), PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(d.file, "PRD_PARALLEL_BACKEND");
+	clear_env();
+	prdshm_config_free(&cfg);
+	expect_error("backend: etcd\n", 1, 10, "backend: expected 'shm' or 'zookeeper'");
+	expect_error("zookeeper: x\n", 1, 12, "zookeeper: expected a mapping");
+	expect_error("zookeeper:\n  hots: a:1\n", 2, 3, "unknown zookeeper key 'hots'");
+	expect_error("zookeeper:\n  root: /a/\n", 2, 9, "must not end with '/'");
+	expect_error("zookeeper:\n  root: /a/../b\n", 2, 9, "'.' or '..' components");
+	expect_error("zookeeper:\n  hosts: a:1, b:2\n", 2, 10, "must not contain spaces");
+	expect_error("zookeeper:\n  session_timeout_ms: 5\n", 2, 23, "out of range");
+	expect_error("zookeeper.hosts: a:1\n", 1, 1, "unknown key");
+}
+
 static void test_shipped_file(void)
 {
 	const char *const *keys = prdshm_config_keys();
@@ -1117,6 +1179,7 @@ const tu_test tu_tests[] = {
 	TU(test_defaults),
 	TU(test_get_errors),
 	TU(test_shipped_file),
+	TU(test_backend_keys),
 	TU(test_file),
 	TU(test_file_missing),
 	TU(test_load_default_path),
