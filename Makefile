@@ -132,7 +132,7 @@ CPPFLAGS += -DPRDSHM_HAVE_ZOOKEEPER
 LDLIBS   += -lzookeeper_mt
 PY_EXTRA_LIBS := zookeeper_mt
 endif
-$(filter $(BUILD)/lib/zk/% $(BUILD)/hooks/lib/zk/%,$(LIB_OBJ) $(LIBT_OBJ)): $(ZK_MK)
+$(filter $(BUILD)/lib/zk/% $(BUILD)/hooks/lib/zk/% %/zk_backend.o,$(LIB_OBJ) $(LIBT_OBJ)): $(ZK_MK)
 
 # The Python binding's Debian packages, for /usr/bin/python3 (a python3
 # earlier on PATH, pyenv's say, would not see them).  filelock is only for
