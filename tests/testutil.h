@@ -51,6 +51,12 @@ int tu_await_stopped(pid_t pid, int timeout_ms);
 void tu_signal(int fd, char c);
 int tu_await(int fd, int timeout_ms);
 
+/* tu_config() for a suite run against either backend: PRDSHM_TEST_BACKEND
+ * "zookeeper" selects ZooKeeper at PRDSHM_TEST_ZK_HOSTS (tests/zk/run.sh
+ * starts a server and sets both), with a 2 s session timeout; anything
+ * else, shared memory.  @return 1 for ZooKeeper, 0 for shared memory. */
+int tu_backend_config(prdshm_config *cfg);
+
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
 int64_t tu_now_ms(void);
 

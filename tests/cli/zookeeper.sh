@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# zookeeper.sh: the lock conformance suite (tests/test_lockconf.c) again,
+# on a standalone ZooKeeper server started for it (tests/zk/server.sh) on a
+# free loopback port with a temporary data dir, stopped afterwards.  Skipped
+# with a message when no server can be run or the library was built
+# without the ZooKeeper client.
+#
+#  1. the server starts and answers within its deadline;
+#  2. every test of the suite passes on backend: zookeeper (one "ok" per
+#     test), a killed holder's lock freed after the 2 s session timeout;
+#  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
+#     configuration: prdshm-create makes the segment's znode (and a second
+#     create says it exists, exit 73).
+ROOT=$(pwd)
+# shellcheck source=tests/cli/lib.sh
+. "$ROOT/tests/cli/lib.sh"
+
+SERVER="bash $ROOT/tests/zk/server.sh"
+PROG="$ROOT/$BUILD/tests/test_lockconf"
+SUITE_TIMEOUT=180
+
+if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
+	skip "zookeeper: this build has no ZooKeeper client (libzookeeper-mt-dev)"
+	exit 0
+fi
+if ! $SERVER available; then
+	skip "zookeeper: no ZooKeeper server (Debian package zookeeper) or no java"
+	exit 0
+fi
+
+ZKDIR="$TMP/zk"
+stop_server() { $SERVER stop "$ZKDIR"; cli_cleanup; }
+trap stop_server EXIT
+
+if port=$($SERVER start "$ZKDIR" 2>"$TMP/zk-start.err"); then
+	ok "zookeeper: a standalone server answers on 127.0.0.1:$port"
+else
+	not_ok "zookeeper: the server did not start"; cat "$TMP/zk-start.err"
+	exit 1
+fi
+HOSTS="127.0.0.1:$port"
+
+test_suite() {
+	local log="$TMP/lockconf.log" rc name
+	PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
+		timeout -k 5 "$SUITE_TIMEOUT" ${TEST_WRAP:-} "$PROG" >"$log" 2>&1
+	rc=$?
+	while read -r name; do
+		ok "zookeeper: lockconf $name"
+	done < <(sed -n 's/^  Test: \(test_[a-z_]*\) \.\.\.passed$/\1/p' "$log")
+	if [ "$rc" != 0 ] || grep -q 'FAILED' "$log"; then
+		not_ok "zookeeper: lockconf on ZooKeeper (exit $rc)"; tail -40 "$log"
+	fi
+}
+
+test_tools_select() {
+	shm_name
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
+	t_rc 0 "zookeeper: prdshm-create with PRD_PARALLEL_BACKEND=zookeeper" \
+		"$BIN/prdshm-create" --name "$SHM"
+	t_rc 73 "zookeeper: the segment is a znode: a second create finds it" \
+		"$BIN/prdshm-create" --name "$SHM"
+	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
+	[ -e "/dev/shm${SHM}" ] && not_ok "zookeeper: nothing in /dev/shm" ||
+		ok "zookeeper: nothing in /dev/shm"
+}
+
+test_suite
+test_tools_select
+cli_done
