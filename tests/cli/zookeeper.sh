@@ -40,10 +40,12 @@ else
 fi
 HOSTS="127.0.0.1:$port"
 
+# Not under TEST_WRAP (valgrind): the suite's bounds are for a server on
+# the other end, and the client's threads under valgrind would miss them.
 test_suite() {
 	local log="$TMP/lockconf.log" rc name
 	PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
-		timeout -k 5 "$SUITE_TIMEOUT" ${TEST_WRAP:-} "$PROG" >"$log" 2>&1
+		timeout -k 5 "$SUITE_TIMEOUT" "$PROG" >"$log" 2>&1
 	rc=$?
 	while read -r name; do
 		ok "zookeeper: lockconf $name"
@@ -56,9 +58,9 @@ test_suite() {
 test_tools_select() {
 	shm_name
 	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
-	t_rc 0 "zookeeper: prdshm-create with PRD_PARALLEL_BACKEND=zookeeper" \
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-create with PRD_PARALLEL_BACKEND=zookeeper" \
 		"$BIN/prdshm-create" --name "$SHM"
-	t_rc 73 "zookeeper: the segment is a znode: a second create finds it" \
+	TEST_WRAP= t_rc 73 "zookeeper: the segment is a znode: a second create finds it" \
 		"$BIN/prdshm-create" --name "$SHM"
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 	[ -e "/dev/shm${SHM}" ] && not_ok "zookeeper: nothing in /dev/shm" ||
