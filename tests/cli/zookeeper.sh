@@ -10,7 +10,8 @@
 #     test), a killed holder's lock freed after the 2 s session timeout;
 #  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
 #     configuration: prdshm-create makes the segment's znode (and a second
-#     create says it exists, exit 73).
+#     create says it exists, exit 73), prdshm-lock runs a command under a
+#     lock, and prdshm-inspect, not done yet, exits 69 saying so.
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
@@ -62,6 +63,13 @@ test_tools_select() {
 		"$BIN/prdshm-create" --name "$SHM"
 	TEST_WRAP= t_rc 73 "zookeeper: the segment is a znode: a second create finds it" \
 		"$BIN/prdshm-create" --name "$SHM"
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-lock runs its command under the lock" \
+		"$BIN/prdshm-lock" --name "$SHM" -x res true
+	# What the backend does not do yet says so: exit 69 (PRDSHM_ENOTSUP).
+	TEST_WRAP= t_rc 69 "zookeeper: prdshm-inspect is not done yet" \
+		"$BIN/prdshm-inspect" --name "$SHM"
+	t_grep "$TMP/err" "not done yet for backend: zookeeper" \
+		"zookeeper: prdshm-inspect names what is missing"
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 	[ -e "/dev/shm${SHM}" ] && not_ok "zookeeper: nothing in /dev/shm" ||
 		ok "zookeeper: nothing in /dev/shm"
