@@ -291,7 +291,10 @@ typedef enum prdshm_origin {
  * prdshm_config_load(), which set struct_size (see "ABI" at the top); every
  * function refuses a configuration whose struct_size is below
  * PRDSHM_CONFIG_SIZE_1_0 with PRDSHM_EINVAL.  A copy (struct assignment)
- * is a configuration of the same size.
+ * is a configuration of the same size.  The keys that choose and reach a
+ * backend ("backend": shm or zookeeper, "zookeeper.hosts", "zookeeper.root",
+ * "zookeeper.session_timeout_ms") have no field: they live in the private
+ * part, read them with prdshm_config_get() (docs/zookeeper.md).
  */
 typedef struct prdshm_config {
 	uint32_t struct_size;         /* set by prdshm_config_init() */
