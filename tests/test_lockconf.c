@@ -6,7 +6,9 @@
  * Only the public API; children open their own handles from the
  * configuration, so on ZooKeeper each child is its own ZooKeeper session.
  */
+#include <ctype.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +44,14 @@ static prdshm_session *session(const char *id)
 	return s;
 }
 
-/* Records of @p resource that would block @p mode (0: all). */
+/* Records of @p resource that would block @p mode (0: all); SIZE_MAX if
+ * the query fails.  No CUnit assertion: children use it too. */
 static size_t records(const char *resource, prdshm_mode mode)
 {
 	size_t n = 99;
 
-	CU_ASSERT_EQUAL(prdshm_lock_query(seg, resource, mode, NULL, 0, &n), 0);
+	if (prdshm_lock_query(seg, resource, mode, NULL, 0, &n) != 0)
+		return SIZE_MAX;
 	return n;
 }
 
@@ -92,6 +96,61 @@ static int locker_main(void *arg)
 	return 0;
 }
 
+/*
+ * Children run in a fresh image of this program (fork, then exec of
+ * /proc/self/exe): a child merely forked would inherit the ZooKeeper
+ * client's state while its threads, which do not survive fork(), may hold
+ * its locks, and could hang in its own connection.  The child learns its
+ * role and descriptors from LOCKCONF_* variables and its configuration
+ * from PRD_PARALLEL_* ones (prdshm_config_apply_env()); child_entry()
+ * runs it before main().
+ */
+static const char *const child_keys[] = { "shm_name", "backend", "zookeeper.hosts",
+					  "zookeeper.root", "zookeeper.session_timeout_ms" };
+
+static pid_t spawn(const char *role, const char *id, const char *resource, int mode, int out,
+		   int in)
+{
+	extern char **environ;
+	char vars[12][1200], *envp[512], name[96];
+	size_t n = 0, k = 0;
+	pid_t pid;
+
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_ROLE=%s", role);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_ID=%s", id ? id : "x");
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_RESOURCE=%s", resource ? resource : "r");
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_MODE=%d", mode);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_OUT=%d", out);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_IN=%d", in);
+	for (size_t i = 0; i < sizeof(child_keys) / sizeof(child_keys[0]); i++) {
+		char val[1100];
+		size_t len;
+
+		CU_ASSERT_EQUAL_FATAL(prdshm_config_get(&cfg, child_keys[i], val, sizeof(val)), 0);
+		snprintf(name, sizeof(name), "PRD_PARALLEL_%s", child_keys[i]);
+		len = strlen(name);
+		for (size_t j = 0; j < len; j++)
+			name[j] = name[j] == '.' ? '_' : (char)toupper((unsigned char)name[j]);
+		snprintf(vars[k++], sizeof(vars[0]), "%s=%s", name, val);
+	}
+	for (size_t i = 0; i < k; i++)
+		envp[n++] = vars[i];
+	for (char **e = environ; *e && n + 1 < sizeof(envp) / sizeof(envp[0]); e++)
+		if (strncmp(*e, "PRD_PARALLEL_", 13) != 0 && strncmp(*e, "LOCKCONF_", 9) != 0)
+			envp[n++] = *e;
+	envp[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		char argv0[] = "test_lockconf";
+		char *const argv[] = { argv0, NULL };
+
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	return pid;
+}
+
 static pid_t start_locker(struct locker *l, const char *id, const char *resource,
 			  prdshm_mode mode, int report_fd, int go[2])
 {
@@ -101,14 +160,7 @@ static pid_t start_locker(struct locker *l, const char *id, const char *resource
 	l->mode = mode;
 	l->report = report_fd;
 	l->go = go[0];
-	return tu_fork(locker_main, l);
-}
-
-/* Forget the parent's segment handle in a forked child (never closed:
- * closing would act for the parent). */
-static void forget_parent_seg(void)
-{
-	seg = NULL;
+	return spawn("locker", id, resource, (int)mode, report_fd, go[0]);
 }
 
 /* Helpers forked while the parent waits: they tell a locker to go
@@ -117,9 +169,6 @@ static int helper_fd = -1;
 
 static int release_when_queued(void *arg)
 {
-	/* Its own handle: the parent's ZooKeeper connection has no threads
-	 * in a forked child. */
-	forget_parent_seg();
 	TU_CHILD_ASSERT(prdshm_seg_open_cfg(&cfg, &seg) == 0);
 	TU_CHILD_ASSERT(await_records("r", 2));
 	tu_signal(helper_fd, 'g');
@@ -211,6 +260,7 @@ static void test_blocking_handoff(void)
 	struct locker l;
 	int rep[2], go[2];
 	pid_t pid, helper;
+	int r;
 
 	setup();
 	CU_ASSERT_EQUAL_FATAL(pipe(rep), 0);
@@ -220,8 +270,11 @@ static void test_blocking_handoff(void)
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	/* The holder is told to go only once we are queued. */
 	helper_fd = go[1];
-	helper = tu_fork(release_when_queued, NULL);
-	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_SHARED, 20000, NULL), 0);
+	helper = spawn("queued", NULL, "r", 0, go[1], -1);
+	r = prdshm_lock(s, "r", PRDSHM_SHARED, 20000, NULL);
+	CU_ASSERT_EQUAL(r, 0);
+	if (r)
+		fprintf(stderr, "lock: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(helper, 10000), 0);
 	CU_ASSERT_EQUAL(records("r", 0), 1);
@@ -290,7 +343,7 @@ static void test_downgrade_upgrade(void)
 	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_SHARED);
 	CU_ASSERT_EQUAL(h[1].mode, PRDSHM_SHARED);
 	helper_fd = go[1];
-	helper = tu_fork(release_later, NULL);
+	helper = spawn("later", NULL, "r", 0, go[1], -1);
 	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 10000), 0);
 	CU_ASSERT_EQUAL(tu_wait_child(helper, 10000), 0);
 	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 0), 0);
@@ -361,7 +414,7 @@ static void test_killed_holder(void)
 
 	setup();
 	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
-	pid = tu_fork(hold_and_wait, fds);
+	pid = spawn("hold", "doomed", "r", 0, fds[1], -1);
 	CU_ASSERT_EQUAL_FATAL(tu_await(fds[0], 10000), 'L');
 	s = session("heir");
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
@@ -370,6 +423,43 @@ static void test_killed_holder(void)
 	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 20000, NULL), 0);
 	CU_ASSERT_EQUAL(records("r", 0), 1);
 	prdshm_session_close(s);
+	teardown();
+}
+
+/* A lost connection within the session timeout is survived (ZooKeeper
+ * only, when tests/cli/zookeeper.sh says how to restart the server): the
+ * server restarts with its data; a lock asked for meanwhile is granted
+ * once the client reconnects, and the lock held before is still held. */
+static void test_server_restart(void)
+{
+	const char *restart = getenv("PRDSHM_TEST_ZK_RESTART");
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+	prdshm_session *a, *b;
+	prdshm_seg *seg2 = NULL;
+
+	on_zk = tu_backend_config(&cfg);
+	if (!on_zk || !restart) {
+		prdshm_config_free(&cfg);
+		return;
+	}
+	/* Long enough for a restart on a loaded machine. */
+	CU_ASSERT_EQUAL(prdshm_config_set(&cfg, "zookeeper.session_timeout_ms", "20000",
+					  PRDSHM_FROM_CMDLINE, &d),
+			0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	a = session("a");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(system(restart), 0);
+	/* Right after: the connection is still being re-established. */
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r2", PRDSHM_EXCLUSIVE, 15000, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open_cfg(&cfg, &seg2), 0);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg2, "b", 0, &b), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+	prdshm_session_close(b);
+	prdshm_seg_close(seg2);
+	prdshm_session_close(a);
 	teardown();
 }
 
@@ -392,6 +482,35 @@ static void test_not_supported(void)
 	teardown();
 }
 
+/* A child spawned by spawn(): run its role and exit, before main(). */
+__attribute__((constructor)) static void child_entry(void)
+{
+	const char *role = getenv("LOCKCONF_ROLE");
+	struct locker l;
+	int fds[2];
+
+	if (!role)
+		return;
+	prdshm_config_init(&cfg);
+	TU_CHILD_ASSERT(prdshm_config_apply_env(&cfg, NULL) == 0);
+	helper_fd = atoi(getenv("LOCKCONF_OUT"));
+	if (strcmp(role, "locker") == 0) {
+		l.id = getenv("LOCKCONF_ID");
+		l.resource = getenv("LOCKCONF_RESOURCE");
+		l.mode = (prdshm_mode)atoi(getenv("LOCKCONF_MODE"));
+		l.report = helper_fd;
+		l.go = atoi(getenv("LOCKCONF_IN"));
+		_exit(locker_main(&l));
+	}
+	if (strcmp(role, "hold") == 0) {
+		fds[1] = helper_fd;
+		_exit(hold_and_wait(fds));
+	}
+	if (strcmp(role, "queued") == 0)
+		_exit(release_when_queued(NULL));
+	_exit(release_later(NULL));
+}
+
 const tu_test tu_tests[] = {
 	TU(test_arguments),
 	TU(test_exclusive_and_shared),
@@ -400,6 +519,7 @@ const tu_test tu_tests[] = {
 	TU(test_downgrade_upgrade),
 	TU(test_lock_many),
 	TU(test_killed_holder),
+	TU(test_server_restart),
 	TU(test_not_supported),
 	{ NULL, NULL },
 };

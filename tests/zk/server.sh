@@ -6,6 +6,8 @@
 #   bash tests/zk/server.sh available          exit 0 if a server can be run
 #   bash tests/zk/server.sh start DIR [PORT]   start it; prints the port
 #   bash tests/zk/server.sh stop DIR           stop it, remove DIR's data
+#   bash tests/zk/server.sh restart DIR        stop it and start it again on
+#                                              the same port, data kept
 #
 # start picks a free loopback port when PORT is not given, writes DIR/zoo.cfg,
 # and waits (at most ZK_START_SECONDS, default 60) until the server answers
@@ -70,7 +72,8 @@ CFG
 	echo "$port"
 }
 
-stop() {
+# The server's process, gone within 10 s (SIGTERM, then SIGKILL).
+stop_process() {
 	local dir=$1 pid i
 	[ -f "$dir/pid" ] || return 0
 	pid=$(cat "$dir/pid")
@@ -80,13 +83,28 @@ stop() {
 		sleep 0.2
 	done
 	kill -9 "$pid" 2>/dev/null
-	rm -rf "$dir/data" "$dir/pid"
+	rm -f "$dir/pid"
+}
+
+stop() {
+	stop_process "$1"
+	rm -rf "$1/data"
 	return 0
+}
+
+# Stop and start again on the same port with the same data: the sessions
+# the server had come back, and their clients reconnect within the timeout.
+restart() {
+	local dir=$1 port
+	port=$(cat "$dir/port") || return 1
+	stop_process "$dir"
+	start "$dir" "$port" >/dev/null
 }
 
 case "${1:-}" in
 available) available ;;
 start) [ $# -ge 2 ] || { echo "usage: server.sh start DIR [PORT]" >&2; exit 2; }; start "$2" "${3:-}" ;;
 stop) [ $# -ge 2 ] || { echo "usage: server.sh stop DIR" >&2; exit 2; }; stop "$2" ;;
-*) echo "usage: server.sh available | start DIR [PORT] | stop DIR" >&2; exit 2 ;;
+restart) [ $# -ge 2 ] || { echo "usage: server.sh restart DIR" >&2; exit 2; }; restart "$2" ;;
+*) echo "usage: server.sh available | start DIR [PORT] | stop DIR | restart DIR" >&2; exit 2 ;;
 esac
