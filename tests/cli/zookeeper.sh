@@ -47,7 +47,8 @@ HOSTS="127.0.0.1:$port"
 test_suite() {
 	local log="$TMP/lockconf.log" rc name
 	PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
-		PRDSHM_TEST_ZK_RESTART="bash $ROOT/tests/zk/server.sh restart $ZKDIR" \
+		PRDSHM_TEST_ZK_HALT="bash $ROOT/tests/zk/server.sh halt $ZKDIR" \
+		PRDSHM_TEST_ZK_START="bash $ROOT/tests/zk/server.sh start $ZKDIR $port" \
 		timeout -k 5 "$SUITE_TIMEOUT" "$PROG" >"$log" 2>&1
 	rc=$?
 	# The client's own log lines (a restart of the server) may come

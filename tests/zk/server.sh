@@ -6,8 +6,8 @@
 #   bash tests/zk/server.sh available          exit 0 if a server can be run
 #   bash tests/zk/server.sh start DIR [PORT]   start it; prints the port
 #   bash tests/zk/server.sh stop DIR           stop it, remove DIR's data
-#   bash tests/zk/server.sh restart DIR        stop it and start it again on
-#                                              the same port, data kept
+#   bash tests/zk/server.sh halt DIR           stop it, keep its data (to be
+#                                              started again on DIR/port)
 #
 # start picks a free loopback port when PORT is not given, writes DIR/zoo.cfg,
 # and waits (at most ZK_START_SECONDS, default 60) until the server answers
@@ -92,19 +92,17 @@ stop() {
 	return 0
 }
 
-# Stop and start again on the same port with the same data: the sessions
-# the server had come back, and their clients reconnect within the timeout.
-restart() {
-	local dir=$1 port
-	port=$(cat "$dir/port") || return 1
-	stop_process "$dir"
-	start "$dir" "$port" >/dev/null
+# Stop the server but keep its data and port: "start DIR PORT" again
+# brings back the sessions it had, whose clients reconnect within their
+# timeout.
+halt() {
+	stop_process "$1"
 }
 
 case "${1:-}" in
 available) available ;;
 start) [ $# -ge 2 ] || { echo "usage: server.sh start DIR [PORT]" >&2; exit 2; }; start "$2" "${3:-}" ;;
 stop) [ $# -ge 2 ] || { echo "usage: server.sh stop DIR" >&2; exit 2; }; stop "$2" ;;
-restart) [ $# -ge 2 ] || { echo "usage: server.sh restart DIR" >&2; exit 2; }; restart "$2" ;;
-*) echo "usage: server.sh available | start DIR [PORT] | stop DIR | restart DIR" >&2; exit 2 ;;
+halt) [ $# -ge 2 ] || { echo "usage: server.sh halt DIR" >&2; exit 2; }; halt "$2" ;;
+*) echo "usage: server.sh available | start DIR [PORT] | stop DIR | halt DIR" >&2; exit 2 ;;
 esac
