@@ -91,7 +91,7 @@ all: lib tools
 # --- dependencies --------------------------------------------------------
 # A fresh Debian machine lacks some -dev packages; install them (root or
 # passwordless sudo) or stop with the exact command to run.
-DEB_PKGS := libyaml-dev libcunit1-dev libjansson-dev
+DEB_PKGS := libyaml-dev libcunit1-dev libjansson-dev libzookeeper-mt-dev zookeeper
 # Programs the tests drive: tmux shows the live view as a person sees it
 # (tests/cli/view.sh).
 DEB_CMDS := tmux:tmux
@@ -111,14 +111,35 @@ deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
 	$(Q)mkdir -p $(BUILD)
 	$(Q)missing=""; \
-	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev; do \
+	for h in yaml.h:libyaml-dev CUnit/CUnit.h:libcunit1-dev jansson.h:libjansson-dev \
+	         zookeeper/zookeeper.h:libzookeeper-mt-dev; do \
 	  printf '#include <%s>\n' "$${h%%:*}" | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing $${h##*:}"; \
 	done; \
 	for c in $(DEB_CMDS); do \
 	  command -v "$${c%%:*}" >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
 	done; \
+	[ -r /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
 	$(APT_INSTALL_MISSING)
 	$(Q)touch $@
+
+# The ZooKeeper backend (lib/zk/) needs the C client's header: with it the
+# library links -lzookeeper_mt, without it the backend is built as a stub
+# that refuses with PRDSHM_ENOTSUP.  Decided once the packages are in: make
+# remakes this included file first (after $(DEPS_STAMP)), then reads it
+# again.  HAVE_ZK=0 on the command line builds without it.
+ZK_MK := $(BUILD)/zk.mk
+ifeq ($(filter clean format,$(MAKECMDGOALS)),)
+-include $(ZK_MK)
+endif
+$(ZK_MK): $(DEPS_STAMP)
+	$(Q)if printf '#include <zookeeper/zookeeper.h>\n' | $(CC) -E -x c - >/dev/null 2>&1; \
+	  then echo 'HAVE_ZK ?= 1' >$@; else echo 'HAVE_ZK ?= 0' >$@; fi
+ifeq ($(HAVE_ZK),1)
+CPPFLAGS += -DPRDSHM_HAVE_ZOOKEEPER
+LDLIBS   += -lzookeeper_mt
+PY_EXTRA_LIBS := zookeeper_mt
+endif
+$(filter $(BUILD)/lib/zk/% $(BUILD)/hooks/lib/zk/% %/zk_backend.o,$(LIB_OBJ) $(LIBT_OBJ)): $(ZK_MK)
 
 # The Python binding's Debian packages, for /usr/bin/python3 (a python3
 # earlier on PATH, pyenv's say, would not see them).  filelock is only for
@@ -189,6 +210,7 @@ FORCE:
 $(BUILD)/prdshm.pc: lib/prdshm.pc.in Makefile $(BUILD)/.pc-dirs
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	  -e 's|@LIBS_ZK@|$(if $(filter 1,$(HAVE_ZK)),-lzookeeper_mt )|' \
 	  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # --- Python binding (python/) ----------------------------------------------
@@ -203,7 +225,7 @@ python: $(PY_STAMP)
 $(PY_STAMP): python/prdshm_build.py $(PY_SRC) $(STATIC) lib/prdshm.h | $(PY_DEPS_STAMP)
 	@mkdir -p $(PY_BUILD)/prdshm
 	@$(if $(Q),echo "  CFFI    $(PY_BUILD)/prdshm")
-	$(Q)PRDSHM_INCLUDE=lib PRDSHM_STATIC=$(STATIC) $(PYTHON) python/prdshm_build.py $(PY_BUILD) >/dev/null
+	$(Q)PRDSHM_INCLUDE=lib PRDSHM_STATIC=$(STATIC) PRDSHM_EXTRA_LIBS="$(PY_EXTRA_LIBS)" $(PYTHON) python/prdshm_build.py $(PY_BUILD) >/dev/null
 	$(Q)cp $(PY_SRC) $(PY_BUILD)/prdshm/
 	$(Q)touch $@
 

@@ -139,7 +139,8 @@ int prdshm_version_number(void);
 	XX(ENOAGENT, -29, "no such agent")                                     \
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
 	XX(EINTR, -31, "interrupted by a signal")                              \
-	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")
+	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")        \
+	XX(ENOTSUP, -33, "not supported by this backend")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,
@@ -290,7 +291,10 @@ typedef enum prdshm_origin {
  * prdshm_config_load(), which set struct_size (see "ABI" at the top); every
  * function refuses a configuration whose struct_size is below
  * PRDSHM_CONFIG_SIZE_1_0 with PRDSHM_EINVAL.  A copy (struct assignment)
- * is a configuration of the same size.
+ * is a configuration of the same size.  The keys that choose and reach a
+ * backend ("backend": shm or zookeeper, "zookeeper.hosts", "zookeeper.root",
+ * "zookeeper.session_timeout_ms") have no field: they live in the private
+ * part, read them with prdshm_config_get() (docs/zookeeper.md).
  */
 typedef struct prdshm_config {
 	uint32_t struct_size;         /* set by prdshm_config_init() */

@@ -225,8 +225,11 @@ def builder():
     static = os.path.abspath(static) if static else ""
     kw = dict(include_dirs=[inc] if os.path.isdir(inc) else [],
               extra_compile_args=["-std=gnu11"])
+    # The libraries the static library needs beyond ours (the ZooKeeper
+    # client when the build has it: the Makefile passes PRDSHM_EXTRA_LIBS).
+    extra = os.environ.get("PRDSHM_EXTRA_LIBS", "").split()
     if static:
-        kw.update(extra_objects=[static], libraries=["yaml", "rt", "pthread"])
+        kw.update(extra_objects=[static], libraries=extra + ["yaml", "rt", "pthread"])
     else:
         kw.update(libraries=["prdshm", "yaml", "rt", "pthread"])
     ffi.set_source("prdshm._prdshm", '#include "prdshm.h"\n', **kw)

@@ -28,7 +28,7 @@ graph
 config shm
 session
 lock plan
-ops
+ops zk
 api'
 
 bad=0

@@ -43,7 +43,8 @@ static void test_defaults(void)
 		CU_ASSERT_EQUAL(line, 0);
 		CU_ASSERT_EQUAL(col, 0);
 	}
-	CU_ASSERT_EQUAL(n, 14);
+	CU_ASSERT_EQUAL(n, 18);
+	CU_ASSERT_STRING_EQUAL(keys[14], "backend");
 	CU_ASSERT_STRING_EQUAL(keys[0], "max_parallel_agents");
 	CU_ASSERT_STRING_EQUAL(keys[13], "max_agents");
 	tc_expect_value(&cfg, "shm_mode", "0600");
@@ -415,6 +416,66 @@ static void test_shipped_file(void)
 	prdshm_config_free(&def);
 }
 
+/* backend: and the zookeeper: block: read, defaults, environment, written
+ * back, and each bad value placed where it is. */
+static void test_backend_keys(void)
+{
+	prdshm_config cfg, back;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+	int line = 0, col = 0;
+
+	prdshm_config_init(&cfg);
+	tc_expect_value(&cfg, "backend", "shm");
+	tc_expect_value(&cfg, "zookeeper.hosts", "127.0.0.1:2181");
+	tc_expect_value(&cfg, "zookeeper.root", "/prdshm");
+	tc_expect_value(&cfg, "zookeeper.session_timeout_ms", "10000");
+	prdshm_config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(tc_load(&cfg,
+				   "backend: zookeeper\n"
+				   "zookeeper:\n"
+				   "  hosts: a:1,b:2\n"
+				   "  session_timeout_ms: 4000\n",
+				   &d),
+			      0);
+	tc_expect_value(&cfg, "backend", "zookeeper");
+	tc_expect_value(&cfg, "zookeeper.hosts", "a:1,b:2");
+	tc_expect_value(&cfg, "zookeeper.root", "/prdshm");
+	tc_expect_value(&cfg, "zookeeper.session_timeout_ms", "4000");
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "zookeeper.hosts", &line, &col),
+			PRDSHM_FROM_FILE);
+	CU_ASSERT_EQUAL(line, 3);
+	CU_ASSERT_EQUAL(col, 3);
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), 0);
+	/* Written as a block, read back the same. */
+	round_trip(&cfg, &back);
+	tc_expect_value(&back, "backend", "zookeeper");
+	tc_expect_value(&back, "zookeeper.hosts", "a:1,b:2");
+	tc_expect_value(&back, "zookeeper.session_timeout_ms", "4000");
+	prdshm_config_free(&back);
+	/* The environment wins over the file. */
+	tc_clear_env();
+	setenv("PRD_PARALLEL_BACKEND", "shm", 1);
+	setenv("PRD_PARALLEL_ZOOKEEPER_HOSTS", "zk1:2181,zk2:2181", 1);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, &d), 0);
+	tc_expect_value(&cfg, "backend", "shm");
+	tc_expect_value(&cfg, "zookeeper.hosts", "zk1:2181,zk2:2181");
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "zookeeper.hosts", NULL, NULL),
+			PRDSHM_FROM_ENV);
+	setenv("PRD_PARALLEL_BACKEND", "etcd", 1);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, &d), PRDSHM_ECONFIG);
+	CU_ASSERT_STRING_EQUAL(d.file, "PRD_PARALLEL_BACKEND");
+	tc_clear_env();
+	prdshm_config_free(&cfg);
+	tc_expect_error("backend: etcd\n", 1, 10, "backend: expected 'shm' or 'zookeeper'");
+	tc_expect_error("zookeeper: x\n", 1, 12, "zookeeper: expected a mapping");
+	tc_expect_error("zookeeper:\n  hots: a:1\n", 2, 3, "unknown zookeeper key 'hots'");
+	tc_expect_error("zookeeper:\n  root: /a/\n", 2, 9, "must not end with '/'");
+	tc_expect_error("zookeeper:\n  root: /a/../b\n", 2, 9, "'.' or '..' components");
+	tc_expect_error("zookeeper:\n  hosts: a:1, b:2\n", 2, 10, "must not contain spaces");
+	tc_expect_error("zookeeper:\n  session_timeout_ms: 5\n", 2, 23, "out of range");
+	tc_expect_error("zookeeper.hosts: a:1\n", 1, 1, "unknown key");
+}
+
 const tu_test tu_tests[] = {
 	TU(test_defaults),
 	TU(test_get_errors),
@@ -430,6 +491,7 @@ const tu_test tu_tests[] = {
 	TU(test_origin),
 	TU(test_round_trip),
 	TU(test_write_to_file),
+	TU(test_backend_keys),
 	{ NULL, NULL },
 };
 const char *tu_suite = "config";

@@ -532,7 +532,10 @@ static void test_errors_table(void)
 	CU_ASSERT_EQUAL(PRDSHM_ENOSPC, -32);
 	CU_ASSERT_STRING_EQUAL(prdshm_strerror(0), "success");
 	CU_ASSERT_STRING_EQUAL(prdshm_err_name(0), "PRDSHM_OK");
-	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-33), "PRDSHM_UNKNOWN");
+	CU_ASSERT_EQUAL(PRDSHM_ENOTSUP, -33);
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(PRDSHM_ENOTSUP), "PRDSHM_ENOTSUP");
+	CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_ENOTSUP), "not supported by this backend");
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-34), "PRDSHM_UNKNOWN");
 	CU_ASSERT_STRING_EQUAL(prdshm_phase_status_name(PRDSHM_PHASE_CANCELLED), "CANCELLED");
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(-1));
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(PRDSHM_PHASE_NSTATUS));

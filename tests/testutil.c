@@ -37,6 +37,29 @@ void tu_config(prdshm_config *cfg)
 	cfg->max_phases = 64;
 }
 
+int tu_backend_config(prdshm_config *cfg)
+{
+	const char *backend = getenv("PRDSHM_TEST_BACKEND");
+	const char *hosts = getenv("PRDSHM_TEST_ZK_HOSTS");
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+
+	tu_config(cfg);
+	if (!backend || strcmp(backend, "zookeeper") != 0)
+		return 0;
+	CU_ASSERT_EQUAL(prdshm_config_set(cfg, "backend", "zookeeper", PRDSHM_FROM_CMDLINE, &d), 0);
+	CU_ASSERT_EQUAL(prdshm_config_set(cfg, "zookeeper.hosts", hosts ? hosts : "127.0.0.1:2181",
+					  PRDSHM_FROM_CMDLINE, &d),
+			0);
+	CU_ASSERT_EQUAL(prdshm_config_set(cfg, "zookeeper.root", "/prdshm-test",
+					  PRDSHM_FROM_CMDLINE, &d),
+			0);
+	/* Short: a killed holder's locks go this long after its death. */
+	CU_ASSERT_EQUAL(prdshm_config_set(cfg, "zookeeper.session_timeout_ms", "2000",
+					  PRDSHM_FROM_CMDLINE, &d),
+			0);
+	return 1;
+}
+
 prdshm_seg *tu_seg_create(const prdshm_config *cfg)
 {
 	prdshm_seg *seg = NULL;

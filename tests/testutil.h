@@ -40,6 +40,12 @@ const char *tu_shm_name(void);
 /* Defaults with a unique shm_name and small limits; caller frees. */
 void tu_config(prdshm_config *cfg);
 
+/* tu_config() for a suite run against either backend: PRDSHM_TEST_BACKEND
+ * "zookeeper" selects ZooKeeper at PRDSHM_TEST_ZK_HOSTS (tests/zk/run.sh
+ * starts a server and sets both), with a 2 s session timeout; anything
+ * else, shared memory.  @return 1 for ZooKeeper, 0 for shared memory. */
+int tu_backend_config(prdshm_config *cfg);
+
 /* A generous bound on anything the library promises to bound by
  * PRDSHM_RECOVER_WAIT_MS: past it a call is taken as hung. */
 #define TU_HUNG_MS (PRDSHM_RECOVER_WAIT_MS * 5 + 10000)

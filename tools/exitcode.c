@@ -53,6 +53,8 @@ int tool_exit_code(int err)
 	case PRDSHM_EACCES:
 	case PRDSHM_EPERM:
 		return TOOL_EXIT_PERM;
+	case PRDSHM_ENOTSUP:
+		return TOOL_EXIT_NOTSUP;
 	default: /* ENOMEM, ESYS and anything new */
 		return TOOL_EXIT_INTERNAL;
 	}

@@ -60,7 +60,7 @@ static const char *origin_name(prdshm_origin o)
 static int print_config(const prdshm_config *cfg)
 {
 	const char *const *keys = prdshm_config_keys();
-	char val[512];
+	char val[1100]; /* zookeeper.hosts: up to 1023 bytes */
 	int line, col;
 
 	for (size_t i = 0; keys[i]; i++) {
@@ -74,7 +74,7 @@ static int print_config(const prdshm_config *cfg)
 		if (o == PRDSHM_FROM_ENV) {
 			printf(" PRD_PARALLEL_");
 			for (const char *k = keys[i]; *k; k++)
-				putchar(*k >= 'a' && *k <= 'z' ? *k - 'a' + 'A' : *k);
+				putchar(*k >= 'a' && *k <= 'z' ? *k - 'a' + 'A' : *k == '.' ? '_' : *k);
 		}
 		putchar('\n');
 	}

@@ -332,7 +332,9 @@ static void run_child(char **argv, const sigset_t *mask, const char *parent)
 {
 	rn_signals_default();
 	sigprocmask(SIG_SETMASK, mask, NULL);
-	setenv(PRDSHM_PARENT_ENV, parent, 1);
+	/* Empty where the backend has no nesting (prdshm_session_env()). */
+	if (parent[0])
+		setenv(PRDSHM_PARENT_ENV, parent, 1);
 	execvp(argv[0], argv);
 	fprintf(stderr, "%s: %s: %s\n", tool_name, argv[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);

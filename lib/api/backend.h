@@ -7,8 +7,9 @@
  * sizes, a configuration's validity), then call the backend that made the
  * handle: every segment and session handle starts with a struct
  * prdshm__handle (base/handle.h) naming it.  Calls without a handle (open
- * by name, unlink) go to the backend the configuration selects; today the
- * one backend is shared memory (lib/api/shm_backend.c).
+ * by name, unlink) go to the backend the configuration selects (backend:,
+ * shared memory by default): shared memory (lib/api/shm_backend.c) or
+ * ZooKeeper (lib/api/zk_backend.c, docs/zookeeper.md).
  */
 #ifndef PRDSHM_INTERNAL_BACKEND_H
 #define PRDSHM_INTERNAL_BACKEND_H
@@ -20,7 +21,7 @@
 #include "prdshm.h"
 
 struct prdshm__backend {
-	const char *name; /* "shm" */
+	const char *name; /* "shm", "zookeeper" */
 
 	/* Segments.  open: @p cfg gives the trust settings, NULL the owner
 	 * alone.  info fills all of this library's prdshm_seg_info. */
@@ -77,6 +78,10 @@ struct prdshm__backend {
 
 /* The shared-memory backend (lib/api/shm_backend.c). */
 extern const struct prdshm__backend prdshm__shm_backend;
+
+/* The ZooKeeper backend (lib/api/zk_backend.c over lib/zk/); without the
+ * ZooKeeper client it refuses every segment with PRDSHM_ENOTSUP. */
+extern const struct prdshm__backend prdshm__zk_backend;
 
 /* The backend that made a handle. */
 static inline const struct prdshm__backend *prdshm__backend_of_seg(const prdshm_seg *seg)

@@ -4,6 +4,7 @@
  * public functions they implement.
  */
 #include "api/backend.h"
+#include "config/backend.h"
 #include "lock/locktable.h"
 #include "ops/ops.h"
 #include "plan/phases.h"
@@ -44,8 +45,11 @@ const struct prdshm__backend prdshm__shm_backend = {
 	.snapshot_take = prdshm__shm_snapshot_take,
 };
 
+/* backend: in the configuration (config/backend.h); NULL (open or unlink
+ * by name alone) is shared memory, the default. */
 const struct prdshm__backend *prdshm__backend_select(const prdshm_config *cfg)
 {
-	(void)cfg;
+	if (cfg && prdshm__config_backend(cfg)->backend == PRDSHM__BACKEND_ZOOKEEPER)
+		return &prdshm__zk_backend;
 	return &prdshm__shm_backend;
 }

@@ -108,6 +108,8 @@ int prdshm__stage_begin(prdshm_config *tmp, const prdshm_config *cfg)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	if (cfg->src_)
 		*tmp->src_ = *cfg->src_;
+	else
+		prdshm__backend_defaults(&tmp->src_->be);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
  * (prdshm_graph_build()) only.  Its files, each calling only files listed before it:
  *
  *   diag.c      failures with their position, the checks at every entry
+ *   backend.c   the backend's keys (backend:, the zookeeper: block)
  *   keys.c      the key table, defaults, values, origins; set, get, origin
  *   config.c    init, free, the staged change
  *   yaml.c      the cursor over libyaml's events, positions, syntax errors
@@ -29,6 +30,7 @@
 
 #include "prdshm.h"
 #include "base/util.h"
+#include "config/backend.h"
 
 /*
  * Caps on the segment's limits.  The segment holds one record per lock, per
@@ -47,7 +49,18 @@
 /* Keys longer than this are unknown anyway; they are shortened in messages. */
 #define KEY_TEXT_MAX 64
 
-enum key_type { KEY_INT, KEY_SCHED, KEY_SHM_NAME, KEY_SHM_MODE, KEY_SHM_GROUP };
+/* KEY_BACKEND, KEY_ZK_TEXT and KEY_ZK_INT live in struct prdshm__backend_cfg
+ * (backend.c), not in prdshm_config: their off is into that struct. */
+enum key_type {
+	KEY_INT,
+	KEY_SCHED,
+	KEY_SHM_NAME,
+	KEY_SHM_MODE,
+	KEY_SHM_GROUP,
+	KEY_BACKEND,
+	KEY_ZK_TEXT,
+	KEY_ZK_INT,
+};
 
 struct key_def {
 	const char *name;
@@ -57,7 +70,7 @@ struct key_def {
 };
 
 /* The number of keys: the compiler checks it against the table in keys.c. */
-#define NKEYS 14
+#define NKEYS 18
 /* In documentation order; prdshm_config_keys() lists them in this order. */
 extern const struct key_def prdshm__keys[NKEYS];
 
@@ -72,6 +85,7 @@ struct origin_rec {
 struct prdshm__config_src {
 	struct origin_rec key[NKEYS];
 	struct origin_rec phases;
+	struct prdshm__backend_cfg be; /* the backend's values (backend.h) */
 };
 
 /* Where a diagnostic points. */
@@ -92,7 +106,7 @@ struct setting {
 /* A value in its parsed form. */
 struct kval {
 	long n; /* KEY_INT, KEY_SCHED, KEY_SHM_MODE */
-	char name[PRDSHM_SHM_NAME_MAX + 1]; /* KEY_SHM_NAME, KEY_SHM_GROUP */
+	char name[PRDSHM__ZK_HOSTS_MAX + 1]; /* KEY_SHM_NAME, KEY_SHM_GROUP, KEY_ZK_TEXT */
 };
 
 /* The YAML reader's state (yaml.c, plan.c, load.c). */
@@ -106,7 +120,8 @@ struct loader {
 	prdshm_diag *diag;
 	prdshm_config tmp;
 	int have_phases;
-	struct origin_rec seen[NKEYS + 1]; /* first position of each key; [NKEYS]: phases */
+	/* First position of each key; [NKEYS]: phases, [NKEYS + 1]: the zookeeper: block. */
+	struct origin_rec seen[NKEYS + 2];
 };
 
 /* diag.c */
@@ -117,6 +132,17 @@ int prdshm__diag_begin(prdshm_diag **diag, prdshm_diag *dummy, const char *fn);
 int prdshm__config_ok(const prdshm_config *cfg, const char *fn);
 int prdshm__unknown_key(prdshm_diag *diag, const struct where *at, const char *what,
 			const char *word, const char *const *names);
+
+/* backend.c */
+void prdshm__backend_defaults(struct prdshm__backend_cfg *be);
+int prdshm__parse_backend_key(const struct key_def *k, const struct setting *s, struct kval *v,
+			      prdshm_diag *diag);
+int prdshm__check_backend_key(const struct key_def *k, const struct kval *v,
+			      const struct where *at, prdshm_diag *diag);
+void prdshm__get_backend_key(const prdshm_config *cfg, const struct key_def *k, struct kval *v);
+void prdshm__put_backend_key(prdshm_config *cfg, const struct key_def *k, const struct kval *v);
+int prdshm__format_backend_key(const prdshm_config *cfg, const struct key_def *k, char *buf,
+			       size_t size);
 
 /* keys.c */
 int prdshm__find_key(const char *name);

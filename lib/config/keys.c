@@ -26,6 +26,12 @@
 #define CAP_ATTEMPTS 1000L
 
 #define KEY(field, type, lo, hi) { #field, type, offsetof(prdshm_config, field), lo, hi }
+#define BKEY(name, field, type, lo, hi) \
+	{ name, type, offsetof(struct prdshm__backend_cfg, field), lo, hi }
+/* zookeeper.session_timeout_ms: ZooKeeper's own bounds are the server's
+ * tickTime times 2 and 20; these only catch typos. */
+#define MIN_ZK_SESSION_MS 100L
+#define CAP_ZK_SESSION_MS 3600000L
 
 /* In documentation order; prdshm_config_keys() lists them in this order. */
 const struct key_def prdshm__keys[] = {
@@ -43,13 +49,19 @@ const struct key_def prdshm__keys[] = {
 	KEY(max_locks, KEY_INT, 1, CAP_LOCKS),
 	KEY(max_phases, KEY_INT, 1, CAP_PHASES),
 	KEY(max_agents, KEY_INT, 1, CAP_AGENTS),
+	BKEY("backend", backend, KEY_BACKEND, 0, 1),
+	BKEY("zookeeper.hosts", zk_hosts, KEY_ZK_TEXT, 0, PRDSHM__ZK_HOSTS_MAX),
+	BKEY("zookeeper.root", zk_root, KEY_ZK_TEXT, 0, PRDSHM__ZK_ROOT_MAX),
+	BKEY("zookeeper.session_timeout_ms", zk_session_timeout_ms, KEY_ZK_INT,
+	     MIN_ZK_SESSION_MS, CAP_ZK_SESSION_MS),
 };
 
 static const char *const key_names[] = {
 	"max_parallel_agents", "lock_timeout_seconds", "wave_delay_seconds",
 	"conflict_retry_attempts", "monitoring_update_interval", "scheduling",
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
-	"shm_group", "max_locks", "max_phases", "max_agents", NULL,
+	"shm_group", "max_locks", "max_phases", "max_agents", "backend", "zookeeper.hosts",
+	"zookeeper.root", "zookeeper.session_timeout_ms", NULL,
 };
 
 _Static_assert(PRDSHM__ARRAY_SIZE(key_names) == NKEYS + 1, "key_names must list every key");
@@ -75,14 +87,15 @@ static const int *int_field_c(const prdshm_config *cfg, const struct key_def *k)
 	return (const int *)(const void *)((const char *)cfg + k->off);
 }
 
-/* "PRD_PARALLEL_MAX_LOCKS" for "max_locks". */
+/* "PRD_PARALLEL_MAX_LOCKS" for "max_locks", "PRD_PARALLEL_ZOOKEEPER_HOSTS"
+ * for "zookeeper.hosts". */
 void prdshm__env_name(const struct key_def *k, char *buf, size_t size)
 {
 	size_t n = strlen(ENV_PREFIX);
 
 	snprintf(buf, size, "%s%s", ENV_PREFIX, k->name);
 	for (size_t i = n; buf[i]; i++)
-		buf[i] = (char)toupper((unsigned char)buf[i]);
+		buf[i] = buf[i] == '.' ? '_' : (char)toupper((unsigned char)buf[i]);
 }
 
 /* Decimal digits with an optional sign: strtol alone would take " 12" and "12abc". */
@@ -221,6 +234,10 @@ int prdshm__check_value(const struct key_def *k, const struct kval *v, const str
 	const char *why;
 
 	switch (k->type) {
+	case KEY_BACKEND:
+	case KEY_ZK_TEXT:
+	case KEY_ZK_INT:
+		return prdshm__check_backend_key(k, v, at, diag);
 	case KEY_SHM_NAME:
 	case KEY_SHM_GROUP:
 		why = k->type == KEY_SHM_NAME ? shm_name_problem(v->name)
@@ -281,6 +298,13 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 	case KEY_SHM_MODE:
 		err = parse_mode(k, s, v, diag);
 		break;
+	case KEY_BACKEND:
+	case KEY_ZK_TEXT:
+		err = prdshm__parse_backend_key(k, s, v, diag);
+		break;
+	case KEY_ZK_INT:
+		err = parse_int_value(k, s, v, diag);
+		break;
 	case KEY_SHM_NAME:
 	case KEY_SHM_GROUP:
 	default:
@@ -295,6 +319,11 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 void prdshm__get_kval(const prdshm_config *cfg, const struct key_def *k, struct kval *v)
 {
 	switch (k->type) {
+	case KEY_BACKEND:
+	case KEY_ZK_TEXT:
+	case KEY_ZK_INT:
+		prdshm__get_backend_key(cfg, k, v);
+		break;
 	case KEY_SHM_NAME:
 		prdshm__strlcpy(v->name, cfg->shm_name, sizeof(v->name));
 		break;
@@ -316,6 +345,11 @@ void prdshm__get_kval(const prdshm_config *cfg, const struct key_def *k, struct 
 static void put_kval(prdshm_config *cfg, const struct key_def *k, const struct kval *v)
 {
 	switch (k->type) {
+	case KEY_BACKEND:
+	case KEY_ZK_TEXT:
+	case KEY_ZK_INT:
+		prdshm__put_backend_key(cfg, k, v);
+		break;
 	case KEY_SHM_NAME:
 		prdshm__strlcpy(cfg->shm_name, v->name, sizeof(cfg->shm_name));
 		break;
@@ -341,6 +375,7 @@ static int ensure_src(prdshm_config *cfg)
 	cfg->src_ = calloc(1, sizeof(*cfg->src_));
 	if (!cfg->src_)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	prdshm__backend_defaults(&cfg->src_->be);
 	return 0;
 }
 
@@ -504,6 +539,11 @@ int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size
 		return PRDSHM_EINVAL;
 	k = &prdshm__keys[ki];
 	switch (k->type) {
+	case KEY_BACKEND:
+	case KEY_ZK_TEXT:
+	case KEY_ZK_INT:
+		n = prdshm__format_backend_key(cfg, k, buf, size);
+		break;
 	case KEY_SHM_NAME:
 		n = snprintf(buf, size, "%s", cfg->shm_name);
 		break;

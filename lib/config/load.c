@@ -22,10 +22,19 @@ static const char *const top_names[] = {
 	"max_parallel_agents", "lock_timeout_seconds", "wave_delay_seconds",
 	"conflict_retry_attempts", "monitoring_update_interval", "scheduling",
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
-	"shm_group", "max_locks", "max_phases", "max_agents", "phases", NULL,
+	"shm_group", "max_locks", "max_phases", "max_agents", "backend", "zookeeper", "phases",
+	NULL,
 };
+/* The keys of the zookeeper: block: "hosts" is the setting "zookeeper.hosts". */
+static const char *const zk_names[] = { "hosts", "root", "session_timeout_ms", NULL };
+#define ZK_PREFIX "zookeeper."
+/* The index of the zookeeper: block and of the plan in top_names and L->seen. */
+#define KI_PHASES ((int)NKEYS)
+#define KI_ZK_BLOCK ((int)NKEYS + 1)
 
-_Static_assert(PRDSHM__ARRAY_SIZE(top_names) == NKEYS + 2, "top_names: every key and phases");
+/* Every key but the three zookeeper.* ones, the zookeeper: block, phases, NULL. */
+_Static_assert(PRDSHM__ARRAY_SIZE(top_names) == NKEYS - 3 + 1 + 1 + 1,
+	       "top_names: every top-level key and phases");
 
 /* The value of a setting; the current event is the value. */
 static int load_setting(struct loader *L, int ki, const struct where *key_at)
@@ -45,6 +54,41 @@ static int load_setting(struct loader *L, int ki, const struct where *key_at)
 	return prdshm__set_key(&L->tmp, ki, &s, L->diag);
 }
 
+/* The zookeeper: block, a mapping of hosts, root and session_timeout_ms;
+ * the current event is its start. */
+static int load_zk_block(struct loader *L)
+{
+	char name[sizeof(ZK_PREFIX) + KEY_TEXT_MAX];
+	struct where at = prdshm__ev_where(L);
+	int ki, err;
+
+	if (L->ev.type != YAML_MAPPING_START_EVENT)
+		return prdshm__diag_fail(L->diag, &at, PRDSHM_ECONFIG,
+					 "zookeeper: expected a mapping (hosts:, root:, "
+					 "session_timeout_ms:)");
+	for (;;) {
+		err = prdshm__ev_next(L);
+		if (err || L->ev.type == YAML_MAPPING_END_EVENT)
+			return err;
+		at = prdshm__ev_where(L);
+		if (L->ev.type != YAML_SCALAR_EVENT)
+			return prdshm__diag_fail(L->diag, &at, PRDSHM_ECONFIG,
+						 "keys must be plain words");
+		snprintf(name, sizeof(name), ZK_PREFIX "%.*s", KEY_TEXT_MAX, prdshm__ev_text(L));
+		ki = prdshm__find_key(name);
+		if (ki < 0)
+			return prdshm__unknown_key(L->diag, &at, "zookeeper key",
+						   prdshm__ev_text(L), zk_names);
+		err = prdshm__check_dup(L, &L->seen[ki], name, &at);
+		if (!err)
+			err = prdshm__ev_next(L);
+		if (!err)
+			err = load_setting(L, ki, &at);
+		if (err)
+			return err;
+	}
+}
+
 /* One "key: value" at the top; the current event is the key. */
 static int load_entry(struct loader *L)
 {
@@ -57,7 +101,11 @@ static int load_entry(struct loader *L)
 		return prdshm__diag_fail(L->diag, &at, PRDSHM_ECONFIG, "keys must be plain words");
 	prdshm__strlcpy(key, prdshm__ev_text(L), sizeof(key));
 	if (strcmp(prdshm__ev_text(L), "phases") == 0)
-		ki = (int)NKEYS;
+		ki = KI_PHASES;
+	else if (strcmp(prdshm__ev_text(L), "zookeeper") == 0)
+		ki = KI_ZK_BLOCK;
+	else if (strchr(prdshm__ev_text(L), '.'))
+		ki = -1; /* "zookeeper.hosts" is written inside the block */
 	else
 		ki = prdshm__find_key(prdshm__ev_text(L));
 	if (ki < 0)
@@ -68,8 +116,10 @@ static int load_entry(struct loader *L)
 	err = prdshm__ev_next(L);
 	if (err)
 		return err;
-	if (ki == (int)NKEYS)
+	if (ki == KI_PHASES)
 		return prdshm__load_phases(L, &at);
+	if (ki == KI_ZK_BLOCK)
+		return load_zk_block(L);
 	return load_setting(L, ki, &at);
 }
 

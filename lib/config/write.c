@@ -105,18 +105,34 @@ static int emit_phase(yaml_emitter_t *em, const prdshm_phase_def *p)
 	return emit_end(em, 1);
 }
 
-static int emit_config(yaml_emitter_t *em, const prdshm_config *cfg)
+/* The keys named "<block>.<key>" (zookeeper.hosts), or those without a dot
+ * for @p block NULL, as "key: value" entries of the current mapping. */
+static int emit_keys(yaml_emitter_t *em, const prdshm_config *cfg, const char *block)
 {
-	char val[PRDSHM_SHM_NAME_MAX + 1];
+	char val[PRDSHM__ZK_HOSTS_MAX + 1];
+	size_t n = block ? strlen(block) : 0;
 
-	if (emit_map(em, YAML_BLOCK_MAPPING_STYLE))
-		return -1;
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (prdshm_config_get(cfg, prdshm__keys[i].name, val, sizeof(val)))
+		const char *name = prdshm__keys[i].name;
+		const char *dot = strchr(name, '.');
+
+		if (block ? !dot || (size_t)(dot - name) != n || strncmp(name, block, n) : !!dot)
+			continue;
+		if (prdshm_config_get(cfg, name, val, sizeof(val)))
 			return -1;
-		if (emit_str(em, prdshm__keys[i].name) || emit_str(em, val))
+		if (emit_str(em, block ? dot + 1 : name) || emit_str(em, val))
 			return -1;
 	}
+	return 0;
+}
+
+static int emit_config(yaml_emitter_t *em, const prdshm_config *cfg)
+{
+	if (emit_map(em, YAML_BLOCK_MAPPING_STYLE) || emit_keys(em, cfg, NULL))
+		return -1;
+	if (emit_str(em, "zookeeper") || emit_map(em, YAML_BLOCK_MAPPING_STYLE) ||
+	    emit_keys(em, cfg, "zookeeper") || emit_end(em, 1))
+		return -1;
 	if (emit_str(em, "phases") || emit_seq(em, YAML_BLOCK_SEQUENCE_STYLE))
 		return -1;
 	for (size_t i = 0; i < cfg->nphases; i++)

@@ -1,0 +1,439 @@
+/*
+ * lock.c: locks on ZooKeeper, by the shared/exclusive recipe of its
+ * documentation (docs/zookeeper.md).
+ *
+ * A request is an EPHEMERAL_SEQUENTIAL child of the resource's znode,
+ * "write-<owner>-<seq>" or "read-<owner>-<seq>".  A write request is granted
+ * when no request has a lower sequence number; a read request when no
+ * exclusive one has.  A waiter watches only the request just before it
+ * that blocks it, so a release wakes one waiter, not all.  The <owner> tag
+ * (the ZooKeeper session id and a counter) finds our request again after a
+ * connection lost while it was being created.
+ *
+ * What the recipe does not give, and how it is done here:
+ *   - downgrade: a request cannot change its name, so a downgraded write
+ *     request says "mode=shared" in its data; readers read the data of the
+ *     write requests before theirs, and the change fires their watch.
+ *   - upgrade: a SHARED holder adds a write request at the end of the
+ *     queue, which ignores the holder's own read request, then drops the
+ *     read request once granted.  It queues behind earlier requests (on shm
+ *     it goes first), and two upgraders of one resource wait for each
+ *     other until one times out: deadlocks are not detected yet.
+ */
+#ifdef PRDSHM_HAVE_ZOOKEEPER
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "zk/zk.h"
+
+/* One request being served. */
+struct zreq {
+	struct prdshm__zk_session *s;
+	struct prdshm__zk_seg *zs;
+	char rpath[PRDSHM__ZK_PATH_MAX]; /* the resource's znode */
+	char node[PRDSHM__ZK_PATH_MAX];  /* our request */
+	const char *ignore;  /* our own other request (upgrade), or NULL */
+	int write;
+	int try_;
+	uint64_t deadline; /* prdshm__zk_now_ms() */
+};
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/* The request's data: what prdshm_lock_query() shows of it. */
+static void request_data(const struct prdshm__zk_session *s, prdshm_mode mode, const char *phase,
+			 uint64_t since, char *buf, size_t size)
+{
+	snprintf(buf, size, "mode=%s\nagent=%s\nslot=%d\npid=%ld\nphase=%s\nsince=%llu\n",
+		 mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared", s->agent_id, s->slot,
+		 (long)getpid(), phase ? phase : "", (unsigned long long)since);
+}
+
+/* How long a connection may stay lost before we give up on an operation:
+ * past the session timeout the session has expired anyway. */
+static uint64_t retry_until(struct zreq *q)
+{
+	uint64_t bound = prdshm__zk_now_ms() + (uint64_t)zoo_recv_timeout(q->zs->zh);
+
+	return q->deadline > bound ? q->deadline : bound;
+}
+
+/* After a lost connection: did our create reach the server?  Look for a
+ * child whose name starts with our prefix. */
+static int find_own(struct zreq *q, const char *prefix)
+{
+	struct String_vector kids = { 0, NULL };
+	int found = 0;
+
+	if (zoo_get_children(q->zs->zh, q->rpath, 0, &kids) != ZOK)
+		return 0;
+	for (int i = 0; i < kids.count && !found; i++) {
+		if (strncmp(kids.data[i], prefix, strlen(prefix)) == 0) {
+			found = prdshm__zk_join(q->node, sizeof(q->node), q->rpath, kids.data[i]) == 0;
+		}
+	}
+	deallocate_String_vector(&kids);
+	return found;
+}
+
+static int create_request(struct zreq *q, const char *data)
+{
+	char path[PRDSHM__ZK_PATH_MAX], prefix[96];
+	uint64_t until = retry_until(q);
+	uint32_t n = __atomic_add_fetch(&q->zs->next_owner, 1, __ATOMIC_RELAXED);
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s-%llx.%x-", q->write ? "write" : "read",
+		 (unsigned long long)zoo_client_id(q->zs->zh)->client_id, n);
+	if (prdshm__zk_join(path, sizeof(path), q->rpath, prefix))
+		return PRDSHM_ENAME;
+	for (;;) {
+		uint64_t seen = prdshm__zk_events(q->zs);
+
+		rc = zoo_create(q->zs->zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+				ZOO_EPHEMERAL_SEQUENTIAL, q->node, (int)sizeof(q->node));
+		if (rc == ZOK)
+			return 0;
+		if (rc == ZNONODE) {
+			/* The resource's znode: made by the first locker, removed
+			 * by the last unlocker (a race with it just loops). */
+			rc = zoo_create(q->zs->zh, q->rpath, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+					NULL, 0);
+			if (rc == ZNONODE)
+				return prdshm__fail(PRDSHM_ENOENT, "segment %s was removed",
+						    q->zs->shm_name);
+			if (rc == ZOK || rc == ZNODEEXISTS)
+				continue;
+		}
+		if (!prdshm__zk_retryable(rc))
+			return prdshm__zk_err(q->zs, rc, "create", path);
+		if (find_own(q, prefix))
+			return 0;
+		if (prdshm__zk_wait_event(q->zs, seen, until) == PRDSHM_ETIMEDOUT)
+			return prdshm__zk_err(q->zs, rc, "create", path);
+	}
+}
+
+/* Delete our request, through a lost connection if need be (it would stay
+ * and block others for as long as this process keeps its session). */
+static void delete_node(struct prdshm__zk_seg *zs, const char *path)
+{
+	uint64_t until = prdshm__zk_now_ms() + (uint64_t)zoo_recv_timeout(zs->zh);
+	int rc;
+
+	for (;;) {
+		uint64_t seen = prdshm__zk_events(zs);
+
+		rc = zoo_delete(zs->zh, path, -1);
+		if (!prdshm__zk_retryable(rc) ||
+		    prdshm__zk_wait_event(zs, seen, until) == PRDSHM_ETIMEDOUT)
+			return;
+	}
+}
+
+/* The request that blocks ours, into @p blocker ("" if none). */
+static int find_blocker(struct zreq *q, char *blocker, size_t size)
+{
+	const char *mine = base_name(q->node);
+	struct prdshm__zk_req *reqs;
+	size_t n, at;
+	int err, excl;
+
+	blocker[0] = '\0';
+	err = prdshm__zk_requests(q->zs, q->rpath, &reqs, &n);
+	if (err)
+		return err;
+	for (at = 0; at < n && strcmp(reqs[at].name, mine) != 0; at++)
+		;
+	if (at == n) {
+		free(reqs);
+		err = prdshm__zk_usable(q->zs);
+		return err ? err : prdshm__fail(PRDSHM_ESYS, "our request %s vanished", q->node);
+	}
+	for (size_t i = at; i-- > 0 && !err;) {
+		if (q->ignore && strcmp(reqs[i].name, q->ignore) == 0)
+			continue;
+		excl = 1;
+		if (!q->write)
+			err = prdshm__zk_req_exclusive(q->zs, q->rpath, &reqs[i], &excl);
+		if (!err && excl) {
+			err = prdshm__zk_join(blocker, size, q->rpath, reqs[i].name);
+			break;
+		}
+	}
+	free(reqs);
+	return err;
+}
+
+/* Wait until the request is granted, the deadline passes or an error. */
+static int await_grant(struct zreq *q)
+{
+	char blocker[PRDSHM__ZK_PATH_MAX];
+	int err, rc, last = 0;
+
+	for (;;) {
+		uint64_t seen = prdshm__zk_events(q->zs);
+
+		err = find_blocker(q, blocker, sizeof(blocker));
+		if (err || !blocker[0])
+			return err;
+		if (q->try_)
+			return prdshm__fail(PRDSHM_EBUSY, "busy: %s", base_name(blocker));
+		if (last)
+			return prdshm__fail(PRDSHM_ETIMEDOUT, "timed out behind %s",
+					    base_name(blocker));
+		rc = zoo_wexists(q->zs->zh, blocker, prdshm__zk_watcher, q->zs, NULL);
+		if (rc == ZNONODE)
+			continue;
+		if (rc != ZOK && !prdshm__zk_retryable(rc))
+			return prdshm__zk_err(q->zs, rc, "watch", blocker);
+		/* At the deadline, look once more: the grant may have come. */
+		if (prdshm__zk_wait_event(q->zs, seen, q->deadline) == PRDSHM_ETIMEDOUT)
+			last = 1;
+	}
+}
+
+static int request_init(struct zreq *q, prdshm_session *ps, const char *resource, int write,
+			int64_t timeout_ms)
+{
+	memset(q, 0, sizeof(*q));
+	q->s = (struct prdshm__zk_session *)(void *)ps;
+	q->zs = q->s->seg;
+	q->write = write;
+	q->try_ = timeout_ms == PRDSHM_TRY;
+	q->deadline = prdshm__zk_deadline(q->zs, timeout_ms);
+	return prdshm__zk_resource_path(q->zs, resource, q->rpath, sizeof(q->rpath));
+}
+
+/* Create, wait, and on failure take the request back. */
+static int serve(struct zreq *q, prdshm_mode mode, const char *phase)
+{
+	char data[512];
+	int err;
+
+	request_data(q->s, mode, phase, prdshm__now_real(), data, sizeof(data));
+	err = create_request(q, data);
+	if (err)
+		return err;
+	err = await_grant(q);
+	if (err)
+		delete_node(q->zs, q->node);
+	return err;
+}
+
+static struct prdshm__zk_hold *hold_find(struct prdshm__zk_session *s, const char *resource)
+{
+	for (struct prdshm__zk_hold *h = s->holds; h; h = h->next)
+		if (strcmp(h->resource, resource) == 0)
+			return h;
+	return NULL;
+}
+
+static int holds_resource(struct prdshm__zk_session *s, const char *resource)
+{
+	int held;
+
+	pthread_mutex_lock(&s->mu);
+	held = hold_find(s, resource) != NULL;
+	pthread_mutex_unlock(&s->mu);
+	return held;
+}
+
+static int check_args(prdshm_session *ps, const char *resource, int mode, int64_t timeout_ms)
+{
+	if (mode != PRDSHM_SHARED && mode != PRDSHM_EXCLUSIVE)
+		return prdshm__fail(PRDSHM_EINVAL, "invalid mode %d", mode);
+	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+		return prdshm__fail(PRDSHM_EINVAL, "invalid timeout %lld", (long long)timeout_ms);
+	if (prdshm__zk_valid_resource(resource))
+		return PRDSHM_ENAME;
+	return prdshm__zk_usable(((struct prdshm__zk_session *)(void *)ps)->seg);
+}
+
+int prdshm__zk_lock(prdshm_session *ps, const char *resource, prdshm_mode mode,
+		    int64_t timeout_ms, const char *phase_id)
+{
+	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
+	struct prdshm__zk_hold *h;
+	struct zreq q;
+	int err;
+
+	prdshm__call_begin();
+	err = check_args(ps, resource, (int)mode, timeout_ms);
+	if (err)
+		return err;
+	if (holds_resource(s, resource))
+		return prdshm__fail(PRDSHM_EHELD, "'%s' is already held by this session", resource);
+	err = request_init(&q, ps, resource, mode == PRDSHM_EXCLUSIVE, timeout_ms);
+	if (!err)
+		err = serve(&q, mode, phase_id);
+	if (err)
+		return err;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		delete_node(q.zs, q.node);
+		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	}
+	h->mode = mode;
+	prdshm__strlcpy(h->resource, resource, sizeof(h->resource));
+	prdshm__strlcpy(h->node, q.node, sizeof(h->node));
+	pthread_mutex_lock(&s->mu);
+	h->next = s->holds;
+	s->holds = h;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+/* Drop a hold's request, and the resource's znode if nobody else is
+ * queued on it (ZooKeeper refuses to delete it otherwise). */
+static void release(struct prdshm__zk_seg *zs, struct prdshm__zk_hold *h)
+{
+	char rpath[PRDSHM__ZK_PATH_MAX];
+
+	delete_node(zs, h->node);
+	if (prdshm__zk_resource_path(zs, h->resource, rpath, sizeof(rpath)) == 0)
+		(void)zoo_delete(zs->zh, rpath, -1);
+	free(h);
+}
+
+int prdshm__zk_unlock(prdshm_session *ps, const char *resource)
+{
+	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
+	struct prdshm__zk_hold **pp, *h = NULL;
+	int err;
+
+	prdshm__call_begin();
+	if (prdshm__zk_valid_resource(resource))
+		return PRDSHM_ENAME;
+	pthread_mutex_lock(&s->mu);
+	for (pp = &s->holds; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->resource, resource) == 0) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!h)
+		return prdshm__fail(PRDSHM_ENOTHELD, "'%s' is not held by this session", resource);
+	err = prdshm__zk_usable(s->seg);
+	release(s->seg, h);
+	return err;
+}
+
+int prdshm__zk_unlock_all(prdshm_session *ps, size_t *freed)
+{
+	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
+	struct prdshm__zk_hold *h, *next;
+	size_t n = 0;
+
+	prdshm__call_begin();
+	pthread_mutex_lock(&s->mu);
+	h = s->holds;
+	s->holds = NULL;
+	pthread_mutex_unlock(&s->mu);
+	for (; h; h = next, n++) {
+		next = h->next;
+		release(s->seg, h);
+	}
+	if (freed)
+		*freed = n;
+	return prdshm__zk_usable(s->seg);
+}
+
+/* The hold on @p resource and a copy of its request's path. */
+static int held_copy(struct prdshm__zk_session *s, const char *resource, prdshm_mode *mode,
+		     char *node, size_t size)
+{
+	struct prdshm__zk_hold *h;
+
+	pthread_mutex_lock(&s->mu);
+	h = hold_find(s, resource);
+	if (h) {
+		*mode = h->mode;
+		prdshm__strlcpy(node, h->node, size);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!h)
+		return prdshm__fail(PRDSHM_ENOTHELD, "'%s' is not held by this session", resource);
+	return 0;
+}
+
+/* Record the hold's new request and mode; 0 if another thread released
+ * it meanwhile. */
+static int hold_update(struct prdshm__zk_session *s, const char *resource, prdshm_mode mode,
+		       const char *node)
+{
+	struct prdshm__zk_hold *h;
+
+	pthread_mutex_lock(&s->mu);
+	h = hold_find(s, resource);
+	if (h) {
+		h->mode = mode;
+		if (node)
+			prdshm__strlcpy(h->node, node, sizeof(h->node));
+	}
+	pthread_mutex_unlock(&s->mu);
+	return h != NULL;
+}
+
+int prdshm__zk_upgrade(prdshm_session *ps, const char *resource, int64_t timeout_ms)
+{
+	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
+	char old[PRDSHM__ZK_PATH_MAX];
+	prdshm_mode mode;
+	struct zreq q;
+	int err;
+
+	prdshm__call_begin();
+	err = check_args(ps, resource, PRDSHM_EXCLUSIVE, timeout_ms);
+	if (!err)
+		err = held_copy(s, resource, &mode, old, sizeof(old));
+	if (err || mode == PRDSHM_EXCLUSIVE)
+		return err;
+	err = request_init(&q, ps, resource, 1, timeout_ms);
+	if (err)
+		return err;
+	q.ignore = base_name(old);
+	err = serve(&q, PRDSHM_EXCLUSIVE, NULL);
+	if (err)
+		return err;
+	if (!hold_update(s, resource, PRDSHM_EXCLUSIVE, q.node)) {
+		delete_node(q.zs, q.node);
+		return prdshm__fail(PRDSHM_ENOTHELD, "'%s' was released while upgrading", resource);
+	}
+	delete_node(q.zs, old);
+	return 0;
+}
+
+int prdshm__zk_downgrade(prdshm_session *ps, const char *resource)
+{
+	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
+	char node[PRDSHM__ZK_PATH_MAX], data[512];
+	prdshm_mode mode;
+	int err, rc;
+
+	prdshm__call_begin();
+	if (prdshm__zk_valid_resource(resource))
+		return PRDSHM_ENAME;
+	err = held_copy(s, resource, &mode, node, sizeof(node));
+	if (err || mode == PRDSHM_SHARED)
+		return err;
+	/* The readers queued behind us watch this request: the change of its
+	 * data wakes them, and they find it shared. */
+	request_data(s, PRDSHM_SHARED, NULL, prdshm__now_real(), data, sizeof(data));
+	rc = zoo_set(s->seg->zh, node, data, (int)strlen(data), -1);
+	if (rc != ZOK)
+		return prdshm__zk_err(s->seg, rc, "downgrade", node);
+	hold_update(s, resource, PRDSHM_SHARED, NULL);
+	return 0;
+}
+#endif

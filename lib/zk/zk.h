@@ -1,0 +1,127 @@
+/*
+ * zk.h: the ZooKeeper backend (docs/zookeeper.md): what its files share.
+ *
+ * A segment is a connection (one ZooKeeper session per prdshm_seg) and a
+ * base znode, <zookeeper.root><shm_name>, holding
+ *   agents/   one EPHEMERAL_SEQUENTIAL znode per prdshm session,
+ *             "<agent_id>-<seq>": it vanishes with the ZooKeeper session;
+ *   locks/    one persistent znode per resource (its name percent-encoded),
+ *             whose EPHEMERAL_SEQUENTIAL children "read-<owner>-<seq>" and
+ *             "write-<owner>-<seq>" are the requests, in the order of <seq>
+ *             (the shared/exclusive recipe of the ZooKeeper documentation).
+ * Built only with the C client (PRDSHM_HAVE_ZOOKEEPER, the Makefile's
+ * HAVE_ZK); without it lib/api/zk_backend.c refuses every segment with
+ * PRDSHM_ENOTSUP.
+ */
+#ifndef PRDSHM_INTERNAL_ZK_H
+#define PRDSHM_INTERNAL_ZK_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "base/handle.h"
+#include "config/backend.h"
+#include "prdshm.h"
+
+#ifdef PRDSHM_HAVE_ZOOKEEPER
+/* The synchronous calls (zoo_create...) of the multi-threaded client. */
+#ifndef THREADED
+#define THREADED
+#endif
+#include <zookeeper/zookeeper.h>
+
+/* Longest path we build: root, shm_name, "/locks/", an encoded resource
+ * (3 bytes a byte at worst), a request's name. */
+#define PRDSHM__ZK_PATH_MAX \
+	(PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 3 * PRDSHM_NAME_MAX + 128)
+
+struct prdshm__zk_seg {
+	struct prdshm__handle h; /* first: the backend that made it */
+	zhandle_t *zh;
+	pthread_mutex_t mu;  /* guards state and events */
+	pthread_cond_t cond; /* broadcast by the watchers on every event */
+	int state;           /* the connection's state, from the watcher */
+	uint64_t events;     /* watch and session events seen so far */
+	uint32_t next_owner; /* makes each request's owner tag unique (atomic) */
+	int64_t default_wait_ms; /* lock_timeout_seconds, for PRDSHM_WAIT_DEFAULT */
+	uint64_t created_ns;
+	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
+	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
+};
+
+/* A lock the session holds.  node is its request; upgrading a SHARED hold
+ * adds a write request and drops the read one once granted (lock.c). */
+struct prdshm__zk_hold {
+	struct prdshm__zk_hold *next;
+	prdshm_mode mode;
+	char resource[PRDSHM_NAME_MAX + 1];
+	char node[PRDSHM__ZK_PATH_MAX];
+};
+
+struct prdshm__zk_session {
+	struct prdshm__handle h; /* first: the backend that made it */
+	struct prdshm__zk_seg *seg;
+	pthread_mutex_t mu;            /* guards holds */
+	struct prdshm__zk_hold *holds; /* (mu) */
+	int slot;                      /* the sequence number of its agent znode */
+	char agent_id[PRDSHM_ID_MAX + 1];
+	char node[PRDSHM__ZK_PATH_MAX]; /* its agent znode */
+};
+
+/* conn.c: the connection, errors, paths, waiting for events. */
+int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
+		       struct prdshm__zk_seg **out);
+void prdshm__zk_disconnect(struct prdshm__zk_seg *zs);
+int prdshm__zk_err(struct prdshm__zk_seg *zs, int rc, const char *what, const char *path);
+int prdshm__zk_usable(struct prdshm__zk_seg *zs);
+int prdshm__zk_retryable(int rc);
+uint64_t prdshm__zk_events(struct prdshm__zk_seg *zs);
+int prdshm__zk_wait_event(struct prdshm__zk_seg *zs, uint64_t seen, uint64_t deadline_ms);
+void prdshm__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+uint64_t prdshm__zk_deadline(struct prdshm__zk_seg *zs, int64_t timeout_ms);
+uint64_t prdshm__zk_now_ms(void);
+int prdshm__zk_resource_path(struct prdshm__zk_seg *zs, const char *resource, char *buf,
+			     size_t size);
+long long prdshm__zk_seq_of(const char *name);
+int prdshm__zk_valid_resource(const char *resource);
+int prdshm__zk_join(char *buf, size_t size, const char *a, const char *b);
+
+/* session.c: segments and sessions. */
+int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out);
+int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg **out);
+void prdshm__zk_seg_close(prdshm_seg *seg);
+int prdshm__zk_seg_unlink_unused(const char *name, const prdshm_config *cfg);
+int prdshm__zk_seg_info(prdshm_seg *seg, prdshm_seg_info *info);
+int prdshm__zk_delete_tree(struct prdshm__zk_seg *zs, const char *path);
+int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
+			    int64_t timeout_ms, prdshm_session **out);
+void prdshm__zk_session_close(prdshm_session *ps);
+void prdshm__zk_session_abandon(prdshm_session *ps);
+int prdshm__zk_session_slot(const prdshm_session *ps);
+int prdshm__zk_session_fd(const prdshm_session *ps);
+
+/* lock.c, many.c, query.c */
+int prdshm__zk_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
+		    int64_t timeout_ms, const char *phase_id);
+int prdshm__zk_unlock(prdshm_session *s, const char *resource);
+int prdshm__zk_unlock_all(prdshm_session *s, size_t *freed);
+int prdshm__zk_lock_many(prdshm_session *s, const char *const *resources, size_t n,
+			 prdshm_mode mode, int64_t timeout_ms, const char *phase_id,
+			 size_t *failed);
+int prdshm__zk_upgrade(prdshm_session *s, const char *resource, int64_t timeout_ms);
+int prdshm__zk_downgrade(prdshm_session *s, const char *resource);
+int prdshm__zk_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mode,
+			  prdshm_holder *out, size_t cap, size_t *n);
+
+/* The requests under one resource, sorted by sequence number (query.c). */
+struct prdshm__zk_req {
+	char name[128];
+	long long seq;
+	int write; /* a write- request: exclusive unless downgraded */
+};
+int prdshm__zk_requests(struct prdshm__zk_seg *zs, const char *rpath,
+			struct prdshm__zk_req **out, size_t *n);
+int prdshm__zk_req_exclusive(struct prdshm__zk_seg *zs, const char *rpath,
+			     const struct prdshm__zk_req *r, int *exclusive);
+#endif
+#endif

@@ -1,0 +1,534 @@
+/*
+ * test_lockconf.c: the lock conformance suite, one set of tests for every
+ * backend.  `make check` runs it on shared memory like any test program,
+ * and tests/cli/zookeeper.sh runs the same program again on a ZooKeeper
+ * server it starts (PRDSHM_TEST_BACKEND=zookeeper, tu_backend_config()).
+ * Only the public API; children open their own handles from the
+ * configuration, so on ZooKeeper each child is its own ZooKeeper session.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static prdshm_config cfg;
+static prdshm_seg *seg;
+static int on_zk;
+
+static void setup(void)
+{
+	on_zk = tu_backend_config(&cfg);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+}
+
+static void teardown(void)
+{
+	prdshm_seg_close(seg);
+	seg = NULL;
+	/* A killed child's ZooKeeper session may still be registered: the
+	 * server's data dir goes with it (tests/zk/run.sh). */
+	(void)prdshm_seg_unlink_unused_cfg(&cfg);
+	prdshm_config_free(&cfg);
+}
+
+static prdshm_session *session(const char *id)
+{
+	prdshm_session *s = NULL;
+
+	CU_ASSERT_EQUAL(prdshm_session_open(seg, id, 0, &s), 0);
+	return s;
+}
+
+/* Records of @p resource that would block @p mode (0: all); SIZE_MAX if
+ * the query fails.  No CUnit assertion: children use it too. */
+static size_t records(const char *resource, prdshm_mode mode)
+{
+	size_t n = 99;
+
+	if (prdshm_lock_query(seg, resource, mode, NULL, 0, &n) != 0)
+		return SIZE_MAX;
+	return n;
+}
+
+/* Poll (bounded) until @p resource has @p n records. */
+static int await_records(const char *resource, size_t n)
+{
+	int64_t end = tu_now_ms() + 10000;
+
+	while (tu_now_ms() < end) {
+		if (records(resource, 0) == n)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/* ---- A child that locks, reports, and waits to be told to unlock ------- */
+
+struct locker {
+	const char *id;
+	const char *resource;
+	prdshm_mode mode;
+	int report; /* write end: one byte ('0' + id[0]) once granted */
+	int go;     /* read end: unlock and exit once a byte comes */
+};
+
+static int locker_main(void *arg)
+{
+	struct locker *l = arg;
+	prdshm_seg *cseg = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open_cfg(&cfg, &cseg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(cseg, l->id, 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, l->resource, l->mode, 20000, "ph") == 0);
+	tu_signal(l->report, l->id[0]);
+	if (tu_await(l->go, 30000) < 0)
+		_exit(3);
+	TU_CHILD_ASSERT(prdshm_unlock(s, l->resource) == 0);
+	prdshm_session_close(s);
+	prdshm_seg_close(cseg);
+	return 0;
+}
+
+/*
+ * Children run in a fresh image of this program (fork, then exec of
+ * /proc/self/exe): a child merely forked would inherit the ZooKeeper
+ * client's state while its threads, which do not survive fork(), may hold
+ * its locks, and could hang in its own connection.  The child learns its
+ * role and descriptors from LOCKCONF_* variables and its configuration
+ * from PRD_PARALLEL_* ones (prdshm_config_apply_env()); child_entry()
+ * runs it before main().
+ */
+static const char *const child_keys[] = { "shm_name", "backend", "zookeeper.hosts",
+					  "zookeeper.root", "zookeeper.session_timeout_ms" };
+
+static pid_t spawn(const char *role, const char *id, const char *resource, int mode, int out,
+		   int in)
+{
+	extern char **environ;
+	char vars[12][1200], *envp[512], name[96];
+	size_t n = 0, k = 0;
+	pid_t pid;
+
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_ROLE=%s", role);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_ID=%s", id ? id : "x");
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_RESOURCE=%s", resource ? resource : "r");
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_MODE=%d", mode);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_OUT=%d", out);
+	snprintf(vars[k++], sizeof(vars[0]), "LOCKCONF_IN=%d", in);
+	for (size_t i = 0; i < sizeof(child_keys) / sizeof(child_keys[0]); i++) {
+		char val[1100];
+		size_t len;
+
+		CU_ASSERT_EQUAL_FATAL(prdshm_config_get(&cfg, child_keys[i], val, sizeof(val)), 0);
+		snprintf(name, sizeof(name), "PRD_PARALLEL_%s", child_keys[i]);
+		len = strlen(name);
+		for (size_t j = 0; j < len; j++)
+			name[j] = name[j] == '.' ? '_' : (char)toupper((unsigned char)name[j]);
+		snprintf(vars[k++], sizeof(vars[0]), "%s=%s", name, val);
+	}
+	for (size_t i = 0; i < k; i++)
+		envp[n++] = vars[i];
+	for (char **e = environ; *e && n + 1 < sizeof(envp) / sizeof(envp[0]); e++)
+		if (strncmp(*e, "PRD_PARALLEL_", 13) != 0 && strncmp(*e, "LOCKCONF_", 9) != 0)
+			envp[n++] = *e;
+	envp[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		char argv0[] = "test_lockconf";
+		char *const argv[] = { argv0, NULL };
+
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	CU_ASSERT_FATAL(pid > 0);
+	return pid;
+}
+
+static pid_t start_locker(struct locker *l, const char *id, const char *resource,
+			  prdshm_mode mode, int report_fd, int go[2])
+{
+	CU_ASSERT_EQUAL_FATAL(pipe(go), 0);
+	l->id = id;
+	l->resource = resource;
+	l->mode = mode;
+	l->report = report_fd;
+	l->go = go[0];
+	return spawn("locker", id, resource, (int)mode, report_fd, go[0]);
+}
+
+/* Helpers forked while the parent waits: they tell a locker to go
+ * through helper_fd (the parent cannot, being blocked). */
+static int helper_fd = -1;
+
+static int release_when_queued(void *arg)
+{
+	TU_CHILD_ASSERT(prdshm_seg_open_cfg(&cfg, &seg) == 0);
+	TU_CHILD_ASSERT(await_records("r", 2));
+	tu_signal(helper_fd, 'g');
+	return 0;
+}
+
+/* The parent is about to wait (no record shows an upgrade waiting on
+ * every backend): telling at once still makes it wait, as it is queued
+ * before the holder's unlock can reach it, or is granted at once after. */
+static int release_later(void *arg)
+{
+	tu_signal(helper_fd, 'g');
+	return 0;
+}
+
+/* ---- Tests --------------------------------------------------------------- */
+
+static void test_arguments(void)
+{
+	prdshm_session *s;
+	char big[300];
+	size_t n = 0;
+
+	setup();
+	s = session("a");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CU_ASSERT_EQUAL(prdshm_lock(s, "", PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_lock(s, big, PRDSHM_EXCLUSIVE, 0, NULL), PRDSHM_ENAME);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "m", 7, 0, NULL), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "m", PRDSHM_SHARED, -5, NULL), PRDSHM_EINVAL);
+	/* Any byte but NUL, up to 255 of them. */
+	big[255] = '\0';
+	CU_ASSERT_EQUAL(prdshm_lock(s, big, PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a/b %.\x01\"..", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(records("a/b %.\x01\"..", 0), 1);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "a/b %.\x01\"..", PRDSHM_SHARED, 0, NULL), PRDSHM_EHELD);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, "other"), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_unlock_all(s, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(s, big), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(records(big, 0), 0);
+	prdshm_session_close(s);
+	teardown();
+}
+
+static void test_exclusive_and_shared(void)
+{
+	prdshm_session *a, *b, *c;
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
+	size_t n = 0;
+
+	setup();
+	a = session("a");
+	b = session("b");
+	c = session("c");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, "pa"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_SHARED, PRDSHM_TRY, "pb"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(c, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_lock(c, "r", PRDSHM_EXCLUSIVE, 200, NULL), PRDSHM_ETIMEDOUT);
+	/* The failed requests left nothing behind. */
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "a");
+	CU_ASSERT_STRING_EQUAL(h[0].phase_id, "pa");
+	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_SHARED);
+	CU_ASSERT_EQUAL(h[0].waiting, 0);
+	CU_ASSERT_EQUAL(h[0].pid, getpid());
+	CU_ASSERT_EQUAL(h[0].alive, 1);
+	CU_ASSERT_STRING_EQUAL(h[1].agent_id, "b");
+	CU_ASSERT_EQUAL(records("r", PRDSHM_EXCLUSIVE), 2);
+	CU_ASSERT_EQUAL(records("r", PRDSHM_SHARED), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_unlock(b, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(c, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(records("r", PRDSHM_SHARED), 1);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	prdshm_session_close(c);
+	teardown();
+}
+
+/* A blocked request is granted when the holder, in another process,
+ * releases; the holder releases only once the request is queued. */
+static void test_blocking_handoff(void)
+{
+	prdshm_session *s;
+	struct locker l;
+	int rep[2], go[2];
+	pid_t pid, helper;
+	int r;
+
+	setup();
+	CU_ASSERT_EQUAL_FATAL(pipe(rep), 0);
+	pid = start_locker(&l, "holder", "r", PRDSHM_EXCLUSIVE, rep[1], go);
+	CU_ASSERT_EQUAL(tu_await(rep[0], 10000), 'h');
+	s = session("waiter");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	/* The holder is told to go only once we are queued. */
+	helper_fd = go[1];
+	helper = spawn("queued", NULL, "r", 0, go[1], -1);
+	r = prdshm_lock(s, "r", PRDSHM_SHARED, 20000, NULL);
+	CU_ASSERT_EQUAL(r, 0);
+	if (r)
+		fprintf(stderr, "lock: %s: %s\n", prdshm_err_name(r), prdshm_last_error());
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(helper, 10000), 0);
+	CU_ASSERT_EQUAL(records("r", 0), 1);
+	prdshm_session_close(s);
+	teardown();
+}
+
+/* Requests are granted in order: a SHARED request behind a waiting
+ * EXCLUSIVE one does not pass it. */
+static void test_fifo(void)
+{
+	prdshm_session *a;
+	struct locker lb, lc;
+	int rep[2], gob[2], goc[2];
+	pid_t pb, pc;
+
+	setup();
+	a = session("a");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_SHARED, 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(rep), 0);
+	pb = start_locker(&lb, "B", "r", PRDSHM_EXCLUSIVE, rep[1], gob);
+	CU_ASSERT(await_records("r", 2));
+	pc = start_locker(&lc, "C", "r", PRDSHM_SHARED, rep[1], goc);
+	CU_ASSERT(await_records("r", 3));
+	/* C is compatible with a's hold but queued behind B. */
+	CU_ASSERT_EQUAL(tu_await(rep[0], 300), -1);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "r"), 0);
+	CU_ASSERT_EQUAL(tu_await(rep[0], 10000), 'B');
+	CU_ASSERT_EQUAL(tu_await(rep[0], 300), -1);
+	tu_signal(gob[1], 'g');
+	CU_ASSERT_EQUAL(tu_await(rep[0], 10000), 'C');
+	tu_signal(goc[1], 'g');
+	CU_ASSERT_EQUAL(tu_wait_child(pb, 10000), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pc, 10000), 0);
+	prdshm_session_close(a);
+	teardown();
+}
+
+/* Downgrading lets a queued SHARED request in, and still keeps out an
+ * EXCLUSIVE one; upgrading waits for the other holders. */
+static void test_downgrade_upgrade(void)
+{
+	prdshm_session *a, *b;
+	prdshm_holder h[4] = { PRDSHM_HOLDER_INIT };
+	struct locker lc;
+	int rep[2], go[2];
+	size_t n = 0;
+	pid_t pc, helper;
+
+	setup();
+	a = session("a");
+	b = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(rep), 0);
+	pc = start_locker(&lc, "C", "r", PRDSHM_SHARED, rep[1], go);
+	CU_ASSERT(await_records("r", 2));
+	CU_ASSERT_EQUAL(prdshm_downgrade(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_downgrade(a, "r"), 0);
+	CU_ASSERT_EQUAL(tu_await(rep[0], 10000), 'C');
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	/* C holds SHARED too: a's upgrade waits for it. */
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", PRDSHM_TRY), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 200), PRDSHM_ETIMEDOUT);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_SHARED);
+	CU_ASSERT_EQUAL(h[1].mode, PRDSHM_SHARED);
+	helper_fd = go[1];
+	helper = spawn("later", NULL, "r", 0, go[1], -1);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 10000), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(helper, 10000), 0);
+	CU_ASSERT_EQUAL(prdshm_upgrade(a, "r", 0), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(pc, 10000), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 4, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(h[0].mode, PRDSHM_EXCLUSIVE);
+	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "a");
+	CU_ASSERT_EQUAL(prdshm_upgrade(b, "r", 0), PRDSHM_ENOTHELD);
+	CU_ASSERT_EQUAL(prdshm_downgrade(b, "r"), PRDSHM_ENOTHELD);
+	prdshm_session_close(a);
+	prdshm_session_close(b);
+	teardown();
+}
+
+static void test_lock_many(void)
+{
+	static const char *const set[] = { "c", "a", "b" };
+	static const char *const dup[] = { "x", "y", "x" };
+	prdshm_session *a, *b;
+	size_t failed = 99;
+
+	setup();
+	a = session("a");
+	b = session("b");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "b", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(b, set, 3, PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL, &failed),
+			PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(failed, 2);
+	/* All or nothing: "a", taken before "b" failed, was given back. */
+	CU_ASSERT_EQUAL(records("a", 0), 0);
+	CU_ASSERT_EQUAL(records("c", 0), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(b, dup, 3, PRDSHM_SHARED, 0, NULL, &failed), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(failed, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "b"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_many(b, set, 3, PRDSHM_SHARED, 1000, "pm", &failed), 0);
+	CU_ASSERT_EQUAL(records("a", 0) + records("b", 0) + records("c", 0), 3);
+	CU_ASSERT_EQUAL(prdshm_lock(a, "a", PRDSHM_SHARED, 0, NULL), 0);
+	prdshm_session_close(b);
+	/* Closing the session released its locks. */
+	CU_ASSERT_EQUAL(records("b", 0), 0);
+	CU_ASSERT_EQUAL(records("a", 0), 1);
+	prdshm_session_close(a);
+	teardown();
+}
+
+static int hold_and_wait(void *arg)
+{
+	int *fds = arg;
+	prdshm_seg *cseg = NULL;
+	prdshm_session *s = NULL;
+
+	TU_CHILD_ASSERT(prdshm_seg_open_cfg(&cfg, &cseg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(cseg, "doomed", 0, &s) == 0);
+	TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 0, NULL) == 0);
+	tu_signal(fds[1], 'L');
+	pause();
+	return 0;
+}
+
+/* kill -9 of a holder frees its lock: at once on shm (the kernel drops its
+ * OFD lock), after the session timeout on ZooKeeper (2 s here). */
+static void test_killed_holder(void)
+{
+	prdshm_session *s;
+	int fds[2];
+	pid_t pid;
+
+	setup();
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	pid = spawn("hold", "doomed", "r", 0, fds[1], -1);
+	CU_ASSERT_EQUAL_FATAL(tu_await(fds[0], 10000), 'L');
+	s = session("heir");
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	kill(pid, SIGKILL);
+	CU_ASSERT_EQUAL(tu_wait_child(pid, 5000), 128 + SIGKILL);
+	CU_ASSERT_EQUAL(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 20000, NULL), 0);
+	CU_ASSERT_EQUAL(records("r", 0), 1);
+	prdshm_session_close(s);
+	teardown();
+}
+
+/* A lost connection within the session timeout is survived (ZooKeeper
+ * only, when tests/cli/zookeeper.sh says how to halt and start the
+ * server): a lock asked for while the server is down (a child starts it
+ * again, with its data, which takes the JVM a second or more) is granted
+ * once the client reconnects, and the lock held before is still held. */
+static void test_server_restart(void)
+{
+	const char *halt = getenv("PRDSHM_TEST_ZK_HALT");
+	const char *start = getenv("PRDSHM_TEST_ZK_START");
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+	prdshm_session *a, *b;
+	prdshm_seg *seg2 = NULL;
+	pid_t starter;
+
+	on_zk = tu_backend_config(&cfg);
+	if (!on_zk || !halt || !start) {
+		prdshm_config_free(&cfg);
+		return;
+	}
+	/* Long enough for a restart on a loaded machine. */
+	CU_ASSERT_EQUAL(prdshm_config_set(&cfg, "zookeeper.session_timeout_ms", "20000",
+					  PRDSHM_FROM_CMDLINE, &d),
+			0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_create(&cfg, &seg), 0);
+	a = session("a");
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_EXCLUSIVE, 0, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(system(halt), 0);
+	starter = fork();
+	if (starter == 0) {
+		execl("/bin/sh", "sh", "-c", start, (char *)NULL);
+		_exit(127);
+	}
+	CU_ASSERT_EQUAL(prdshm_lock(a, "r2", PRDSHM_EXCLUSIVE, 15000, NULL), 0);
+	CU_ASSERT_EQUAL(tu_wait_child(starter, 60000), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm_seg_open_cfg(&cfg, &seg2), 0);
+	CU_ASSERT_EQUAL(prdshm_session_open(seg2, "b", 0, &b), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
+	CU_ASSERT_EQUAL(prdshm_unlock(a, "r"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(b, "r", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+	prdshm_session_close(b);
+	prdshm_seg_close(seg2);
+	prdshm_session_close(a);
+	teardown();
+}
+
+/* What the backend does not do yet says so (ZooKeeper only). */
+static void test_not_supported(void)
+{
+	prdshm_session *s;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+
+	setup();
+	s = session("a");
+	if (on_zk) {
+		CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), PRDSHM_ENOTSUP);
+		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "not done yet"));
+		CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), PRDSHM_ENOTSUP);
+		CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_ENOTSUP),
+				       "not supported by this backend");
+	}
+	prdshm_session_close(s);
+	teardown();
+}
+
+/* A child spawned by spawn(): run its role and exit, before main(). */
+__attribute__((constructor)) static void child_entry(void)
+{
+	const char *role = getenv("LOCKCONF_ROLE");
+	struct locker l;
+	int fds[2];
+
+	if (!role)
+		return;
+	prdshm_config_init(&cfg);
+	TU_CHILD_ASSERT(prdshm_config_apply_env(&cfg, NULL) == 0);
+	helper_fd = atoi(getenv("LOCKCONF_OUT"));
+	if (strcmp(role, "locker") == 0) {
+		l.id = getenv("LOCKCONF_ID");
+		l.resource = getenv("LOCKCONF_RESOURCE");
+		l.mode = (prdshm_mode)atoi(getenv("LOCKCONF_MODE"));
+		l.report = helper_fd;
+		l.go = atoi(getenv("LOCKCONF_IN"));
+		_exit(locker_main(&l));
+	}
+	if (strcmp(role, "hold") == 0) {
+		fds[1] = helper_fd;
+		_exit(hold_and_wait(fds));
+	}
+	if (strcmp(role, "queued") == 0)
+		_exit(release_when_queued(NULL));
+	_exit(release_later(NULL));
+}
+
+const tu_test tu_tests[] = {
+	TU(test_arguments),
+	TU(test_exclusive_and_shared),
+	TU(test_blocking_handoff),
+	TU(test_fifo),
+	TU(test_downgrade_upgrade),
+	TU(test_lock_many),
+	TU(test_killed_holder),
+	TU(test_server_restart),
+	TU(test_not_supported),
+	{ NULL, NULL },
+};
+const char *tu_suite = "lockconf";
