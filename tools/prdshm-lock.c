@@ -90,7 +90,9 @@ static int parse_timeout(const tool_common *tc, const char *s, void *field)
 	if (end == s || *end || isnan(v) || v < 0)
 		return tool_parse_error(tc, "invalid timeout '%s' (seconds >= 0, fractions "
 					    "allowed, or inf to wait forever)", s);
-	if (isinf(v)) {
+	/* "inf" or "infinity" spelt out; a number too large for a double
+	 * (2e400) is infinite too, with ERANGE: that one is too long. */
+	if (isinf(v) && errno != ERANGE) {
 		*(double *)field = INFINITY;
 		return 0;
 	}

@@ -35,6 +35,10 @@ export PRD_PARALLEL_SHM_NAME=$SHM
 t_rc 64 "-w 1e10 is refused" "$BIN/prdshm-lock" -w 1e10 r true
 t_grep "$TMP/err" "timeout '1e10' is too long \(at most 1e9 seconds; -w inf waits forever\)" \
 	"-w 1e10: the hint says what is allowed"
+# Too large for a double: infinite with ERANGE, which is not "inf" (the
+# arguments fuzzer found it taken as wait forever).
+t_rc 64 "-w 2e400 is refused" "$BIN/prdshm-lock" -w 2e400 r true
+t_grep "$TMP/err" "timeout '2e400' is too long" "-w 2e400: too long, not forever"
 t_rc 64 "-w abc is refused" "$BIN/prdshm-lock" -w abc r true
 t_grep "$TMP/err" "or inf to wait forever" "-w abc: the hint names inf"
 

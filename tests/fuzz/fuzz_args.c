@@ -16,6 +16,7 @@
  */
 #include <stdarg.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,7 +188,8 @@ static void check_lock(struct desc *d, const struct cmdline *c, const union opts
 	put_common(d, c, &l->tc);
 	if (l->mode != PRDSHM_SHARED && l->mode != PRDSHM_EXCLUSIVE)
 		fail("lock: bad mode");
-	if (l->timeout_s != -1 && !(l->timeout_s >= 0 && l->timeout_s <= 1e9))
+	if (l->timeout_s != -1 && !(l->timeout_s >= 0 && l->timeout_s <= 1e9) &&
+	    !(isinf(l->timeout_s) && l->timeout_s > 0))
 		fail("lock: timeout out of range");
 	if (l->conflict_code < 0 || l->conflict_code > 255)
 		fail("lock: conflict code out of range");
