@@ -9,11 +9,13 @@
  */
 #ifdef PRDSHM_HAVE_ZOOKEEPER
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/futex.h"
 #include "base/util.h"
 #include "zk/zk.h"
 
@@ -34,7 +36,9 @@ uint64_t prdshm__zk_deadline(struct prdshm__zk_seg *zs, int64_t timeout_ms)
 
 /* Every event, of the session or of a watch, wakes every waiter of the
  * segment: each then asks the server again about the one znode it waits
- * for (a waiter watches only that one: no herd on the server). */
+ * for (a waiter watches only that one: no herd on the server).  The
+ * doorbell is rung under mu and the sleepers woken after, as futex.h
+ * says, so a waiter that read it under mu misses no event. */
 void prdshm__zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
 	struct prdshm__zk_seg *zs = ctx;
@@ -45,8 +49,9 @@ void prdshm__zk_watcher(zhandle_t *zh, int type, int state, const char *path, vo
 	if (type == ZOO_SESSION_EVENT)
 		zs->state = state;
 	zs->events++;
-	pthread_cond_broadcast(&zs->cond);
+	prdshm__doorbell_ring(&zs->bell);
 	pthread_mutex_unlock(&zs->mu);
+	prdshm__futex_wake_all(&zs->bell);
 }
 
 uint64_t prdshm__zk_events(struct prdshm__zk_seg *zs)
@@ -61,24 +66,28 @@ uint64_t prdshm__zk_events(struct prdshm__zk_seg *zs)
 
 /* Sleep until an event after the @p seen th, or until @p deadline_ms, or at
  * most a second (a slice: the caller looks again).  @return 0, or
- * PRDSHM_ETIMEDOUT at the deadline. */
+ * PRDSHM_ETIMEDOUT at the deadline, or PRDSHM_EINTR when a signal handler
+ * ran in this thread during the sleep (a lock wait gives up with it, as
+ * on shm; the other callers just look again). */
 int prdshm__zk_wait_event(struct prdshm__zk_seg *zs, uint64_t seen, uint64_t deadline_ms)
 {
 	uint64_t now = prdshm__zk_now_ms(), until = now + 1000;
-	struct timespec ts;
-	int r = 0;
+	uint32_t bell;
+	int r;
 
 	if (deadline_ms <= now)
 		return PRDSHM_ETIMEDOUT;
 	if (deadline_ms < until)
 		until = deadline_ms;
-	ts.tv_sec = (time_t)(until / 1000);
-	ts.tv_nsec = (long)(until % 1000) * 1000000L;
 	pthread_mutex_lock(&zs->mu);
-	while (zs->events == seen && r != ETIMEDOUT)
-		r = pthread_cond_timedwait(&zs->cond, &zs->mu, &ts);
+	if (zs->events != seen) {
+		pthread_mutex_unlock(&zs->mu);
+		return 0;
+	}
+	bell = prdshm__doorbell_read(&zs->bell);
 	pthread_mutex_unlock(&zs->mu);
-	return 0;
+	r = prdshm__futex_wait(&zs->bell, bell, (int64_t)(until - now) * 1000000);
+	return r == PRDSHM_EINTR ? r : 0;
 }
 
 /* An expired session lost every ephemeral znode: every lock and session of
@@ -90,6 +99,10 @@ int prdshm__zk_usable(struct prdshm__zk_seg *zs)
 	pthread_mutex_lock(&zs->mu);
 	state = zs->state;
 	pthread_mutex_unlock(&zs->mu);
+	/* The client's own state may be ahead of its event to the watcher:
+	 * a call answered ZINVALIDSTATE before the event came. */
+	if (state != ZOO_EXPIRED_SESSION_STATE && zs->zh)
+		state = zoo_state(zs->zh);
 	if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
 		return prdshm__fail(PRDSHM_ESYS,
 				    "ZooKeeper session of %s expired: its sessions and locks are "
@@ -150,7 +163,6 @@ static int await_connected(struct prdshm__zk_seg *zs, const char *hosts, int tim
 
 static void seg_free(struct prdshm__zk_seg *zs)
 {
-	pthread_cond_destroy(&zs->cond);
 	pthread_mutex_destroy(&zs->mu);
 	free(zs);
 }
@@ -159,22 +171,38 @@ static int seg_alloc(const prdshm_config *cfg, const char *shm_name, struct prds
 {
 	const struct prdshm__backend_cfg *be = prdshm__config_backend(cfg);
 	struct prdshm__zk_seg *zs = calloc(1, sizeof(*zs));
-	pthread_condattr_t ca;
 
 	if (!zs)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	pthread_mutex_init(&zs->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&zs->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	zs->default_wait_ms = cfg ? (int64_t)cfg->lock_timeout_seconds * 1000 : 300000;
+	zs->deadlock_ms = cfg ? cfg->deadlock_timeout_ms : 500;
 	prdshm__strlcpy(zs->shm_name, shm_name, sizeof(zs->shm_name));
 	/* "/" as the root puts the segment right under it. */
 	snprintf(zs->base, sizeof(zs->base), "%s%s", strcmp(be->zk_root, "/") ? be->zk_root : "",
 		 shm_name);
 	*out = zs;
 	return 0;
+}
+
+/* zookeeper_init() starts the client's threads, which inherit our signal
+ * mask: started with every signal blocked, they never take a signal meant
+ * for the process, which then reaches a thread of the application (the
+ * waiter a handler must interrupt, PRDSHM_EINTR). */
+static zhandle_t *init_quiet(const struct prdshm__backend_cfg *be, struct prdshm__zk_seg *zs)
+{
+	sigset_t all, old;
+	zhandle_t *zh;
+	int saved;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	zh = zookeeper_init(be->zk_hosts, prdshm__zk_watcher, be->zk_session_timeout_ms, NULL, zs,
+			    0);
+	saved = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return zh;
 }
 
 int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
@@ -192,8 +220,7 @@ int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
 		return err;
 	/* The client logs to stderr; only what is wrong with it. */
 	zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-	zs->zh = zookeeper_init(be->zk_hosts, prdshm__zk_watcher, be->zk_session_timeout_ms, NULL,
-				zs, 0);
+	zs->zh = init_quiet(be, zs);
 	if (!zs->zh) {
 		err = prdshm__fail_errno(PRDSHM_ESYS, "zookeeper_init(%s)", be->zk_hosts);
 		seg_free(zs);

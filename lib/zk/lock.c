@@ -18,7 +18,11 @@
  *     queue, which ignores the holder's own read request, then drops the
  *     read request once granted.  It queues behind earlier requests (on shm
  *     it goes first), and two upgraders of one resource wait for each
- *     other until one times out: deadlocks are not detected yet.
+ *     other: a deadlock, which deadlock.c finds as any other.
+ *   - deadlocks: after deadlock_timeout_ms of waiting, and as often again,
+ *     the waiter reads the waits-for graph out of the tree (deadlock.c).
+ *   - PRDSHM_EINTR: a waiter sleeps on a futex (conn.c), which a signal
+ *     handler ends, where a condition variable would sleep on.
  */
 #ifdef PRDSHM_HAVE_ZOOKEEPER
 #include <stdio.h>
@@ -33,6 +37,7 @@
 struct zreq {
 	struct prdshm__zk_session *s;
 	struct prdshm__zk_seg *zs;
+	const char *resource; /* its name, for the messages */
 	char rpath[PRDSHM__ZK_PATH_MAX]; /* the resource's znode */
 	char node[PRDSHM__ZK_PATH_MAX];  /* our request */
 	const char *ignore;  /* our own other request (upgrade), or NULL */
@@ -123,8 +128,9 @@ static int create_request(struct zreq *q, const char *data)
 }
 
 /* Delete our request, through a lost connection if need be (it would stay
- * and block others for as long as this process keeps its session). */
-static void delete_node(struct prdshm__zk_seg *zs, const char *path)
+ * and block others for as long as this process keeps its session).  Not
+ * interrupted by a signal.  @return ZooKeeper's last answer. */
+static int delete_node(struct prdshm__zk_seg *zs, const char *path)
 {
 	uint64_t until = prdshm__zk_now_ms() + (uint64_t)zoo_recv_timeout(zs->zh);
 	int rc;
@@ -135,7 +141,7 @@ static void delete_node(struct prdshm__zk_seg *zs, const char *path)
 		rc = zoo_delete(zs->zh, path, -1);
 		if (!prdshm__zk_retryable(rc) ||
 		    prdshm__zk_wait_event(zs, seen, until) == PRDSHM_ETIMEDOUT)
-			return;
+			return rc;
 	}
 }
 
@@ -173,11 +179,37 @@ static int find_blocker(struct zreq *q, char *blocker, size_t size)
 	return err;
 }
 
-/* Wait until the request is granted, the deadline passes or an error. */
+/* When the next deadlock check is due: deadlock_timeout_ms after the
+ * start of the wait, then as often again (but not more than ten times a
+ * second: each reads the whole of locks/). */
+static uint64_t next_check(const struct zreq *q, int first)
+{
+	int64_t ms = q->zs->deadlock_ms > 0 ? q->zs->deadlock_ms : 0;
+
+	if (!first && ms < 100)
+		ms = 100;
+	return prdshm__zk_now_ms() + (uint64_t)ms;
+}
+
+/* Sleep until an event, the deadline or the next deadlock check.
+ * @return 1 if the deadline has passed, 0, or PRDSHM_EINTR. */
+static int doze(struct zreq *q, uint64_t seen, uint64_t check_at)
+{
+	uint64_t until = q->deadline < check_at ? q->deadline : check_at;
+
+	if (prdshm__zk_wait_event(q->zs, seen, until) == PRDSHM_EINTR)
+		return prdshm__fail(PRDSHM_EINTR, "interrupted by a signal while waiting for '%.64s'",
+				    q->resource);
+	return prdshm__zk_now_ms() >= q->deadline;
+}
+
+/* Wait until the request is granted, the deadline passes, a deadlock, a
+ * signal or an error. */
 static int await_grant(struct zreq *q)
 {
 	char blocker[PRDSHM__ZK_PATH_MAX];
-	int err, rc, last = 0;
+	uint64_t check_at = next_check(q, 1);
+	int err, rc, last = 0, sightings = 0;
 
 	for (;;) {
 		uint64_t seen = prdshm__zk_events(q->zs);
@@ -190,14 +222,22 @@ static int await_grant(struct zreq *q)
 		if (last)
 			return prdshm__fail(PRDSHM_ETIMEDOUT, "timed out behind %s",
 					    base_name(blocker));
+		if (prdshm__zk_now_ms() >= check_at) {
+			err = prdshm__zk_deadlock_check(q->zs, q->node, q->resource, &sightings);
+			if (err)
+				return err;
+			check_at = next_check(q, 0);
+			continue; /* the check took time: look again */
+		}
 		rc = zoo_wexists(q->zs->zh, blocker, prdshm__zk_watcher, q->zs, NULL);
 		if (rc == ZNONODE)
 			continue;
 		if (rc != ZOK && !prdshm__zk_retryable(rc))
 			return prdshm__zk_err(q->zs, rc, "watch", blocker);
 		/* At the deadline, look once more: the grant may have come. */
-		if (prdshm__zk_wait_event(q->zs, seen, q->deadline) == PRDSHM_ETIMEDOUT)
-			last = 1;
+		last = doze(q, seen, check_at);
+		if (last < 0)
+			return last;
 	}
 }
 
@@ -207,6 +247,7 @@ static int request_init(struct zreq *q, prdshm_session *ps, const char *resource
 	memset(q, 0, sizeof(*q));
 	q->s = (struct prdshm__zk_session *)(void *)ps;
 	q->zs = q->s->seg;
+	q->resource = resource;
 	q->write = write;
 	q->try_ = timeout_ms == PRDSHM_TRY;
 	q->deadline = prdshm__zk_deadline(q->zs, timeout_ms);
@@ -293,22 +334,33 @@ int prdshm__zk_lock(prdshm_session *ps, const char *resource, prdshm_mode mode,
 }
 
 /* Drop a hold's request, and the resource's znode if nobody else is
- * queued on it (ZooKeeper refuses to delete it otherwise). */
-static void release(struct prdshm__zk_seg *zs, struct prdshm__zk_hold *h)
+ * queued on it (ZooKeeper refuses to delete it otherwise).  The request
+ * must have been there until now: if it had gone, so had the lock (the
+ * ZooKeeper session expired, and another may have been granted it), and
+ * the holder hears so rather than a success.  @return 0 or that error. */
+static int release(struct prdshm__zk_seg *zs, struct prdshm__zk_hold *h)
 {
 	char rpath[PRDSHM__ZK_PATH_MAX];
+	int rc, err = 0;
 
-	delete_node(zs, h->node);
-	if (prdshm__zk_resource_path(zs, h->resource, rpath, sizeof(rpath)) == 0)
+	rc = delete_node(zs, h->node);
+	if (rc == ZOK && prdshm__zk_resource_path(zs, h->resource, rpath, sizeof(rpath)) == 0)
 		(void)zoo_delete(zs->zh, rpath, -1);
+	if (rc != ZOK)
+		err = prdshm__zk_usable(zs);
+	if (rc == ZNONODE && !err)
+		err = prdshm__fail(PRDSHM_ESYS, "lock on '%.64s' was lost: its request %s had gone",
+				   h->resource, h->node);
+	else if (rc != ZOK && !err)
+		err = prdshm__zk_err(zs, rc, "unlock", h->node);
 	free(h);
+	return err;
 }
 
 int prdshm__zk_unlock(prdshm_session *ps, const char *resource)
 {
 	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
 	struct prdshm__zk_hold **pp, *h = NULL;
-	int err;
 
 	prdshm__call_begin();
 	if (prdshm__zk_valid_resource(resource))
@@ -324,9 +376,7 @@ int prdshm__zk_unlock(prdshm_session *ps, const char *resource)
 	pthread_mutex_unlock(&s->mu);
 	if (!h)
 		return prdshm__fail(PRDSHM_ENOTHELD, "'%s' is not held by this session", resource);
-	err = prdshm__zk_usable(s->seg);
-	release(s->seg, h);
-	return err;
+	return release(s->seg, h);
 }
 
 int prdshm__zk_unlock_all(prdshm_session *ps, size_t *freed)
@@ -334,6 +384,7 @@ int prdshm__zk_unlock_all(prdshm_session *ps, size_t *freed)
 	struct prdshm__zk_session *s = (struct prdshm__zk_session *)(void *)ps;
 	struct prdshm__zk_hold *h, *next;
 	size_t n = 0;
+	int err = 0, e;
 
 	prdshm__call_begin();
 	pthread_mutex_lock(&s->mu);
@@ -342,11 +393,12 @@ int prdshm__zk_unlock_all(prdshm_session *ps, size_t *freed)
 	pthread_mutex_unlock(&s->mu);
 	for (; h; h = next, n++) {
 		next = h->next;
-		release(s->seg, h);
+		e = release(s->seg, h);
+		err = err ? err : e;
 	}
 	if (freed)
 		*freed = n;
-	return prdshm__zk_usable(s->seg);
+	return err ? err : prdshm__zk_usable(s->seg);
 }
 
 /* The hold on @p resource and a copy of its request's path. */

@@ -58,7 +58,7 @@ int prdshm__zk_requests(struct prdshm__zk_seg *zs, const char *rpath,
 }
 
 /* The value of "key=" in a request's data, into @p buf ("" if absent). */
-static void field(const char *data, const char *key, char *buf, size_t size)
+void prdshm__zk_field(const char *data, const char *key, char *buf, size_t size)
 {
 	size_t klen = strlen(key);
 
@@ -106,7 +106,7 @@ int prdshm__zk_req_exclusive(struct prdshm__zk_seg *zs, const char *rpath,
 		return 0;
 	if (rc != ZOK)
 		return prdshm__zk_err(zs, rc, "read", r->name);
-	field(data, "mode", mode, sizeof(mode));
+	prdshm__zk_field(data, "mode", mode, sizeof(mode));
 	*exclusive = strcmp(mode, "shared") != 0;
 	return 0;
 }
@@ -118,15 +118,15 @@ static void holder_of(const char *data, prdshm_holder *h)
 
 	memset(h, 0, sizeof(*h));
 	h->struct_size = sizeof(*h);
-	field(data, "agent", h->agent_id, sizeof(h->agent_id));
-	field(data, "phase", h->phase_id, sizeof(h->phase_id));
-	field(data, "mode", buf, sizeof(buf));
+	prdshm__zk_field(data, "agent", h->agent_id, sizeof(h->agent_id));
+	prdshm__zk_field(data, "phase", h->phase_id, sizeof(h->phase_id));
+	prdshm__zk_field(data, "mode", buf, sizeof(buf));
 	h->mode = strcmp(buf, "shared") == 0 ? PRDSHM_SHARED : PRDSHM_EXCLUSIVE;
-	field(data, "pid", buf, sizeof(buf));
+	prdshm__zk_field(data, "pid", buf, sizeof(buf));
 	h->pid = (int32_t)strtol(buf, NULL, 10);
-	field(data, "slot", buf, sizeof(buf));
+	prdshm__zk_field(data, "slot", buf, sizeof(buf));
 	h->slot = (int32_t)strtol(buf, NULL, 10);
-	field(data, "since", buf, sizeof(buf));
+	prdshm__zk_field(data, "since", buf, sizeof(buf));
 	h->since_ns = strtoull(buf, NULL, 10);
 	/* Its znode is there, so its ZooKeeper session has not expired. */
 	h->alive = 1;

@@ -39,9 +39,12 @@ struct prdshm__zk_seg {
 	struct prdshm__handle h; /* first: the backend that made it */
 	zhandle_t *zh;
 	pthread_mutex_t mu;  /* guards state and events */
-	pthread_cond_t cond; /* broadcast by the watchers on every event */
+	uint32_t bell;       /* a doorbell (base/futex.h) rung on every event,
+			      * under mu: a futex sleep, unlike a condition
+			      * variable, ends when a signal handler runs */
 	int state;           /* the connection's state, from the watcher */
 	uint64_t events;     /* watch and session events seen so far */
+	int64_t deadlock_ms; /* deadlock_timeout_ms (deadlock.c) */
 	uint32_t next_owner; /* makes each request's owner tag unique (atomic) */
 	int64_t default_wait_ms; /* lock_timeout_seconds, for PRDSHM_WAIT_DEFAULT */
 	uint64_t created_ns;
@@ -123,5 +126,15 @@ int prdshm__zk_requests(struct prdshm__zk_seg *zs, const char *rpath,
 			struct prdshm__zk_req **out, size_t *n);
 int prdshm__zk_req_exclusive(struct prdshm__zk_seg *zs, const char *rpath,
 			     const struct prdshm__zk_req *r, int *exclusive);
+void prdshm__zk_field(const char *data, const char *key, char *buf, size_t size);
+
+/* deadlock.c: after deadlock_timeout_ms of waiting, request @p node (on
+ * @p resource, for the message) looks for a cycle through itself in the
+ * waits-for graph read out of locks/.  @p sightings counts the caller's
+ * consecutive checks that saw one (0 at the start of a wait).  @return
+ * PRDSHM_EDEADLK (this request is to fail: the message names the cycle),
+ * else 0 (no cycle, not its turn, or the tree could not be read). */
+int prdshm__zk_deadlock_check(struct prdshm__zk_seg *zs, const char *node, const char *resource,
+			      int *sightings);
 #endif
 #endif
