@@ -62,6 +62,8 @@ int prdshm_session_open_timed(prdshm_seg *seg, const char *agent_id, unsigned fl
 			      int64_t timeout_ms, prdshm_session **out);
 void prdshm_session_close(prdshm_session *s);
 void prdshm_session_abandon(prdshm_session *s);
+#define PRDSHM_PARENT_ENV_MAX ...
+int prdshm_session_env(const prdshm_session *s, char *buf, size_t size);
 
 int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
 		int64_t timeout_ms, const char *phase_id);

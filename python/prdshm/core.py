@@ -233,6 +233,16 @@ class Segment:
         self._session()
         return self._local.agent_id
 
+    def session_env(self):
+        """The value of ``PRDSHM_PARENT_SESSION`` that makes the sessions of
+        a command this thread starts, and waits for while it holds its
+        locks, act for this thread's session (nested locks, prdshm.h): put
+        it in the command's environment.  "" on a backend without nested
+        locks (ZooKeeper, for now)."""
+        buf = ffi.new("char[]", lib.PRDSHM_PARENT_ENV_MAX)
+        raise_for(lib.prdshm_session_env(self._session(), buf, len(buf)))
+        return _s(buf)
+
     def _session(self, ms=None):
         """This thread's session, opened on first use.  ``ms`` bounds the
         wait for the session mutex (a stopped holder fails it with

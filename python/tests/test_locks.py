@@ -268,3 +268,25 @@ def test_exceptions_pickle():
     f = pickle.loads(pickle.dumps(e))
     assert type(f) is prdshm.Deadlock and f.code == e.code and str(f) == str(e)
     assert f.cycle == ["a", "b", "a"]
+
+
+def test_session_env_makes_a_child_act_for_us(seg, name):
+    # "SLOT:GEN:CREATED_NS:SHM_NAME" (prdshm.h, "Nested locks").
+    env = seg.session_env()
+    slot, gen, created, shm = env.split(":")
+    assert shm == name and int(slot) >= 0 and int(gen) >= 0 and int(created) > 0
+    code = ("import prdshm, sys\n"
+            "seg = prdshm.open(name=sys.argv[1])\n"
+            "print(seg.lock('x').acquire(blocking=False))\n"
+            "seg.close()\n")
+    import subprocess
+    import sys
+    base = dict(os.environ, PRD_PARALLEL_SHM_NAME=name,
+                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    base.pop("PRDSHM_PARENT_SESSION", None)
+    with seg.lock("x"):
+        for extra, want in (({}, b"False\n"), ({"PRDSHM_PARENT_SESSION": env}, b"True\n")):
+            out = subprocess.run([sys.executable, "-c", code, name], cwd="/",
+                                 env=dict(base, **extra), stdout=subprocess.PIPE,
+                                 timeout=60).stdout
+            assert out == want
