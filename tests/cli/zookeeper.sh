@@ -8,7 +8,9 @@
 #  1. the server starts and answers within its deadline;
 #  2. every test of the suite passes on backend: zookeeper (one "ok" per
 #     test), a killed holder's lock freed after the 2 s session timeout,
-#     a lock kept and a lock taken through a restart of the server;
+#     a lock kept and a lock taken through a restart of the server,
+#     deadlocks (two, three, two upgraders: one EDEADLK), PRDSHM_EINTR,
+#     an expired holder told so on its next call;
 #  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
 #     configuration: prdshm-create makes the segment's znode (and a second
 #     create says it exists, exit 73), prdshm-lock runs a command under a
