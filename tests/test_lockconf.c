@@ -678,8 +678,10 @@ static void on_usr1(int sig)
 /* Role "intr": with a SIGUSR1 handler (not restarted), wait for "r"
  * (held EXCLUSIVE by the parent), for {"q", "r"}, and to upgrade "u" (held
  * SHARED by the parent too), each ended by the parent's signal with
- * PRDSHM_EINTR, nothing taken and the SHARED hold kept; '1', '2', '3'. */
-static int intr_main(int out)
+ * PRDSHM_EINTR, nothing taken and the SHARED hold kept.  Report '1', '2',
+ * '3', each time waiting to be told to go on (the parent looks at the
+ * records meanwhile). */
+static int intr_main(int out, int in)
 {
 	static const char *const qr[] = { "q", "r" };
 	struct sigaction sa;
@@ -695,9 +697,11 @@ static int intr_main(int out)
 	TU_CHILD_ASSERT(prdshm_lock(s, "r", PRDSHM_EXCLUSIVE, 20000, NULL) == PRDSHM_EINTR);
 	TU_CHILD_ASSERT(strstr(prdshm_last_error(), "interrupted by a signal") != NULL);
 	tu_signal(out, '1');
+	TU_CHILD_ASSERT(tu_await(in, 10000) == 'g');
 	TU_CHILD_ASSERT(prdshm_lock_many(s, qr, 2, PRDSHM_EXCLUSIVE, 20000, NULL, NULL) ==
 			PRDSHM_EINTR);
 	tu_signal(out, '2');
+	TU_CHILD_ASSERT(tu_await(in, 10000) == 'g');
 	TU_CHILD_ASSERT(prdshm_lock(s, "u", PRDSHM_SHARED, 0, NULL) == 0);
 	TU_CHILD_ASSERT(prdshm_upgrade(s, "u", 20000) == PRDSHM_EINTR);
 	TU_CHILD_ASSERT(prdshm_unlock(s, "u") == 0);
@@ -725,28 +729,32 @@ static int interrupt(pid_t pid, int fd)
 static void test_interrupted_waits(void)
 {
 	prdshm_session *a;
-	int rep[2];
+	int rep[2], go[2];
 	pid_t pid;
 
 	setup();
 	a = session("a");
 	CU_ASSERT_EQUAL(prdshm_lock(a, "r", PRDSHM_EXCLUSIVE, 0, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(a, "u", PRDSHM_SHARED, 0, NULL), 0);
-	CU_ASSERT_EQUAL_FATAL(pipe(rep), 0);
-	pid = spawn("intr", NULL, NULL, 0, rep[1], -1);
+	CU_ASSERT_FATAL(pipe(rep) == 0 && pipe(go) == 0);
+	pid = spawn("intr", NULL, NULL, 0, rep[1], go[0]);
 	CU_ASSERT_EQUAL(tu_await(rep[0], 10000), 'R');
 	CU_ASSERT(await_records("r", 2));
 	CU_ASSERT_EQUAL(interrupt(pid, rep[0]), '1');
 	CU_ASSERT_EQUAL(records("r", 0), 1);
+	tu_signal(go[1], 'g');
 	CU_ASSERT_EQUAL(interrupt(pid, rep[0]), '2');
 	CU_ASSERT_EQUAL(records("r", 0), 1);
 	CU_ASSERT_EQUAL(records("q", 0), 0);
+	tu_signal(go[1], 'g');
 	CU_ASSERT_EQUAL(interrupt(pid, rep[0]), '3');
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	CU_ASSERT_EQUAL(records("u", 0), 1);
 	CU_ASSERT_EQUAL(prdshm_upgrade(a, "u", PRDSHM_TRY), 0);
 	close(rep[0]);
 	close(rep[1]);
+	close(go[0]);
+	close(go[1]);
 	prdshm_session_close(a);
 	teardown();
 }
@@ -844,7 +852,7 @@ __attribute__((constructor)) static void child_entry(void)
 				 (prdshm_mode)atoi(getenv("LOCKCONF_MODE")), helper_fd,
 				 atoi(getenv("LOCKCONF_IN"))));
 	if (strcmp(role, "intr") == 0)
-		_exit(intr_main(helper_fd));
+		_exit(intr_main(helper_fd, atoi(getenv("LOCKCONF_IN"))));
 	if (strcmp(role, "stale") == 0)
 		_exit(stale_main(helper_fd, atoi(getenv("LOCKCONF_IN"))));
 	if (strcmp(role, "queued") == 0)

@@ -44,7 +44,7 @@
 #include "zk/zk.h"
 
 /* Checks that see a cycle before a member that is not its victim fails. */
-#define VICTIM_GRACE 4
+#define VICTIM_GRACE 10
 
 /* A request read out of the tree. */
 struct dreq {
