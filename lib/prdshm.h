@@ -792,7 +792,9 @@ int prdshm_lock(prdshm_session *s, const char *resource, prdshm_mode mode,
  * hold that another thread of the session is upgrading is released all the
  * same; that upgrade then fails with PRDSHM_ENOTHELD.
  * @return 0, PRDSHM_ENOTHELD, PRDSHM_ENAME, PRDSHM_EINVAL (NULL session),
- *         PRDSHM_ERECOVER.
+ *         PRDSHM_ERECOVER; on ZooKeeper PRDSHM_ESYS when the hold had been
+ *         lost meanwhile (its ZooKeeper session expired, the message says
+ *         so: another may have been granted the lock; docs/zookeeper.md).
  */
 int prdshm_unlock(prdshm_session *s, const char *resource);
 

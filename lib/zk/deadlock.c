@@ -157,14 +157,13 @@ static int add_edges(struct graph *g, size_t from)
 	return 0;
 }
 
-static int read_resource(struct graph *g, const char *name, const char *mine)
+static int read_resource(struct graph *g, const char *locks, const char *name, const char *mine)
 {
-	char path[PRDSHM__ZK_PATH_MAX], locks[PRDSHM__ZK_PATH_MAX];
+	char path[PRDSHM__ZK_PATH_MAX];
 	struct prdshm__zk_req *reqs = NULL;
 	size_t n = 0, from = g->nreq, res = g->nres;
 	int err;
 
-	snprintf(locks, sizeof(locks), "%s/locks", g->zs->base);
 	if (prdshm__zk_join(path, sizeof(path), locks, name))
 		return 0;
 	g->rpaths[res] = strdup(path);
@@ -193,7 +192,7 @@ static int read_graph(struct graph *g, const char *mine)
 	if (!g->rpaths)
 		err = PRDSHM_ENOMEM;
 	for (int i = 0; i < kids.count && !err; i++)
-		err = read_resource(g, kids.data[i], mine);
+		err = read_resource(g, locks, kids.data[i], mine);
 	deallocate_String_vector(&kids);
 	return err;
 }
