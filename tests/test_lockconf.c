@@ -503,6 +503,14 @@ static void test_not_supported(void)
 
 /* ---- Deadlocks ------------------------------------------------------------ */
 
+static void close_pipes(int a[2], int b[2])
+{
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+
 /* Read a line (without its '\n') from a child, bounded.  @return its
  * length, or -1. */
 static int read_line(int fd, char *buf, size_t size)
@@ -599,10 +607,7 @@ static void deadlock_ring(size_t n, const char *const *res, prdshm_mode mode)
 	CU_ASSERT_EQUAL(victims, 1);
 	for (size_t i = 0; i < n; i++) {
 		CU_ASSERT_EQUAL(tu_wait_child(pid[i], 20000), 0);
-		close(rep[i][0]);
-		close(rep[i][1]);
-		close(go[i][0]);
-		close(go[i][1]);
+		close_pipes(rep[i], go[i]);
 	}
 	for (size_t i = 0; i < n; i++)
 		CU_ASSERT_EQUAL(records(res[i], 0), 0);
@@ -751,10 +756,7 @@ static void test_interrupted_waits(void)
 	CU_ASSERT_EQUAL(tu_wait_child(pid, 10000), 0);
 	CU_ASSERT_EQUAL(records("u", 0), 1);
 	CU_ASSERT_EQUAL(prdshm_upgrade(a, "u", PRDSHM_TRY), 0);
-	close(rep[0]);
-	close(rep[1]);
-	close(go[0]);
-	close(go[1]);
+	close_pipes(rep, go);
 	prdshm_session_close(a);
 	teardown();
 }
@@ -815,10 +817,7 @@ static void test_expired_session(void)
 	CU_ASSERT_EQUAL(prdshm_lock_query(seg, "r", 0, h, 2, &n), 0);
 	CU_ASSERT_EQUAL(n, 1);
 	CU_ASSERT_STRING_EQUAL(h[0].agent_id, "heir");
-	close(rep[0]);
-	close(rep[1]);
-	close(go[0]);
-	close(go[1]);
+	close_pipes(rep, go);
 	prdshm_session_close(s);
 	teardown();
 }
