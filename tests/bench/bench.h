@@ -135,6 +135,10 @@ int group_zookeeper(void);
 /* Stop the ZooKeeper server group_zookeeper() started, if it runs. */
 void bench_zk_stop(void);
 
+/* Claim and complete phases until none is left (scale.c): an agent that
+ * runs nothing.  @return PRDSHM_EDONE, or the first other failure. */
+int bench_claim_all(prdshm_session *s);
+
 /* Run local case @p id exactly @p n times (for callgrind).
  * @return 0, -1 on error, 1 if there is no such case. */
 int local_run_fixed(const char *id, long n);

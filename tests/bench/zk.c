@@ -244,18 +244,8 @@ static void mh_close(struct mh_work *w)
 static int claim_run(void *arg, int i)
 {
 	struct mh_work *w = arg;
-	prdshm_claim c = PRDSHM_CLAIM_INIT;
-	int r;
+	int r = bench_claim_all(w->s);
 
-	for (;;) {
-		r = prdshm_phase_claim(w->s, &c);
-		if (r == 0)
-			r = prdshm_phase_complete(w->s, c.index);
-		else if (r == PRDSHM_EWAIT)
-			r = prdshm_phase_wait(w->s, 50);
-		if (r)
-			break;
-	}
 	w->sh->t_end[i] = bench_now();
 	w->sh->err[i] = r == PRDSHM_EDONE ? 0 : r;
 	mh_close(w);

@@ -30,14 +30,7 @@ PHASES_BEFORE_KILL=3
 # Every wait is bounded; the whole script stays well under a minute.
 WAIT_SECONDS=40
 
-if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
-	skip "zk_ensemble: this build has no ZooKeeper client (libzookeeper-mt-dev)"
-	exit 0
-fi
-if ! $ENSEMBLE available; then
-	skip "zk_ensemble: no ZooKeeper server (Debian package zookeeper) or no java"
-	exit 0
-fi
+zk_or_skip zk_ensemble "$ROOT/tests/zk/ensemble.sh"
 
 ZKDIR="$TMP/ensemble"
 stop_ensemble() { $ENSEMBLE stop "$ZKDIR"; cli_cleanup; }
