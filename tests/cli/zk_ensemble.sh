@@ -60,16 +60,29 @@ at_least() {
 	[ "$(count "$1")" -ge "$2" ]
 }
 
-# Kill the leader -9 once FILE has N lines; LEADER_KILLED and AT_KILL (the
-# lines then) tell what happened.  @return 1 if the moment never came.
+# FILE has N lines, or process PID (if given) has ended.
+reached() {
+	at_least "$1" "$2" || { [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; }
+}
+
+find_leader() {
+	LEADER_KILLED=$($ENSEMBLE leader "$ZKDIR")
+	[ -n "$LEADER_KILLED" ]
+}
+
+# Kill the leader -9 once FILE has N lines (or give up when PID, if given,
+# ends first); LEADER_KILLED and AT_KILL (the lines then) tell what
+# happened.  @return 1 if the moment never came.
 kill_leader_after() {
-	local file=$1 n=$2
+	local file=$1 n=$2 pid=${3:-}
 	LEADER_KILLED=
-	if ! wait_until "$WAIT_SECONDS" at_least "$file" "$n"; then
-		not_ok "zk_ensemble: $file never reached $n lines"
+	AT_KILL=
+	if ! wait_until "$WAIT_SECONDS" reached "$file" "$n" "$pid" || ! at_least "$file" "$n"; then
+		not_ok "zk_ensemble: $(basename "$file") never reached $n lines"
 		return 1
 	fi
-	LEADER_KILLED=$($ENSEMBLE leader "$ZKDIR")
+	# A srvr answer can be slow on a loaded machine: ask for a few seconds.
+	wait_until 10 find_leader
 	AT_KILL=$(count "$file")
 	if [ -n "$LEADER_KILLED" ] && $ENSEMBLE kill "$ZKDIR" "$LEADER_KILLED"; then
 		ok "zk_ensemble: leader (server $LEADER_KILLED) killed -9 after $AT_KILL lines of $(basename "$file")"
@@ -133,8 +146,7 @@ test_locks() {
 		pids+=($!)
 		BG_PIDS+=($!)
 	done
-	kill_leader_after "$TMP/locks/grants" "$KILL_AFTER"
-	check_new_leader
+	kill_leader_after "$TMP/locks/grants" "$KILL_AFTER" && check_new_leader
 	# Bounded: a worker still running after WAIT_SECONDS is killed.
 	wait_until "$WAIT_SECONDS" bash -c "! kill -0 ${pids[*]} 2>/dev/null"
 	left=$(for w in "${pids[@]}"; do kill -0 "$w" 2>/dev/null && echo "$w"; done)
@@ -211,8 +223,7 @@ test_main_job() {
 		>"$TMP/run/out" 2>"$TMP/run/err" &
 	pid=$!
 	BG_PIDS+=($pid)
-	kill_leader_after "$TMP/run/started" "$PHASES_BEFORE_KILL"
-	check_new_leader
+	kill_leader_after "$TMP/run/started" "$PHASES_BEFORE_KILL" "$pid" && check_new_leader
 	wait "$pid"
 	rc=$?
 	if [ "$rc" = 0 ]; then ok "zk_ensemble: the main job: prdshm-run exits 0 through the failover"; else
