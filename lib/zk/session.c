@@ -214,11 +214,15 @@ static int find_agent(struct prdshm__zk_seg *zs, const char *prefix, const char 
 	rc = zoo_get_children(zs->zh, dir, 0, &kids);
 	if (rc != ZOK)
 		return prdshm__zk_retryable(rc) ? -1 : 0;
-	for (int i = 0; i < kids.count && !found; i++) {
+	for (int i = 0; i < kids.count && found == 0; i++) {
 		len = sizeof(buf) - 1;
 		if (strncmp(kids.data[i], base, strlen(base)) != 0 ||
-		    prdshm__zk_join(path, sizeof(path), dir, kids.data[i]) ||
-		    zoo_get(zs->zh, path, 0, buf, &len, NULL) != ZOK || len < 0)
+		    prdshm__zk_join(path, sizeof(path), dir, kids.data[i]))
+			continue;
+		rc = zoo_get(zs->zh, path, 0, buf, &len, NULL);
+		if (prdshm__zk_retryable(rc))
+			found = -1; /* lost again: this one may be ours */
+		if (rc != ZOK || len < 0)
 			continue;
 		buf[len] = '\0';
 		if (strcmp(buf, data) == 0)
