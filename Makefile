@@ -330,6 +330,9 @@ FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_ARGS  ?=
 TORTURE_KILLS ?= 2000
 
+# The bench's own headers are not in HEADERS: its objects depend on them here.
+$(BENCH_SRC:%.c=$(BUILD)/%.o): $(wildcard tests/bench/*.h)
+
 $(BUILD)/prdshm-bench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(STATIC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson $(LDLIBS)
 

@@ -56,10 +56,16 @@ static int env_key(const char *var, char *key, size_t size)
 	return n > 0 ? 0 : -1;
 }
 
+/* A key's variable has '_' for its '.' (PRD_PARALLEL_ZOOKEEPER_HOSTS for
+ * zookeeper.hosts): compare as the library names the variables. */
 static int is_key(const char *key)
 {
 	for (const char *const *k = prdshm_config_keys(); *k; k++) {
-		if (strcmp(*k, key) == 0)
+		size_t i = 0;
+
+		while ((*k)[i] && ((*k)[i] == key[i] || ((*k)[i] == '.' && key[i] == '_')))
+			i++;
+		if ((*k)[i] == '\0' && key[i] == '\0')
 			return 1;
 	}
 	return 0;

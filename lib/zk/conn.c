@@ -118,6 +118,25 @@ int prdshm__zk_retryable(int rc)
 	return rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT;
 }
 
+/* How long an operation may go on through a lost connection: past the
+ * session timeout the session has expired anyway. */
+uint64_t prdshm__zk_retry_until(struct prdshm__zk_seg *zs)
+{
+	return prdshm__zk_now_ms() + (uint64_t)zoo_recv_timeout(zs->zh);
+}
+
+/* After an attempt that answered @p rc: 1 to try again.  A lost connection
+ * comes back within the session timeout (to another server of the ensemble
+ * when one died: electing a new leader takes a second or two), so wait for
+ * the client's next event, at most until @p until, rather than fail a
+ * caller whose session is still alive.  @p seen is prdshm__zk_events()
+ * from before the attempt. */
+int prdshm__zk_again(struct prdshm__zk_seg *zs, int rc, uint64_t seen, uint64_t until)
+{
+	return prdshm__zk_retryable(rc) &&
+	       prdshm__zk_wait_event(zs, seen, until) != PRDSHM_ETIMEDOUT;
+}
+
 int prdshm__zk_err(struct prdshm__zk_seg *zs, int rc, const char *what, const char *path)
 {
 	int err = prdshm__zk_usable(zs);

@@ -72,14 +72,17 @@ static uint64_t retry_until(struct zreq *q)
 }
 
 /* After a lost connection: did our create reach the server?  Look for a
- * child whose name starts with our prefix. */
+ * child whose name starts with our prefix.  @return 1 found, 0 not there,
+ * -1 cannot tell yet (the connection is still lost: creating again could
+ * make a second request that would queue before us). */
 static int find_own(struct zreq *q, const char *prefix)
 {
 	struct String_vector kids = { 0, NULL };
-	int found = 0;
+	int found = 0, rc;
 
-	if (zoo_get_children(q->zs->zh, q->rpath, 0, &kids) != ZOK)
-		return 0;
+	rc = zoo_get_children(q->zs->zh, q->rpath, 0, &kids);
+	if (rc != ZOK)
+		return prdshm__zk_retryable(rc) ? -1 : 0;
 	for (int i = 0; i < kids.count && !found; i++) {
 		if (strncmp(kids.data[i], prefix, strlen(prefix)) == 0) {
 			found = prdshm__zk_join(q->node, sizeof(q->node), q->rpath, kids.data[i]) == 0;
@@ -94,7 +97,7 @@ static int create_request(struct zreq *q, const char *data)
 	char path[PRDSHM__ZK_PATH_MAX], prefix[96];
 	uint64_t until = retry_until(q);
 	uint32_t n = __atomic_add_fetch(&q->zs->next_owner, 1, __ATOMIC_RELAXED);
-	int rc;
+	int rc = ZOK, lost = 0, own;
 
 	snprintf(prefix, sizeof(prefix), "%s-%llx.%x-", q->write ? "write" : "read",
 		 (unsigned long long)zoo_client_id(q->zs->zh)->client_id, n);
@@ -103,6 +106,14 @@ static int create_request(struct zreq *q, const char *data)
 	for (;;) {
 		uint64_t seen = prdshm__zk_events(q->zs);
 
+		own = lost ? find_own(q, prefix) : 0;
+		if (own > 0)
+			return 0;
+		if (own < 0) {
+			if (prdshm__zk_wait_event(q->zs, seen, until) == PRDSHM_ETIMEDOUT)
+				return prdshm__zk_err(q->zs, rc, "create", path);
+			continue;
+		}
 		rc = zoo_create(q->zs->zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
 				ZOO_EPHEMERAL_SEQUENTIAL, q->node, (int)sizeof(q->node));
 		if (rc == ZOK)
@@ -120,8 +131,7 @@ static int create_request(struct zreq *q, const char *data)
 		}
 		if (!prdshm__zk_retryable(rc))
 			return prdshm__zk_err(q->zs, rc, "create", path);
-		if (find_own(q, prefix))
-			return 0;
+		lost = 1;
 		if (prdshm__zk_wait_event(q->zs, seen, until) == PRDSHM_ETIMEDOUT)
 			return prdshm__zk_err(q->zs, rc, "create", path);
 	}

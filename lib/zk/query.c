@@ -23,12 +23,16 @@ int prdshm__zk_requests(struct prdshm__zk_seg *zs, const char *rpath,
 {
 	struct String_vector kids = { 0, NULL };
 	struct prdshm__zk_req *reqs;
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
 	size_t k = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = zoo_get_children(zs->zh, rpath, 0, &kids);
+	do {
+		seen = prdshm__zk_events(zs);
+		rc = zoo_get_children(zs->zh, rpath, 0, &kids);
+	} while (prdshm__zk_again(zs, rc, seen, until));
 	if (rc == ZNONODE)
 		return 0;
 	if (rc != ZOK)
@@ -81,11 +85,16 @@ static int get_data(struct prdshm__zk_seg *zs, const char *rpath, const char *na
 		    int size)
 {
 	char path[PRDSHM__ZK_PATH_MAX];
-	int len = size - 1, rc;
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int len, rc;
 
 	if (prdshm__zk_join(path, sizeof(path), rpath, name))
 		return ZBADARGUMENTS;
-	rc = zoo_get(zs->zh, path, 0, buf, &len, NULL);
+	do {
+		seen = prdshm__zk_events(zs);
+		len = size - 1;
+		rc = zoo_get(zs->zh, path, 0, buf, &len, NULL);
+	} while (prdshm__zk_again(zs, rc, seen, until));
 	buf[rc == ZOK && len > 0 ? len : 0] = '\0';
 	return rc;
 }

@@ -69,17 +69,36 @@ fail:
 	return err;
 }
 
+/* Whether @p path exists, asking again through a lost connection. */
+static int has_node(struct prdshm__zk_seg *zs, const char *path, uint64_t until)
+{
+	uint64_t seen;
+	int rc;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		rc = zoo_exists(zs->zh, path, 0, NULL);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc == ZOK;
+}
+
 int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg **out)
 {
 	struct prdshm__zk_seg *zs;
 	char buf[64] = "", locks[PRDSHM__ZK_PATH_MAX];
-	int len = sizeof(buf) - 1, rc, err;
+	int len, rc, err;
+	uint64_t until, seen;
 	struct Stat st;
 
 	err = prdshm__zk_connect(cfg, name, &zs);
 	if (err)
 		return err;
-	rc = zoo_get(zs->zh, zs->base, 0, buf, &len, &st);
+	until = prdshm__zk_retry_until(zs);
+	do {
+		seen = prdshm__zk_events(zs);
+		len = sizeof(buf) - 1;
+		rc = zoo_get(zs->zh, zs->base, 0, buf, &len, &st);
+	} while (prdshm__zk_again(zs, rc, seen, until));
 	if (rc == ZNONODE) {
 		err = prdshm__fail(PRDSHM_ENOENT, "no segment %s in ZooKeeper (znode %s)", name,
 				   zs->base);
@@ -89,7 +108,7 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 	if (rc == ZOK && len >= 0)
 		buf[len] = '\0';
 	if (rc == ZOK && (strncmp(buf, "prdshm zookeeper 1 ", 19) != 0 ||
-			  zoo_exists(zs->zh, locks, 0, NULL) != ZOK)) {
+			  !has_node(zs, locks, until))) {
 		err = prdshm__fail(PRDSHM_ENOTSEG, "znode %s is not a prdshm segment", zs->base);
 		goto fail;
 	}
@@ -179,6 +198,63 @@ int prdshm__zk_seg_info(prdshm_seg *seg, prdshm_seg_info *info)
 
 /* ---- Sessions ---------------------------------------------------------- */
 
+/* After a connection lost during the create of an agent znode: did it
+ * reach the server?  Ours is the child of @p prefix's name whose data is
+ * @p data (its pid and start time in ns: no one else's).  @return 1 found,
+ * 0 not there, -1 cannot tell yet (the connection is still lost). */
+static int find_agent(struct prdshm__zk_seg *zs, const char *prefix, const char *data,
+		      char *node, size_t size)
+{
+	const char *base = strrchr(prefix, '/') + 1;
+	struct String_vector kids = { 0, NULL };
+	char dir[PRDSHM__ZK_PATH_MAX], path[PRDSHM__ZK_PATH_MAX], buf[128];
+	int found = 0, len, rc;
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - 1 - prefix), prefix);
+	rc = zoo_get_children(zs->zh, dir, 0, &kids);
+	if (rc != ZOK)
+		return prdshm__zk_retryable(rc) ? -1 : 0;
+	for (int i = 0; i < kids.count && found == 0; i++) {
+		len = sizeof(buf) - 1;
+		if (strncmp(kids.data[i], base, strlen(base)) != 0 ||
+		    prdshm__zk_join(path, sizeof(path), dir, kids.data[i]))
+			continue;
+		rc = zoo_get(zs->zh, path, 0, buf, &len, NULL);
+		if (prdshm__zk_retryable(rc))
+			found = -1; /* lost again: this one may be ours */
+		if (rc != ZOK || len < 0)
+			continue;
+		buf[len] = '\0';
+		if (strcmp(buf, data) == 0)
+			found = snprintf(node, size, "%s", path) < (int)size;
+	}
+	deallocate_String_vector(&kids);
+	return found;
+}
+
+/* Create the agent znode, through a lost connection (a failover of the
+ * ensemble) within the session timeout, never twice.  @return ZOK or the
+ * last ZooKeeper error. */
+static int register_agent(struct prdshm__zk_seg *zs, const char *prefix, const char *data,
+			  char *node, size_t size)
+{
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int rc = ZOK, lost = 0, own;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		own = lost ? find_agent(zs, prefix, data, node, size) : 0;
+		if (own > 0)
+			return ZOK;
+		if (own < 0)
+			continue; /* rc is still the lost create's: wait and look again */
+		rc = zoo_create(zs->zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+				ZOO_EPHEMERAL_SEQUENTIAL, node, (int)size);
+		lost = prdshm__zk_retryable(rc);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc;
+}
+
 int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flags,
 			    int64_t timeout_ms, prdshm_session **out)
 {
@@ -208,8 +284,7 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	snprintf(path, sizeof(path), "%s/agents/%s-", zs->base, agent_id);
 	snprintf(data, sizeof(data), "pid=%ld\nstart=%llu\n", (long)getpid(),
 		 (unsigned long long)prdshm__now_real());
-	rc = zoo_create(zs->zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
-			ZOO_EPHEMERAL_SEQUENTIAL, s->node, (int)sizeof(s->node));
+	rc = register_agent(zs, path, data, s->node, sizeof(s->node));
 	if (rc != ZOK) {
 		err = rc == ZNONODE ? prdshm__fail(PRDSHM_ENOENT, "segment %s was removed",
 						   zs->shm_name)

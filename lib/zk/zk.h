@@ -89,6 +89,11 @@ long long prdshm__zk_seq_of(const char *name);
 int prdshm__zk_valid_resource(const char *resource);
 int prdshm__zk_join(char *buf, size_t size, const char *a, const char *b);
 
+/* conn.c, for the ensemble's failover (branch zkens): retrying an
+ * operation through a lost connection within the session timeout. */
+uint64_t prdshm__zk_retry_until(struct prdshm__zk_seg *zs);
+int prdshm__zk_again(struct prdshm__zk_seg *zs, int rc, uint64_t seen, uint64_t until);
+
 /* session.c: segments and sessions. */
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg **out);

@@ -12,6 +12,8 @@
  *   scale.c      a 1,000,000-lock table, phases, graph analysis, memory
  *   callgrind.c  instruction count per acquire+release, by re-running
  *                ourselves under valgrind
+ *   zk.c         the same lock pair, hand-off and claims on a ZooKeeper
+ *                server next to shm: what going multi-host costs
  *
  * Every figure is produced in the same run, so ratios compare like with like
  * on the user's machine.  A group function returns 0, or -1 after printing
@@ -59,6 +61,10 @@ void bench_add(const char *id, const char *group, const char *label, const char 
 /* The same for a single value (memory sizes, instruction counts). */
 void bench_add_value(const char *id, const char *group, const char *label,
 		     const char *unit, double value, const char *ratio_to);
+/* A row for a case that could not be measured: the table shows
+ * "n/a (@p why)", the JSON lists it under "not_measured". */
+void bench_add_na(const char *id, const char *group, const char *label, const char *unit,
+		  const char *why);
 /* The median of a row added earlier, or -1 if there is none. */
 double bench_median(const char *id);
 
@@ -125,6 +131,13 @@ int group_scale(void);
 int group_phases(void);
 int group_memory(void);
 int group_callgrind(void);
+int group_zookeeper(void);
+/* Stop the ZooKeeper server group_zookeeper() started, if it runs. */
+void bench_zk_stop(void);
+
+/* Claim and complete phases until none is left (scale.c): an agent that
+ * runs nothing.  @return PRDSHM_EDONE, or the first other failure. */
+int bench_claim_all(prdshm_session *s);
 
 /* Run local case @p id exactly @p n times (for callgrind).
  * @return 0, -1 on error, 1 if there is no such case. */

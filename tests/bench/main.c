@@ -50,6 +50,7 @@ static void cleanup(void)
 	/* Children inherit the atexit handler; only the creator cleans up. */
 	if (getpid() != main_pid)
 		return;
+	bench_zk_stop();
 	for (int i = 0; i < nshm; i++)
 		shm_unlink(shm_names[i]);
 	for (int i = 0; i < nfiles; i++)
@@ -205,6 +206,7 @@ struct row {
 	const char *unit;
 	struct stats st;
 	char ratio_to[32];
+	char na[64]; /* why it was not measured ("": it was) */
 };
 
 static struct row rows[128];
@@ -224,6 +226,16 @@ void bench_add(const char *id, const char *group, const char *label, const char 
 	r->unit = unit;
 	r->st = *st;
 	snprintf(r->ratio_to, sizeof(r->ratio_to), "%s", ratio_to ? ratio_to : "");
+}
+
+void bench_add_na(const char *id, const char *group, const char *label, const char *unit,
+		  const char *why)
+{
+	struct stats st = { 0, 0, 0, 0 };
+
+	bench_add(id, group, label, unit, &st, NULL);
+	if (nrows > 0 && strcmp(rows[nrows - 1].id, id) == 0) /* the table may be full */
+		snprintf(rows[nrows - 1].na, sizeof(rows[0].na), "%s", why);
 }
 
 void bench_add_value(const char *id, const char *group, const char *label, const char *unit,
@@ -246,7 +258,7 @@ double bench_median(const char *id)
 {
 	const struct row *r = find_row(id);
 
-	return r ? r->st.median : -1;
+	return r && !r->na[0] ? r->st.median : -1;
 }
 
 /* The row's median divided by its reference's; NAN if there is none. */
@@ -325,6 +337,10 @@ static void print_row(const struct row *r)
 	char med[32], lo[32], hi[32], ratio[48] = "";
 	double x = row_ratio(r);
 
+	if (r->na[0]) {
+		printf("  %-11s %-44s n/a (%s)\n", r->id, r->label, r->na);
+		return;
+	}
 	fmt_value(med, sizeof(med), r->unit, r->st.median);
 	fmt_value(lo, sizeof(lo), r->unit, r->st.min);
 	fmt_value(hi, sizeof(hi), r->unit, r->st.max);
@@ -425,19 +441,26 @@ static json_t *targets_json(void)
 
 static int write_json(const char *path)
 {
-	json_t *root = json_object(), *res = json_array();
+	json_t *root = json_object(), *res = json_array(), *na = json_array();
 	struct utsname u;
 	int r;
 
 	uname(&u);
-	for (int i = 0; i < nrows; i++)
-		json_array_append_new(res, row_json(&rows[i]));
+	for (int i = 0; i < nrows; i++) {
+		if (rows[i].na[0])
+			json_array_append_new(na, json_pack("{s:s, s:s, s:s}", "id", rows[i].id,
+							    "label", rows[i].label, "why",
+							    rows[i].na));
+		else
+			json_array_append_new(res, row_json(&rows[i]));
+	}
 	json_object_set_new(root, "kernel", json_string(u.release));
 	json_object_set_new(root, "glibc", json_string(gnu_get_libc_version()));
 	json_object_set_new(root, "cpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
 	json_object_set_new(root, "prdshm", json_string(prdshm_version()));
 	json_object_set_new(root, "repetitions", json_integer(bench_opts.reps));
 	json_object_set_new(root, "results", res);
+	json_object_set_new(root, "not_measured", na);
 	json_object_set_new(root, "targets", targets_json());
 	if (strcmp(path, "-") == 0)
 		r = json_dumpf(root, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
@@ -462,7 +485,7 @@ static void usage(FILE *f)
 		"  --callgrind       count instructions per pair with valgrind (default:\n"
 		"                    when valgrind is installed); --no-callgrind: skip it\n"
 		"  --only NAME       one group (local contended handoff scale phases\n"
-		"                    memory callgrind)\n"
+		"                    memory callgrind zookeeper)\n"
 		"                    or, with --iterations N, one loop case run N times:\n"
 		"                   ");
 	for (int i = 0; local_case_ids[i]; i++)
@@ -537,6 +560,7 @@ static const struct {
 	{ "local", group_local },   { "contended", group_contended },
 	{ "handoff", group_handoff }, { "scale", group_scale },
 	{ "phases", group_phases }, { "memory", group_memory }, { "callgrind", group_callgrind },
+	{ "zookeeper", group_zookeeper },
 };
 
 static int run_groups(void)

@@ -135,7 +135,7 @@ int team_run(struct team *t)
 int prdshm_setup(void *arg, int i)
 {
 	struct work *w = arg;
-	int r = prdshm_seg_open(w->shm_name, &w->seg);
+	int r = w->cfg ? prdshm_seg_open_cfg(w->cfg, &w->seg) : prdshm_seg_open(w->shm_name, &w->seg);
 
 	(void)i;
 	if (r == 0)
@@ -240,24 +240,31 @@ static int pingpong(struct work *w, const char *id, const char *label,
 {
 	double v[64], probe;
 	struct stats st;
+	long least = w->min_steps ? w->min_steps : 500;
 	int reps = reps_contended();
 
 	/* Size the run from a short probe: about half a contended duration. */
-	w->steps = 500;
+	w->steps = least;
 	probe = pingpong_once(w, setup, run);
 	if (probe < 0)
 		return -1;
 	w->steps = (long)(bench_opts.duration_ms * 1e6 / 2 / (2 * probe));
-	if (w->steps < 500)
-		w->steps = 500;
+	if (w->steps < least)
+		w->steps = least;
 	for (int k = 0; k < reps; k++) {
 		v[k] = pingpong_once(w, setup, run);
 		if (v[k] < 0)
 			return -1;
 	}
 	bench_summarise(v, reps, &st);
-	bench_add(id, "hand-off latency, 2 processes", label, U_NS, &st, ratio_to);
+	bench_add(id, w->group ? w->group : "hand-off latency, 2 processes", label, U_NS, &st,
+		  ratio_to);
 	return 0;
+}
+
+int ring_handoff(struct work *w, const char *id, const char *label, const char *ratio_to)
+{
+	return pingpong(w, id, label, ring_setup, ring_worker, ratio_to);
 }
 
 static int handoff(struct work *w, uint32_t nparts)

@@ -52,6 +52,11 @@ struct shared {
 struct work {
 	struct shared *sh;
 	const char *shm_name;
+	/* Non-NULL: the children open the segment from it, not by shm_name
+	 * (another backend: zk.c); and how the hand-off rows are filed. */
+	const prdshm_config *cfg;
+	const char *group;
+	long min_steps;            /* hand-off: steps at least (0: 500) */
 	const char *path;
 	char names[MAXP][NAMELEN]; /* resource of each child (hot: all equal) */
 	int spin;                  /* futex ping-pong: polls before sleeping */
@@ -85,6 +90,9 @@ void ticket_unlock(struct ticket *t);
 void distinct_names(struct work *w, int n, uint32_t nparts);
 /* The same name for every child. */
 void same_name(struct work *w, const char *name);
+
+/* The three-lock ring's hand-off latency, row @p id (procs.c). */
+int ring_handoff(struct work *w, const char *id, const char *label, const char *ratio_to);
 
 /* The p99 hand-off latency under 4 contending processes (latency.c). */
 int latency_cases(struct work *w);

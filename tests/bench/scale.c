@@ -194,21 +194,27 @@ static int agent_setup(void *arg, int i)
 	return r ? bench_perr(r, "agent") : 0;
 }
 
-static int agent_run(void *arg, int i)
+int bench_claim_all(prdshm_session *s)
 {
-	struct agents *a = arg;
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int r;
 
 	for (;;) {
-		r = prdshm_phase_claim(a->s, &c);
+		r = prdshm_phase_claim(s, &c);
 		if (r == 0)
-			r = prdshm_phase_complete(a->s, c.index);
+			r = prdshm_phase_complete(s, c.index);
 		else if (r == PRDSHM_EWAIT)
-			r = prdshm_phase_wait(a->s, 50);
+			r = prdshm_phase_wait(s, 50);
 		if (r)
-			break;
+			return r;
 	}
+}
+
+static int agent_run(void *arg, int i)
+{
+	struct agents *a = arg;
+	int r = bench_claim_all(a->s);
+
 	a->t_end[i] = bench_now();
 	prdshm_session_close(a->s);
 	prdshm_seg_close(a->seg);

@@ -119,6 +119,20 @@ phases:
 EOF
 }
 
+# zk_or_skip WHAT SCRIPT: go on only if this build has the ZooKeeper client
+# and SCRIPT (tests/zk/server.sh or ensemble.sh) can run servers; else the
+# script's one test is a skip saying why, and it exits 0.
+zk_or_skip() {
+	if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
+		skip "$1: this build has no ZooKeeper client (libzookeeper-mt-dev)"
+		exit 0
+	fi
+	if ! bash "$2" available; then
+		skip "$1: no ZooKeeper server (Debian package zookeeper) or no java"
+		exit 0
+	fi
+}
+
 cli_done() {
 	echo "# $TESTS_RUN tests, $TESTS_FAILED failed"
 	[ "$TESTS_FAILED" = 0 ]

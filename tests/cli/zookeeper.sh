@@ -23,14 +23,7 @@ SERVER="bash $ROOT/tests/zk/server.sh"
 PROG="$ROOT/$BUILD/tests/test_lockconf"
 SUITE_TIMEOUT=180
 
-if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
-	skip "zookeeper: this build has no ZooKeeper client (libzookeeper-mt-dev)"
-	exit 0
-fi
-if ! $SERVER available; then
-	skip "zookeeper: no ZooKeeper server (Debian package zookeeper) or no java"
-	exit 0
-fi
+zk_or_skip zookeeper "$ROOT/tests/zk/server.sh"
 
 ZKDIR="$TMP/zk"
 stop_server() { $SERVER stop "$ZKDIR"; cli_cleanup; }

@@ -2,6 +2,7 @@
 # server.sh: a standalone ZooKeeper server for the tests, from the Debian
 # package (java and /usr/share/java/zookeeper.jar, whose manifest names the
 # jars it needs), on a loopback port with its data in a directory of ours.
+# tests/zk/ensemble.sh sources it for its functions (three servers).
 #
 #   bash tests/zk/server.sh available          exit 0 if a server can be run
 #   bash tests/zk/server.sh start DIR [PORT]   start it; prints the port
@@ -29,12 +30,31 @@ free_port() {
 }
 
 # "srvr" through bash's /dev/tcp: the answer names the server's mode once
-# it serves ("Mode: standalone"); a server still starting says "not currently
-# serving" or refuses the connection.
-answers() {
+# it serves ("Mode: standalone", "leader", "follower"); a server still
+# starting says "not currently serving" or refuses the connection.  Prints
+# the mode, or nothing.
+mode() {
 	local port=$1 reply
 	reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf srvr >&3 && timeout 2 cat <&3) 2>/dev/null)
-	grep -q '^Mode: ' <<<"$reply"
+	sed -n 's/^Mode: //p' <<<"$reply"
+}
+
+answers() {
+	[ -n "$(mode "$1")" ]
+}
+
+# Run the server of DIR/zoo.cfg in the background (its own session, so that
+# the tests' signals do not reach it), its pid in DIR/pid.  CLASS is the
+# server's main class: standalone, or a member of an ensemble.  The
+# server's own log goes to DIR/server.log; -Xmx keeps it small beside the
+# tests (ZK_HEAP, default 128m).
+launch() {
+	local dir=$1 class=$2
+	setsid "$JAVA" "-Xmx${ZK_HEAP:-128m}" -Dzookeeper.log.dir="$dir" \
+		-Dzookeeper.root.logger=INFO,CONSOLE \
+		-cp "$JAR:/etc/zookeeper/conf" "$class" \
+		"$dir/zoo.cfg" >"$dir/server.log" 2>&1 </dev/null &
+	echo $! >"$dir/pid"
 }
 
 start() {
@@ -52,12 +72,8 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=srvr,ruok,stat
 CFG
-	# The server's own log goes to a file; -Xmx keeps it small beside the tests.
-	setsid "$JAVA" -Xmx128m -Dzookeeper.log.dir="$dir" -Dzookeeper.root.logger=INFO,CONSOLE \
-		-cp "$JAR:/etc/zookeeper/conf" org.apache.zookeeper.server.ZooKeeperServerMain \
-		"$dir/zoo.cfg" >"$dir/server.log" 2>&1 </dev/null &
-	pid=$!
-	echo "$pid" >"$dir/pid"
+	launch "$dir" org.apache.zookeeper.server.ZooKeeperServerMain
+	pid=$(cat "$dir/pid")
 	echo "$port" >"$dir/port"
 	deadline=$((SECONDS + START_SECONDS))
 	while ! answers "$port"; do
@@ -98,6 +114,9 @@ stop() {
 halt() {
 	stop_process "$1"
 }
+
+# Sourced (tests/zk/ensemble.sh): the functions only.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then return 0; fi
 
 case "${1:-}" in
 available) available ;;
