@@ -7,6 +7,7 @@
 
 #include "fmt.h"
 #include "json_out.h"
+#include "segopen.h"
 #include "snapinfo.h"
 
 /* Length of the valid UTF-8 sequence at @p s (at most @p len bytes), or 0. */
@@ -290,6 +291,25 @@ json_t *tool_json_snapshot(const prdshm_snapshot *snap, const tool_problems *pb)
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "segment", seg_json(snap), "agents",
 			 agents, "locks", locks, "phases", phases, "waves", waves, "problems",
 			 problems_json(pb));
+}
+
+void tool_json_backend(json_t *doc, const prdshm_config *cfg)
+{
+	json_t *seg = json_object_get(doc, "segment");
+	char hosts[1024] = "", root[512] = "";
+
+	if (seg == NULL)
+		return;
+	if (!tool_is_zookeeper(cfg)) {
+		json_object_set_new(seg, "backend", json_string("shm"));
+		return;
+	}
+	json_object_set_new(seg, "backend", json_string("zookeeper"));
+	prdshm_config_get(cfg, "zookeeper.hosts", hosts, sizeof(hosts));
+	prdshm_config_get(cfg, "zookeeper.root", root, sizeof(root));
+	json_object_set_new(seg, "zookeeper",
+			    json_pack("{s:o, s:o}", "hosts", tool_json_str(hosts), "root",
+				      tool_json_str(root)));
 }
 
 int tool_json_print(json_t *doc, FILE *out, int compact)

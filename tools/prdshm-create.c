@@ -145,7 +145,7 @@ static int replace_existing(const prdshm_config *cfg)
 		else
 			tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
 				 prdshm_last_error());
-		r = prdshm_seg_unlink(cfg->shm_name);
+		r = tool_seg_remove(cfg, 1);
 	}
 	if (r == PRDSHM_EINUSE) {
 		tool_err("%s: segment already exists and %s", cfg->shm_name, prdshm_last_error());
