@@ -372,6 +372,9 @@ static void test_inspect_json_schema(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
 	CU_ASSERT(json_is_object(json_object_get(doc, "metrics")));
 	assert_document(doc);
+	/* The backend is named, and shared memory has no ZooKeeper member. */
+	CU_ASSERT_STRING_EQUAL(str(json_object_get(doc, "segment"), "backend"), "shm");
+	CU_ASSERT_PTR_NULL(json_object_get(json_object_get(doc, "segment"), "zookeeper"));
 	assert_held_lock(json_object_get(doc, "locks"), "victim", victim, 1);
 	assert_waiter(json_object_get(doc, "locks"), waiter);
 	assert_odd_lock(json_object_get(doc, "locks"));

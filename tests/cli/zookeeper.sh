@@ -12,7 +12,8 @@
 #  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
 #     configuration: prdshm-create makes the segment's znode (and a second
 #     create says it exists, exit 73), prdshm-lock runs a command under a
-#     lock, and prdshm-inspect, not done yet, exits 69 saying so.
+#     lock, and prdshm-inspect shows the segment (tests/cli/zk_tools.sh
+#     tests the tools on ZooKeeper in full).
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
@@ -73,11 +74,9 @@ test_tools_select() {
 		"$BIN/prdshm-create" --name "$SHM"
 	TEST_WRAP= t_rc 0 "zookeeper: prdshm-lock runs its command under the lock" \
 		"$BIN/prdshm-lock" --name "$SHM" -x res true
-	# What the backend does not do yet says so: exit 69 (PRDSHM_ENOTSUP).
-	TEST_WRAP= t_rc 69 "zookeeper: prdshm-inspect is not done yet" \
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-inspect shows the segment" \
 		"$BIN/prdshm-inspect" --name "$SHM"
-	t_grep "$TMP/err" "not done yet for backend: zookeeper" \
-		"zookeeper: prdshm-inspect names what is missing"
+	t_grep "$TMP/out" "^BACKEND zookeeper" "zookeeper: prdshm-inspect names the backend"
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 	[ -e "/dev/shm${SHM}" ] && not_ok "zookeeper: nothing in /dev/shm" ||
 		ok "zookeeper: nothing in /dev/shm"
