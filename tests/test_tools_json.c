@@ -380,6 +380,15 @@ static void test_inspect_json_schema(void)
 	assert_odd_lock(json_object_get(doc, "locks"));
 	assert_phases(json_object_get(doc, "phases"), "IN_PROGRESS", "victim");
 	assert_victim_agent(json_object_get(doc, "agents"), victim, 1);
+	{
+		/* On shared memory every agent is on this host. */
+		char host[256] = "";
+
+		CU_ASSERT_EQUAL(gethostname(host, sizeof(host)), 0);
+		CU_ASSERT_STRING_EQUAL(str(find_by(json_object_get(doc, "agents"), "id", "victim"),
+					   "host"),
+				       host);
+	}
 	CU_ASSERT_STRING_EQUAL(str(json_array_get(json_object_get(doc, "waves"), 0), "status"),
 			       "running");
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "problems")), 0);

@@ -207,7 +207,7 @@ static void test_heartbeat_and_log(void)
 	const prdshm_agent_info *a;
 	prdshm_snapshot *snap = NULL;
 	prdshm_session *s;
-	char line[64];
+	char line[64], host[256], want[256] = "";
 
 	if (seg == NULL)
 		return;
@@ -231,6 +231,13 @@ static void test_heartbeat_and_log(void)
 	CU_ASSERT(a->heartbeat_ns > a->start_ns);
 	CU_ASSERT_EQUAL_FATAL(a->nlog, PRDSHM_LOG_LINES);
 	CU_ASSERT_STRING_EQUAL(a->log[0], "line 2");
+	CU_ASSERT_EQUAL(gethostname(want, sizeof(want)), 0);
+	CU_ASSERT_EQUAL(prdshm_snapshot_agent_host(snap, (size_t)(a - snap->agents), host,
+						   sizeof(host)),
+			0);
+	CU_ASSERT_STRING_EQUAL(host, want);
+	CU_ASSERT_EQUAL(prdshm_snapshot_agent_host(snap, snap->nagents, host, sizeof(host)),
+			PRDSHM_EINVAL);
 	CU_ASSERT_STRING_EQUAL(a->log[PRDSHM_LOG_LINES - 1], "line 9\nstatus=DEAD");
 	prdshm_snapshot_free(snap);
 	/* Closed: its znode is gone, so are its heartbeats. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/snapshot.h"
 #include "base/util.h"
 #include "plan/phases.h"
 #include "zk/zk.h"
@@ -100,9 +101,9 @@ int prdshm__zk_plan_image(struct prdshm__zk_seg *zs, unsigned char **buf, uint64
 	return 0;
 }
 
-/* An agent znode "<agent_id>-<seq>" and its record. */
+/* An agent znode "<agent_id>-<seq>" and its record; its host to @p host. */
 static void fill_agent(struct prdshm__zk_seg *zs, const char *name, const char *data, int len,
-		       prdshm_agent_info *a)
+		       prdshm_agent_info *a, char *host)
 {
 	struct prdshm__zk_agent_rec rec;
 	const char *dash = strrchr(name, '-');
@@ -124,6 +125,7 @@ static void fill_agent(struct prdshm__zk_seg *zs, const char *name, const char *
 		a->nlog = 1;
 		return;
 	}
+	prdshm__strlcpy(host, rec.host, PRDSHM__HOST_MAX + 1);
 	a->pid = rec.pid;
 	a->uid = rec.uid;
 	a->start_ns = rec.start_ns;
@@ -133,8 +135,9 @@ static void fill_agent(struct prdshm__zk_seg *zs, const char *name, const char *
 	memcpy(a->log, rec.log, sizeof(a->log));
 }
 
-static int snap_agents(struct prdshm__zk_seg *zs, prdshm_snapshot *snap)
+static int snap_agents(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps)
 {
+	prdshm_snapshot *snap = &ps->pub;
 	struct String_vector kids = { 0, NULL };
 	char dir[PRDSHM__ZK_PATH_MAX], path[PRDSHM__ZK_PATH_MAX];
 	char *data = malloc(PRDSHM__ZK_AGENT_MAX);
@@ -149,7 +152,8 @@ static int snap_agents(struct prdshm__zk_seg *zs, prdshm_snapshot *snap)
 		return prdshm__zk_err(zs, rc, "list", dir);
 	}
 	snap->agents = calloc((size_t)kids.count + 1, sizeof(*snap->agents));
-	for (int i = 0; snap->agents && i < kids.count && !err; i++) {
+	ps->hosts = calloc((size_t)kids.count + 1, sizeof(*ps->hosts));
+	for (int i = 0; snap->agents && ps->hosts && i < kids.count && !err; i++) {
 		int len = PRDSHM__ZK_AGENT_MAX;
 
 		err = prdshm__zk_join(path, sizeof(path), dir, kids.data[i]);
@@ -159,11 +163,14 @@ static int snap_agents(struct prdshm__zk_seg *zs, prdshm_snapshot *snap)
 		if (rc != ZOK)
 			err = prdshm__zk_err(zs, rc, "read agent", path);
 		if (!err)
-			fill_agent(zs, kids.data[i], data, len, &snap->agents[snap->nagents++]);
+			fill_agent(zs, kids.data[i], data, len, &snap->agents[snap->nagents],
+				   ps->hosts[snap->nagents]);
+		if (!err)
+			snap->nagents++;
 	}
 	deallocate_String_vector(&kids);
 	free(data);
-	if (snap->agents == NULL)
+	if (snap->agents == NULL || ps->hosts == NULL)
 		return PRDSHM_ENOMEM;
 	return err;
 }
@@ -274,8 +281,10 @@ static prdshm_agent_info *agent_of(prdshm_snapshot *snap, int32_t slot)
 
 /* Each IN_PROGRESS phase's holder runs it (BUSY); a holder whose agent
  * znode is gone is listed as a DEAD agent: the one a stuck run waits for. */
-static int link_phases(prdshm_snapshot *snap)
+static int link_phases(struct prdshm__snapshot *ps)
 {
+	prdshm_snapshot *snap = &ps->pub;
+
 	for (size_t i = 0; i < snap->nphases; i++) {
 		const prdshm_phase_info *p = &snap->phases[i];
 		prdshm_agent_info *a, *more;
@@ -284,10 +293,17 @@ static int link_phases(prdshm_snapshot *snap)
 			continue;
 		a = agent_of(snap, p->agent_slot);
 		if (a == NULL) {
+			char(*hosts)[PRDSHM__HOST_MAX + 1];
+
 			more = realloc(snap->agents, (snap->nagents + 1) * sizeof(*more));
 			if (more == NULL)
 				return PRDSHM_ENOMEM;
 			snap->agents = more;
+			hosts = realloc(ps->hosts, (snap->nagents + 1) * sizeof(*hosts));
+			if (hosts == NULL)
+				return PRDSHM_ENOMEM;
+			ps->hosts = hosts;
+			hosts[snap->nagents][0] = '\0'; /* not known: its record is gone */
 			a = &more[snap->nagents++];
 			memset(a, 0, sizeof(*a));
 			a->slot = p->agent_slot;
@@ -302,20 +318,24 @@ static int link_phases(prdshm_snapshot *snap)
 	return 0;
 }
 
-static void snapshot_free(prdshm_snapshot *snap)
+static void snapshot_free(struct prdshm__snapshot *ps)
 {
+	prdshm_snapshot *snap = &ps->pub;
+
+	free(ps->hosts);
 	for (size_t i = 0; i < snap->nlocks; i++)
 		free(snap->locks[i].holders);
 	free(snap->locks);
 	free(snap->agents);
 	prdshm__phases_snapshot_free(snap);
-	memset(snap, 0, sizeof(*snap));
+	memset(ps, 0, sizeof(*ps));
 }
 
 /* One try; the plan's version before it and as read (-1: none). */
-static int snapshot_once(struct prdshm__zk_seg *zs, prdshm_snapshot *snap, int *before,
+static int snapshot_once(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps, int *before,
 			 int *after)
 {
+	prdshm_snapshot *snap = &ps->pub;
 	unsigned char *img = NULL;
 	uint64_t bytes;
 	struct Stat st;
@@ -326,7 +346,7 @@ static int snapshot_once(struct prdshm__zk_seg *zs, prdshm_snapshot *snap, int *
 	*before = zoo_exists(zs->zh, plan, 0, &st) == ZOK ? st.version : -1;
 	snap->taken_ns = prdshm__now_real();
 	prdshm__zk_seg_info((prdshm_seg *)(void *)zs, &snap->seg);
-	err = snap_agents(zs, snap);
+	err = snap_agents(zs, ps);
 	if (!err)
 		err = snap_locks(zs, snap);
 	if (!err)
@@ -335,14 +355,14 @@ static int snapshot_once(struct prdshm__zk_seg *zs, prdshm_snapshot *snap, int *
 		err = prdshm__phases_snapshot_image(img, bytes, snap);
 	free(img);
 	if (!err)
-		err = link_phases(snap);
+		err = link_phases(ps);
 	return err;
 }
 
 int prdshm__zk_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
 {
 	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
-	prdshm_snapshot *snap;
+	struct prdshm__snapshot *ps;
 	int err = 0, before = -1, after = -1;
 
 	prdshm__call_begin();
@@ -353,22 +373,22 @@ int prdshm__zk_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **
 	err = prdshm__zk_usable(zs);
 	if (err)
 		return err;
-	snap = calloc(1, sizeof(*snap));
-	if (snap == NULL)
+	ps = calloc(1, sizeof(*ps));
+	if (ps == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	for (int t = 0; t < SNAP_TRIES; t++) {
-		snapshot_free(snap);
-		err = snapshot_once(zs, snap, &before, &after);
+		snapshot_free(ps);
+		err = snapshot_once(zs, ps, &before, &after);
 		if (err || before == after)
 			break;
 	}
-	snap->locked = !err && before == after;
+	ps->pub.locked = !err && before == after;
 	if (err) {
-		snapshot_free(snap);
-		free(snap);
+		snapshot_free(ps);
+		free(ps);
 		return err == PRDSHM_ENOMEM ? prdshm__fail(err, "snapshot: out of memory") : err;
 	}
-	*out = snap;
+	*out = &ps->pub;
 	return prdshm__call_ok();
 }
 #endif

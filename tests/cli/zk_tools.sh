@@ -10,7 +10,7 @@
 #  2. prdshm-inspect, text and --json, while one prdshm-lock holds a lock
 #     and another waits for it: the backend and its hosts named, both
 #     agents with their pid, the holder and the waiter (waiting for the
-#     holder); --check healthy (0); --metrics not done yet (69);
+#     holder) and each agent's host; --check healthy (0); --metrics not done yet (69);
 #  3. prdshm-cleanup: nothing to do on a healthy segment (0), --unlink
 #     refused while agents live (2), removes the tree once they are gone
 #     (0), after which prdshm-inspect finds no segment (66).
@@ -62,7 +62,7 @@ test_program() {
 
 # The JSON document in $TMP/out: the assertions of $1 (Python) on doc.
 json_ok() {
-	$PY -c "import json, sys; doc = json.load(open('$TMP/out')); $1" 2>"$TMP/py.err"
+	$PY -c "import json, socket, sys; doc = json.load(open('$TMP/out')); $1" 2>"$TMP/py.err"
 }
 
 # A lock held by one prdshm-lock and waited for by another, in the tools.
@@ -106,6 +106,7 @@ agents = {a['pid']: a for a in doc['agents']}
 for pid in ($holder, $waiter):
     assert agents[pid]['id'] == 'lock-%d' % pid and agents[pid]['alive'], agents
     assert agents[pid]['status'] == 'IDLE' and agents[pid]['start'], agents
+    assert agents[pid]['host'] == socket.gethostname(), agents
 (lock,) = doc['locks']
 assert lock['resource'] == 'res1' and lock['mode'] == 'exclusive', lock
 (h,) = lock['holders']
