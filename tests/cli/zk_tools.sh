@@ -18,29 +18,11 @@ ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
 
-SERVER="bash $ROOT/tests/zk/server.sh"
+# shellcheck source=tests/zk/cli.sh
+. "$ROOT/tests/zk/cli.sh"
 PY=/usr/bin/python3
 
-if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
-	skip "zk_tools: this build has no ZooKeeper client (libzookeeper-mt-dev)"
-	exit 0
-fi
-if ! $SERVER available; then
-	skip "zk_tools: no ZooKeeper server (Debian package zookeeper) or no java"
-	exit 0
-fi
-
-ZKDIR="$TMP/zk"
-stop_server() { $SERVER stop "$ZKDIR"; cli_cleanup; }
-trap stop_server EXIT
-
-if port=$($SERVER start "$ZKDIR" 2>"$TMP/zk-start.err"); then
-	ok "zk_tools: a standalone server answers on 127.0.0.1:$port"
-else
-	not_ok "zk_tools: the server did not start"; cat "$TMP/zk-start.err"
-	exit 1
-fi
-HOSTS="127.0.0.1:$port"
+zk_cli_start zk_tools
 
 # Not under TEST_WRAP: the client's threads under valgrind would miss the
 # session's bounds.

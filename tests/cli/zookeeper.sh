@@ -18,30 +18,12 @@ ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
 
-SERVER="bash $ROOT/tests/zk/server.sh"
+# shellcheck source=tests/zk/cli.sh
+. "$ROOT/tests/zk/cli.sh"
 PROG="$ROOT/$BUILD/tests/test_lockconf"
 SUITE_TIMEOUT=180
 
-if ! grep -q 'HAVE_ZK ?= 1' "$ROOT/$BUILD/zk.mk" 2>/dev/null; then
-	skip "zookeeper: this build has no ZooKeeper client (libzookeeper-mt-dev)"
-	exit 0
-fi
-if ! $SERVER available; then
-	skip "zookeeper: no ZooKeeper server (Debian package zookeeper) or no java"
-	exit 0
-fi
-
-ZKDIR="$TMP/zk"
-stop_server() { $SERVER stop "$ZKDIR"; cli_cleanup; }
-trap stop_server EXIT
-
-if port=$($SERVER start "$ZKDIR" 2>"$TMP/zk-start.err"); then
-	ok "zookeeper: a standalone server answers on 127.0.0.1:$port"
-else
-	not_ok "zookeeper: the server did not start"; cat "$TMP/zk-start.err"
-	exit 1
-fi
-HOSTS="127.0.0.1:$port"
+zk_cli_start zookeeper
 
 # Not under TEST_WRAP (valgrind): the suite's bounds are for a server on
 # the other end, and the client's threads under valgrind would miss them.
