@@ -16,6 +16,8 @@
 #include "testutil.h"
 
 #ifdef PRDSHM_HAVE_ZOOKEEPER
+#include "plan/phases.h"
+#include "shm/segment.h"
 #include "zk/zk.h"
 
 static int parse(const char *data, size_t len, struct prdshm__zk_agent_rec *r, char *why)
@@ -373,6 +375,119 @@ static void test_check_scribbles(void)
 	zk_teardown(seg);
 }
 
+/* ---- The plan image ---------------------------------------------------- */
+
+/* A plan image as the phase branch writes it to <base>/plan: the bytes of a
+ * shm phase region, here of a segment whose one phase p0 a shm session
+ * claimed, its holder then set to ZooKeeper agent @p slot, @p id.  The
+ * caller frees it. */
+static unsigned char *plan_image(int32_t slot, const char *id, int *bytes)
+{
+	prdshm_config pcfg;
+	prdshm_seg *pseg = tu_create_with_plan(&pcfg);
+	prdshm_session *s = tu_session(pseg, "shm-claimer");
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	const struct prdshm__phase_region *reg;
+	struct prdshm__phase *ph;
+	unsigned char *img;
+
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(s, &c), 0);
+	reg = (const struct prdshm__phase_region *)(void *)prdshm__plan(pseg)->base;
+	*bytes = (int)reg->region_bytes;
+	img = malloc(reg->region_bytes);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(img);
+	memcpy(img, reg, reg->region_bytes);
+	ph = (struct prdshm__phase *)(void *)(img + reg->off_phases);
+	ph[0].agent_slot = slot;
+	ph[0].agent_gen = 0;
+	memset(ph[0].agent_id, 0, sizeof(ph[0].agent_id));
+	memcpy(ph[0].agent_id, id, strlen(id));
+	prdshm_session_close(s);
+	tu_destroy(&pcfg, pseg);
+	return img;
+}
+
+static void set_plan(struct prdshm__zk_seg *zs, const unsigned char *img, int bytes)
+{
+	char plan[PRDSHM__ZK_PATH_MAX];
+	int rc;
+
+	snprintf(plan, sizeof(plan), "%s/plan", zs->base);
+	rc = zoo_set(zs->zh, plan, (const char *)img, bytes, -1);
+	if (rc == ZNONODE)
+		rc = zoo_create(zs->zh, plan, (const char *)img, bytes, &ZOO_OPEN_ACL_UNSAFE, 0,
+				NULL, 0);
+	CU_ASSERT_EQUAL_FATAL(rc, ZOK);
+}
+
+static void count_dead(void *ctx, int severity, const char *problem)
+{
+	if (severity == PRDSHM_CHECK_WARN && strstr(problem, "dead agent gone"))
+		(*(int *)ctx)++;
+}
+
+/* The phases of a snapshot come from the plan image; its IN_PROGRESS
+ * phase's holder is BUSY with it while its agent znode exists, and listed
+ * as a DEAD agent once it is gone, which the check warns about. */
+static void test_plan_image(void)
+{
+	prdshm_seg *seg = zk_setup();
+	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
+	const prdshm_agent_info *a;
+	prdshm_snapshot *snap = NULL;
+	prdshm_session *s;
+	unsigned char *img;
+	int bytes, dead = 0;
+
+	if (seg == NULL)
+		return;
+	/* No plan znode: a segment for locks only, no phases, no error. */
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT_EQUAL(snap->nphases, 0);
+	prdshm_snapshot_free(snap);
+	s = tu_session(seg, "runner");
+	img = plan_image(prdshm_session_slot(s), "runner", &bytes);
+	set_plan(zs, img, bytes);
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	CU_ASSERT(snap->locked);
+	CU_ASSERT_EQUAL_FATAL(snap->nphases, 1);
+	CU_ASSERT_STRING_EQUAL(snap->phases[0].id, "p0");
+	CU_ASSERT_EQUAL(snap->phases[0].status, PRDSHM_PHASE_IN_PROGRESS);
+	CU_ASSERT_EQUAL(snap->nwaves, 1);
+	a = find_agent(snap, "runner");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->status, PRDSHM_AGENT_BUSY);
+	CU_ASSERT_EQUAL(a->phase, 0);
+	CU_ASSERT_EQUAL(snap->nagents, 1);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, tu_print_problem, NULL), 0);
+	free(img);
+
+	/* Its holder's znode is gone (sequence numbers only grow). */
+	img = plan_image(prdshm_session_slot(s) + 1000, "gone", &bytes);
+	set_plan(zs, img, bytes);
+	CU_ASSERT_EQUAL_FATAL(prdshm_snapshot_take(seg, 0, &snap), 0);
+	a = find_agent(snap, "gone");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->alive, 0);
+	CU_ASSERT_EQUAL(a->status, PRDSHM_AGENT_DEAD);
+	CU_ASSERT_EQUAL(a->phase, 0);
+	CU_ASSERT_EQUAL(a->slot, prdshm_session_slot(s) + 1000);
+	CU_ASSERT_EQUAL(find_agent(snap, "runner")->status, PRDSHM_AGENT_IDLE);
+	prdshm_snapshot_free(snap);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, count_dead, &dead), PRDSHM_EDEADOWNER);
+	CU_ASSERT_EQUAL(dead, 1);
+
+	/* A scribbled image: the check and the snapshot say corrupt. */
+	((struct prdshm__phase_region *)(void *)img)->magic ^= 0xa5a5a5a5u;
+	set_plan(zs, img, bytes);
+	CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), PRDSHM_ECORRUPT);
+	CU_ASSERT_EQUAL(prdshm_snapshot_take(seg, 0, &snap), PRDSHM_ECORRUPT);
+	free(img);
+	prdshm_session_close(s);
+	zk_teardown(seg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_record_roundtrip),
 	TU(test_record_long_ring),
@@ -382,6 +497,7 @@ const tu_test tu_tests[] = {
 	TU(test_heartbeat_and_log),
 	TU(test_lock_in_snapshot),
 	TU(test_check_scribbles),
+	TU(test_plan_image),
 	{ NULL, NULL },
 };
 #else
