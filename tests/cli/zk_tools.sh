@@ -10,7 +10,8 @@
 #  2. prdshm-inspect, text and --json, while one prdshm-lock holds a lock
 #     and another waits for it: the backend and its hosts named, both
 #     agents with their pid, the holder and the waiter (waiting for the
-#     holder) and each agent's host; --check healthy (0); --metrics not done yet (69);
+#     holder) and each agent's host; --watch --json; --check healthy (0);
+#     --metrics not done yet (69);
 #  3. prdshm-cleanup: nothing to do on a healthy segment (0), --unlink
 #     refused while agents live (2), removes the tree once they are gone
 #     (0), after which prdshm-inspect finds no segment (66).
@@ -99,6 +100,12 @@ assert w['waits_for'] == ['lock-$holder'], w
 assert doc['phases'] == [] and doc['problems'] == [], doc
 "; then ok "zk_tools: --json: backend, agents with pids, holder and waiter"
 	else not_ok "zk_tools: --json document"; cat "$TMP/py.err" "$TMP/out"; fi
+
+	# --watch --json: one compact document per refresh, until interrupted.
+	timeout -s INT 5 "$BIN/prdshm-inspect" --name "$SHM" --watch --json >"$TMP/watch" 2>&1
+	if head -1 "$TMP/watch" | $PY -c "import json, sys; d = json.loads(sys.stdin.readline()); assert d['segment']['backend'] == 'zookeeper' and len(d['locks'][0]['waiters']) == 1" 2>"$TMP/py.err"
+	then ok "zk_tools: --watch --json follows the segment"
+	else not_ok "zk_tools: --watch --json"; cat "$TMP/py.err" "$TMP/watch" | head; fi
 
 	TEST_WRAP= t_rc 0 "zk_tools: prdshm-inspect --check: healthy" \
 		"$BIN/prdshm-inspect" --name "$SHM" --check
