@@ -165,9 +165,21 @@ static void print_created(prdshm_seg *seg, const prdshm_config *cfg)
 	if (tool_verbosity < 0)
 		return;
 	prdshm_seg_info_get(seg, &si);
-	printf("created %s: %llu bytes, max_locks=%u max_phases=%u max_agents=%u\n",
-	       si.shm_name, (unsigned long long)si.size, (unsigned)si.max_locks,
-	       (unsigned)si.max_phases, (unsigned)si.max_agents);
+	if (tool_is_zookeeper(cfg)) {
+		/* Nothing is mapped: where it is says more than its 0 bytes. */
+		char hosts[1024] = "", root[512] = "";
+
+		prdshm_config_get(cfg, "zookeeper.hosts", hosts, sizeof(hosts));
+		prdshm_config_get(cfg, "zookeeper.root", root, sizeof(root));
+		printf("created %s on ZooKeeper %s (root %s): max_locks=%u max_phases=%u "
+		       "max_agents=%u\n",
+		       si.shm_name, hosts, root, (unsigned)si.max_locks, (unsigned)si.max_phases,
+		       (unsigned)si.max_agents);
+	} else {
+		printf("created %s: %llu bytes, max_locks=%u max_phases=%u max_agents=%u\n",
+		       si.shm_name, (unsigned long long)si.size, (unsigned)si.max_locks,
+		       (unsigned)si.max_phases, (unsigned)si.max_agents);
+	}
 	if (prdshm_snapshot_take(seg, 0, &snap) != 0) {
 		printf("phases: %zu\n", cfg->nphases);
 		return;

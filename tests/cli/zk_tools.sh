@@ -54,7 +54,9 @@ test_tools() {
 	shm_name
 	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
 	export PRD_PARALLEL_ZOOKEEPER_ROOT="/prdshm-cli-$$"
-	TEST_WRAP= t_rc 0 "zk_tools: prdshm-create" "$BIN/prdshm-create" --name "$SHM"
+	PRD_PARALLEL_MAX_LOCKS=77 TEST_WRAP= t_rc 0 "zk_tools: prdshm-create" "$BIN/prdshm-create" --name "$SHM"
+	t_grep "$TMP/out" "^created $SHM on ZooKeeper $HOSTS \(root /prdshm-cli-$$\): max_locks=77 " \
+		"zk_tools: prdshm-create says where, with the settings stored"
 	if grep -q 'not a setting' "$TMP/err"; then not_ok "zk_tools: the variables are settings"
 	else ok "zk_tools: the variables are settings"; fi
 
@@ -85,6 +87,7 @@ s = doc['segment']
 assert s['backend'] == 'zookeeper', s
 assert s['zookeeper'] == {'hosts': '$HOSTS', 'root': '/prdshm-cli-$$'}, s
 assert s['name'] == '$SHM' and s['config']['lock_timeout_seconds'] == 300, s
+assert s['limits']['max_locks'] == 77 and s['limits']['partitions'] == 0, s
 agents = {a['pid']: a for a in doc['agents']}
 for pid in ($holder, $waiter):
     assert agents[pid]['id'] == 'lock-%d' % pid and agents[pid]['alive'], agents
