@@ -1167,6 +1167,17 @@ typedef struct prdshm_snapshot {
 int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
 void prdshm_snapshot_free(prdshm_snapshot *snap);
 
+/**
+ * The host agent @p i of @p snap (snap->agents[i]) runs on, into @p buf
+ * (cut to @p size bytes, terminated): on ZooKeeper the host name its
+ * session recorded (gethostname()), "" for a dead holder whose record is
+ * gone; on shared memory every agent shares this host's /dev/shm, so this
+ * host's name.  (prdshm_agent_info has no room left for it: see "ABI".)
+ * @return 0, or PRDSHM_EINVAL (NULL argument, @p size 0, @p i not below
+ *         snap->nagents).
+ */
+int prdshm_snapshot_agent_host(const prdshm_snapshot *snap, size_t i, char *buf, size_t size);
+
 /* ------------------------------------------------------------------------ */
 /* Invariant check (lib/ops/check.c)                                        */
 

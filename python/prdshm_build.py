@@ -51,6 +51,7 @@ typedef struct prdshm_session prdshm_session;
 int prdshm_seg_create(const prdshm_config *cfg, prdshm_seg **out);
 int prdshm_seg_open(const char *shm_name, prdshm_seg **out);
 int prdshm_seg_open_cfg(const prdshm_config *cfg, prdshm_seg **out);
+int prdshm_config_get(const prdshm_config *cfg, const char *key, char *buf, size_t size);
 void prdshm_seg_close(prdshm_seg *seg);
 int prdshm_seg_unlink(const char *shm_name);
 int prdshm_seg_unlink_unused(const char *shm_name);
@@ -208,6 +209,7 @@ typedef struct prdshm_snapshot {
 } prdshm_snapshot;
 int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
 void prdshm_snapshot_free(prdshm_snapshot *snap);
+int prdshm_snapshot_agent_host(const prdshm_snapshot *snap, size_t i, char *buf, size_t size);
 
 extern "Python" void _prdshm_check_report(void *ctx, int severity, const char *problem);
 int prdshm_check(prdshm_seg *seg, unsigned flags,

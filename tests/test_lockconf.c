@@ -487,13 +487,14 @@ static void test_not_supported(void)
 {
 	prdshm_session *s;
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	size_t n;
 
 	setup();
 	s = session("a");
 	if (on_zk) {
 		CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), PRDSHM_ENOTSUP);
 		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "not done yet"));
-		CU_ASSERT_EQUAL(prdshm_check(seg, 0, NULL, NULL), PRDSHM_ENOTSUP);
+		CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), PRDSHM_ENOTSUP);
 		CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_ENOTSUP),
 				       "not supported by this backend");
 	}

@@ -372,11 +372,23 @@ static void test_inspect_json_schema(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
 	CU_ASSERT(json_is_object(json_object_get(doc, "metrics")));
 	assert_document(doc);
+	/* The backend is named, and shared memory has no ZooKeeper member. */
+	CU_ASSERT_STRING_EQUAL(str(json_object_get(doc, "segment"), "backend"), "shm");
+	CU_ASSERT_PTR_NULL(json_object_get(json_object_get(doc, "segment"), "zookeeper"));
 	assert_held_lock(json_object_get(doc, "locks"), "victim", victim, 1);
 	assert_waiter(json_object_get(doc, "locks"), waiter);
 	assert_odd_lock(json_object_get(doc, "locks"));
 	assert_phases(json_object_get(doc, "phases"), "IN_PROGRESS", "victim");
 	assert_victim_agent(json_object_get(doc, "agents"), victim, 1);
+	{
+		/* On shared memory every agent is on this host. */
+		char host[256] = "";
+
+		CU_ASSERT_EQUAL(gethostname(host, sizeof(host)), 0);
+		CU_ASSERT_STRING_EQUAL(str(find_by(json_object_get(doc, "agents"), "id", "victim"),
+					   "host"),
+				       host);
+	}
 	CU_ASSERT_STRING_EQUAL(str(json_array_get(json_object_get(doc, "waves"), 0), "status"),
 			       "running");
 	CU_ASSERT_EQUAL(json_array_size(json_object_get(doc, "problems")), 0);

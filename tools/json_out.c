@@ -7,6 +7,7 @@
 
 #include "fmt.h"
 #include "json_out.h"
+#include "segopen.h"
 #include "snapinfo.h"
 
 /* Length of the valid UTF-8 sequence at @p s (at most @p len bytes), or 0. */
@@ -149,20 +150,27 @@ static json_t *seg_json(const prdshm_snapshot *snap)
 		"current_wave", (json_int_t)snap->current_wave);
 }
 
-static json_t *agent_json(const prdshm_snapshot *snap, const prdshm_agent_info *a)
+static json_t *agent_json(const prdshm_snapshot *snap, size_t i)
 {
+	const prdshm_agent_info *a = &snap->agents[i];
 	const char *status = prdshm_agent_status_name(a->status);
-	json_t *log = json_array();
+	json_t *log = json_array(), *j;
+	char host[256] = "";
 
 	for (uint32_t k = 0; k < a->nlog && k < PRDSHM_LOG_LINES; k++)
 		json_array_append_new(log, tool_json_str(a->log[k]));
-	return json_pack("{s:o, s:i, s:i, s:I, s:b, s:s, s:o, s:o, s:o, s:o}", "id",
+	prdshm_snapshot_agent_host(snap, i, host, sizeof(host));
+	j = json_pack("{s:o, s:i, s:i, s:I, s:b, s:s, s:o, s:o, s:o, s:o}", "id",
 			 tool_json_str(a->id), "slot", (int)a->slot, "pid", (int)a->pid, "uid",
 			 (json_int_t)a->uid, "alive", a->alive != 0, "status",
 			 status ? status : "?", "phase",
 			 str_or_null(a->phase >= 0 ? tool_phase_id_of(snap, a->phase) : NULL), "start",
 			 tool_json_time(a->start_ns), "heartbeat", tool_json_time(a->heartbeat_ns),
 			 "log", log);
+	/* Added after the others: where the agent runs (null if not known). */
+	if (j)
+		json_object_set_new(j, "host", str_or_null(host));
+	return j;
 }
 
 /* Seconds from @p since_ns to @p now_ns, to the millisecond; null if not
@@ -280,7 +288,7 @@ json_t *tool_json_snapshot(const prdshm_snapshot *snap, const tool_problems *pb)
 	       *waves = json_array();
 
 	for (size_t i = 0; i < snap->nagents; i++)
-		json_array_append_new(agents, agent_json(snap, &snap->agents[i]));
+		json_array_append_new(agents, agent_json(snap, i));
 	for (size_t i = 0; i < snap->nlocks; i++)
 		json_array_append_new(locks, lock_json(&snap->locks[i], snap->taken_ns));
 	for (size_t i = 0; i < snap->nphases; i++)
@@ -290,6 +298,25 @@ json_t *tool_json_snapshot(const prdshm_snapshot *snap, const tool_problems *pb)
 	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "segment", seg_json(snap), "agents",
 			 agents, "locks", locks, "phases", phases, "waves", waves, "problems",
 			 problems_json(pb));
+}
+
+void tool_json_backend(json_t *doc, const prdshm_config *cfg)
+{
+	json_t *seg = json_object_get(doc, "segment");
+	char hosts[1024] = "", root[512] = "";
+
+	if (seg == NULL)
+		return;
+	if (!tool_is_zookeeper(cfg)) {
+		json_object_set_new(seg, "backend", json_string("shm"));
+		return;
+	}
+	json_object_set_new(seg, "backend", json_string("zookeeper"));
+	prdshm_config_get(cfg, "zookeeper.hosts", hosts, sizeof(hosts));
+	prdshm_config_get(cfg, "zookeeper.root", root, sizeof(root));
+	json_object_set_new(seg, "zookeeper",
+			    json_pack("{s:o, s:o}", "hosts", tool_json_str(hosts), "root",
+				      tool_json_str(root)));
 }
 
 int tool_json_print(json_t *doc, FILE *out, int compact)

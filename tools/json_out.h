@@ -37,6 +37,12 @@ json_t *tool_json_phase(const prdshm_phase_info *p, uint64_t now_ns);
 json_t *tool_json_snapshot(const prdshm_snapshot *snap, const tool_problems *pb);
 
 /**
+ * Name the backend of @p cfg in @p doc's "segment": "backend" ("shm" or
+ * "zookeeper") and, for ZooKeeper, "zookeeper": {"hosts", "root"}.
+ */
+void tool_json_backend(json_t *doc, const prdshm_config *cfg);
+
+/**
  * Print @p doc on @p out followed by a newline: indented, or on one line
  * with @p compact.  @return 0, or -1 if writing failed.
  */

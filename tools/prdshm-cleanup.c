@@ -37,7 +37,8 @@ static void usage(FILE *out)
 		"      --unlink            remove the segment (refused while live agents use\n"
 		"                          it)\n"
 		"      --force             with --unlink: remove it even so (live agents then\n"
-		"                          keep locks that no longer exclude newcomers)\n"
+		"                          keep locks that no longer exclude newcomers; not\n"
+		"                          on backend: zookeeper, which refuses all the same)\n"
 		"  -q, --quiet             print nothing but errors\n"
 		"  -v, --verbose           say more\n"
 		"  -h, --help              show this help and exit\n"
@@ -168,14 +169,19 @@ static int repair(prdshm_seg *seg, const struct cleanup_opts *o, struct actions 
 {
 	tool_problems before;
 	size_t nreaped = 0;
-	int need_recover;
+	int need_recover, before_ok;
 	int r;
 
 	tool_check(seg, 0, &before);
 	need_recover = before.result == PRDSHM_ERECOVER;
+	before_ok = before.result == 0;
 	tool_problems_free(&before);
 	if (!need_recover) {
 		r = prdshm_reap(seg, o->requeue, on_action, a, &nreaped);
+		/* A backend without reaping yet (ZooKeeper: a dead session's
+		 * locks go with it) has nothing to reap when all is healthy. */
+		if (r == PRDSHM_ENOTSUP && before_ok)
+			r = 0;
 		if (r == PRDSHM_ERECOVER)
 			need_recover = 1;
 		else if (r)
@@ -227,7 +233,7 @@ static int unlink_segment(prdshm_seg *seg, const prdshm_config *cfg,
 	}
 	/* Without --force the library checks again, and removes the name under
 	 * the session mutex: no agent can attach between check and removal. */
-	r = o->force ? prdshm_seg_unlink(name) : prdshm_seg_unlink_unused_cfg(cfg);
+	r = tool_seg_remove(cfg, o->force);
 	if (r == PRDSHM_EINUSE) {
 		tool_err("remove %s: refused: %s (--force removes it anyway)", name,
 			 prdshm_last_error());

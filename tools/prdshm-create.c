@@ -145,7 +145,7 @@ static int replace_existing(const prdshm_config *cfg)
 		else
 			tool_err("replacing %s, which is not a usable segment: %s", cfg->shm_name,
 				 prdshm_last_error());
-		r = prdshm_seg_unlink(cfg->shm_name);
+		r = tool_seg_remove(cfg, 1);
 	}
 	if (r == PRDSHM_EINUSE) {
 		tool_err("%s: segment already exists and %s", cfg->shm_name, prdshm_last_error());
@@ -165,9 +165,21 @@ static void print_created(prdshm_seg *seg, const prdshm_config *cfg)
 	if (tool_verbosity < 0)
 		return;
 	prdshm_seg_info_get(seg, &si);
-	printf("created %s: %llu bytes, max_locks=%u max_phases=%u max_agents=%u\n",
-	       si.shm_name, (unsigned long long)si.size, (unsigned)si.max_locks,
-	       (unsigned)si.max_phases, (unsigned)si.max_agents);
+	if (tool_is_zookeeper(cfg)) {
+		/* Nothing is mapped: where it is says more than its 0 bytes. */
+		char hosts[1024] = "", root[512] = "";
+
+		prdshm_config_get(cfg, "zookeeper.hosts", hosts, sizeof(hosts));
+		prdshm_config_get(cfg, "zookeeper.root", root, sizeof(root));
+		printf("created %s on ZooKeeper %s (root %s): max_locks=%u max_phases=%u "
+		       "max_agents=%u\n",
+		       si.shm_name, hosts, root, (unsigned)si.max_locks, (unsigned)si.max_phases,
+		       (unsigned)si.max_agents);
+	} else {
+		printf("created %s: %llu bytes, max_locks=%u max_phases=%u max_agents=%u\n",
+		       si.shm_name, (unsigned long long)si.size, (unsigned)si.max_locks,
+		       (unsigned)si.max_phases, (unsigned)si.max_agents);
+	}
 	if (prdshm_snapshot_take(seg, 0, &snap) != 0) {
 		printf("phases: %zu\n", cfg->nphases);
 		return;

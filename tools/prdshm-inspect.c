@@ -208,11 +208,25 @@ static void json_sections(json_t *doc, const struct inspect_opts *o)
 		json_object_del(doc, "metrics");
 }
 
+/* Above the tables, where the segment is when it is not in this host's
+ * shared memory. */
+static void print_backend(const prdshm_config *cfg)
+{
+	char hosts[1024] = "", root[512] = "";
+
+	if (!tool_is_zookeeper(cfg))
+		return;
+	prdshm_config_get(cfg, "zookeeper.hosts", hosts, sizeof(hosts));
+	prdshm_config_get(cfg, "zookeeper.root", root, sizeof(root));
+	printf("BACKEND zookeeper  hosts %s  root %s\n", hosts, root);
+}
+
 /* One inspection: snapshot, check, print.  @p scr: fit this screen (NULL:
  * print everything).  @return the exit status. */
-static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const char *name,
+static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const prdshm_config *cfg,
 			const struct screen *scr)
 {
+	const char *name = cfg->shm_name;
 	unsigned flags = o->nolock ? PRDSHM_SNAP_NOLOCK : 0;
 	prdshm_snapshot *snap = NULL;
 	tool_problems pb;
@@ -238,6 +252,8 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 	}
 	if (o->json) {
 		doc = tool_json_snapshot(snap, &pb);
+		if (doc)
+			tool_json_backend(doc, cfg);
 		show_metrics(seg, o, doc);
 		if (doc)
 			json_sections(doc, o);
@@ -257,6 +273,7 @@ static int inspect_once(prdshm_seg *seg, const struct inspect_opts *o, const cha
 			show_metrics(seg, o, NULL);
 		fflush(stdout);
 	} else {
+		print_backend(cfg);
 		tool_print_snapshot(stdout, snap, &pb, o->show | (o->watch ? TOOL_SHOW_BRIEF : 0));
 		if (o->watch)
 			show_metrics(seg, o, NULL);
@@ -401,7 +418,7 @@ static int watch(const prdshm_config *cfg, const struct inspect_opts *o, int int
 			nap_ms(WAIT_POLL_MS);
 			continue;
 		}
-		rc = inspect_once(w.seg, o, cfg->shm_name, &scr);
+		rc = inspect_once(w.seg, o, cfg, &scr);
 		if (rc)
 			break;
 		nap_ms((long)interval_s * 1000);
@@ -450,7 +467,7 @@ int main(int argc, char **argv)
 	else if (o.watch)
 		rc = watch(&cfg, &o, cfg.monitoring_update_interval);
 	else
-		rc = inspect_once(seg, &o, cfg.shm_name, NULL);
+		rc = inspect_once(seg, &o, &cfg, NULL);
 	prdshm_seg_close(seg);
 out:
 	prdshm_config_free(&cfg);

@@ -529,7 +529,7 @@ static int finish(struct run *r)
 	}
 	if (r->opt.keep)
 		printf("segment %s kept (--keep)\n", r->info.shm_name);
-	else if (prdshm_seg_unlink(r->info.shm_name) != 0)
+	else if (tool_seg_remove(&r->cfg, 1) != 0)
 		tool_fail(PRDSHM_ESYS, "unlink %s", r->info.shm_name);
 	run_resume_hint(r->prev, r->info.shm_name, r->opt.tc.config_path, r->opt.keep);
 	return rc;

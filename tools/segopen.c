@@ -141,7 +141,7 @@ static void env_each(prdshm_config *cfg)
 
 		o = (size_t)snprintf(var, sizeof(var), "%s", ENV_PREFIX);
 		for (const char *c = *k; *c && o + 1 < sizeof(var); c++)
-			var[o++] = (char)toupper((unsigned char)*c);
+			var[o++] = *c == '.' ? '_' : (char)toupper((unsigned char)*c);
 		var[o] = '\0';
 		val = getenv(var);
 		if (val && prdshm_config_set(cfg, *k, val, PRDSHM_FROM_ENV, &d) != 0)
@@ -231,6 +231,21 @@ int tool_seg_info(prdshm_seg *seg, const char *name, prdshm_seg_info *info)
 	if (r)
 		return tool_fail(r, "read segment %s", name);
 	return TOOL_EXIT_OK;
+}
+
+int tool_is_zookeeper(const prdshm_config *cfg)
+{
+	char backend[32] = "";
+
+	return prdshm_config_get(cfg, "backend", backend, sizeof(backend)) == 0 &&
+	       strcmp(backend, "zookeeper") == 0;
+}
+
+int tool_seg_remove(const prdshm_config *cfg, int force)
+{
+	if (force && !tool_is_zookeeper(cfg))
+		return prdshm_seg_unlink(cfg->shm_name);
+	return prdshm_seg_unlink_unused_cfg(cfg);
 }
 
 int tool_start(int parsed, const tool_common *tc, void (*usage)(FILE *out), prdshm_config *cfg,

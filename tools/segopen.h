@@ -51,6 +51,19 @@ int tool_open_segment(const prdshm_config *cfg, prdshm_seg **seg);
  *  it ("read segment @p name") and return its exit code. */
 int tool_seg_info(prdshm_seg *seg, const char *name, prdshm_seg_info *info);
 
+/** 1 if @p cfg selects backend: zookeeper, else 0 (shared memory). */
+int tool_is_zookeeper(const prdshm_config *cfg);
+
+/**
+ * Remove the segment @p cfg names, on its backend: through the
+ * configuration (prdshm_seg_unlink_unused_cfg(): refused with
+ * PRDSHM_EINUSE while live agents use it), or, with @p force on shared
+ * memory, by name whatever uses it (prdshm_seg_unlink()).  ZooKeeper has
+ * no forced form: a segment live agents use is refused there too.
+ * @return the library's result (nothing printed).
+ */
+int tool_seg_remove(const prdshm_config *cfg, int force);
+
 /**
  * The start of a main(): act on the parser's result @p parsed as
  * tool_parse_done() does, load the configuration into @p cfg, and, unless

@@ -6,8 +6,11 @@
  * cleared on entry (prdshm__call_begin()), as every public function does;
  * the backend's function clears it again, harmlessly.
  */
+#include <unistd.h>
+
 #include "api/backend.h"
 #include "base/abi.h"
+#include "base/snapshot.h"
 #include "base/util.h"
 
 /* ---- Segments ---------------------------------------------------------- */
@@ -368,6 +371,26 @@ int prdshm_check(prdshm_seg *seg, unsigned flags,
 	if (seg == NULL)
 		return no_segment();
 	return prdshm__backend_of_seg(seg)->check(seg, flags, report, ctx);
+}
+
+int prdshm_snapshot_agent_host(const prdshm_snapshot *snap, size_t i, char *buf, size_t size)
+{
+	const struct prdshm__snapshot *ps = (const struct prdshm__snapshot *)(const void *)snap;
+
+	prdshm__call_begin();
+	if (snap == NULL || buf == NULL || size == 0)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_snapshot_agent_host: NULL argument");
+	if (i >= snap->nagents)
+		return prdshm__fail(PRDSHM_EINVAL, "prdshm_snapshot_agent_host: agent %zu of %zu", i,
+				    snap->nagents);
+	if (ps->hosts) {
+		prdshm__strlcpy(buf, ps->hosts[i], size);
+		return 0;
+	}
+	if (gethostname(buf, size) != 0)
+		buf[0] = '\0';
+	buf[size - 1] = '\0';
+	return 0;
 }
 
 int prdshm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)

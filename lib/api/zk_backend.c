@@ -1,8 +1,8 @@
 /*
  * zk_backend.c: the ZooKeeper backend's table (api/backend.h): lib/zk/'s
  * entry points under the public functions they implement.  What is not
- * done yet on ZooKeeper (phases, agents' heartbeats and logs, reaping,
- * recovery, check, snapshots, removal by name alone) answers PRDSHM_ENOTSUP,
+ * done yet on ZooKeeper (phases, reaping, recovery, lock metrics, removal
+ * by name alone) answers PRDSHM_ENOTSUP,
  * naming the function (docs/zookeeper.md, "Not done yet").
  */
 #include "api/backend.h"
@@ -49,16 +49,6 @@ static int phase_set(prdshm_seg *seg, prdshm_session *s, const char *id, prdshm_
 	return not_yet("prdshm_phase_set");
 }
 
-static int agent_heartbeat(prdshm_session *s)
-{
-	return not_yet("prdshm_agent_heartbeat");
-}
-
-static int agent_log(prdshm_session *s, const char *line)
-{
-	return not_yet("prdshm_agent_log");
-}
-
 /* Nested locks are not done yet on ZooKeeper: a command started under a
  * lock acts for itself (an empty value, which the tools do not export). */
 static int session_env(const prdshm_session *s, char *buf, size_t size)
@@ -87,16 +77,6 @@ static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line),
 	return not_yet("prdshm_recover");
 }
 
-static int check(prdshm_seg *seg, unsigned flags,
-		 void (*report)(void *ctx, int severity, const char *problem), void *ctx)
-{
-	return not_yet("prdshm_check");
-}
-
-static int snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out)
-{
-	return not_yet("prdshm_snapshot_take");
-}
 
 const struct prdshm__backend prdshm__zk_backend = {
 	.name = "zookeeper",
@@ -125,12 +105,12 @@ const struct prdshm__backend prdshm__zk_backend = {
 	.phase_complete = phase_complete,
 	.phase_fail = phase_fail,
 	.phase_set = phase_set,
-	.agent_heartbeat = agent_heartbeat,
-	.agent_log = agent_log,
+	.agent_heartbeat = prdshm__zk_agent_heartbeat,
+	.agent_log = prdshm__zk_agent_log,
 	.reap = reap,
 	.recover = recover,
-	.check = check,
-	.snapshot_take = snapshot_take,
+	.check = prdshm__zk_check,
+	.snapshot_take = prdshm__zk_snapshot_take,
 };
 #else
 /* Built without the ZooKeeper C client (libzookeeper-mt-dev): a segment

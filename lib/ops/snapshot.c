@@ -22,6 +22,7 @@
 #include "plan/phases.h"
 #include "shm/robust.h"
 #include "session/session.h"
+#include "base/snapshot.h"
 #include "base/util.h"
 
 #define SNAP_LOCK_MS 200
@@ -343,7 +344,8 @@ int prdshm__shm_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot *
 	if (seg == NULL || out == NULL)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_snapshot_take: NULL argument");
 	*out = NULL;
-	snap = calloc(1, sizeof(*snap));
+	/* The private part stays zero: every agent is on this host. */
+	snap = calloc(1, sizeof(struct prdshm__snapshot));
 	if (snap == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	snap->locked = 1;
@@ -376,5 +378,6 @@ void prdshm_snapshot_free(prdshm_snapshot *snap)
 	free(snap->locks);
 	free(snap->agents);
 	prdshm__phases_snapshot_free(snap);
+	free(((struct prdshm__snapshot *)snap)->hosts);
 	free(snap);
 }

@@ -245,6 +245,21 @@ void prdshm__phases_snapshot_free(prdshm_snapshot *snap);
 int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags,
 			 void (*report)(void *ctx, int severity, const char *problem), void *ctx);
 
+/* The same two on a private image of the region from elsewhere (the
+ * ZooKeeper backend's plan znode: @p bytes bytes at @p buf, which the
+ * parse may not change but is not const in struct geom).  The snapshot
+ * fills what prdshm__phases_snapshot() fills; the check runs the same
+ * invariants, with @p holder deciding whether an IN_PROGRESS phase's
+ * holder is alive: 1 alive, 0 dead (a warning, PRDSHM_EDEADOWNER), -1 no
+ * such agent at all (an error).  The agents-table cross-check of the shm
+ * form is left out: an image has no agents table. */
+typedef int (*prdshm__holder_fn)(void *hctx, const struct prdshm__phase *p, uint32_t index);
+int prdshm__phases_snapshot_image(unsigned char *buf, uint64_t bytes, prdshm_snapshot *snap);
+int prdshm__phases_check_image(unsigned char *buf, uint64_t bytes, prdshm__holder_fn holder,
+			       void *hctx,
+			       void (*report)(void *ctx, int severity, const char *problem),
+			       void *ctx);
+
 /* The plan's entry points: the contracts of prdshm__shm_phase_claim_timed() ...
  * in prdshm.h; lib/api/ checks the handle and dispatches to them. */
 int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);

@@ -26,8 +26,10 @@
  * bounds-checked as in a scribbled segment.
  */
 struct check_state {
-	struct prdshm_seg *seg;
-	const int32_t *agent_phase; /* copies of agents[].phase */
+	const int32_t *agent_phase; /* copies of agents[].phase; NULL: no table */
+	uint32_t max_agents;        /* entries of agent_phase */
+	prdshm__holder_fn holder;   /* is an IN_PROGRESS phase's holder alive */
+	void *hctx;
 	problem_fn report;
 	void *ctx;
 	int corrupt, dead;
@@ -53,6 +55,7 @@ static void check_phase_state(struct check_state *cs, const struct geom *g, uint
 	const struct prdshm__phase *p = &g->ph[i];
 	uint32_t s = p->status;
 	char id[PRDSHM_ID_MAX + 1];
+	int alive;
 
 	pid_of(g, i, id);
 	if (s >= NSTATUS) {
@@ -69,11 +72,11 @@ static void check_phase_state(struct check_state *cs, const struct geom *g, uint
 		check_error(cs, "phase '%s' is %s before its dependencies are done", id, sname(s));
 	if (s != IP)
 		return;
-	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= prdshm__sessions(cs->seg)->max_agents ||
-	    cs->agent_phase[p->agent_slot] != (int32_t)i) {
+	alive = cs->holder(cs->hctx, p, i);
+	if (alive < 0) {
 		check_error(cs, "phase '%s' is IN_PROGRESS without a matching agent (slot %d)", id,
 			    (int)p->agent_slot);
-	} else if (!prdshm__session_alive(cs->seg, (uint32_t)p->agent_slot, p->agent_gen)) {
+	} else if (!alive) {
 		prdshm__phase_problem(cs->report, cs->ctx, PRDSHM_CHECK_WARN,
 			"phase '%s' is IN_PROGRESS by dead agent %.*s (slot %d)", id, PRDSHM_ID_MAX,
 			p->agent_id, (int)p->agent_slot);
@@ -133,7 +136,7 @@ static void check_counts(struct check_state *cs, const struct geom *g)
 	if (g->nwaves && reg->current_wave >= g->nwaves)
 		check_error(cs, "current wave %u out of range", reg->current_wave);
 	check_waves(cs, g, st.minw);
-	for (uint32_t a = 0; a < prdshm__sessions(cs->seg)->max_agents; a++) {
+	for (uint32_t a = 0; cs->agent_phase && a < cs->max_agents; a++) {
 		int32_t i = cs->agent_phase[a];
 		if (i == -1)
 			continue;
@@ -240,10 +243,54 @@ static void check_copy(struct check_state *cs, const struct geom *g)
 	check_ready(cs, g);
 }
 
+/* Parse the private copy @p buf and check it.  @return 0,
+ * PRDSHM_EDEADOWNER or PRDSHM_ECORRUPT. */
+static int check_image(struct check_state *cs, unsigned char *buf, uint64_t bytes)
+{
+	struct geom g;
+
+	if (prdshm__phase_geom_parse(buf, bytes, &g) == 0) {
+		check_copy(cs, &g);
+	} else {
+		prdshm__phase_problem(cs->report, cs->ctx, PRDSHM_CHECK_ERROR, "%s",
+				      prdshm_last_error());
+		cs->corrupt++;
+	}
+	if (cs->corrupt)
+		return PRDSHM_ECORRUPT;
+	return cs->dead ? PRDSHM_EDEADOWNER : 0;
+}
+
+int prdshm__phases_check_image(unsigned char *buf, uint64_t bytes, prdshm__holder_fn holder,
+			       void *hctx, problem_fn report, void *ctx)
+{
+	struct check_state cs = { NULL, 0, holder, hctx, report, ctx, 0, 0 };
+
+	return check_image(&cs, buf, bytes);
+}
+
+/* The shared-memory holder test: the agent slot points back at the phase,
+ * and its session (slot and generation) holds its OFD lock. */
+struct shm_holders {
+	struct prdshm_seg *seg;
+	const int32_t *agent_phase;
+};
+
+static int shm_holder(void *hctx, const struct prdshm__phase *p, uint32_t i)
+{
+	const struct shm_holders *sh = hctx;
+
+	if (p->agent_slot < 0 || (uint32_t)p->agent_slot >= prdshm__sessions(sh->seg)->max_agents ||
+	    sh->agent_phase[p->agent_slot] != (int32_t)i)
+		return -1;
+	return prdshm__session_alive(sh->seg, (uint32_t)p->agent_slot, p->agent_gen);
+}
+
 int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags, problem_fn report, void *ctx)
 {
-	struct check_state cs = { seg, NULL, report, ctx, 0, 0 };
-	struct geom live, g;
+	struct shm_holders sh = { seg, NULL };
+	struct check_state cs = { NULL, 0, shm_holder, &sh, report, ctx, 0, 0 };
+	struct geom live;
 	unsigned char *copy = NULL;
 	int32_t *agent_phase;
 	int got, r = prdshm__phase_geom_load(seg, &live);
@@ -252,7 +299,8 @@ int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags, problem_fn repo
 		prdshm__phase_problem(report, ctx, PRDSHM_CHECK_ERROR, "%s", prdshm_last_error());
 		return PRDSHM_ECORRUPT;
 	}
-	agent_phase = malloc((prdshm__sessions(seg)->max_agents ? prdshm__sessions(seg)->max_agents : 1) * sizeof(*agent_phase));
+	cs.max_agents = prdshm__sessions(seg)->max_agents;
+	agent_phase = malloc((cs.max_agents ? cs.max_agents : 1) * sizeof(*agent_phase));
 	if (agent_phase)
 		copy = prdshm__phase_copy_region(seg, !(flags & PRDSHM_SNAP_NOLOCK),
 						 live.region_bytes, agent_phase, &got);
@@ -262,16 +310,9 @@ int prdshm__phases_check(struct prdshm_seg *seg, unsigned flags, problem_fn repo
 				      "out of memory copying the phase region");
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	}
-	cs.agent_phase = agent_phase;
-	if (prdshm__phase_geom_parse(copy, live.region_bytes, &g) == 0) {
-		check_copy(&cs, &g);
-	} else {
-		prdshm__phase_problem(report, ctx, PRDSHM_CHECK_ERROR, "%s", prdshm_last_error());
-		cs.corrupt++;
-	}
+	cs.agent_phase = sh.agent_phase = agent_phase;
+	r = check_image(&cs, copy, live.region_bytes);
 	free(copy);
 	free(agent_phase);
-	if (cs.corrupt)
-		return PRDSHM_ECORRUPT;
-	return cs.dead ? PRDSHM_EDEADOWNER : 0;
+	return r;
 }

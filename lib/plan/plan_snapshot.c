@@ -2,7 +2,8 @@
  * plan_snapshot.c: the phases part of a snapshot (prdshm_snapshot's
  * phases, waves and run times): a private copy of the region, parsed and
  * bounds-checked as a scribbled segment would be, into heap copies that
- * prdshm__phases_snapshot_free() releases.
+ * prdshm__phases_snapshot_free() releases.  The image may also come from
+ * elsewhere (the ZooKeeper backend's plan znode): prdshm__phases_snapshot_image().
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -166,9 +167,29 @@ static int snapshot_parse(const struct geom *g, prdshm_snapshot *snap)
 	return 0;
 }
 
+int prdshm__phases_snapshot_image(unsigned char *buf, uint64_t bytes, prdshm_snapshot *snap)
+{
+	struct geom g;
+	int r;
+
+	if (snap == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "no snapshot");
+	snap->phases = NULL;
+	snap->waves = NULL;
+	snap->nphases = snap->nwaves = 0;
+	r = prdshm__phase_geom_parse(buf, bytes, &g);
+	if (r == 0)
+		r = snapshot_parse(&g, snap);
+	if (r) {
+		prdshm__phases_snapshot_free(snap);
+		return r == PRDSHM_ENOMEM ? prdshm__fail(r, "out of memory") : r;
+	}
+	return 0;
+}
+
 int prdshm__phases_snapshot(struct prdshm_seg *seg, int locked, prdshm_snapshot *snap)
 {
-	struct geom live, g;
+	struct geom live;
 	unsigned char *copy;
 	int got, r;
 
@@ -185,15 +206,9 @@ int prdshm__phases_snapshot(struct prdshm_seg *seg, int locked, prdshm_snapshot 
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	if (!got)
 		snap->locked = 0;
-	r = prdshm__phase_geom_parse(copy, live.region_bytes, &g);
-	if (r == 0)
-		r = snapshot_parse(&g, snap);
+	r = prdshm__phases_snapshot_image(copy, live.region_bytes, snap);
 	free(copy);
-	if (r) {
-		prdshm__phases_snapshot_free(snap);
-		return r == PRDSHM_ENOMEM ? prdshm__fail(r, "out of memory") : r;
-	}
-	return 0;
+	return r;
 }
 
 static void free_strv(char **v, size_t n)

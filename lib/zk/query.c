@@ -120,10 +120,12 @@ int prdshm__zk_req_exclusive(struct prdshm__zk_seg *zs, const char *rpath,
 	return 0;
 }
 
-/* A request as a prdshm_holder; its waiting flag is set by the caller. */
-static void holder_of(const char *data, prdshm_holder *h)
+/* A request as a prdshm_holder; its waiting flag is set by the caller.
+ * @return 0, or -1 when the data is not a request's (read anyway). */
+static int holder_of(const char *data, prdshm_holder *h)
 {
-	char buf[64];
+	char buf[64], *end;
+	int bad;
 
 	memset(h, 0, sizeof(*h));
 	h->struct_size = sizeof(*h);
@@ -131,14 +133,18 @@ static void holder_of(const char *data, prdshm_holder *h)
 	prdshm__zk_field(data, "phase", h->phase_id, sizeof(h->phase_id));
 	prdshm__zk_field(data, "mode", buf, sizeof(buf));
 	h->mode = strcmp(buf, "shared") == 0 ? PRDSHM_SHARED : PRDSHM_EXCLUSIVE;
+	bad = !prdshm__valid_id(h->agent_id) ||
+	      (strcmp(buf, "shared") != 0 && strcmp(buf, "exclusive") != 0);
 	prdshm__zk_field(data, "pid", buf, sizeof(buf));
-	h->pid = (int32_t)strtol(buf, NULL, 10);
+	h->pid = (int32_t)strtol(buf, &end, 10);
+	bad |= buf[0] == '\0' || *end != '\0';
 	prdshm__zk_field(data, "slot", buf, sizeof(buf));
 	h->slot = (int32_t)strtol(buf, NULL, 10);
 	prdshm__zk_field(data, "since", buf, sizeof(buf));
 	h->since_ns = strtoull(buf, NULL, 10);
 	/* Its znode is there, so its ZooKeeper session has not expired. */
 	h->alive = 1;
+	return bad ? -1 : 0;
 }
 
 static void holder_out(const prdshm_holder *h, prdshm_holder *out, size_t i)
@@ -151,8 +157,8 @@ static void holder_out(const prdshm_holder *h, prdshm_holder *out, size_t i)
 }
 
 /* The requests as holders, in sequence order, with who waits. */
-static int read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
-			size_t *n)
+int prdshm__zk_read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
+			    size_t *n, size_t *bad)
 {
 	struct prdshm__zk_req *reqs;
 	prdshm_holder *hs;
@@ -160,6 +166,8 @@ static int read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_hol
 	int err, excl_before = 0;
 	char data[512];
 
+	if (bad)
+		*bad = 0;
 	err = prdshm__zk_requests(zs, rpath, &reqs, &nreq);
 	if (err)
 		return err;
@@ -171,7 +179,8 @@ static int read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_hol
 	for (size_t i = 0; i < nreq; i++) {
 		if (get_data(zs, rpath, reqs[i].name, data, sizeof(data)) != ZOK)
 			continue;
-		holder_of(data, &hs[k]);
+		if (holder_of(data, &hs[k]) && bad)
+			(*bad)++;
 		/* The recipe's rule: a write waits for anything before it, a
 		 * read for an exclusive request before it. */
 		hs[k].waiting = reqs[i].write && hs[k].mode == PRDSHM_EXCLUSIVE ? k > 0
@@ -208,7 +217,7 @@ int prdshm__zk_lock_query(prdshm_seg *seg, const char *resource, prdshm_mode mod
 	if (!err)
 		err = prdshm__zk_resource_path(zs, resource, rpath, sizeof(rpath));
 	if (!err)
-		err = read_holders(zs, rpath, &hs, &nh);
+		err = prdshm__zk_read_holders(zs, rpath, &hs, &nh, NULL);
 	if (err)
 		return err;
 	/* Holders first, then waiters, each in queue order; with @p mode only

@@ -34,10 +34,61 @@ static int ensure_root(struct prdshm__zk_seg *zs)
 	return 0;
 }
 
+/* The base znode's data: the format, the creation time, then the
+ * settings a shared-memory segment keeps in its header, as " key=value"
+ * pairs (docs/zookeeper.md, "The segment's settings"). */
+static void format_stamp(const prdshm_config *cfg, uint64_t created_ns, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "prdshm zookeeper 1 created=%llu uid=%lu max_parallel_agents=%d "
+		 "lock_timeout_seconds=%d wave_delay_seconds=%d conflict_retry_attempts=%d "
+		 "monitoring_update_interval=%d phase_max_attempts=%d deadlock_timeout_ms=%d "
+		 "scheduling=%s max_locks=%d max_phases=%d max_agents=%d",
+		 (unsigned long long)created_ns, (unsigned long)getuid(), cfg->max_parallel_agents,
+		 cfg->lock_timeout_seconds, cfg->wave_delay_seconds, cfg->conflict_retry_attempts,
+		 cfg->monitoring_update_interval, cfg->phase_max_attempts, cfg->deadlock_timeout_ms,
+		 cfg->scheduling == PRDSHM_SCHED_EAGER ? "eager" : "waves", cfg->max_locks,
+		 cfg->max_phases, cfg->max_agents);
+}
+
+/* The integer after " <key>=" in @p data, or @p dflt. */
+static long long setting(const char *data, const char *key, long long dflt)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = strchr(data, ' '); p; p = strchr(p + 1, ' ')) {
+		if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '=')
+			return strtoll(p + 2 + klen, NULL, 10);
+	}
+	return dflt;
+}
+
+/* What a shm segment's header says, from the base znode's data (a segment
+ * made before the settings were stored gives the defaults' zeros). */
+void prdshm__zk_settings_parse(const char *data, prdshm_seg_info *info, uint32_t *uid)
+{
+	info->format = 1;
+	info->created_ns = (uint64_t)setting(data, "created", 0);
+	info->max_parallel_agents = (int)setting(data, "max_parallel_agents", 0);
+	info->lock_timeout_seconds = (int)setting(data, "lock_timeout_seconds", 0);
+	info->wave_delay_seconds = (int)setting(data, "wave_delay_seconds", 0);
+	info->conflict_retry_attempts = (int)setting(data, "conflict_retry_attempts", 0);
+	info->monitoring_update_interval = (int)setting(data, "monitoring_update_interval", 0);
+	info->phase_max_attempts = (int)setting(data, "phase_max_attempts", 0);
+	info->deadlock_timeout_ms = (int)setting(data, "deadlock_timeout_ms", 0);
+	info->scheduling = strstr(data, " scheduling=eager") ? PRDSHM_SCHED_EAGER
+							      : PRDSHM_SCHED_WAVES;
+	info->max_locks = (uint32_t)setting(data, "max_locks", 0);
+	info->max_phases = (uint32_t)setting(data, "max_phases", 0);
+	info->max_agents = (uint32_t)setting(data, "max_agents", 0);
+	if (uid)
+		*uid = (uint32_t)setting(data, "uid", 0);
+}
+
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 {
 	struct prdshm__zk_seg *zs;
-	char agents[PRDSHM__ZK_PATH_MAX], locks[PRDSHM__ZK_PATH_MAX], stamp[64];
+	char agents[PRDSHM__ZK_PATH_MAX], locks[PRDSHM__ZK_PATH_MAX], stamp[512];
 	zoo_op_t ops[3];
 	zoo_op_result_t res[3];
 	int err, rc;
@@ -49,8 +100,8 @@ int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	if (err)
 		goto fail;
 	zs->created_ns = prdshm__now_real();
-	snprintf(stamp, sizeof(stamp), "prdshm zookeeper 1 created=%llu",
-		 (unsigned long long)zs->created_ns);
+	format_stamp(cfg, zs->created_ns, stamp, sizeof(stamp));
+	prdshm__zk_settings_parse(stamp, &zs->settings, NULL);
 	snprintf(agents, sizeof(agents), "%s/agents", zs->base);
 	snprintf(locks, sizeof(locks), "%s/locks", zs->base);
 	zoo_create_op_init(&ops[0], zs->base, stamp, (int)strlen(stamp), &ZOO_OPEN_ACL_UNSAFE, 0,
@@ -85,7 +136,7 @@ static int has_node(struct prdshm__zk_seg *zs, const char *path, uint64_t until)
 int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg **out)
 {
 	struct prdshm__zk_seg *zs;
-	char buf[64] = "", locks[PRDSHM__ZK_PATH_MAX];
+	char buf[1024] = "", locks[PRDSHM__ZK_PATH_MAX];
 	int len, rc, err;
 	uint64_t until, seen;
 	struct Stat st;
@@ -117,6 +168,7 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 		goto fail;
 	}
 	zs->created_ns = strtoull(buf + 27, NULL, 10);
+	prdshm__zk_settings_parse(buf, &zs->settings, NULL);
 	*out = (prdshm_seg *)(void *)zs;
 	return 0;
 fail:
@@ -183,16 +235,18 @@ int prdshm__zk_seg_unlink_unused(const char *name, const prdshm_config *cfg)
 	return err;
 }
 
+/* The settings read at open; what has no meaning on ZooKeeper is 0:
+ * size and layout_hash (nothing is mapped), nparts (no partitions),
+ * needs_recovery (no critical section can be left half done). */
 int prdshm__zk_seg_info(prdshm_seg *seg, prdshm_seg_info *info)
 {
 	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
 
 	prdshm__call_begin();
-	memset(info, 0, sizeof(*info));
+	*info = zs->settings;
 	info->struct_size = sizeof(*info);
 	prdshm__strlcpy(info->shm_name, zs->shm_name, sizeof(info->shm_name));
 	info->created_ns = zs->created_ns;
-	info->lock_timeout_seconds = (int)(zs->default_wait_ms / 1000);
 	return 0;
 }
 
@@ -207,7 +261,7 @@ static int find_agent(struct prdshm__zk_seg *zs, const char *prefix, const char 
 {
 	const char *base = strrchr(prefix, '/') + 1;
 	struct String_vector kids = { 0, NULL };
-	char dir[PRDSHM__ZK_PATH_MAX], path[PRDSHM__ZK_PATH_MAX], buf[128];
+	char dir[PRDSHM__ZK_PATH_MAX], path[PRDSHM__ZK_PATH_MAX], buf[PRDSHM__ZK_AGENT_MAX];
 	int found = 0, len, rc;
 
 	snprintf(dir, sizeof(dir), "%.*s", (int)(base - 1 - prefix), prefix);
@@ -260,8 +314,9 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 {
 	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
 	struct prdshm__zk_session *s;
-	char path[PRDSHM__ZK_PATH_MAX], data[128], pid_id[32];
-	int rc, err;
+	char path[PRDSHM__ZK_PATH_MAX], data[PRDSHM__ZK_AGENT_MAX], pid_id[32];
+	struct prdshm__zk_agent_rec rec;
+	int rc, err, len;
 
 	(void)flags;
 	(void)timeout_ms;
@@ -282,9 +337,9 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	pthread_mutex_init(&s->mu, NULL);
 	prdshm__strlcpy(s->agent_id, agent_id, sizeof(s->agent_id));
 	snprintf(path, sizeof(path), "%s/agents/%s-", zs->base, agent_id);
-	snprintf(data, sizeof(data), "pid=%ld\nstart=%llu\n", (long)getpid(),
-		 (unsigned long long)prdshm__now_real());
-	rc = register_agent(zs, path, data, s->node, sizeof(s->node));
+	prdshm__zk_agent_init(&rec);
+	len = prdshm__zk_agent_format(&rec, data, sizeof(data));
+	rc = len < 0 ? ZBADARGUMENTS : register_agent(zs, path, data, s->node, sizeof(s->node));
 	if (rc != ZOK) {
 		err = rc == ZNONODE ? prdshm__fail(PRDSHM_ENOENT, "segment %s was removed",
 						   zs->shm_name)

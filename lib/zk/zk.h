@@ -48,6 +48,7 @@ struct prdshm__zk_seg {
 	uint32_t next_owner; /* makes each request's owner tag unique (atomic) */
 	int64_t default_wait_ms; /* lock_timeout_seconds, for PRDSHM_WAIT_DEFAULT */
 	uint64_t created_ns;
+	prdshm_seg_info settings; /* from the base znode at open (session.c) */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
 };
@@ -141,5 +142,48 @@ void prdshm__zk_field(const char *data, const char *key, char *buf, size_t size)
  * else 0 (no cycle, not its turn, or the tree could not be read). */
 int prdshm__zk_deadlock_check(struct prdshm__zk_seg *zs, const char *node, const char *resource,
 			      int *sightings);
+
+/* agent.c, inspect.c, check.c (the zkview branch): the agent record in an
+ * agent znode's data, the settings in the base znode's, snapshots and
+ * checks.  PRDSHM__ZK_HOST_MAX bounds a host name as the record keeps it;
+ * PRDSHM__ZK_AGENT_MAX a record's bytes (every text byte escaped). */
+#define PRDSHM__ZK_HOST_MAX 255
+#define PRDSHM__ZK_AGENT_MAX \
+	(256 + 4 * PRDSHM__ZK_HOST_MAX + PRDSHM_LOG_LINES * (8 + 4 * PRDSHM_MSG_MAX))
+struct prdshm__zk_agent_rec {
+	int32_t pid;
+	uint32_t uid;
+	uint64_t start_ns, heartbeat_ns;
+	prdshm_agent_status status;
+	char host[PRDSHM__ZK_HOST_MAX + 1];
+	uint32_t nlog; /* lines in log[], oldest first */
+	char log[PRDSHM_LOG_LINES][PRDSHM_MSG_MAX + 1];
+};
+void prdshm__zk_agent_init(struct prdshm__zk_agent_rec *r);
+/* @return the record's length in @p buf, or -1 if it does not fit. */
+int prdshm__zk_agent_format(const struct prdshm__zk_agent_rec *r, char *buf, size_t size);
+/* @return 0, or PRDSHM_ECORRUPT with what is wrong in @p why (no error
+ * set: a reader reports it as it sees fit). */
+int prdshm__zk_agent_parse(const char *data, size_t len, struct prdshm__zk_agent_rec *r,
+			   char *why, size_t wsize);
+int prdshm__zk_agent_heartbeat(prdshm_session *s);
+int prdshm__zk_agent_log(prdshm_session *s, const char *line);
+/* The settings stored at creation after "prdshm zookeeper 1 " in the base
+ * znode's data (session.c). */
+void prdshm__zk_settings_parse(const char *data, prdshm_seg_info *info, uint32_t *uid);
+int prdshm__zk_snapshot_take(prdshm_seg *seg, unsigned flags, prdshm_snapshot **out);
+int prdshm__zk_check(prdshm_seg *seg, unsigned flags,
+		     void (*report)(void *ctx, int severity, const char *problem), void *ctx);
+/* A resource's requests as holders in queue order, with waiting set
+ * (query.c); *bad counts the requests whose data did not parse (may be
+ * NULL). */
+int prdshm__zk_read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
+			    size_t *n, size_t *bad);
+/* The plan image (<base>/plan), allocated, in *buf (NULL, 0 when there is
+ * none), with its version; inspect.c. */
+int prdshm__zk_plan_image(struct prdshm__zk_seg *zs, unsigned char **buf, uint64_t *bytes,
+			  int *version);
+/* The sequence numbers of the live agent znodes, sorted (inspect.c). */
+int prdshm__zk_agent_seqs(struct prdshm__zk_seg *zs, long long **seqs, size_t *n);
 #endif
 #endif

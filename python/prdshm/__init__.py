@@ -91,6 +91,22 @@ class _Config:
     def shm_name(self):
         return _ffi.string(self.cfg.shm_name).decode()
 
+    def get(self, key):
+        buf = _ffi.new("char[]", 1024)
+        if _lib.prdshm_config_get(self.cfg, key.encode(), buf, 1024) < 0:
+            return None
+        return _ffi.string(buf).decode(errors="replace")
+
+    @property
+    def backend(self):
+        """The segment's place, as prdshm-inspect --json names it:
+        {"backend": "shm"} or {"backend": "zookeeper", "zookeeper":
+        {"hosts": ..., "root": ...}}."""
+        if self.get("backend") != "zookeeper":
+            return {"backend": "shm"}
+        return {"backend": "zookeeper", "zookeeper": {"hosts": self.get("zookeeper.hosts"),
+                                                      "root": self.get("zookeeper.root")}}
+
     def __enter__(self):
         return self
 
@@ -111,7 +127,10 @@ def open(name=None, config=None, agent_id=None):
     path, explicit = config or "prdpar.yaml", config is not None
     with _Config(path, name, explicit) as c:
         shm = c.shm_name
-    return Segment(shm, agent_id, _cfg_open=_opener(path, name, explicit))
+        backend = c.backend
+    seg = Segment(shm, agent_id, _cfg_open=_opener(path, name, explicit))
+    seg._backend = backend
+    return seg
 
 
 def _opener(path, name, explicit, settings=None):
@@ -143,8 +162,11 @@ def create(config="prdpar.yaml", name=None, force=False, agent_id=None, **settin
         out = _ffi.new("prdshm_seg **")
         errors.raise_for(_lib.prdshm_seg_create(c.cfg, out))
         shm = c.shm_name
+        backend = c.backend
     _lib.prdshm_seg_close(out[0])
-    return Segment(shm, agent_id, _cfg_open=_opener(config, name, explicit, settings))
+    seg = Segment(shm, agent_id, _cfg_open=_opener(config, name, explicit, settings))
+    seg._backend = backend
+    return seg
 
 
 def unlink(name, force=False):

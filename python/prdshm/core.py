@@ -183,6 +183,7 @@ class Segment:
         self.name = name
         self.agent_id = agent_id
         self._cfg_open = _cfg_open
+        self._backend = {"backend": "shm"}  # open() and create() say otherwise
         self._mutex = threading.Lock()
         self._local = threading.local()
         self._sessions = []
@@ -376,7 +377,7 @@ class Segment:
         """The whole state: the document ``prdshm-inspect --json`` prints, as
         dicts and lists (docs/json-schema.md; times are ISO-8601 strings)."""
         from .state import state
-        return state(self._handle())
+        return state(self._handle(), self._backend)
 
     def check(self):
         """The invariant check: a list of ``(severity, message)``, severity

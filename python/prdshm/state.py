@@ -76,13 +76,20 @@ def _segment(snap, alive):
     }
 
 
-def _agent(snap, a, phase_ids):
+def _host(snap, i):
+    buf = ffi.new("char[]", 256)
+    lib.prdshm_snapshot_agent_host(snap, i, buf, 256)
+    return _or_none(buf)
+
+
+def _agent(snap, a, phase_ids, host):
     return {
         "id": _s(a.id), "slot": a.slot, "pid": a.pid, "uid": a.uid, "alive": bool(a.alive),
         "status": _s(lib.prdshm_agent_status_name(a.status)) or "?",
         "phase": phase_ids.get(a.phase) if a.phase >= 0 else None,
         "start": iso_time(a.start_ns), "heartbeat": iso_time(a.heartbeat_ns),
         "log": [_s(a.log[k]) for k in range(min(a.nlog, len(a.log)))],
+        "host": host,
     }
 
 
@@ -205,8 +212,9 @@ def metrics(seg):
             "resources": [_figures(out[i], True) for _, i in res]}
 
 
-def state(seg):
-    """The ``prdshm-inspect --json`` document of segment handle @seg."""
+def state(seg, backend=None):
+    """The ``prdshm-inspect --json`` document of segment handle @seg;
+    @backend the members that name its backend (default shared memory)."""
     out = ffi.new("prdshm_snapshot **")
     raise_for(lib.prdshm_snapshot_take(seg, 0, out))
     snap = out[0]
@@ -214,8 +222,10 @@ def state(seg):
         phase_ids = {snap.phases[i].index: _s(snap.phases[i].id) for i in range(snap.nphases)}
         agents = [snap.agents[i] for i in range(snap.nagents)]
         doc = {
-            "segment": _segment(snap, sum(1 for a in agents if a.alive)),
-            "agents": [_agent(snap, a, phase_ids) for a in agents],
+            "segment": dict(_segment(snap, sum(1 for a in agents if a.alive)),
+                            **(backend or {"backend": "shm"})),
+            "agents": [_agent(snap, a, phase_ids, _host(snap, i))
+                       for i, a in enumerate(agents)],
             "locks": [_lock(snap.locks[i], snap.taken_ns) for i in range(snap.nlocks)],
             "phases": [_phase(snap.phases[i], snap.taken_ns) for i in range(snap.nphases)],
             "waves": [_wave(snap.waves[i]) for i in range(snap.nwaves)],

@@ -26,7 +26,7 @@ grep -v '^prdshm_[a-z]' "$TMP/exported" | grep -q . &&
 	ok "only prdshm_ symbols are exported"
 # The functions added since 1.0 carry the node of their release, and only
 # they (lib/prdshm.map).
-LATER="prdshm_lock_metrics_get:PRDSHM_1.1 prdshm_session_env:PRDSHM_1.1"
+LATER="prdshm_lock_metrics_get:PRDSHM_1.1 prdshm_session_env:PRDSHM_1.1 prdshm_snapshot_agent_host:PRDSHM_1.1"
 unversioned=$(awk -v later="$LATER" '
 	BEGIN { n = split(later, l, " "); for (i = 1; i <= n; i++) { split(l[i], p, ":"); v[p[1]] = p[2] } }
 	$2 != ($1 in v ? v[$1] : "PRDSHM_1.0") { print $1 " (" $2 ")" }' "$TMP/symver" | head -3 | tr '\n' ' ')

@@ -14,28 +14,18 @@
 #  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
 #     configuration: prdshm-create makes the segment's znode (and a second
 #     create says it exists, exit 73), prdshm-lock runs a command under a
-#     lock, and prdshm-inspect, not done yet, exits 69 saying so.
+#     lock, and prdshm-inspect shows the segment (tests/cli/zk_tools.sh
+#     tests the tools on ZooKeeper in full).
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
 
-SERVER="bash $ROOT/tests/zk/server.sh"
+# shellcheck source=tests/zk/cli.sh
+. "$ROOT/tests/zk/cli.sh"
 PROG="$ROOT/$BUILD/tests/test_lockconf"
 SUITE_TIMEOUT=180
 
-zk_or_skip zookeeper "$ROOT/tests/zk/server.sh"
-
-ZKDIR="$TMP/zk"
-stop_server() { $SERVER stop "$ZKDIR"; cli_cleanup; }
-trap stop_server EXIT
-
-if port=$($SERVER start "$ZKDIR" 2>"$TMP/zk-start.err"); then
-	ok "zookeeper: a standalone server answers on 127.0.0.1:$port"
-else
-	not_ok "zookeeper: the server did not start"; cat "$TMP/zk-start.err"
-	exit 1
-fi
-HOSTS="127.0.0.1:$port"
+zk_cli_start zookeeper
 
 # Not under TEST_WRAP (valgrind): the suite's bounds are for a server on
 # the other end, and the client's threads under valgrind would miss them.
@@ -68,11 +58,9 @@ test_tools_select() {
 		"$BIN/prdshm-create" --name "$SHM"
 	TEST_WRAP= t_rc 0 "zookeeper: prdshm-lock runs its command under the lock" \
 		"$BIN/prdshm-lock" --name "$SHM" -x res true
-	# What the backend does not do yet says so: exit 69 (PRDSHM_ENOTSUP).
-	TEST_WRAP= t_rc 69 "zookeeper: prdshm-inspect is not done yet" \
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-inspect shows the segment" \
 		"$BIN/prdshm-inspect" --name "$SHM"
-	t_grep "$TMP/err" "not done yet for backend: zookeeper" \
-		"zookeeper: prdshm-inspect names what is missing"
+	t_grep "$TMP/out" "^BACKEND zookeeper" "zookeeper: prdshm-inspect names the backend"
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 	[ -e "/dev/shm${SHM}" ] && not_ok "zookeeper: nothing in /dev/shm" ||
 		ok "zookeeper: nothing in /dev/shm"
