@@ -1,8 +1,8 @@
 /*
  * zk_backend.c: the ZooKeeper backend's table (api/backend.h): lib/zk/'s
  * entry points under the public functions they implement.  What is not
- * done yet on ZooKeeper (phases, agents' heartbeats and logs, reaping,
- * recovery, check, snapshots, removal by name alone) answers PRDSHM_ENOTSUP,
+ * done yet on ZooKeeper (agents' heartbeats and logs, check, snapshots,
+ * removal by name alone) answers PRDSHM_ENOTSUP,
  * naming the function (docs/zookeeper.md, "Not done yet").
  */
 #include "api/backend.h"
@@ -22,31 +22,6 @@ static int seg_unlink(const char *name)
 {
 	(void)name;
 	return not_yet("prdshm_seg_unlink (use prdshm_seg_unlink_unused_cfg)");
-}
-
-static int phase_claim(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
-{
-	return not_yet("prdshm_phase_claim");
-}
-
-static int phase_wait(prdshm_session *s, int64_t timeout_ms)
-{
-	return not_yet("prdshm_phase_wait");
-}
-
-static int phase_complete(prdshm_session *s, int32_t index)
-{
-	return not_yet("prdshm_phase_complete");
-}
-
-static int phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
-{
-	return not_yet("prdshm_phase_fail");
-}
-
-static int phase_set(prdshm_seg *seg, prdshm_session *s, const char *id, prdshm_phase_status to)
-{
-	return not_yet("prdshm_phase_set");
 }
 
 static int agent_heartbeat(prdshm_session *s)
@@ -74,17 +49,6 @@ static int lock_metrics(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *to
 			prdshm_lock_metrics *out, size_t cap, size_t *n)
 {
 	return not_yet("prdshm_lock_metrics_get");
-}
-
-static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
-		void *ctx, size_t *nreaped)
-{
-	return not_yet("prdshm_reap");
-}
-
-static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
-{
-	return not_yet("prdshm_recover");
 }
 
 static int check(prdshm_seg *seg, unsigned flags,
@@ -120,15 +84,15 @@ const struct prdshm__backend prdshm__zk_backend = {
 	.downgrade = prdshm__zk_downgrade,
 	.lock_query = prdshm__zk_lock_query,
 	.lock_metrics = lock_metrics,
-	.phase_claim = phase_claim,
-	.phase_wait = phase_wait,
-	.phase_complete = phase_complete,
-	.phase_fail = phase_fail,
-	.phase_set = phase_set,
+	.phase_claim = prdshm__zk_phase_claim,
+	.phase_wait = prdshm__zk_phase_wait,
+	.phase_complete = prdshm__zk_phase_complete,
+	.phase_fail = prdshm__zk_phase_fail,
+	.phase_set = prdshm__zk_phase_set,
 	.agent_heartbeat = agent_heartbeat,
 	.agent_log = agent_log,
-	.reap = reap,
-	.recover = recover,
+	.reap = prdshm__zk_reap,
+	.recover = prdshm__zk_recover,
 	.check = check,
 	.snapshot_take = snapshot_take,
 };

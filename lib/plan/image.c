@@ -380,6 +380,24 @@ int prdshm__plan_image_claim(unsigned char *buf, uint64_t bytes,
 	return prdshm__phase_claim_core(NULL, &g, h, alive, actx, &op, out);
 }
 
+int prdshm__plan_image_held(unsigned char *buf, uint64_t bytes,
+			    const struct prdshm__plan_holder *h, prdshm_claim *out)
+{
+	struct geom g;
+
+	if (image_geom(buf, bytes, &g) != 0)
+		return 0;
+	for (uint32_t i = 0; i < g.n; i++) {
+		if (holds(&g.ph[i], h)) {
+			out->index = (int32_t)i;
+			pid_of(&g, i, out->id);
+			out->attempt = g.ph[i].attempts;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int prdshm__plan_image_ready(unsigned char *buf, uint64_t bytes, int64_t *delay_ms)
 {
 	struct run_state st;

@@ -53,6 +53,12 @@ int prdshm__plan_image_init(unsigned char *buf, uint64_t bytes, const prdshm_con
 int prdshm__plan_image_claim(unsigned char *buf, uint64_t bytes,
 			     const struct prdshm__plan_holder *h, prdshm__plan_alive_fn alive,
 			     void *actx, prdshm_claim *out);
+/* 1 if @p h holds a phase IN_PROGRESS in the image, with @p out filled as
+ * its claim filled it (for a claim whose answer was lost with the
+ * connection: it may have been written).  0 if not or the image is
+ * corrupt. */
+int prdshm__plan_image_held(unsigned char *buf, uint64_t bytes,
+			    const struct prdshm__plan_holder *h, prdshm_claim *out);
 /* 1 if a claim may succeed now or every phase is final (the wait is
  * over), else 0 with *delay_ms the time until the next wave opens (0: no
  * wave is pending).  Updates the image's wave state, like a claim. */
