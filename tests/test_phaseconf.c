@@ -505,6 +505,49 @@ static void test_no_plan(void)
 	teardown();
 }
 
+/* A plan of @p n independent phases "p<i>". */
+static void wide_plan(int n)
+{
+	char id[16];
+
+	plan_config(PRDSHM_SCHED_EAGER, 2, 1);
+	cfg.max_phases = n;
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "p%d", i);
+		tp_plan_add(&cfg, id, 1, NULL);
+	}
+}
+
+/* ZooKeeper keeps the plan in one znode, which its 1 MB limit bounds
+ * (docs/zookeeper.md): 1,500 phases fit, 2,500 are refused at creation
+ * with one message, and no segment is left.  Shared memory takes both. */
+static void test_plan_size_limit(void)
+{
+	prdshm_session *s;
+	prdshm_seg *other = NULL;
+	int r;
+
+	wide_plan(1500);
+	create();
+	s = session("s");
+	tp_claim_expect(s, "p0");
+	prdshm_session_close(s);
+	teardown();
+
+	wide_plan(2500);
+	r = prdshm_seg_create(&cfg, &seg);
+	if (on_zk) {
+		CU_ASSERT_EQUAL(r, PRDSHM_EPHASEFULL);
+		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "plan of 2500 phases needs"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "jute.maxbuffer"));
+		CU_ASSERT_EQUAL(prdshm_seg_open_cfg(&cfg, &other), PRDSHM_ENOENT);
+		prdshm_config_free(&cfg);
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	teardown();
+}
+
 /* ------------------------------------------------------------------------ */
 /* Several processes                                                        */
 
@@ -778,6 +821,7 @@ const tu_test tu_tests[] = {
 	TU(test_attempts_requeue),
 	TU(test_only_holder_finishes),
 	TU(test_no_plan),
+	TU(test_plan_size_limit),
 	TU(test_wait_woken_by_other_process),
 	TU(test_concurrent_claims),
 	TU(test_killed_claimer_reaped),
