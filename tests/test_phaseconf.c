@@ -602,7 +602,7 @@ static int claimer_main(const char *id, int out)
 	prdshm_session *s = child_session(id);
 	prdshm_claim c = PRDSHM_CLAIM_INIT;
 	int64_t end = tu_now_ms() + 60000;
-	int r;
+	int r = PRDSHM_EWAIT;
 
 	while (tu_now_ms() < end) {
 		r = prdshm_phase_claim(s, &c);

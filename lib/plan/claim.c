@@ -112,14 +112,9 @@ int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_
 	r = prdshm__session_ok(s);
 	if (r)
 		return r;
-	if (out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
-	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim",
-			      "prdshm_phase_claim(_timed)");
+	r = prdshm__plan_claim_args(out, timeout_ms);
 	if (r)
 		return r;
-	if (timeout_ms < PRDSHM_WAIT_FOREVER)
-		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
 		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
 	outer = prdshm__call_bound_begin(timeout_ms);

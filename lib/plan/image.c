@@ -359,6 +359,21 @@ static int holds(const struct prdshm__phase *p, const struct prdshm__plan_holder
 	return p->status == IP && p->agent_slot == h->slot && p->agent_gen == h->gen;
 }
 
+int prdshm__plan_claim_args(const prdshm_claim *out, int64_t timeout_ms)
+{
+	int r;
+
+	if (out == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
+	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim",
+			      "prdshm_phase_claim(_timed)");
+	if (r)
+		return r;
+	if (timeout_ms < PRDSHM_WAIT_FOREVER)
+		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
+	return 0;
+}
+
 int prdshm__plan_image_claim(unsigned char *buf, uint64_t bytes,
 			     const struct prdshm__plan_holder *h, prdshm__plan_alive_fn alive,
 			     void *actx, prdshm_claim *out)

@@ -43,6 +43,9 @@ size_t prdshm__plan_image_bytes(const prdshm_config *cfg);
  * PRDSHM_ENOMEM. */
 int prdshm__plan_image_init(unsigned char *buf, uint64_t bytes, const prdshm_config *cfg);
 
+/* The checks of prdshm_phase_claim_timed()'s arguments, on every backend.
+ * @return 0 or PRDSHM_EINVAL (nothing claimed). */
+int prdshm__plan_claim_args(const prdshm_claim *out, int64_t timeout_ms);
 /* prdshm_phase_claim() on the image for @p h: fails or requeues on its way
  * the running phases whose holders @p alive says are dead (as the shm claim
  * does), then takes the best claimable phase.  @p out is filled whole.

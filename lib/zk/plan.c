@@ -385,14 +385,9 @@ int prdshm__zk_phase_claim(prdshm_session *ps, int64_t timeout_ms, prdshm_claim 
 	int r;
 
 	prdshm__call_begin();
-	if (out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
-	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim",
-			      "prdshm_phase_claim(_timed)");
+	r = prdshm__plan_claim_args(out, timeout_ms);
 	if (r)
 		return r;
-	if (timeout_ms < PRDSHM_WAIT_FOREVER)
-		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
 	r = prdshm__zk_usable(s->seg);
 	if (r)
 		return r;
@@ -501,20 +496,25 @@ static void deliver(struct lines *l, void (*report)(void *ctx, const char *line)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Run an operator's operation (no session) @p kind on segment @p zs. */
+static int run_operator(struct prdshm__zk_seg *zs, enum plan_kind kind, int requeue,
+			struct plan_op *op)
+{
+	int r = prdshm__zk_usable(zs);
+
+	op_init(op, kind, zs, NULL);
+	op->requeue = requeue;
+	return r ? r : run(op, UINT64_MAX);
+}
+
 int prdshm__zk_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		    void *ctx, size_t *nreaped)
 {
-	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
 	struct plan_op op;
 	int r;
 
 	prdshm__call_begin();
-	r = prdshm__zk_usable(zs);
-	if (r)
-		return r;
-	op_init(&op, PK_REAP, zs, NULL);
-	op.requeue = requeue;
-	r = run(&op, UINT64_MAX);
+	r = run_operator((struct prdshm__zk_seg *)(void *)seg, PK_REAP, requeue, &op);
 	if (r == 0) {
 		deliver(&op.lines, report, ctx);
 		if (nreaped)
@@ -526,19 +526,14 @@ int prdshm__zk_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, cons
 
 int prdshm__zk_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
 {
-	struct prdshm__zk_seg *zs = (struct prdshm__zk_seg *)(void *)seg;
 	struct plan_op op;
 	int r;
 
 	prdshm__call_begin();
-	r = prdshm__zk_usable(zs);
-	if (r)
-		return r;
 	/* No torn state to rebuild: writes are whole.  The derived fields are
 	 * rebuilt from the statuses all the same (a hand-edited znode), then
 	 * the phases of expired sessions go as on reaping. */
-	op_init(&op, PK_REBUILD, zs, NULL);
-	r = run(&op, UINT64_MAX);
+	r = run_operator((struct prdshm__zk_seg *)(void *)seg, PK_REBUILD, 0, &op);
 	if (r)
 		return r;
 	return prdshm__zk_reap(seg, 0, report, ctx, NULL);
