@@ -16,6 +16,7 @@
  * agent_gen 0): alive while a znode with that number is under agents/.
  */
 #ifdef PRDSHM_HAVE_ZOOKEEPER
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,7 @@ struct plan_op {
 	struct prdshm__plan_holder h;
 	long long *live; /* sorted sequence numbers of agents/ */
 	size_t nlive;
+	int listed;      /* live is this attempt's listing */
 	int lost;     /* a write's answer was lost with the connection */
 	int lost_now; /* ... in the last attempt */
 	/* Arguments. */
@@ -197,10 +199,20 @@ struct plan_op {
 	size_t nreaped;
 };
 
+/* A claim lists agents/ only when it looks for dead holders (nothing is
+ * ready), once; a listing that fails counts everyone as alive: a phase is
+ * never failed for a lost answer. */
 static int op_alive(void *ctx, const struct prdshm__phase *p)
 {
-	const struct plan_op *op = ctx;
+	struct plan_op *op = ctx;
 
+	if (!op->listed) {
+		op->listed = 1;
+		if (prdshm__zk_live_slots(op->zs, &op->live, &op->nlive) != 0)
+			op->nlive = SIZE_MAX; /* unknown */
+	}
+	if (op->nlive == SIZE_MAX)
+		return 1;
 	return p->agent_gen == 0 && prdshm__zk_slot_alive(op->live, op->nlive, p->agent_slot);
 }
 
@@ -303,7 +315,8 @@ static int attempt(struct plan_op *op, int *again)
 	if (r == 0 && buf == NULL)
 		r = prdshm__fail(PRDSHM_ECORRUPT, "segment %s has no plan znode (%s/plan)",
 				 op->zs->shm_name, op->zs->base);
-	if (r == 0 && op->kind != PK_FINISH && op->kind != PK_SET && op->kind != PK_REBUILD)
+	op->listed = op->kind == PK_REAP;
+	if (r == 0 && op->listed)
 		r = prdshm__zk_live_slots(op->zs, &op->live, &op->nlive);
 	if (r == 0) {
 		orig = malloc(bytes ? bytes : 1);
