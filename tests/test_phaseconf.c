@@ -786,6 +786,32 @@ static void test_killed_claimer_requeued_by_claim(void)
 	teardown();
 }
 
+/* An agent whose registration is gone (its ZooKeeper session expired, or
+ * its agent znode was deleted: the same to the server) claims nothing: the
+ * claim's write checks the agent znode in the same transaction.  On shm a
+ * session cannot lose its slot while its process lives. */
+static void test_unregistered_agent_claims_nothing(void)
+{
+#ifdef PRDSHM_HAVE_ZOOKEEPER
+	struct prdshm__zk_session *z;
+	prdshm_session *s;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+
+	chain_plan(1);
+	s = session("ghost");
+	if (on_zk) {
+		z = (struct prdshm__zk_session *)(void *)s;
+		CU_ASSERT_EQUAL_FATAL(zoo_delete(z->seg->zh, z->node, -1), ZOK);
+		CU_ASSERT_EQUAL(prdshm_phase_claim(s, &c), PRDSHM_ESYS);
+		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "agent ghost: its znode"));
+		STATUS("a", QUEUED);
+		STATUS("d", QUEUED);
+	}
+	prdshm_session_close(s);
+	teardown();
+#endif
+}
+
 /* A child spawned by spawn(): run its role and exit, before main(). */
 __attribute__((constructor)) static void child_entry(void)
 {
@@ -826,6 +852,7 @@ const tu_test tu_tests[] = {
 	TU(test_concurrent_claims),
 	TU(test_killed_claimer_reaped),
 	TU(test_killed_claimer_requeued_by_claim),
+	TU(test_unregistered_agent_claims_nothing),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phaseconf";
