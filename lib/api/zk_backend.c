@@ -1,8 +1,8 @@
 /*
  * zk_backend.c: the ZooKeeper backend's table (api/backend.h): lib/zk/'s
  * entry points under the public functions they implement.  What is not
- * done yet on ZooKeeper (phases, reaping, recovery, lock metrics, removal
- * by name alone) answers PRDSHM_ENOTSUP,
+ * done yet on ZooKeeper (lock metrics, removal by name alone) answers
+ * PRDSHM_ENOTSUP,
  * naming the function (docs/zookeeper.md, "Not done yet").
  */
 #include "api/backend.h"
@@ -24,31 +24,6 @@ static int seg_unlink(const char *name)
 	return not_yet("prdshm_seg_unlink (use prdshm_seg_unlink_unused_cfg)");
 }
 
-static int phase_claim(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out)
-{
-	return not_yet("prdshm_phase_claim");
-}
-
-static int phase_wait(prdshm_session *s, int64_t timeout_ms)
-{
-	return not_yet("prdshm_phase_wait");
-}
-
-static int phase_complete(prdshm_session *s, int32_t index)
-{
-	return not_yet("prdshm_phase_complete");
-}
-
-static int phase_fail(prdshm_session *s, int32_t index, int exit_status, const char *message)
-{
-	return not_yet("prdshm_phase_fail");
-}
-
-static int phase_set(prdshm_seg *seg, prdshm_session *s, const char *id, prdshm_phase_status to)
-{
-	return not_yet("prdshm_phase_set");
-}
-
 /* Nested locks are not done yet on ZooKeeper: a command started under a
  * lock acts for itself (an empty value, which the tools do not export). */
 static int session_env(const prdshm_session *s, char *buf, size_t size)
@@ -65,18 +40,6 @@ static int lock_metrics(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *to
 {
 	return not_yet("prdshm_lock_metrics_get");
 }
-
-static int reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
-		void *ctx, size_t *nreaped)
-{
-	return not_yet("prdshm_reap");
-}
-
-static int recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx)
-{
-	return not_yet("prdshm_recover");
-}
-
 
 const struct prdshm__backend prdshm__zk_backend = {
 	.name = "zookeeper",
@@ -100,15 +63,15 @@ const struct prdshm__backend prdshm__zk_backend = {
 	.downgrade = prdshm__zk_downgrade,
 	.lock_query = prdshm__zk_lock_query,
 	.lock_metrics = lock_metrics,
-	.phase_claim = phase_claim,
-	.phase_wait = phase_wait,
-	.phase_complete = phase_complete,
-	.phase_fail = phase_fail,
-	.phase_set = phase_set,
+	.phase_claim = prdshm__zk_phase_claim,
+	.phase_wait = prdshm__zk_phase_wait,
+	.phase_complete = prdshm__zk_phase_complete,
+	.phase_fail = prdshm__zk_phase_fail,
+	.phase_set = prdshm__zk_phase_set,
 	.agent_heartbeat = prdshm__zk_agent_heartbeat,
 	.agent_log = prdshm__zk_agent_log,
-	.reap = reap,
-	.recover = recover,
+	.reap = prdshm__zk_reap,
+	.recover = prdshm__zk_recover,
 	.check = prdshm__zk_check,
 	.snapshot_take = prdshm__zk_snapshot_take,
 };

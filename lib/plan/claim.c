@@ -1,6 +1,7 @@
 /*
  * claim.c: the atomic claim that hands an agent its next phase, and the
- * wait for one.
+ * wait for one, on shared memory: the phase mutex, the agents table and
+ * the doorbell around the claim of image.c.
  *
  * Waiting uses a futex doorbell, not a condition variable (see
  * docs/phases.md): a waiter reads the doorbell under the mutex, unlocks and
@@ -24,99 +25,18 @@
 /* ------------------------------------------------------------------------ */
 /* Claim and wait                                                           */
 
-/* 1 if the ready bitmap's first rank @p r, found cleanly, names a phase
- * that is claimable (or @p r is NIL and nothing is). */
-static int pick_agrees(const struct geom *g, uint32_t r, int torn)
-{
-	uint32_t i;
-
-	if (torn)
-		return 0;
-	if (r == NIL)
-		return 1;
-	i = g->order[r];
-	return i < g->n && g->ph[i].rank == r && g->ph[i].status == QU &&
-	       prdshm__phase_eligible(g, i);
-}
-
-/*
- * The best claimable phase: QUEUED, in an open wave, longest remaining
- * path first, ties by index, which is the lowest set rank of the ready
- * bitmap.  *best is its index or NIL.  A bitmap that names a phase that is
- * not claimable is rebuilt from the statuses once; if it still disagrees,
- * the claim order itself is corrupt.  Call when holding the phase mutex.
- * @return 0 or PRDSHM_ECORRUPT.
- */
-static int pick(const struct geom *g, uint32_t *best)
-{
-	int torn = 0;
-	uint32_t r = prdshm__phase_ready_first(g, &torn);
-
-	if (!pick_agrees(g, r, torn)) {
-		prdshm__phase_heal(g);
-		torn = 0;
-		r = prdshm__phase_ready_first(g, &torn);
-		if (!pick_agrees(g, r, torn))
-			return prdshm__fail(PRDSHM_ECORRUPT,
-					    "phase region: ready index disagrees with the statuses");
-	}
-	*best = r == NIL ? NIL : g->order[r];
-	return 0;
-}
-
-/* Hand phase @p i to session @p s.  Call when holding the phase mutex. */
-static void take(const struct geom *g, uint32_t i, prdshm_session *s, struct op *op,
-		 prdshm_claim *out)
-{
-	struct prdshm__phase *p = &g->ph[i];
-	struct prdshm__agent *a = &prdshm__sessions(s->seg)->agents[s->slot];
-
-	/* The holder first, then the status: a crash in between leaves a
-	 * QUEUED phase with a stale holder, which nothing reads. */
-	p->agent_slot = (int32_t)s->slot;
-	p->agent_gen = s->gen;
-	prdshm__strlcpy(p->agent_id, s->id, sizeof(p->agent_id));
-	p->attempts++;
-	p->start_ns = op->now;
-	p->end_ns = 0;
-	p->exit_status = 0;
-	p->message[0] = '\0';
-	PRDSHM__CRASH_POINT("phase_claim");
-	prdshm__phase_set_status(g, i, IP, op);
-	PRDSHM__CRASH_POINT("phase_claim_agent");
-	a->phase = (int32_t)i;
-	a->status = PRDSHM_AGENT_BUSY;
-	if (p->wave < g->nwaves && g->waves[p->wave].start_ns == 0)
-		g->waves[p->wave].start_ns = op->now;
-	if (g->reg->run_start_ns == 0)
-		g->reg->run_start_ns = op->now;
-	out->index = (int32_t)i;
-	pid_of(g, i, out->id);
-	out->attempt = p->attempts;
-}
-
-/* Fail or requeue the running phases of dead holders (not the caller's),
- * walking the running list.  @return how many.  Call when holding the
- * phase mutex. */
-static uint32_t reap_dead_holders(const struct geom *g, prdshm_session *s, struct op *op)
-{
+/* The shm claim's liveness test: the caller's own session counts as live
+ * without a test. */
+struct alive_ctx {
+	struct prdshm_seg *seg;
 	struct repair_ctx rc;
-	uint32_t n = 0, i = g->reg->run_head, next;
+};
 
-	prdshm__phase_repair_ctx_init(&rc, s);
-	for (uint32_t steps = 0; i < g->n && steps < g->n; steps++, i = next) {
-		/* prdshm__phase_holder_died() unlinks i: read its successor first. */
-		next = g->ph[i].run_next;
-		if (g->ph[i].status == IP && !prdshm__phase_holder_alive(s->seg, &g->ph[i], &rc)) {
-			prdshm__phase_holder_died(s->seg, g, i, 0, op, NULL, NULL);
-			n++;
-		}
-	}
-	if (n) {
-		prdshm__phase_settle(g, op);
-		prdshm__phase_ring(g, op);
-	}
-	return n;
+static int holder_alive(void *ctx, const struct prdshm__phase *p)
+{
+	struct alive_ctx *a = ctx;
+
+	return prdshm__phase_holder_alive(a->seg, p, &a->rc);
 }
 
 /* 1 if session @p s holds a phase IN_PROGRESS (its index in *held). */
@@ -133,41 +53,31 @@ static int holds_phase(const struct geom *g, const prdshm_session *s, uint32_t *
 	return 1;
 }
 
+/* The claim (image.c's, as on every backend), then the agent record.
+ * Call when holding the phase mutex. */
 static int claim_locked(const struct geom *g, prdshm_session *s, struct op *op,
 			prdshm_claim *out)
 {
-	struct run_state st;
-	uint32_t best, held;
+	const struct prdshm__plan_holder h = { (int32_t)s->slot, s->gen, s->id };
+	struct prdshm__agent *a = &prdshm__sessions(s->seg)->agents[s->slot];
+	struct alive_ctx ac = { s->seg, { 0 } };
+	uint32_t held;
 	char id[PRDSHM_ID_MAX + 1];
 	int r;
 
 	if (holds_phase(g, s, &held))
 		return prdshm__fail(PRDSHM_EBUSY, "agent %s already holds phase '%s'", s->id,
 				    pid_of(g, held, id));
-	for (int pass = 0;; pass++) {
-		prdshm__phase_refresh(g, op, &st);
-		if (st.nopen == 0)
-			return prdshm__fail(PRDSHM_EDONE, "no phase left (%u phases)", g->n);
-		best = NIL;
-		if (st.nrunning < (uint32_t)g->max_parallel) {
-			r = pick(g, &best);
-			if (r)
-				return r;
-		}
-		if (best != NIL) {
-			take(g, best, s, op, out);
-			return 0;
-		}
-		/* Nothing ready: before saying "wait", make sure no running
-		 * phase belongs to a dead agent, or the wait could be forever. */
-		if (pass > 0 || reap_dead_holders(g, s, op) == 0)
-			break;
-	}
-	if (st.delay_left_ns)
-		return prdshm__fail(PRDSHM_EWAIT, "wave %u opens in %llu ms", st.minw,
-				    (unsigned long long)(st.delay_left_ns / 1000000));
-	return prdshm__fail(PRDSHM_EWAIT, "no phase ready (%u running, %u open)", st.nrunning,
-			    st.nopen);
+	prdshm__phase_repair_ctx_init(&ac.rc, s);
+	r = prdshm__phase_claim_core(s->seg, g, &h, holder_alive, &ac, op, out);
+	if (r)
+		return r;
+	/* A crash here leaves the phase IN_PROGRESS without the agent's
+	 * record of it, which the repair rebuilds from the phases. */
+	PRDSHM__CRASH_POINT("phase_claim_agent");
+	a->phase = out->index;
+	a->status = PRDSHM_AGENT_BUSY;
+	return 0;
 }
 
 static int claim(prdshm_session *s, prdshm_claim *out)
@@ -202,14 +112,9 @@ int prdshm__shm_phase_claim_timed(prdshm_session *s, int64_t timeout_ms, prdshm_
 	r = prdshm__session_ok(s);
 	if (r)
 		return r;
-	if (out == NULL)
-		return prdshm__fail(PRDSHM_EINVAL, "no claim to fill");
-	r = prdshm__abi_check(out, PRDSHM_CLAIM_SIZE_1_0, "prdshm_claim",
-			      "prdshm_phase_claim(_timed)");
+	r = prdshm__plan_claim_args(out, timeout_ms);
 	if (r)
 		return r;
-	if (timeout_ms < PRDSHM_WAIT_FOREVER)
-		return prdshm__fail(PRDSHM_EINVAL, "negative timeout %lld", (long long)timeout_ms);
 	if (timeout_ms == PRDSHM_WAIT_DEFAULT)
 		timeout_ms = (int64_t)s->seg->hdr->lock_timeout_seconds * 1000;
 	outer = prdshm__call_bound_begin(timeout_ms);
@@ -247,7 +152,7 @@ int prdshm__shm_phase_wait(prdshm_session *s, int64_t timeout_ms)
 	 * corrupt index counts as "ready": the claim reports it. */
 	prdshm__phase_refresh(&g, &op, &st);
 	ready = st.nopen == 0 || (st.nrunning < (uint32_t)g.max_parallel &&
-				  (pick(&g, &best) != 0 || best != NIL));
+				  (prdshm__phase_pick(&g, &op, &best) != 0 || best != NIL));
 	seen = prdshm__doorbell_read(&g.reg->doorbell);
 	prdshm__phase_unlock(&g, &op);
 	if (ready || wait_ms == 0)

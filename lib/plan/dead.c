@@ -21,13 +21,13 @@ struct dead_sel {
 	uint32_t gen;
 };
 
-static int is_dead(const struct dead_sel *d, const struct prdshm__phase *p)
+static int is_alive(void *ctx, const struct prdshm__phase *p)
 {
-	if (p->status != IP)
-		return 0;
+	const struct dead_sel *d = ctx;
+
 	if (d->slot < 0)
-		return !prdshm__phase_holder_alive(d->seg, p, NULL);
-	return p->agent_slot == (int32_t)d->slot && p->agent_gen == d->gen;
+		return prdshm__phase_holder_alive(d->seg, p, NULL);
+	return p->agent_slot != (int32_t)d->slot || p->agent_gen != d->gen;
 }
 
 /* Fail (or requeue) the phases @p d selects, under the phase mutex.  All
@@ -36,11 +36,10 @@ static int is_dead(const struct dead_sel *d, const struct prdshm__phase *p)
 static int fail_dead(const struct dead_sel *d, int requeue,
 		     void (*report)(void *ctx, const char *line), void *ctx)
 {
+	struct dead_sel sel = *d; /* the callback's context is not const */
 	struct repair_ctx rc;
-	struct run_state st;
 	struct geom g;
 	struct op op;
-	uint32_t n = 0;
 	int r;
 
 	prdshm__phase_repair_ctx_init(&rc, NULL);
@@ -48,17 +47,7 @@ static int fail_dead(const struct dead_sel *d, int requeue,
 	if (r)
 		return r;
 	prdshm__phase_op_init(&op, NULL);
-	for (uint32_t i = 0; i < g.n; i++) {
-		if (is_dead(d, &g.ph[i])) {
-			prdshm__phase_holder_died(d->seg, &g, i, requeue, &op, report, ctx);
-			n++;
-		}
-	}
-	if (n) {
-		prdshm__phase_settle(&g, &op);
-		prdshm__phase_ring(&g, &op);
-		prdshm__phase_refresh(&g, &op, &st);
-	}
+	(void)prdshm__phase_reap_core(d->seg, &g, is_alive, &sel, requeue, &op, report, ctx);
 	prdshm__phase_unlock(&g, &op);
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "shm/robust.h"
 #include "base/util.h"
+#include "plan/image.h"
 #include "plan/load.h"
 #include "plan/state.h"
 
@@ -58,10 +59,10 @@ static int map_graph_error(int err, const prdshm_diag *diag)
 	return prdshm__fail(PRDSHM_ECONFIG, "invalid plan: %s", diag->msg);
 }
 
-static int load_header(struct prdshm_seg *seg, const prdshm_config *cfg,
-		       const struct layout *L, size_t nwaves)
+static int load_header(unsigned char *base, const prdshm_config *cfg, const struct layout *L,
+		       size_t nwaves)
 {
-	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)prdshm__plan(seg)->base;
+	struct prdshm__phase_region *reg = (struct prdshm__phase_region *)(void *)base;
 	int r = prdshm__mutex_init(&reg->mutex);
 
 	if (r)
@@ -226,16 +227,16 @@ static int load_order(const struct geom *g)
 	free(keys);
 	return 0;
 }
-static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prdshm_graph *gr,
+static int load_plan(unsigned char *base, const prdshm_config *cfg, const prdshm_graph *gr,
 		     const struct layout *L)
 {
 	struct arena_fill f;
 	struct geom g;
 	uint64_t now = prdshm__now_real();
-	int r = load_header(seg, cfg, L, prdshm_graph_nwaves(gr));
+	int r = load_header(base, cfg, L, prdshm_graph_nwaves(gr));
 
 	if (r == 0)
-		r = prdshm__phase_geom_parse(prdshm__plan(seg)->base, L->bytes, &g);
+		r = prdshm__phase_geom_parse(base, L->bytes, &g);
 	if (r)
 		return r;
 	f.arena = g.arena;
@@ -260,28 +261,36 @@ static int load_plan(struct prdshm_seg *seg, const prdshm_config *cfg, const prd
 	return r;
 }
 
-int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg)
+/* The region, or an image of it (image.h), of @p bytes bytes at @p base. */
+int prdshm__plan_image_init(unsigned char *base, uint64_t bytes, const prdshm_config *cfg)
 {
 	prdshm_graph *gr = NULL;
 	prdshm_diag diag = PRDSHM_DIAG_INIT;
 	struct layout L;
 	int r;
 
-	if (seg == NULL || prdshm__plan(seg)->base == NULL || cfg == NULL || (cfg->nphases && !cfg->phases))
+	if (base == NULL || cfg == NULL || (cfg->nphases && !cfg->phases))
 		return prdshm__fail(PRDSHM_EINVAL, "phases: no segment or no plan");
 	if (cfg->max_phases < 0 || cfg->nphases > (size_t)cfg->max_phases)
 		return prdshm__fail(PRDSHM_EPHASEFULL, "plan has %zu phases (max_phases=%d)",
 				    cfg->nphases, cfg->max_phases);
 	prdshm__phase_compute_layout(cfg, &L);
-	if (L.bytes > UINT32_MAX || L.bytes != prdshm__plan(seg)->bytes)
+	if (L.bytes > UINT32_MAX || L.bytes != bytes)
 		return prdshm__fail(PRDSHM_ECONFIG, "phase region of %llu bytes does not fit",
 				    (unsigned long long)L.bytes);
 	r = prdshm_graph_build(cfg->phases, cfg->nphases, &gr, &diag);
 	if (r)
 		return map_graph_error(r, &diag);
-	r = load_plan(seg, cfg, gr, &L);
+	r = load_plan(base, cfg, gr, &L);
 	prdshm_graph_free(gr);
 	return r;
+}
+
+int prdshm__phases_init(struct prdshm_seg *seg, const prdshm_config *cfg)
+{
+	if (seg == NULL || prdshm__plan(seg)->base == NULL)
+		return prdshm__fail(PRDSHM_EINVAL, "phases: no segment or no plan");
+	return prdshm__plan_image_init(prdshm__plan(seg)->base, prdshm__plan(seg)->bytes, cfg);
 }
 
 /* ------------------------------------------------------------------------ */

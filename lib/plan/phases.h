@@ -4,8 +4,9 @@
  * recovery, snapshot and check code.  Its code is in lib/plan/, one file a
  * concept: region.c (geometry, sizing, layout hash), load.c (loading and
  * validating the plan), state.c (state machine, derived state), repair.c
- * (the phase mutex and its repair), claim.c, steer.c, dead.c,
- * plan_snapshot.c and plan_check.c; their shared internals are in
+ * (the phase mutex and its repair), image.c (the operations on a region
+ * or a private image of it, for both backends: image.h), claim.c, steer.c,
+ * dead.c, plan_snapshot.c and plan_check.c; their shared internals are in
  * region.h, state.h, load.h and repair.h.
  */
 #ifndef PRDSHM_INTERNAL_PHASES_H

@@ -519,14 +519,15 @@ void prdshm__phase_refresh(const struct geom *g, struct op *op, struct run_state
 	update_waves(g, op, st);
 }
 
-/* Clear the holder's agent record, if it still points at phase @p i.
- * Call when holding the phase mutex (guards agents[].phase and .status). */
+/* Clear the holder's agent record, if it still points at phase @p i (none
+ * when @p seg is NULL: a private image).  Call when holding the phase mutex (guards agents[].phase and .status). */
 void prdshm__phase_release_agent(struct prdshm_seg *seg, const struct geom *g, uint32_t i)
 {
 	int32_t slot = g->ph[i].agent_slot;
 	struct prdshm__agent *a;
 
-	if (slot < 0 || (uint32_t)slot >= prdshm__sessions(seg)->max_agents)
+	/* No agents table on a private image (image.h). */
+	if (seg == NULL || slot < 0 || (uint32_t)slot >= prdshm__sessions(seg)->max_agents)
 		return;
 	a = &prdshm__sessions(seg)->agents[slot];
 	if (a->phase != (int32_t)i)

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "plan/image.h"
 #include "plan/region.h"
 
 /* One operation in progress: who acts, when, and whether to wake waiters. */
@@ -61,7 +62,8 @@ void prdshm__phase_settle_all(const struct geom *g, struct op *op);
  * and open the next wave. */
 void prdshm__phase_refresh(const struct geom *g, struct op *op, struct run_state *st);
 
-/* Clear the holder's agent record, if it still points at phase @p i. */
+/* Clear the holder's agent record, if it still points at phase @p i
+ * (nothing when @p seg is NULL: a private image has no agents table). */
 void prdshm__phase_release_agent(struct prdshm_seg *seg, const struct geom *g, uint32_t i);
 /* Requeue FAILED phase @p i if attempts remain (or @p force). */
 void prdshm__phase_maybe_requeue(const struct geom *g, uint32_t i, int force, struct op *op);
@@ -71,4 +73,36 @@ void prdshm__phase_maybe_requeue(const struct geom *g, uint32_t i, int force, st
 void prdshm__phase_holder_died(struct prdshm_seg *seg, const struct geom *g, uint32_t i,
 			       int requeue, struct op *op,
 			       void (*report)(void *ctx, const char *line), void *ctx);
+
+/*
+ * The operations, on the region of @p g (image.c): the shm backend calls
+ * them holding the phase mutex, with its segment as @p seg so that the
+ * holder's agent record follows; the image entry points of image.h call
+ * them on a private copy with @p seg NULL.  Their contracts are those of
+ * the public calls they implement.
+ */
+/* The best claimable phase into *best (NIL if none); a ready index that
+ * disagrees with the statuses is rebuilt once.  @return 0 or
+ * PRDSHM_ECORRUPT. */
+int prdshm__phase_pick(const struct geom *g, struct op *op, uint32_t *best);
+/* The claim once the caller is known to hold no phase: reap the running
+ * phases of dead holders (@p alive) when nothing is ready, then take the
+ * best.  @return 0, PRDSHM_EDONE, PRDSHM_EWAIT, PRDSHM_ECORRUPT. */
+int prdshm__phase_claim_core(struct prdshm_seg *seg, const struct geom *g,
+			     const struct prdshm__plan_holder *h, prdshm__plan_alive_fn alive,
+			     void *actx, struct op *op, prdshm_claim *out);
+/* Complete (@p to CO) or fail (FA) phase @p index held by @p h.
+ * @return 0, PRDSHM_ENOPHASE, PRDSHM_ETRANSITION. */
+int prdshm__phase_finish_core(struct prdshm_seg *seg, const struct geom *g,
+			      const struct prdshm__plan_holder *h, int32_t index, uint32_t to,
+			      int exit_status, const char *message, struct op *op);
+/* Retry, cancel or skip phase @p id by hand.  @return 0, PRDSHM_ENOPHASE,
+ * PRDSHM_ETRANSITION. */
+int prdshm__phase_set_core(struct prdshm_seg *seg, const struct geom *g, const char *id,
+			   prdshm_phase_status to, struct op *op);
+/* Every IN_PROGRESS phase whose holder @p alive says is dead dies
+ * (prdshm__phase_holder_died()).  @return how many. */
+uint32_t prdshm__phase_reap_core(struct prdshm_seg *seg, const struct geom *g,
+				 prdshm__plan_alive_fn alive, void *actx, int requeue,
+				 struct op *op, prdshm__plan_report_fn report, void *rctx);
 #endif

@@ -48,23 +48,15 @@ static void problem(struct zcheck *c, int severity, const char *fmt, ...)
 	c->report(c->ctx, severity, line);
 }
 
-static int by_seq(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The holder test of the plan check: a live agent znode has its slot. */
 static int holder_alive(void *hctx, const struct prdshm__phase *p, uint32_t index)
 {
 	const struct zcheck *c = hctx;
-	long long key = p->agent_slot;
 
 	(void)index;
 	if (p->agent_slot < 0)
 		return -1;
-	return bsearch(&key, c->seqs, c->nseqs, sizeof(key), by_seq) != NULL;
+	return prdshm__zk_slot_alive(c->seqs, c->nseqs, p->agent_slot);
 }
 
 static int check_plan(struct zcheck *c)
@@ -73,7 +65,7 @@ static int check_plan(struct zcheck *c)
 	uint64_t bytes;
 	int version, err;
 
-	err = prdshm__zk_plan_image(c->zs, &img, &bytes, &version);
+	err = prdshm__zk_plan_read(c->zs, &img, &bytes, &version);
 	if (err || img == NULL)
 		return err;
 	err = prdshm__phases_check_image(img, bytes, holder_alive, c, c->report, c->ctx);
@@ -154,7 +146,7 @@ int prdshm__zk_check(prdshm_seg *seg, unsigned flags,
 	(void)flags; /* no mutex to skip */
 	err = prdshm__zk_usable(c.zs);
 	if (!err)
-		err = prdshm__zk_agent_seqs(c.zs, &c.seqs, &c.nseqs);
+		err = prdshm__zk_live_slots(c.zs, &c.seqs, &c.nseqs);
 	if (!err)
 		dead = check_plan(&c);
 	if (dead < 0)

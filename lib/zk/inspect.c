@@ -23,84 +23,6 @@
 
 #define SNAP_TRIES 3
 
-static int by_seq(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-
-	return (x > y) - (x < y);
-}
-
-int prdshm__zk_agent_seqs(struct prdshm__zk_seg *zs, long long **seqs, size_t *n)
-{
-	struct String_vector kids = { 0, NULL };
-	char agents[PRDSHM__ZK_PATH_MAX];
-	int rc;
-
-	*seqs = NULL;
-	*n = 0;
-	snprintf(agents, sizeof(agents), "%s/agents", zs->base);
-	rc = zoo_get_children(zs->zh, agents, 0, &kids);
-	if (rc != ZOK)
-		return prdshm__zk_err(zs, rc, "list", agents);
-	*seqs = calloc((size_t)kids.count + 1, sizeof(**seqs));
-	if (*seqs == NULL) {
-		deallocate_String_vector(&kids);
-		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
-	}
-	for (int i = 0; i < kids.count; i++)
-		(*seqs)[(*n)++] = prdshm__zk_seq_of(kids.data[i]);
-	deallocate_String_vector(&kids);
-	qsort(*seqs, *n, sizeof(**seqs), by_seq);
-	return 0;
-}
-
-/* The plan znode may be absent (a segment for locks only) and larger than
- * any stack buffer: its size comes from its Stat, and a plan that grew
- * between the two reads is read again. */
-int prdshm__zk_plan_image(struct prdshm__zk_seg *zs, unsigned char **buf, uint64_t *bytes,
-			  int *version)
-{
-	char plan[PRDSHM__ZK_PATH_MAX];
-	struct Stat st;
-	int rc;
-
-	*buf = NULL;
-	*bytes = 0;
-	*version = -1;
-	snprintf(plan, sizeof(plan), "%s/plan", zs->base);
-	for (int t = 0; t < SNAP_TRIES; t++) {
-		int len;
-
-		rc = zoo_exists(zs->zh, plan, 0, &st);
-		if (rc == ZNONODE)
-			return 0;
-		if (rc != ZOK)
-			return prdshm__zk_err(zs, rc, "read", plan);
-		free(*buf);
-		*buf = malloc(st.dataLength > 0 ? (size_t)st.dataLength : 1);
-		if (*buf == NULL)
-			return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
-		len = st.dataLength;
-		rc = zoo_get(zs->zh, plan, 0, (char *)*buf, &len, &st);
-		if (rc == ZNONODE)
-			break;
-		if (rc != ZOK) {
-			free(*buf);
-			*buf = NULL;
-			return prdshm__zk_err(zs, rc, "read", plan);
-		}
-		if (len >= 0 && st.dataLength == len) {
-			*bytes = (uint64_t)len;
-			*version = st.version;
-			return 0;
-		}
-	}
-	/* Gone meanwhile, or kept growing: no plan to show. */
-	free(*buf);
-	*buf = NULL;
-	return 0;
-}
-
 /* An agent znode "<agent_id>-<seq>" and its record; its host to @p host. */
 static void fill_agent(struct prdshm__zk_seg *zs, const char *name, const char *data, int len,
 		       prdshm_agent_info *a, char *host)
@@ -350,7 +272,7 @@ static int snapshot_once(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps,
 	if (!err)
 		err = snap_locks(zs, snap);
 	if (!err)
-		err = prdshm__zk_plan_image(zs, &img, &bytes, after);
+		err = prdshm__zk_plan_read(zs, &img, &bytes, after);
 	if (!err && img)
 		err = prdshm__phases_snapshot_image(img, bytes, snap);
 	free(img);

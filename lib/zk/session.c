@@ -1,8 +1,8 @@
 /*
  * session.c: the ZooKeeper backend's segments and sessions.
  *
- * A segment is its base znode with agents/ and locks/ under it, made in one
- * multi so that nobody sees half of it; opening checks that it is there.
+ * A segment is its base znode with agents/, locks/ and plan (plan.c) under
+ * it, made in one multi so that nobody sees half of it; opening checks that it is there.
  * A session is an EPHEMERAL_SEQUENTIAL znode under agents/; its slot is
  * the znode's sequence number.
  */
@@ -88,9 +88,11 @@ void prdshm__zk_settings_parse(const char *data, prdshm_seg_info *info, uint32_t
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 {
 	struct prdshm__zk_seg *zs;
-	char agents[PRDSHM__ZK_PATH_MAX], locks[PRDSHM__ZK_PATH_MAX], stamp[512];
-	zoo_op_t ops[3];
-	zoo_op_result_t res[3];
+	char agents[PRDSHM__ZK_PATH_MAX], locks[PRDSHM__ZK_PATH_MAX], plan[PRDSHM__ZK_PATH_MAX];
+	char stamp[512];
+	unsigned char *image = NULL;
+	zoo_op_t ops[4];
+	zoo_op_result_t res[4];
 	int err, rc;
 
 	err = prdshm__zk_connect(cfg, cfg->shm_name, &zs);
@@ -108,7 +110,12 @@ int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 			   NULL, 0);
 	zoo_create_op_init(&ops[1], agents, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
 	zoo_create_op_init(&ops[2], locks, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
-	rc = zoo_multi(zs->zh, 3, ops, res);
+	/* The plan in the same multi: nobody sees a segment without it. */
+	err = prdshm__zk_plan_create_op(cfg, zs, &ops[3], plan, sizeof(plan), &image);
+	if (err)
+		goto fail;
+	rc = zoo_multi(zs->zh, 4, ops, res);
+	free(image);
 	if (rc != ZOK) {
 		err = prdshm__zk_err(zs, rc, "create segment", zs->base);
 		goto fail;

@@ -179,11 +179,37 @@ int prdshm__zk_check(prdshm_seg *seg, unsigned flags,
  * NULL). */
 int prdshm__zk_read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
 			    size_t *n, size_t *bad);
-/* The plan image (<base>/plan), allocated, in *buf (NULL, 0 when there is
- * none), with its version; inspect.c. */
-int prdshm__zk_plan_image(struct prdshm__zk_seg *zs, unsigned char **buf, uint64_t *bytes,
-			  int *version);
-/* The sequence numbers of the live agent znodes, sorted (inspect.c). */
-int prdshm__zk_agent_seqs(struct prdshm__zk_seg *zs, long long **seqs, size_t *n);
+
+/* plan.c: phases (docs/zookeeper.md, "Phases").  The znode <base>/plan holds
+ * the phase-region image (plan/image.h), changed by version-checked writes.
+ * For the other files and the other entry points: */
+/* The plan's path, <base>/plan.  @return 0 or PRDSHM_ENAME (too long). */
+int prdshm__zk_plan_path(struct prdshm__zk_seg *zs, char *buf, size_t size);
+/* Read the image into a malloc'd *buf of *bytes bytes and its znode's
+ * *version; *buf NULL when the segment has no plan znode.  The image is
+ * what the server holds: parse it as untrusted (prdshm__phase_geom_parse()
+ * bounds-checks it).  @return 0, PRDSHM_ENOMEM, or a ZooKeeper error
+ * (prdshm__zk_err()). */
+int prdshm__zk_plan_read(struct prdshm__zk_seg *zs, unsigned char **buf, uint64_t *bytes,
+			 int32_t *version);
+/* The sequence numbers (session slots) of the agent znodes under agents/,
+ * sorted, in a malloc'd *slots of *n (free() it).  A phase's holder is
+ * alive while its agent_slot is among them (agent_gen is 0 on ZooKeeper).
+ * @return 0, PRDSHM_ENOMEM, or a ZooKeeper error. */
+int prdshm__zk_live_slots(struct prdshm__zk_seg *zs, long long **slots, size_t *n);
+/* 1 if @p slot is among the @p n sorted @p slots. */
+int prdshm__zk_slot_alive(const long long *slots, size_t n, long long slot);
+int prdshm__zk_plan_create_op(const prdshm_config *cfg, struct prdshm__zk_seg *zs,
+			      zoo_op_t *op, char *path, size_t size, unsigned char **image);
+int prdshm__zk_phase_claim(prdshm_session *s, int64_t timeout_ms, prdshm_claim *out);
+int prdshm__zk_phase_wait(prdshm_session *s, int64_t timeout_ms);
+int prdshm__zk_phase_complete(prdshm_session *s, int32_t index);
+int prdshm__zk_phase_fail(prdshm_session *s, int32_t index, int exit_status,
+			  const char *message);
+int prdshm__zk_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
+			 prdshm_phase_status to);
+int prdshm__zk_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
+		    void *ctx, size_t *nreaped);
+int prdshm__zk_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx);
 #endif
 #endif

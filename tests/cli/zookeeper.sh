@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# zookeeper.sh: the lock conformance suite (tests/test_lockconf.c) again,
-# on a standalone ZooKeeper server started for it (tests/zk/server.sh) on a
+# zookeeper.sh: the lock and phase conformance suites (tests/test_lockconf.c,
+# tests/test_phaseconf.c) again, on a standalone ZooKeeper server started for it (tests/zk/server.sh) on a
 # free loopback port with a temporary data dir, stopped afterwards.  Skipped
 # with a message when no server can be run or the library was built
 # without the ZooKeeper client.
 #
 #  1. the server starts and answers within its deadline;
-#  2. every test of the suite passes on backend: zookeeper (one "ok" per
+#  2. every test of both suites passes on backend: zookeeper (one "ok" per
 #     test), a killed holder's lock freed after the 2 s session timeout,
 #     a lock kept and a lock taken through a restart of the server,
 #     deadlocks (two, three, two upgraders: one EDEADLK), PRDSHM_EINTR,
-#     an expired holder told so on its next call;
+#     an expired holder told so on its next call, racing claimers in
+#     several processes never sharing a phase, a killed claimer's phase
+#     failed by reaping and requeued by the next claim;
 #  3. PRD_PARALLEL_BACKEND=zookeeper reaches the server from the tools'
 #     configuration: prdshm-create makes the segment's znode (and a second
 #     create says it exists, exit 73), prdshm-lock runs a command under a
 #     lock, and prdshm-inspect shows the segment (tests/cli/zk_tools.sh
-#     tests the tools on ZooKeeper in full).
+#     tests the tools on ZooKeeper in full);
+#  4. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
+#     applied (a second skip is refused, naming both states), a refused
+#     retry exits 2, an unknown phase exits 2.
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
 
 # shellcheck source=tests/zk/cli.sh
 . "$ROOT/tests/zk/cli.sh"
-PROG="$ROOT/$BUILD/tests/test_lockconf"
 SUITE_TIMEOUT=180
 
 zk_cli_start zookeeper
@@ -30,22 +34,22 @@ zk_cli_start zookeeper
 # Not under TEST_WRAP (valgrind): the suite's bounds are for a server on
 # the other end, and the client's threads under valgrind would miss them.
 test_suite() {
-	local log="$TMP/lockconf.log" rc name
+	local suite=$1 log="$TMP/$1.log" rc name
 	PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
 		PRDSHM_TEST_ZK_HALT="bash $ROOT/tests/zk/server.sh halt $ZKDIR" \
 		PRDSHM_TEST_ZK_START="bash $ROOT/tests/zk/server.sh start $ZKDIR $port" \
-		timeout -k 5 "$SUITE_TIMEOUT" "$PROG" >"$log" 2>&1
+		timeout -k 5 "$SUITE_TIMEOUT" "$ROOT/$BUILD/tests/test_$suite" >"$log" 2>&1
 	rc=$?
 	# The client's own log lines (a restart of the server) may come
 	# between a test's name and its verdict: a test passed when no
 	# FAILED comes before the next test's name.
 	while read -r name verdict; do
-		if [ "$verdict" = passed ]; then ok "zookeeper: lockconf $name"
-		else not_ok "zookeeper: lockconf $name"; fi
+		if [ "$verdict" = passed ]; then ok "zookeeper: $suite $name"
+		else not_ok "zookeeper: $suite $name"; fi
 	done < <(awk '/^  Test: test_/ { if (t) print t, v; t = $2; v = "passed" }
 		/FAILED/ { v = "FAILED" } END { if (t) print t, v }' "$log")
 	if [ "$rc" != 0 ] || grep -q 'FAILED' "$log"; then
-		not_ok "zookeeper: lockconf on ZooKeeper (exit $rc)"; tail -40 "$log"
+		not_ok "zookeeper: $suite on ZooKeeper (exit $rc)"; tail -40 "$log"
 	fi
 }
 
@@ -66,6 +70,28 @@ test_tools_select() {
 		ok "zookeeper: nothing in /dev/shm"
 }
 
-test_suite
+test_tools_phases() {
+	shm_name
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
+	printf 'shm_name: %s\nphases:\n  - id: a\n  - id: b\n    dependencies: [a]\n' \
+		"$SHM" >"$TMP/plan.yaml"
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-create loads the plan into the plan znode" \
+		"$BIN/prdshm-create" -c "$TMP/plan.yaml"
+	TEST_WRAP= t_rc 0 "zookeeper: prdshm-phase skip b" \
+		"$BIN/prdshm-phase" -c "$TMP/plan.yaml" skip b
+	TEST_WRAP= t_rc 2 "zookeeper: prdshm-phase skip b again is refused" \
+		"$BIN/prdshm-phase" -c "$TMP/plan.yaml" skip b
+	t_grep "$TMP/err" "SKIPPED -> SKIPPED" "zookeeper: the skip was kept in ZooKeeper"
+	TEST_WRAP= t_rc 2 "zookeeper: prdshm-phase retry of a QUEUED phase is refused" \
+		"$BIN/prdshm-phase" -c "$TMP/plan.yaml" retry a
+	t_grep "$TMP/err" "QUEUED -> QUEUED" "zookeeper: the refusal names both states"
+	TEST_WRAP= t_rc 2 "zookeeper: prdshm-phase: no such phase" \
+		"$BIN/prdshm-phase" -c "$TMP/plan.yaml" cancel nosuch
+	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
+}
+
+test_suite lockconf
+test_suite phaseconf
 test_tools_select
+test_tools_phases
 cli_done
