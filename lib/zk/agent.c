@@ -256,7 +256,7 @@ static int rewrite(struct prdshm__zk_session *s,
 	for (int t = 0; !err && t < RMW_TRIES; t++) {
 		int len = (int)sizeof(buf), rc;
 
-		rc = zoo_get(zs->zh, s->node, 0, buf, &len, &st);
+		rc = prdshm__zk_get(zs, s->node, 0, buf, &len, &st);
 		if (rc == ZNONODE)
 			return prdshm__fail(PRDSHM_ENOAGENT, "agent %s: its znode %s is gone",
 					    s->agent_id, s->node);
@@ -276,7 +276,9 @@ static int rewrite(struct prdshm__zk_session *s,
 		if (rc == ZNONODE)
 			return prdshm__fail(PRDSHM_ENOAGENT, "agent %s: its znode %s is gone",
 					    s->agent_id, s->node);
-		if (rc != ZBADVERSION)
+		/* A write lost with the connection is read back and made
+		 * again (at worst a log line twice), as a conflict is. */
+		if (rc != ZBADVERSION && !prdshm__zk_retryable(rc))
 			return prdshm__zk_err(zs, rc, "write agent", s->node);
 	}
 	return err ? err

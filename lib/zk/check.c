@@ -86,14 +86,14 @@ static int check_agents(struct zcheck *c)
 	if (data == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	snprintf(dir, sizeof(dir), "%s/agents", c->zs->base);
-	rc = zoo_get_children(c->zs->zh, dir, 0, &kids);
+	rc = prdshm__zk_children(c->zs, dir, &kids);
 	if (rc != ZOK)
 		err = prdshm__zk_err(c->zs, rc, "list", dir);
 	for (int i = 0; !err && i < kids.count; i++) {
 		int len = PRDSHM__ZK_AGENT_MAX;
 
 		err = prdshm__zk_join(path, sizeof(path), dir, kids.data[i]);
-		rc = err ? ZOK : zoo_get(c->zs->zh, path, 0, data, &len, NULL);
+		rc = err ? ZOK : prdshm__zk_get(c->zs, path, 0, data, &len, NULL);
 		if (rc == ZNONODE || err)
 			continue;
 		if (rc != ZOK)
@@ -116,7 +116,7 @@ static int check_locks(struct zcheck *c)
 	int rc, err = 0;
 
 	snprintf(dir, sizeof(dir), "%s/locks", c->zs->base);
-	rc = zoo_get_children(c->zs->zh, dir, 0, &kids);
+	rc = prdshm__zk_children(c->zs, dir, &kids);
 	if (rc != ZOK)
 		err = prdshm__zk_err(c->zs, rc, "list", dir);
 	for (int i = 0; !err && i < kids.count; i++) {

@@ -137,6 +137,52 @@ int prdshm__zk_again(struct prdshm__zk_seg *zs, int rc, uint64_t seen, uint64_t 
 	       prdshm__zk_wait_event(zs, seen, until) != PRDSHM_ETIMEDOUT;
 }
 
+/*
+ * The reads, through a lost connection within the session timeout
+ * (prdshm__zk_again()): a tool following a run or an agent between two
+ * claims must not give up while the ensemble elects a new leader.  They
+ * answer what the client's call answers once it is final.
+ */
+int prdshm__zk_children(struct prdshm__zk_seg *zs, const char *path, struct String_vector *kids)
+{
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int rc;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		rc = zoo_get_children(zs->zh, path, 0, kids);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc;
+}
+
+/* @p len is the room in @p buf, and on ZOK what was read (-1: no data). */
+int prdshm__zk_get(struct prdshm__zk_seg *zs, const char *path, int watch, char *buf, int *len,
+		   struct Stat *st)
+{
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int room = *len, rc;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		*len = room;
+		rc = watch ? zoo_wget(zs->zh, path, prdshm__zk_watcher, zs, buf, len, st)
+			   : zoo_get(zs->zh, path, 0, buf, len, st);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc;
+}
+
+int prdshm__zk_exists(struct prdshm__zk_seg *zs, const char *path, struct Stat *st)
+{
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int rc;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		rc = zoo_exists(zs->zh, path, 0, st);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc;
+}
+
 int prdshm__zk_err(struct prdshm__zk_seg *zs, int rc, const char *what, const char *path)
 {
 	int err = prdshm__zk_usable(zs);

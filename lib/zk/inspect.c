@@ -68,7 +68,7 @@ static int snap_agents(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps)
 	if (data == NULL)
 		return PRDSHM_ENOMEM;
 	snprintf(dir, sizeof(dir), "%s/agents", zs->base);
-	rc = zoo_get_children(zs->zh, dir, 0, &kids);
+	rc = prdshm__zk_children(zs, dir, &kids);
 	if (rc != ZOK) {
 		free(data);
 		return prdshm__zk_err(zs, rc, "list", dir);
@@ -79,7 +79,7 @@ static int snap_agents(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps)
 		int len = PRDSHM__ZK_AGENT_MAX;
 
 		err = prdshm__zk_join(path, sizeof(path), dir, kids.data[i]);
-		rc = err ? ZOK : zoo_get(zs->zh, path, 0, data, &len, NULL);
+		rc = err ? ZOK : prdshm__zk_get(zs, path, 0, data, &len, NULL);
 		if (rc == ZNONODE)
 			continue; /* closed meanwhile */
 		if (rc != ZOK)
@@ -176,7 +176,7 @@ static int snap_locks(struct prdshm__zk_seg *zs, prdshm_snapshot *snap)
 	int rc, err = 0;
 
 	snprintf(locks, sizeof(locks), "%s/locks", zs->base);
-	rc = zoo_get_children(zs->zh, locks, 0, &kids);
+	rc = prdshm__zk_children(zs, locks, &kids);
 	if (rc != ZOK)
 		return prdshm__zk_err(zs, rc, "list", locks);
 	snap->locks = calloc((size_t)kids.count + 1, sizeof(*snap->locks));
@@ -265,7 +265,7 @@ static int snapshot_once(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps,
 	int err;
 
 	snprintf(plan, sizeof(plan), "%s/plan", zs->base);
-	*before = zoo_exists(zs->zh, plan, 0, &st) == ZOK ? st.version : -1;
+	*before = prdshm__zk_exists(zs, plan, &st) == ZOK ? st.version : -1;
 	snap->taken_ns = prdshm__now_real();
 	prdshm__zk_seg_info((prdshm_seg *)(void *)zs, &snap->seg);
 	err = snap_agents(zs, ps);

@@ -58,7 +58,7 @@ static int plan_get(struct prdshm__zk_seg *zs, int watch, unsigned char **buf, u
 	if (err)
 		return err;
 	/* The size first: an image's size never changes, so one pass. */
-	rc = zoo_exists(zs->zh, path, 0, &st);
+	rc = prdshm__zk_exists(zs, path, &st);
 	if (rc == ZNONODE)
 		return 0;
 	if (rc != ZOK)
@@ -67,8 +67,7 @@ static int plan_get(struct prdshm__zk_seg *zs, int watch, unsigned char **buf, u
 	*buf = malloc(len > 0 ? (size_t)len : 1);
 	if (*buf == NULL)
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory (plan of %d bytes)", len);
-	rc = watch ? zoo_wget(zs->zh, path, prdshm__zk_watcher, zs, (char *)*buf, &len, &st)
-		   : zoo_get(zs->zh, path, 0, (char *)*buf, &len, &st);
+	rc = prdshm__zk_get(zs, path, watch, (char *)*buf, &len, &st);
 	if (rc != ZOK || len != st.dataLength) {
 		free(*buf);
 		*buf = NULL;
@@ -104,7 +103,7 @@ int prdshm__zk_live_slots(struct prdshm__zk_seg *zs, long long **slots, size_t *
 	*n = 0;
 	if (err)
 		return err;
-	rc = zoo_get_children(zs->zh, agents, 0, &kids);
+	rc = prdshm__zk_children(zs, agents, &kids);
 	if (rc != ZOK)
 		return prdshm__zk_err(zs, rc, "list", agents);
 	*slots = malloc((kids.count > 0 ? (size_t)kids.count : 1) * sizeof(**slots));

@@ -94,6 +94,13 @@ int prdshm__zk_join(char *buf, size_t size, const char *a, const char *b);
  * operation through a lost connection within the session timeout. */
 uint64_t prdshm__zk_retry_until(struct prdshm__zk_seg *zs);
 int prdshm__zk_again(struct prdshm__zk_seg *zs, int rc, uint64_t seen, uint64_t until);
+/* zoo_get_children(), zoo_get() / zoo_wget() (with the segment's watcher)
+ * and zoo_exists(), retried through a lost connection as prdshm__zk_again()
+ * says.  prdshm__zk_get(): *len is the room in buf, then what was read. */
+int prdshm__zk_children(struct prdshm__zk_seg *zs, const char *path, struct String_vector *kids);
+int prdshm__zk_get(struct prdshm__zk_seg *zs, const char *path, int watch, char *buf, int *len,
+		   struct Stat *st);
+int prdshm__zk_exists(struct prdshm__zk_seg *zs, const char *path, struct Stat *st);
 
 /* session.c: segments and sessions. */
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out);

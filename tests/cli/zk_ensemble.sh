@@ -15,9 +15,7 @@
 #     grant is doubled, and the grants go on after the kill;
 #  3. THE MAIN JOB: prdshm-run on a plan of 9 phases, the leader killed -9
 #     once PHASES_BEFORE_KILL phases have started: exit 0, every phase ran
-#     exactly once (no double claim).  Run only when prdshm-run works on
-#     ZooKeeper (a 1-phase plan does not exit 69, "not done yet"), else
-#     skipped with a message saying so.
+#     exactly once (no double claim).
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
@@ -199,23 +197,9 @@ EOF
 	done
 }
 
-# Does prdshm-run work on ZooKeeper in this build?  69 (PRDSHM_ENOTSUP, "not
-# done yet") until the phases land there.
-run_supported() {
-	printf 'wave_delay_seconds: 0\nphases:\n  - id: one\n    command: "true"\n' >"$TMP/one.yaml"
-	shm_name
-	timeout "$WAIT_SECONDS" "$BIN/prdshm-run" -c "$TMP/one.yaml" --name "$SHM" --plain \
-		>"$TMP/probe.out" 2>&1
-	[ $? != 69 ]
-}
-
 test_main_job() {
 	local pid rc want
 	start_ensemble
-	if ! run_supported; then
-		skip "zk_ensemble: the main job: prdshm-run on ZooKeeper is not done yet in this build (exit 69: $(head -c 200 "$TMP/probe.out" | tr '\n' ' '))"
-		return
-	fi
 	mkdir -p "$TMP/run"
 	plan >"$TMP/run.yaml"
 	shm_name
