@@ -49,6 +49,7 @@ struct prdshm__zk_seg {
 	int64_t default_wait_ms; /* lock_timeout_seconds, for PRDSHM_WAIT_DEFAULT */
 	uint64_t created_ns;
 	prdshm_seg_info settings; /* from the base znode at open (session.c) */
+	int plan_bytes; /* the plan image's size once read, 0 before (atomic; plan.c) */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
 };
