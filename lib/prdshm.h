@@ -140,7 +140,8 @@ int prdshm_version_number(void);
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
 	XX(EINTR, -31, "interrupted by a signal")                              \
 	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")        \
-	XX(ENOTSUP, -33, "not supported by this backend")
+	XX(ENOTSUP, -33, "not supported by this backend")                     \
+	XX(EUNREACHABLE, -34, "coordination service unreachable")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,
