@@ -350,7 +350,9 @@ static void merge(struct gather *g)
 		prdshm_lock_metrics *to = &g->res[k - (k > 0)], *from = &g->res[i];
 
 		if (k == 0 || strcmp(to->resource, from->resource) != 0) {
-			g->res[k++] = *from;
+			if (k != i)
+				g->res[k] = *from;
+			k++;
 			continue;
 		}
 		to->acquisitions += from->acquisitions;
