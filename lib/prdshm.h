@@ -938,7 +938,9 @@ typedef struct prdshm_lock_metrics {
  * yet), in no particular order.  Counted in the segment by every process
  * (docs/design.md, "Metrics"): timeouts and deadlocks where the request
  * gives up, waits where they end; a crash inside a critical section may
- * lose the figures of what the repair drops.  Takes each partition mutex
+ * lose the figures of what the repair drops.  (On ZooKeeper each session
+ * counts its own, written with its agent record: docs/zookeeper.md, "Lock
+ * metrics".)  Takes each partition mutex
  * with a short timeout, as prdshm_snapshot_take() does, and reads a
  * partition without it when it cannot be had in time, or with @p flags
  * PRDSHM_SNAP_NOLOCK (figures may then be torn).  Never blocks for long.

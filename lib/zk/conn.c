@@ -372,6 +372,31 @@ int prdshm__zk_resource_path(struct prdshm__zk_seg *zs, const char *resource, ch
 	return 0;
 }
 
+/* A resource znode's name, %XX-decoded (prdshm__zk_resource_path()
+ * encodes); -1 if it is not one we made (inspect.c, metrics.c). */
+int prdshm__zk_resource_decode(const char *name, prdshm_lock_info *li)
+{
+	size_t n = 0;
+
+	for (const char *p = name; *p; p++) {
+		unsigned v;
+
+		if (n == PRDSHM_NAME_MAX)
+			return -1;
+		if (*p != '%') {
+			li->resource[n++] = *p;
+			continue;
+		}
+		if (sscanf(p + 1, "%2x", &v) != 1 || v == 0 || p[1] == '\0' || p[2] == '\0')
+			return -1;
+		li->resource[n++] = (char)v;
+		p += 2;
+	}
+	li->resource[n] = '\0';
+	li->resource_len = n;
+	return n ? 0 : -1;
+}
+
 /* @p a "/" @p b into @p buf; 0, or PRDSHM_ENAME when it does not fit
  * (never truncated: a shorter path would name another znode). */
 int prdshm__zk_join(char *buf, size_t size, const char *a, const char *b)
