@@ -178,6 +178,43 @@ assert doc['phases'] == [] and doc['problems'] == [], doc
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS PRD_PARALLEL_ZOOKEEPER_ROOT
 }
 
+# A run that crashed, recovered by a script from exit codes and JSON alone:
+# an agent SIGKILLed in its phase holds it IN_PROGRESS until its session
+# expires (2 s here); then --check exits 3, prdshm-cleanup fails the phase
+# (exit 0, naming the dead agent) and --check is healthy again.
+test_crashed_run() {
+	local agent
+	shm_name
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
+	export PRD_PARALLEL_ZOOKEEPER_SESSION_TIMEOUT_MS=2000
+	printf 'shm_name: %s\nphases:\n  - id: a\n    command: "touch %s/a.started; exec sleep 61.25"\n  - id: b\n    dependencies: [a]\n' \
+		"$SHM" "$TMP" >"$TMP/crash.yaml"
+	TEST_WRAP= t_rc 0 "zk_tools: crash: prdshm-create" "$BIN/prdshm-create" -c "$TMP/crash.yaml"
+	"$BIN/prdshm-agent" -c "$TMP/crash.yaml" --id crasher >"$TMP/agent.out" 2>&1 &
+	agent=$!
+	wait_until 20 test -e "$TMP/a.started" || not_ok "zk_tools: crash: phase a never started"
+	kill -9 "$agent"; wait "$agent" 2>/dev/null
+	pkill -9 -f "sleep 61.25"
+	if wait_until 20 bash -c '"$0" -c "$1" --check; [ $? = 3 ]' "$BIN/prdshm-inspect" "$TMP/crash.yaml"
+	then ok "zk_tools: crash: --check exits 3 once the agent's session expired"
+	else not_ok "zk_tools: crash: --check never said 3"; fi
+	TEST_WRAP= t_rc 0 "zk_tools: crash: prdshm-cleanup reaps" "$BIN/prdshm-cleanup" -c "$TMP/crash.yaml"
+	t_grep "$TMP/out" "phase a: agent crasher died, phase FAILED" "zk_tools: crash: cleanup names the dead agent"
+	TEST_WRAP= t_rc 0 "zk_tools: crash: --json after the cleanup" \
+		"$BIN/prdshm-inspect" -c "$TMP/crash.yaml" --json
+	if $PY -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+st = {p['id']: p['status'] for p in d['phases']}
+assert st == {'a': 'FAILED', 'b': 'BLOCKED'}, st
+" "$TMP/out" 2>"$TMP/py.err"; then ok "zk_tools: crash: a FAILED, b BLOCKED in the JSON"
+	else not_ok "zk_tools: crash: JSON statuses"; cat "$TMP/py.err"; fi
+	TEST_WRAP= t_rc 0 "zk_tools: crash: --check healthy after the cleanup" \
+		"$BIN/prdshm-inspect" -c "$TMP/crash.yaml" --check
+	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS PRD_PARALLEL_ZOOKEEPER_SESSION_TIMEOUT_MS
+}
+
 test_program
 test_tools
+test_crashed_run
 cli_done
