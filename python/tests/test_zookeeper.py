@@ -113,3 +113,45 @@ def test_two_processes_exclude_each_other(zk_seg):
 def test_session_env_on_zookeeper(zk_seg):
     # No nested locks on ZooKeeper yet: a value that names no session.
     assert isinstance(zk_seg.session_env(), str)
+
+
+PLAN = """
+scheduling: eager
+wave_delay_seconds: 0
+phases:
+  - id: first
+    outputs: [out/one]
+  - id: second
+    dependencies: [first]
+"""
+
+
+def test_an_agent_runs_the_plan_on_zookeeper(zk_env, tmp_path):
+    """The Python agent's code, unchanged: join, claim, lock the outputs,
+    complete, until the plan is done; the state says where it lives."""
+    cfg = tmp_path / "prdpar.yaml"
+    cfg.write_text(PLAN)
+    try:
+        seg = prdshm.create(config=str(cfg), name=unique_name())
+    except prdshm.Error as e:
+        if e.code == prdshm.errors.CODES["ENOTSUP"]:
+            pytest.skip("this libprdshm was built without the ZooKeeper client")
+        raise
+    try:
+        with seg.join("py-agent") as agent:
+            c = agent.claim()
+            assert (c.id, c.attempt, c.outputs) == ("first", 1, ["out/one"])
+            with agent.lock_many(c.outputs, phase=c.id):
+                h = seg.holders("out/one")[0]
+                assert (h.agent, h.phase) == ("py-agent", "first")
+            agent.complete(c)
+            c2 = agent.claim()
+            assert c2.id == "second"
+            agent.fail(c2, 3, "broken")
+            assert agent.claim() is None  # nothing left to claim
+        st = seg.state()
+        assert st["segment"]["backend"] == "zookeeper"
+        assert {p["id"]: p["status"] for p in st["phases"]} == {"first": "COMPLETED",
+                                                               "second": "FAILED"}
+    finally:
+        seg.close()
