@@ -325,7 +325,6 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	struct prdshm__zk_agent_rec rec;
 	int rc, err, len;
 
-	(void)flags;
 	(void)timeout_ms;
 	if (!agent_id) {
 		snprintf(pid_id, sizeof(pid_id), "pid-%ld", (long)getpid());
@@ -343,6 +342,7 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	s->seg = zs;
 	pthread_mutex_init(&s->mu, NULL);
 	prdshm__strlcpy(s->agent_id, agent_id, sizeof(s->agent_id));
+	prdshm__zk_parent_from_env(s, flags);
 	snprintf(path, sizeof(path), "%s/agents/%s-", zs->base, agent_id);
 	prdshm__zk_agent_init(&rec);
 	len = prdshm__zk_agent_format(&rec, data, sizeof(data));

@@ -68,6 +68,10 @@ struct prdshm__zk_session {
 	pthread_mutex_t mu;            /* guards holds */
 	struct prdshm__zk_hold *holds; /* (mu) */
 	int slot;                      /* the sequence number of its agent znode */
+	/* The session this one acts for (nested.c), set once at open: its
+	 * slot (-1: none) and ZooKeeper session id. */
+	int parent_slot;
+	unsigned long long parent_owner;
 	char agent_id[PRDSHM_ID_MAX + 1];
 	char node[PRDSHM__ZK_PATH_MAX]; /* its agent znode */
 };
@@ -186,6 +190,16 @@ int prdshm__zk_check(prdshm_seg *seg, unsigned flags,
  * NULL). */
 int prdshm__zk_read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
 			    size_t *n, size_t *bad);
+
+/* nested.c (branch zknest): nested locks.  prdshm_session_env()'s value
+ * "zk:<seq>:<owner hex>:<created_ns>:<shm_name>"; at open, the parent it
+ * names (s->parent_slot, -1 if none or not honoured); whether a granted
+ * request of that parent covers a request of @p s in @p mode (1, 0, or an
+ * error). */
+int prdshm__zk_session_env(const prdshm_session *s, char *buf, size_t size);
+void prdshm__zk_parent_from_env(struct prdshm__zk_session *s, unsigned flags);
+int prdshm__zk_nested_covered(struct prdshm__zk_session *s, const char *resource,
+			      prdshm_mode mode);
 
 /* plan.c: phases (docs/zookeeper.md, "Phases").  The znode <base>/plan holds
  * the phase-region image (plan/image.h), changed by version-checked writes.
