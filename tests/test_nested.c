@@ -110,18 +110,9 @@ static void test_not_covered(void)
 	CU_ASSERT_EQUAL(prdshm_lock(p, "z", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(g, "z", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	/* SHARED does not cover EXCLUSIVE: the child would wait for its own
-	 * parent, a deadlock reported as such, before the 10 s timeout.  On
-	 * ZooKeeper a parent does not wait for its children in the graph yet:
-	 * the child waits like anyone. */
-	if (on_zk) {
-		CU_ASSERT_EQUAL(prdshm_lock(c2, "z", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL),
-				PRDSHM_EBUSY);
-	} else {
-		CU_ASSERT_EQUAL(prdshm_lock(c2, "z", PRDSHM_EXCLUSIVE, 10000, NULL),
-				PRDSHM_EDEADLK);
-		CU_ASSERT_PTR_NOT_NULL(
-			strstr(prdshm_last_error(), "parent waits for its child child2"));
-	}
+	 * parent, a deadlock reported as such, before the 10 s timeout. */
+	CU_ASSERT_EQUAL(prdshm_lock(c2, "z", PRDSHM_EXCLUSIVE, 10000, NULL), PRDSHM_EDEADLK);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "parent waits for its child child2"));
 	CU_ASSERT_EQUAL(check(), 0);
 	prdshm_session_close(g);
 	prdshm_session_close(c2);

@@ -58,9 +58,14 @@ static const char *base_name(const char *path)
 static void request_data(const struct prdshm__zk_session *s, prdshm_mode mode, const char *phase,
 			 uint64_t since, char *buf, size_t size)
 {
-	snprintf(buf, size, "mode=%s\nagent=%s\nslot=%d\npid=%ld\nphase=%s\nsince=%llu\n",
-		 mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared", s->agent_id, s->slot,
-		 (long)getpid(), phase ? phase : "", (unsigned long long)since);
+	int n = snprintf(buf, size, "mode=%s\nagent=%s\nslot=%d\npid=%ld\nphase=%s\nsince=%llu\n",
+			 mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared", s->agent_id, s->slot,
+			 (long)getpid(), phase ? phase : "", (unsigned long long)since);
+
+	/* A session acting for another says so: its parent waits for it in
+	 * the waits-for graph (deadlock.c). */
+	if (s->parent_slot >= 0 && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "parent=%d\n", s->parent_slot);
 }
 
 /* How long a connection may stay lost before we give up on an operation:
