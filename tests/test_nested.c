@@ -291,6 +291,8 @@ static void test_covered_while_waiting(void)
 	CU_ASSERT_EQUAL(prdshm_lock(o, "w", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&p.t, NULL, wait_for_w, &p), 0);
 	CU_ASSERT(waiters_are(1));
+	/* The parent's request waits: it covers nothing yet. */
+	CU_ASSERT_EQUAL(prdshm_lock(c.s, "w", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&c.t, NULL, wait_for_w, &c), 0);
 	CU_ASSERT(waiters_are(2));
 	CU_ASSERT_EQUAL(prdshm_unlock(o, "w"), 0);
