@@ -101,12 +101,17 @@ static void test_not_covered(void)
 	p = open_for(NULL, "parent");
 	c1 = open_for(p, "child1");
 	c2 = open_for(p, "child2");
+	/* A heartbeat rewrites the agent's record: its parent stays. */
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(c1), 0);
 	g = open_for(c1, "grandchild");
 	/* The parent does not hold y: siblings exclude each other. */
 	CU_ASSERT_EQUAL(prdshm_lock(c1, "y", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(c2, "y", PRDSHM_SHARED, PRDSHM_TRY, NULL), PRDSHM_EBUSY);
 	/* A grandchild is covered by any ancestor's hold. */
 	CU_ASSERT_EQUAL(prdshm_lock(g, "y", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	/* Also through a child that holds nothing of its own. */
+	CU_ASSERT_EQUAL(prdshm_lock(p, "v", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock(g, "v", PRDSHM_EXCLUSIVE, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(p, "z", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	CU_ASSERT_EQUAL(prdshm_lock(g, "z", PRDSHM_SHARED, PRDSHM_TRY, NULL), 0);
 	/* SHARED does not cover EXCLUSIVE: the child would wait for its own

@@ -64,8 +64,8 @@ static void request_data(const struct prdshm__zk_session *s, prdshm_mode mode, c
 
 	/* A session acting for another says so: its parent waits for it in
 	 * the waits-for graph (deadlock.c). */
-	if (s->parent_slot >= 0 && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, "parent=%d\n", s->parent_slot);
+	if (s->nanc > 0 && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "parent=%d\n", s->anc_slot[0]);
 }
 
 /* How long a connection may stay lost before we give up on an operation:

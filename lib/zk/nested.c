@@ -73,14 +73,36 @@ static int agent_by_seq(struct prdshm__zk_seg *zs, long long seq, char *node, si
 	return found;
 }
 
+/* Session @p seq of ZooKeeper session @p owner, if its agent znode is
+ * there and still that ZooKeeper session's (a session that ended is
+ * nobody to act for): 1 and its record's parent= in @p up ("" if none). */
+static int live_agent(struct prdshm__zk_seg *zs, unsigned long long seq, unsigned long long owner,
+		      char *up, size_t size)
+{
+	char node[PRDSHM__ZK_PATH_MAX], data[PRDSHM__ZK_AGENT_MAX], why[64];
+	struct prdshm__zk_agent_rec *rec;
+	int len = (int)sizeof(data) - 1, ok;
+	struct Stat st;
+
+	if (seq > 9999999999ull || !agent_by_seq(zs, (long long)seq, node, sizeof(node)) ||
+	    prdshm__zk_get(zs, node, 0, data, &len, &st) != ZOK ||
+	    (uint64_t)st.ephemeralOwner != owner)
+		return 0;
+	rec = malloc(sizeof(*rec));
+	ok = rec && prdshm__zk_agent_parse(data, len > 0 ? (size_t)len : 0, rec, why,
+					   sizeof(why)) == 0;
+	prdshm__strlcpy(up, ok ? rec->parent : "", size);
+	free(rec);
+	return 1;
+}
+
 void prdshm__zk_parent_from_env(struct prdshm__zk_session *s, unsigned flags)
 {
 	const char *v = (flags & PRDSHM_SESSION_INDEPENDENT) ? NULL : getenv(PRDSHM_PARENT_ENV);
 	unsigned long long seq, owner, created;
-	char node[PRDSHM__ZK_PATH_MAX];
-	struct Stat st;
+	char up[sizeof(((struct prdshm__zk_agent_rec *)0)->parent) + 1];
 
-	s->parent_slot = -1;
+	s->nanc = 0;
 	if (v == NULL || strncmp(v, "zk:", 3) != 0)
 		return; /* none, or a shm session's: not ours */
 	v = field(v + 3, 10, &seq);
@@ -88,34 +110,37 @@ void prdshm__zk_parent_from_env(struct prdshm__zk_session *s, unsigned flags)
 		v = field(v, 16, &owner);
 	if (v)
 		v = field(v, 10, &created);
-	if (v == NULL || seq > 9999999999ull || strcmp(v, s->seg->shm_name) != 0 ||
-	    created != s->seg->created_ns)
+	if (v == NULL || strcmp(v, s->seg->shm_name) != 0 || created != s->seg->created_ns)
 		return; /* garbage, or another segment's (or an older one's) */
-	/* The parent's agent znode, still that ZooKeeper session's: a session
-	 * that ended is nobody to act for. */
-	if (!agent_by_seq(s->seg, (long long)seq, node, sizeof(node)) ||
-	    prdshm__zk_exists(s->seg, node, &st) != ZOK || (uint64_t)st.ephemeralOwner != owner)
-		return;
-	s->parent_slot = (int)seq;
-	s->parent_owner = owner;
+	/* The parent, then up its records' parent= while they are live: the
+	 * holds of any of them cover ours, as on shm. */
+	while (s->nanc < PRDSHM__ZK_ANCESTORS && live_agent(s->seg, seq, owner, up, sizeof(up) - 1)) {
+		s->anc_slot[s->nanc] = (int)seq;
+		s->anc_owner[s->nanc++] = owner;
+		strcat(up, ":");
+		v = field(up, 10, &seq);
+		if (v == NULL || field(v, 16, &owner) == NULL)
+			break;
+	}
 }
 
-/* Request @p name of resource @p rpath: whether it is the parent's
- * (*mine: its name carries the parent's owner tag and its data the
- * parent's slot) and exclusive (*excl).  Another's read request needs no
- * read.  @return 0, 1 if it went meanwhile, or an error. */
+/* What the covering check needs of a request. */
+struct nreq {
+	int slot;   /* its session */
+	int excl;   /* a write request not downgraded */
+	int mode;   /* its mode covers the request being made */
+	int family; /* its session is one we act for */
+};
+
+/* Request @p r of resource @p rpath into @p out.  @return 0, 1 if it went
+ * meanwhile, or an error. */
 static int classify(struct prdshm__zk_session *s, const char *rpath, const struct prdshm__zk_req *r,
-		    int *mine, int *excl)
+		    prdshm_mode want, struct nreq *out)
 {
-	char tag[40], path[PRDSHM__ZK_PATH_MAX], data[512], buf[32];
+	char path[PRDSHM__ZK_PATH_MAX], data[512], buf[32], tag[40];
 	const char *owner = strchr(r->name, '-');
 	int len = (int)sizeof(data) - 1, rc;
 
-	snprintf(tag, sizeof(tag), "%llx.", (unsigned long long)s->parent_owner);
-	*mine = owner && strncmp(owner + 1, tag, strlen(tag)) == 0;
-	*excl = 0;
-	if (!*mine && !r->write)
-		return 0;
 	if (prdshm__zk_join(path, sizeof(path), rpath, r->name))
 		return PRDSHM_ENAME;
 	rc = prdshm__zk_get(s->seg, path, 0, data, &len, NULL);
@@ -125,38 +150,57 @@ static int classify(struct prdshm__zk_session *s, const char *rpath, const struc
 		return prdshm__zk_err(s->seg, rc, "read", path);
 	data[len > 0 ? len : 0] = '\0';
 	prdshm__zk_field(data, "slot", buf, sizeof(buf));
-	*mine = *mine && strtol(buf, NULL, 10) == s->parent_slot;
+	out->slot = (int)strtol(buf, NULL, 10);
 	prdshm__zk_field(data, "mode", buf, sizeof(buf));
-	*excl = r->write && strcmp(buf, "shared") != 0;
+	out->excl = r->write && strcmp(buf, "shared") != 0;
+	out->mode = out->excl || want == PRDSHM_SHARED;
+	/* Ours by its slot, and by the owner tag in its name: the slot alone
+	 * is data anyone may write. */
+	out->family = 0;
+	for (int k = 0; k < s->nanc && !out->family && owner; k++) {
+		snprintf(tag, sizeof(tag), "%llx.", s->anc_owner[k]);
+		out->family = out->slot == s->anc_slot[k] && strncmp(owner + 1, tag, strlen(tag)) == 0;
+	}
 	return 0;
 }
 
-/* Whether a granted request of the parent among the resource's requests
- * covers @p mode (EXCLUSIVE covers both, SHARED covers SHARED).  Granted
- * by the recipe's rule (lock.c): a write request when no request of
- * another session is before it (its own read request is the one it
- * upgrades), a read request when no exclusive one is.  @return 1, 0, or
- * an error. */
+/* Whether request i of @p q is granted, by the recipe's rule (lock.c): a
+ * write request when no request of another session is before it (its own
+ * read request is the one it upgrades), a read request when no exclusive
+ * one of another session is. */
+static int granted(const struct nreq *q, const struct prdshm__zk_req *reqs, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (q[j].slot != q[i].slot && (reqs[i].write || q[j].excl))
+			return 0;
+	return 1;
+}
+
+/* Whether a granted request of one we act for among the resource's
+ * requests covers @p mode (EXCLUSIVE covers both, SHARED covers SHARED).
+ * @return 1, 0, or an error. */
 static int scan(struct prdshm__zk_session *s, const char *rpath, const struct prdshm__zk_req *reqs,
 		size_t n, prdshm_mode mode)
 {
-	int other_before = 0, excl_before = 0, mine, excl, err;
+	struct nreq *q = calloc(n + 1, sizeof(*q));
+	struct prdshm__zk_req *kept = calloc(n + 1, sizeof(*kept));
+	size_t k = 0;
+	int err = 0, found = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		err = classify(s, rpath, &reqs[i], &mine, &excl);
-		if (err < 0)
-			return err;
-		if (err)
-			continue; /* went meanwhile: it blocks nobody */
-		if (mine && (excl || mode == PRDSHM_SHARED) &&
-		    !(reqs[i].write ? other_before : excl_before))
-			return 1;
-		if (!mine) {
-			other_before = 1;
-			excl_before |= excl;
-		}
+	if (!q || !kept)
+		err = prdshm__fail(PRDSHM_ENOMEM, "out of memory");
+	/* Those that went meanwhile block nobody: left out. */
+	for (size_t i = 0; i < n && !err; i++) {
+		err = classify(s, rpath, &reqs[i], mode, &q[k]);
+		if (err == 0)
+			kept[k++] = reqs[i];
+		err = err > 0 ? 0 : err;
 	}
-	return 0;
+	for (size_t i = 0; i < k && !err && !found; i++)
+		found = q[i].family && q[i].mode && granted(q, kept, i);
+	free(kept);
+	free(q);
+	return err ? err : found;
 }
 
 int prdshm__zk_nested_covered(struct prdshm__zk_session *s, const char *resource,
@@ -167,7 +211,7 @@ int prdshm__zk_nested_covered(struct prdshm__zk_session *s, const char *resource
 	size_t n;
 	int r;
 
-	if (s->parent_slot < 0)
+	if (s->nanc == 0)
 		return 0;
 	r = prdshm__zk_resource_path(s->seg, resource, rpath, sizeof(rpath));
 	if (!r)

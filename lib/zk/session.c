@@ -345,6 +345,8 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	prdshm__zk_parent_from_env(s, flags);
 	snprintf(path, sizeof(path), "%s/agents/%s-", zs->base, agent_id);
 	prdshm__zk_agent_init(&rec);
+	if (s->nanc > 0)
+		snprintf(rec.parent, sizeof(rec.parent), "%d:%llx", s->anc_slot[0], s->anc_owner[0]);
 	len = prdshm__zk_agent_format(&rec, data, sizeof(data));
 	rc = len < 0 ? ZBADARGUMENTS : register_agent(zs, path, data, s->node, sizeof(s->node));
 	if (rc != ZOK) {
