@@ -20,9 +20,9 @@
 #     tests the tools on ZooKeeper in full);
 #  4. nested locks (tests/test_nested.c on ZooKeeper too): a prdshm-lock
 #     run by prdshm-lock's command under the same exclusive lock acts for
-#     it and gets it at once; with PRDSHM_SESSION_INDEPENDENT-like
-#     conditions (the variable removed, or another segment's value) it is
-#     busy (-w 0);
+#     it and gets it at once; without (the variable removed) it is busy (-w 0); two families
+#     crossed (a under b, b under a) are a deadlock named through the
+#     children;
 #  5. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
 #     applied (a second skip is refused, naming both states), a refused
 #     retry exits 2, an unknown phase exits 2.
@@ -92,7 +92,40 @@ test_nested_cli() {
 		"$BIN/prdshm-lock" --name "$SHM" -w 20 -x r \
 		env -u PRDSHM_PARENT_SESSION "$BIN/prdshm-lock" --name "$SHM" -w 0 -x r true
 	t_grep "$TMP/err" "lock is taken" "zookeeper: nested: the inner one says the lock is taken"
+	nested_crossed
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
+}
+
+# Two families in a cycle (tests/cli/nested.sh, case 2): each outer lock
+# held, each inner command asks for the other's: the parents wait for
+# their children, so one inner request fails as a deadlock, named through
+# the children, and the other family completes.
+nested_crossed() {
+	rm -f "$TMP/go" "$TMP"/held-* "$TMP"/rc-*
+	crossed() {
+		"$BIN/prdshm-lock" --name "$SHM" "$1" -c "touch '$TMP/held-$3'; i=0;
+			while [ ! -e '$TMP/go' ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i+1)); done;
+			'$BIN/prdshm-lock' --name '$SHM' -w 8 '$2' -c 'echo inner-$3'" \
+			>"$TMP/out-$3" 2>"$TMP/err-$3"
+		echo $? >"$TMP/rc-$3"
+	}
+	crossed a b A &
+	BG_PIDS+=("$!")
+	crossed b a B &
+	BG_PIDS+=("$!")
+	if wait_until 20 test -e "$TMP/held-A" -a -e "$TMP/held-B"; then
+		ok "zookeeper: nested: both outer locks held"
+	else not_ok "zookeeper: nested: the outer locks were never both held"; fi
+	touch "$TMP/go"
+	wait_until 30 test -e "$TMP/rc-A" -a -e "$TMP/rc-B"
+	rcs="$(cat "$TMP/rc-A" 2>/dev/null) $(cat "$TMP/rc-B" 2>/dev/null)"
+	if [ "$rcs" = "1 0" ] || [ "$rcs" = "0 1" ]; then
+		ok "zookeeper: nested: crossed families: one gives up, the other completes ($rcs)"
+	else not_ok "zookeeper: nested: crossed families: exit statuses $rcs, expected 1 and 0"
+		sed 's/^/#   /' "$TMP"/err-A "$TMP"/err-B; fi
+	cat "$TMP/err-A" "$TMP/err-B" >"$TMP/err"
+	t_grep "$TMP/err" "deadlock detected waiting for '[ab]': lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+" \
+		"zookeeper: nested: crossed families reported as a deadlock through the children"
 }
 
 test_tools_phases() {
