@@ -140,7 +140,8 @@ int prdshm_version_number(void);
 	XX(EPERM, -30, "segment not trusted: another user made it or may write it") \
 	XX(EINTR, -31, "interrupted by a signal")                              \
 	XX(ENOSPC, -32, "not enough room in /dev/shm for the segment")        \
-	XX(ENOTSUP, -33, "not supported by this backend")
+	XX(ENOTSUP, -33, "not supported by this backend")                     \
+	XX(EUNREACHABLE, -34, "coordination service unreachable")
 
 enum prdshm_errno {
 	PRDSHM_OK = 0,
@@ -939,7 +940,9 @@ typedef struct prdshm_lock_metrics {
  * yet), in no particular order.  Counted in the segment by every process
  * (docs/design.md, "Metrics"): timeouts and deadlocks where the request
  * gives up, waits where they end; a crash inside a critical section may
- * lose the figures of what the repair drops.  Takes each partition mutex
+ * lose the figures of what the repair drops.  (On ZooKeeper each session
+ * counts its own, written with its agent record: docs/zookeeper.md, "Lock
+ * metrics".)  Takes each partition mutex
  * with a short timeout, as prdshm_snapshot_take() does, and reads a
  * partition without it when it cannot be had in time, or with @p flags
  * PRDSHM_SNAP_NOLOCK (figures may then be torn).  Never blocks for long.

@@ -442,9 +442,10 @@ static void test_not_supported(void)
 
 	setup();
 	s = session("a");
+	/* The lock metrics answer on every backend (ZooKeeper: metrics.c). */
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
 	if (on_zk) {
-		CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), PRDSHM_ENOTSUP);
-		CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "not done yet"));
 		CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_ENOTSUP),
 				       "not supported by this backend");
 	}

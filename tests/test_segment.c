@@ -535,7 +535,11 @@ static void test_errors_table(void)
 	CU_ASSERT_EQUAL(PRDSHM_ENOTSUP, -33);
 	CU_ASSERT_STRING_EQUAL(prdshm_err_name(PRDSHM_ENOTSUP), "PRDSHM_ENOTSUP");
 	CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_ENOTSUP), "not supported by this backend");
-	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-34), "PRDSHM_UNKNOWN");
+	CU_ASSERT_EQUAL(PRDSHM_EUNREACHABLE, -34);
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(PRDSHM_EUNREACHABLE), "PRDSHM_EUNREACHABLE");
+	CU_ASSERT_STRING_EQUAL(prdshm_strerror(PRDSHM_EUNREACHABLE),
+			       "coordination service unreachable");
+	CU_ASSERT_STRING_EQUAL(prdshm_err_name(-35), "PRDSHM_UNKNOWN");
 	CU_ASSERT_STRING_EQUAL(prdshm_phase_status_name(PRDSHM_PHASE_CANCELLED), "CANCELLED");
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(-1));
 	CU_ASSERT_PTR_NULL(prdshm_phase_status_name(PRDSHM_PHASE_NSTATUS));

@@ -6,13 +6,18 @@
  * scribbled agent record and request.  Without the ZooKeeper client the
  * tests have nothing to test and pass empty; the server tests pass empty
  * on shared memory (make check runs every program once that way).
+ * The lock metrics (lib/zk/metrics.c): two processes' contended
+ * acquisitions and a timeout, counted in their records and kept in
+ * <base>/metrics once they close.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "confspawn.h"
 #include "testutil.h"
 
 #ifdef PRDSHM_HAVE_ZOOKEEPER
@@ -488,6 +493,222 @@ static void test_plan_image(void)
 	zk_teardown(seg);
 }
 
+/* ---- Lock metrics (lib/zk/metrics.c) -------------------------------------- */
+
+/* Rounds of contended acquisitions per child. */
+#define METRIC_ROUNDS 4
+
+/* A child told what to do by one byte at a time on @p in: 'l' lock "res"
+ * (blocking) and unlock, 't' a lock of "res" that times out, 'h' a
+ * heartbeat (its figures go to its record), 'q' close and exit; it answers
+ * each with the same byte on @p out once done. */
+static int metrics_child(int out, int in)
+{
+	prdshm_seg *seg = NULL;
+	prdshm_session *s = NULL;
+	int c;
+
+	TU_CHILD_ASSERT(prdshm_seg_open_cfg(&cfg, &seg) == 0);
+	TU_CHILD_ASSERT(prdshm_session_open(seg, getenv("ZKVIEW_ID"), 0, &s) == 0);
+	tu_signal(out, 'r');
+	while ((c = tu_await(in, 30000)) != 'q') {
+		if (c == 'l') {
+			TU_CHILD_ASSERT(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, 20000, NULL) == 0);
+			TU_CHILD_ASSERT(prdshm_unlock(s, "res") == 0);
+		} else if (c == 't') {
+			TU_CHILD_ASSERT(prdshm_lock(s, "res", PRDSHM_EXCLUSIVE, 100, NULL) ==
+					PRDSHM_ETIMEDOUT);
+		} else if (c == 'h') {
+			TU_CHILD_ASSERT(prdshm_agent_heartbeat(s) == 0);
+		} else {
+			return 3;
+		}
+		tu_signal(out, (char)c);
+	}
+	prdshm_session_close(s);
+	prdshm_seg_close(seg);
+	return 0;
+}
+
+/* A child of the test run as ZKVIEW_ROLE says, before main(). */
+__attribute__((constructor)) static void child_entry(void)
+{
+	const char *role = getenv("ZKVIEW_ROLE");
+
+	if (!role)
+		return;
+	prdshm_config_init(&cfg);
+	TU_CHILD_ASSERT(prdshm_config_apply_env(&cfg, NULL) == 0);
+	_exit(metrics_child(atoi(getenv("ZKVIEW_OUT")), atoi(getenv("ZKVIEW_IN"))));
+}
+
+struct mchild {
+	pid_t pid;
+	int rep[2], go[2];
+};
+
+static void mchild_start(struct mchild *c, const char *id)
+{
+	char vars[4][64], *v[4];
+
+	CU_ASSERT_FATAL(pipe(c->rep) == 0 && pipe(c->go) == 0);
+	snprintf(vars[0], sizeof(vars[0]), "ZKVIEW_ROLE=metrics");
+	snprintf(vars[1], sizeof(vars[1]), "ZKVIEW_ID=%s", id);
+	snprintf(vars[2], sizeof(vars[2]), "ZKVIEW_OUT=%d", c->rep[1]);
+	snprintf(vars[3], sizeof(vars[3]), "ZKVIEW_IN=%d", c->go[0]);
+	for (int i = 0; i < 4; i++)
+		v[i] = vars[i];
+	c->pid = tu_conf_spawn(&cfg, "test_zkview", "ZKVIEW_", v, 4);
+	CU_ASSERT_EQUAL_FATAL(tu_await(c->rep[0], 20000), 'r');
+}
+
+/* Tell child @p c to do @p what; 1 once it says it did. */
+static int mchild_do(struct mchild *c, char what)
+{
+	tu_signal(c->go[1], what);
+	return tu_await(c->rep[0], 20000) == what;
+}
+
+/* Poll (bounded) until "res" has @p n requests. */
+static int await_requests(prdshm_seg *seg, size_t n)
+{
+	for (int tries = 0; tries < 400; tries++) {
+		size_t got = 99;
+
+		if (prdshm_lock_query(seg, "res", 0, NULL, 0, &got) == 0 && got == n)
+			return 1;
+		usleep(25 * 1000);
+	}
+	return 0;
+}
+
+/* The totals and the entry of "res" (zeroed if not listed). */
+static void metrics_of(prdshm_seg *seg, prdshm_lock_metrics *total, prdshm_lock_metrics *res)
+{
+	prdshm_lock_metrics out[8] = { PRDSHM_LOCK_METRICS_INIT };
+	size_t n = 0;
+
+	memset(res, 0, sizeof(*res));
+	total->struct_size = sizeof(*total);
+	CU_ASSERT_EQUAL_FATAL(prdshm_lock_metrics_get(seg, 0, total, out, 8, &n), 0);
+	CU_ASSERT_FATAL(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL(out[i].struct_size, sizeof(out[i]));
+		CU_ASSERT_EQUAL(out[i].resource_len, strlen(out[i].resource));
+		if (strcmp(out[i].resource, "res") == 0)
+			*res = out[i];
+	}
+}
+
+/* The histogram adds up: its buckets are the contended grants. */
+static void assert_consistent(const prdshm_lock_metrics *m)
+{
+	uint64_t sum = 0;
+
+	for (int b = 0; b < PRDSHM_WAIT_BUCKETS; b++)
+		sum += m->wait_buckets[b];
+	CU_ASSERT_EQUAL(sum, m->contended);
+	CU_ASSERT(m->wait_max_ns <= m->wait_ns);
+	CU_ASSERT(m->contended == 0 || m->wait_max_ns > 0);
+}
+
+/* Each child's request queues behind the parent's hold: the parent locks
+ * "res", tells the child to lock it, and releases once the child's request
+ * is queued.  Round after round: 2 * METRIC_ROUNDS grants to the children,
+ * as many plus one uncontended to the parent, and a child's timeout.  A
+ * child's grant is contended (it slept) unless the release came between
+ * the creation of its request and its first look at the queue, which the
+ * parent cannot see: so all of them, or nearly. */
+static void metrics_rounds(prdshm_seg *seg, prdshm_session *p, struct mchild *kids)
+{
+	for (int r = 0; r < 2 * METRIC_ROUNDS; r++) {
+		struct mchild *c = &kids[r % 2];
+
+		CU_ASSERT_EQUAL_FATAL(prdshm_lock(p, "res", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+		tu_signal(c->go[1], 'l');
+		CU_ASSERT_FATAL(await_requests(seg, 2));
+		CU_ASSERT_EQUAL(prdshm_unlock(p, "res"), 0);
+		CU_ASSERT_EQUAL_FATAL(tu_await(c->rep[0], 20000), 'l');
+	}
+	CU_ASSERT_EQUAL_FATAL(prdshm_lock(p, "res", PRDSHM_EXCLUSIVE, 5000, NULL), 0);
+	CU_ASSERT_FATAL(mchild_do(&kids[0], 't'));
+	CU_ASSERT_EQUAL(prdshm_unlock(p, "res"), 0);
+}
+
+static void test_lock_metrics(void)
+{
+	prdshm_seg *seg = zk_setup();
+	prdshm_lock_metrics total, res, small = { .struct_size = 8 };
+	struct mchild kids[2];
+	prdshm_session *p;
+	const uint64_t child_grants = 2 * METRIC_ROUNDS, parent_grants = 2 * METRIC_ROUNDS + 1;
+	uint64_t contended;
+	size_t n;
+
+	if (seg == NULL)
+		return;
+	p = tu_session(seg, "parent");
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, &small, NULL, 0, &n), PRDSHM_EINVAL);
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 1, &n), PRDSHM_EINVAL);
+	mchild_start(&kids[0], "m1");
+	mchild_start(&kids[1], "m2");
+	metrics_rounds(seg, p, kids);
+
+	/* Counted in the sessions, written with their records. */
+	CU_ASSERT(mchild_do(&kids[0], 'h') && mchild_do(&kids[1], 'h'));
+	CU_ASSERT_EQUAL(prdshm_agent_heartbeat(p), 0);
+	metrics_of(seg, &total, &res);
+	CU_ASSERT_EQUAL(total.acquisitions, child_grants + parent_grants);
+	CU_ASSERT(total.contended > 0 && total.contended <= child_grants);
+	CU_ASSERT_EQUAL(total.timeouts, 1);
+	CU_ASSERT_EQUAL(total.deadlocks, 0);
+	CU_ASSERT(total.wait_ns > 0);
+	assert_consistent(&total);
+	contended = total.contended;
+	CU_ASSERT_EQUAL(res.resource_len, 3);
+	CU_ASSERT_EQUAL(res.acquisitions, total.acquisitions);
+	CU_ASSERT_EQUAL(res.contended, total.contended);
+	CU_ASSERT_EQUAL(res.timeouts, 1);
+	CU_ASSERT_EQUAL(res.wait_ns, total.wait_ns);
+	/* cap 0 counts, and writes nothing.  A resource now locked is listed
+	 * before its holder's figures are written (locks/). */
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(prdshm_lock(p, "fresh", PRDSHM_SHARED, 5000, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	CU_ASSERT_EQUAL(prdshm_unlock(p, "fresh"), 0);
+	CU_ASSERT_EQUAL(prdshm_lock_metrics_get(seg, 0, NULL, NULL, 0, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+
+	/* Closed: the totals keep their figures; the resource keeps those of
+	 * the live sessions (the parent's). */
+	for (int i = 0; i < 2; i++) {
+		tu_signal(kids[i].go[1], 'q');
+		CU_ASSERT_EQUAL(tu_wait_child(kids[i].pid, 20000), 0);
+		for (int k = 0; k < 2; k++) {
+			close(kids[i].rep[k]);
+			close(kids[i].go[k]);
+		}
+	}
+	metrics_of(seg, &total, &res);
+	CU_ASSERT_EQUAL(total.acquisitions, child_grants + parent_grants);
+	CU_ASSERT_EQUAL(total.contended, contended);
+	CU_ASSERT_EQUAL(total.timeouts, 1);
+	assert_consistent(&total);
+	CU_ASSERT_EQUAL(res.acquisitions, parent_grants); /* "fresh" is not written yet */
+	CU_ASSERT_EQUAL(res.contended, 0);
+	CU_ASSERT_EQUAL(res.timeouts, 0);
+	/* And the parent's close moves its own. */
+	prdshm_session_close(p);
+	metrics_of(seg, &total, &res);
+	CU_ASSERT_EQUAL(total.acquisitions, child_grants + parent_grants + 1);
+	CU_ASSERT_EQUAL(res.acquisitions, 0);
+	zk_teardown(seg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_record_roundtrip),
 	TU(test_record_long_ring),
@@ -498,6 +719,7 @@ const tu_test tu_tests[] = {
 	TU(test_lock_in_snapshot),
 	TU(test_check_scribbles),
 	TU(test_plan_image),
+	TU(test_lock_metrics),
 	{ NULL, NULL },
 };
 #else

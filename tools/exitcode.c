@@ -54,6 +54,7 @@ int tool_exit_code(int err)
 	case PRDSHM_EPERM:
 		return TOOL_EXIT_PERM;
 	case PRDSHM_ENOTSUP:
+	case PRDSHM_EUNREACHABLE:
 		return TOOL_EXIT_NOTSUP;
 	default: /* ENOMEM, ESYS and anything new */
 		return TOOL_EXIT_INTERNAL;

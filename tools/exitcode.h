@@ -19,7 +19,8 @@
 #define TOOL_EXIT_USAGE 64    /* bad command line */
 #define TOOL_EXIT_CONFIG 65   /* invalid configuration */
 #define TOOL_EXIT_NOSEG 66    /* no such segment */
-#define TOOL_EXIT_NOTSUP 69   /* not supported by the selected backend */
+#define TOOL_EXIT_NOTSUP 69   /* not supported by the selected backend, or its
+				* service (ZooKeeper) unreachable: EX_UNAVAILABLE */
 #define TOOL_EXIT_INTERNAL 70 /* internal error (out of memory, system call) */
 #define TOOL_EXIT_EXISTS 73   /* segment already exists */
 #define TOOL_EXIT_NOSPACE 74  /* not enough room in /dev/shm */

@@ -1,7 +1,7 @@
 /*
  * zk_backend.c: the ZooKeeper backend's table (api/backend.h): lib/zk/'s
  * entry points under the public functions they implement.  What is not
- * done yet on ZooKeeper (lock metrics, removal by name alone) answers
+ * done yet on ZooKeeper (removal by name alone) answers
  * PRDSHM_ENOTSUP,
  * naming the function (docs/zookeeper.md, "Not done yet").
  */
@@ -22,12 +22,6 @@ static int seg_unlink(const char *name)
 {
 	(void)name;
 	return not_yet("prdshm_seg_unlink (use prdshm_seg_unlink_unused_cfg)");
-}
-
-static int lock_metrics(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
-			prdshm_lock_metrics *out, size_t cap, size_t *n)
-{
-	return not_yet("prdshm_lock_metrics_get");
 }
 
 const struct prdshm__backend prdshm__zk_backend = {
@@ -51,7 +45,7 @@ const struct prdshm__backend prdshm__zk_backend = {
 	.upgrade = prdshm__zk_upgrade,
 	.downgrade = prdshm__zk_downgrade,
 	.lock_query = prdshm__zk_lock_query,
-	.lock_metrics = lock_metrics,
+	.lock_metrics = prdshm__zk_lock_metrics,
 	.phase_claim = prdshm__zk_phase_claim,
 	.phase_wait = prdshm__zk_phase_wait,
 	.phase_complete = prdshm__zk_phase_complete,

@@ -274,6 +274,8 @@ static int rewrite(struct prdshm__zk_session *s,
 			prdshm__zk_agent_init(&rec);
 		edit(&rec, arg);
 		len = prdshm__zk_agent_format(&rec, buf, sizeof(buf));
+		if (len >= 0) /* the session's lock metrics go with every write */
+			len = prdshm__zk_metrics_format(s, buf, len, sizeof(buf));
 		if (len < 0)
 			return prdshm__fail(PRDSHM_EINVAL, "agent %s: record too long", s->agent_id);
 		rc = zoo_set(zs->zh, s->node, buf, len, st.version);

@@ -199,6 +199,12 @@ int prdshm__zk_err(struct prdshm__zk_seg *zs, int rc, const char *what, const ch
 				    path);
 	case ZNOTEMPTY:
 		return prdshm__fail(PRDSHM_EINUSE, "%s %s: znode has children", what, path);
+	case ZCONNECTIONLOSS:
+	case ZOPERATIONTIMEOUT:
+		/* Retried until the session timeout (prdshm__zk_again()) */
+		return prdshm__fail(PRDSHM_EUNREACHABLE,
+				    "%s %s: ZooKeeper unreachable for the session timeout (%s)",
+				    what, path, zerror(rc));
 	default:
 		return prdshm__fail(PRDSHM_ESYS, "%s %s: ZooKeeper: %s", what, path, zerror(rc));
 	}
@@ -219,7 +225,7 @@ static int await_connected(struct prdshm__zk_seg *zs, const char *hosts, int tim
 		}
 		pthread_mutex_unlock(&zs->mu);
 		if (prdshm__zk_wait_event(zs, seen, deadline) == PRDSHM_ETIMEDOUT)
-			return prdshm__fail(PRDSHM_ESYS,
+			return prdshm__fail(PRDSHM_EUNREACHABLE,
 					    "cannot reach ZooKeeper at %s within %d ms (is a server "
 					    "running? zookeeper.hosts)",
 					    hosts, timeout_ms);
@@ -270,6 +276,23 @@ static zhandle_t *init_quiet(const struct prdshm__backend_cfg *be, struct prdshm
 	return zh;
 }
 
+/* The client's own log (to stderr), off unless PRDSHM_ZOOKEEPER_LOG asks
+ * for it: during a failover it prints a line for every refused connection,
+ * which a tool's user would take for the failure it is not; what does fail
+ * is reported by this library's messages. */
+static ZooLogLevel client_log_level(void)
+{
+	static const char *const names[] = { "off", "error", "warn", "info", "debug" };
+	const char *v = getenv("PRDSHM_ZOOKEEPER_LOG");
+
+	if (v == NULL || *v == '\0')
+		return (ZooLogLevel)0;
+	for (int i = 0; i < 5; i++)
+		if (strcmp(v, names[i]) == 0)
+			return (ZooLogLevel)i;
+	return ZOO_LOG_LEVEL_ERROR; /* asked for, but not by a name we know */
+}
+
 int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
 		       struct prdshm__zk_seg **out)
 {
@@ -283,8 +306,7 @@ int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
 	err = seg_alloc(cfg, shm_name, &zs);
 	if (err)
 		return err;
-	/* The client logs to stderr; only what is wrong with it. */
-	zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+	zoo_set_debug_level(client_log_level());
 	zs->zh = init_quiet(be, zs);
 	if (!zs->zh) {
 		err = prdshm__fail_errno(PRDSHM_ESYS, "zookeeper_init(%s)", be->zk_hosts);
@@ -348,6 +370,31 @@ int prdshm__zk_resource_path(struct prdshm__zk_seg *zs, const char *resource, ch
 	}
 	buf[n] = '\0';
 	return 0;
+}
+
+/* A resource znode's name, %XX-decoded (prdshm__zk_resource_path()
+ * encodes); -1 if it is not one we made (inspect.c, metrics.c). */
+int prdshm__zk_resource_decode(const char *name, prdshm_lock_info *li)
+{
+	size_t n = 0;
+
+	for (const char *p = name; *p; p++) {
+		unsigned v;
+
+		if (n == PRDSHM_NAME_MAX)
+			return -1;
+		if (*p != '%') {
+			li->resource[n++] = *p;
+			continue;
+		}
+		if (sscanf(p + 1, "%2x", &v) != 1 || v == 0 || p[1] == '\0' || p[2] == '\0')
+			return -1;
+		li->resource[n++] = (char)v;
+		p += 2;
+	}
+	li->resource[n] = '\0';
+	li->resource_len = n;
+	return n ? 0 : -1;
 }
 
 /* @p a "/" @p b into @p buf; 0, or PRDSHM_ENAME when it does not fit

@@ -97,31 +97,6 @@ static int snap_agents(struct prdshm__zk_seg *zs, struct prdshm__snapshot *ps)
 	return err;
 }
 
-/* A resource znode's name, %XX-decoded (conn.c encodes); -1 if it is not
- * one we made. */
-static int decode(const char *name, prdshm_lock_info *li)
-{
-	size_t n = 0;
-
-	for (const char *p = name; *p; p++) {
-		unsigned v;
-
-		if (n == PRDSHM_NAME_MAX)
-			return -1;
-		if (*p != '%') {
-			li->resource[n++] = *p;
-			continue;
-		}
-		if (sscanf(p + 1, "%2x", &v) != 1 || v == 0 || p[1] == '\0' || p[2] == '\0')
-			return -1;
-		li->resource[n++] = (char)v;
-		p += 2;
-	}
-	li->resource[n] = '\0';
-	li->resource_len = n;
-	return n ? 0 : -1;
-}
-
 /* Holders first, then waiters, each in queue order (as on shm). */
 static void order_records(prdshm_lock_info *li, const prdshm_holder *hs, size_t nh)
 {
@@ -151,7 +126,7 @@ static int snap_resource(struct prdshm__zk_seg *zs, const char *name, prdshm_loc
 	int err;
 
 	memset(li, 0, sizeof(*li));
-	if (decode(name, li))
+	if (prdshm__zk_resource_decode(name, li))
 		return 0; /* not a resource: prdshm_check() says so */
 	snprintf(rpath, sizeof(rpath), "%s/locks/%s", zs->base, name);
 	err = strlen(rpath) + 1 >= sizeof(rpath) ? prdshm__fail(PRDSHM_ENAME, "path too long") : 0;

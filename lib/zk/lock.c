@@ -44,6 +44,7 @@ struct zreq {
 	int write;
 	int try_;
 	int nested; /* granted as its parent's (nested.c): the request goes */
+	int slept;         /* it waited at least once (metrics.c) */
 	uint64_t deadline; /* prdshm__zk_now_ms() */
 };
 
@@ -213,6 +214,7 @@ static int doze(struct zreq *q, uint64_t seen, uint64_t check_at)
 {
 	uint64_t until = q->deadline < check_at ? q->deadline : check_at;
 
+	q->slept = 1;
 	if (prdshm__zk_wait_event(q->zs, seen, until) == PRDSHM_EINTR)
 		return prdshm__fail(PRDSHM_EINTR, "interrupted by a signal while waiting for '%.64s'",
 				    q->resource);
@@ -283,6 +285,7 @@ static int request_init(struct zreq *q, prdshm_session *ps, const char *resource
 /* Create, wait, and on failure take the request back. */
 static int serve(struct zreq *q, prdshm_mode mode, const char *phase)
 {
+	uint64_t began = prdshm__now_mono();
 	char data[512];
 	int err;
 
@@ -295,6 +298,7 @@ static int serve(struct zreq *q, prdshm_mode mode, const char *phase)
 		delete_node(q->zs, q->node);
 	if (q->nested)
 		q->node[0] = '\0'; /* a nested hold has no request */
+	prdshm__zk_metrics_count(q->s, q->resource, err, q->slept, began);
 	return err;
 }
 

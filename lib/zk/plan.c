@@ -57,24 +57,37 @@ static int plan_get(struct prdshm__zk_seg *zs, int watch, unsigned char **buf, u
 	*version = -1;
 	if (err)
 		return err;
-	/* The size first: an image's size never changes, so one pass. */
-	rc = prdshm__zk_exists(zs, path, &st);
-	if (rc == ZNONODE)
-		return 0;
-	if (rc != ZOK)
-		return prdshm__zk_err(zs, rc, "read plan", path);
-	len = st.dataLength;
-	*buf = malloc(len > 0 ? (size_t)len : 1);
-	if (*buf == NULL)
-		return prdshm__fail(PRDSHM_ENOMEM, "out of memory (plan of %d bytes)", len);
-	rc = prdshm__zk_get(zs, path, watch, (char *)*buf, &len, &st);
-	if (rc != ZOK || len != st.dataLength) {
+	/* An image's size never changes: after the first read (its size from
+	 * an exists first), one get.  A znode someone rewrote with another
+	 * size is read again from its Stat, and refused below if it is not
+	 * an image (prdshm__phase_geom_parse() checks the size it states). */
+	len = __atomic_load_n(&zs->plan_bytes, __ATOMIC_RELAXED);
+	for (int pass = 0; pass < 2; pass++) {
+		if (len <= 0) {
+			rc = prdshm__zk_exists(zs, path, &st);
+			if (rc == ZNONODE)
+				return 0;
+			if (rc != ZOK)
+				return prdshm__zk_err(zs, rc, "read plan", path);
+			len = st.dataLength;
+		}
+		*buf = malloc(len > 0 ? (size_t)len : 1);
+		if (*buf == NULL)
+			return prdshm__fail(PRDSHM_ENOMEM, "out of memory (plan of %d bytes)", len);
+		rc = prdshm__zk_get(zs, path, watch, (char *)*buf, &len, &st);
+		if (rc == ZOK && len == st.dataLength)
+			break;
 		free(*buf);
 		*buf = NULL;
-		if (rc == ZOK)
+		if (rc == ZNONODE)
+			return 0;
+		if (rc != ZOK)
+			return prdshm__zk_err(zs, rc, "read plan", path);
+		if (pass == 1)
 			return prdshm__fail(PRDSHM_ECORRUPT, "plan %s changed size while read", path);
-		return rc == ZNONODE ? 0 : prdshm__zk_err(zs, rc, "read plan", path);
+		len = 0;
 	}
+	__atomic_store_n(&zs->plan_bytes, len, __ATOMIC_RELAXED);
 	*bytes = (uint64_t)len;
 	*version = st.version;
 	return 0;

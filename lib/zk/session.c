@@ -381,6 +381,7 @@ void prdshm__zk_session_close(prdshm_session *ps)
 	/* Nothing to report to: what cannot be deleted now goes with the
 	 * ZooKeeper session. */
 	(void)prdshm__zk_unlock_all(ps, NULL);
+	prdshm__zk_metrics_retire(s);
 	(void)zoo_delete(s->seg->zh, s->node, -1);
 	session_free(s);
 }

@@ -52,9 +52,34 @@ struct prdshm__zk_seg {
 	int64_t default_wait_ms; /* lock_timeout_seconds, for PRDSHM_WAIT_DEFAULT */
 	uint64_t created_ns;
 	prdshm_seg_info settings; /* from the base znode at open (session.c) */
+	int plan_bytes; /* the plan image's size once read, 0 before (atomic; plan.c) */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
 };
+
+/* metrics.c (branch zkmetrics): what a session's lock requests came to,
+ * kept in the session and written with its agent record (docs/zookeeper.md,
+ * "Lock metrics"): its totals, and those of the PRDSHM__ZK_METRICS_RES
+ * resources it used last. */
+#define PRDSHM__ZK_METRICS_RES 16
+struct prdshm__zk_figures {
+	uint64_t acquisitions, contended, timeouts, deadlocks, wait_ns, wait_max_ns;
+	uint64_t buckets[PRDSHM_WAIT_BUCKETS];
+};
+struct prdshm__zk_res_counts {
+	uint64_t used; /* the tick of its last request; 0: the entry is free */
+	char name[PRDSHM_NAME_MAX + 1];
+	struct prdshm__zk_figures f;
+};
+struct prdshm__zk_counts {
+	uint64_t tick; /* counts the requests: the resources' last use */
+	struct prdshm__zk_figures total;
+	struct prdshm__zk_res_counts res[PRDSHM__ZK_METRICS_RES];
+};
+/* The lines "lock_totals=" and "lock_resource=" the records carry, at most
+ * this many bytes (the agent parser ignores them: unknown keys). */
+#define PRDSHM__ZK_METRICS_MAX \
+	((PRDSHM__ZK_METRICS_RES + 1) * (24 + 14 * 21 + 3 * PRDSHM_NAME_MAX))
 
 /* A lock the session holds.  node is its request; upgrading a SHARED hold
  * adds a write request and drops the read one once granted (lock.c). */
@@ -68,7 +93,7 @@ struct prdshm__zk_hold {
 struct prdshm__zk_session {
 	struct prdshm__handle h; /* first: the backend that made it */
 	struct prdshm__zk_seg *seg;
-	pthread_mutex_t mu;            /* guards holds */
+	pthread_mutex_t mu;            /* guards holds and counts */
 	struct prdshm__zk_hold *holds; /* (mu) */
 	int slot;                      /* the sequence number of its agent znode */
 	/* The sessions this one acts for (nested.c), set once at open: its
@@ -79,6 +104,7 @@ struct prdshm__zk_session {
 	unsigned long long anc_owner[PRDSHM__ZK_ANCESTORS];
 	char agent_id[PRDSHM_ID_MAX + 1];
 	char node[PRDSHM__ZK_PATH_MAX]; /* its agent znode */
+	struct prdshm__zk_counts counts; /* (mu) its lock metrics (metrics.c) */
 };
 
 /* conn.c: the connection, errors, paths, waiting for events. */
@@ -164,8 +190,9 @@ int prdshm__zk_deadlock_check(struct prdshm__zk_seg *zs, const char *node, const
  * checks.  PRDSHM__ZK_HOST_MAX bounds a host name as the record keeps it;
  * PRDSHM__ZK_AGENT_MAX a record's bytes (every text byte escaped). */
 #define PRDSHM__ZK_HOST_MAX 255
-#define PRDSHM__ZK_AGENT_MAX \
-	(256 + 4 * PRDSHM__ZK_HOST_MAX + PRDSHM_LOG_LINES * (8 + 4 * PRDSHM_MSG_MAX))
+#define PRDSHM__ZK_AGENT_MAX                                                              \
+	(256 + 4 * PRDSHM__ZK_HOST_MAX + PRDSHM_LOG_LINES * (8 + 4 * PRDSHM_MSG_MAX) + \
+	 PRDSHM__ZK_METRICS_MAX)
 struct prdshm__zk_agent_rec {
 	int32_t pid;
 	uint32_t uid;
@@ -240,5 +267,25 @@ int prdshm__zk_phase_set(prdshm_seg *seg, prdshm_session *s, const char *id,
 int prdshm__zk_reap(prdshm_seg *seg, int requeue, void (*report)(void *ctx, const char *line),
 		    void *ctx, size_t *nreaped);
 int prdshm__zk_recover(prdshm_seg *seg, void (*report)(void *ctx, const char *line), void *ctx);
+
+/* metrics.c (branch zkmetrics): the lock metrics (docs/zookeeper.md, "Lock
+ * metrics").  prdshm__zk_metrics_count(): a request on @p resource came to
+ * @p err (0: granted), having waited (@p slept) since @p began_ns
+ * (CLOCK_MONOTONIC); lock.c calls it once per request served. */
+void prdshm__zk_metrics_count(struct prdshm__zk_session *s, const char *resource, int err,
+			      int slept, uint64_t began_ns);
+/* Append the session's figures to its record in @p buf (@p len bytes so
+ * far, room @p size).  @return the new length, or -1 if they do not fit. */
+int prdshm__zk_metrics_format(struct prdshm__zk_session *s, char *buf, int len, size_t size);
+/* At the session's close: move its totals into <base>/metrics and delete
+ * its agent znode, in one transaction (what fails leaves the znode to the
+ * caller's delete, the figures lost). */
+void prdshm__zk_metrics_retire(struct prdshm__zk_session *s);
+int prdshm__zk_lock_metrics(prdshm_seg *seg, unsigned flags, prdshm_lock_metrics *total,
+			    prdshm_lock_metrics *out, size_t cap, size_t *n);
+/* A resource znode's name, %XX-decoded (conn.c encodes), into li's
+ * resource and resource_len (conn.c).  @return 0, or -1 if it is not one
+ * we made. */
+int prdshm__zk_resource_decode(const char *name, prdshm_lock_info *li);
 #endif
 #endif

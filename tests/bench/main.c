@@ -321,8 +321,10 @@ static void fmt_value(char *buf, size_t size, const char *unit, double v)
 	if (strcmp(unit, U_OPS) == 0) {
 		if (v >= 1e6)
 			snprintf(buf, size, "%.2fM", v / 1e6);
-		else
+		else if (v >= 1e4)
 			snprintf(buf, size, "%.1fk", v / 1e3);
+		else /* ZooKeeper's claims: a few hundred a second */
+			snprintf(buf, size, "%.0f", v);
 	} else if (strcmp(unit, U_BYTES) == 0 || v >= 1e5) {
 		snprintf(buf, size, "%.0f", v);
 	} else if (v >= 100) {
@@ -345,7 +347,7 @@ static void print_row(const struct row *r)
 	fmt_value(lo, sizeof(lo), r->unit, r->st.min);
 	fmt_value(hi, sizeof(hi), r->unit, r->st.max);
 	if (!isnan(x))
-		snprintf(ratio, sizeof(ratio), "%6.2fx %s", x, r->ratio_to);
+		snprintf(ratio, sizeof(ratio), x >= 0.01 ? "%6.2fx %s" : "%6.2gx %s", x, r->ratio_to);
 	if (r->st.n > 1)
 		printf("  %-11s %-44s %10s %10s %10s %-6s %s\n", r->id, r->label, med, lo, hi,
 		       r->unit, ratio);

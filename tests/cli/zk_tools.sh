@@ -11,7 +11,8 @@
 #     and another waits for it: the backend and its hosts named, both
 #     agents with their pid, the holder and the waiter (waiting for the
 #     holder) and each agent's host; --watch --json; --check healthy (0);
-#     --metrics not done yet (69);
+#     --metrics lists the locked resource; once both closed, their grants
+#     in --metrics (parsed by python3-prometheus-client) and --json;
 #  3. prdshm-cleanup: nothing to do on a healthy segment (0), --unlink
 #     refused while agents live (2), removes the tree once they are gone
 #     (0), after which prdshm-inspect finds no segment (66).
@@ -46,6 +47,46 @@ test_program() {
 # The JSON document in $TMP/out: the assertions of $1 (Python) on doc.
 json_ok() {
 	$PY -c "import json, socket, sys; doc = json.load(open('$TMP/out')); $1" 2>"$TMP/py.err"
+}
+
+# The lock metrics once the holder and the waiter of test_tools closed:
+# their figures moved into <base>/metrics, two grants, the waiter's
+# contended (it was seen waiting for seconds before the release), in
+# Prometheus text that python3-prometheus-client parses, and in --json.
+test_metrics() {
+	TEST_WRAP= t_rc 0 "zk_tools: prdshm-inspect --metrics after the closes" \
+		"$BIN/prdshm-inspect" --name "$SHM" --metrics
+	cp "$TMP/out" "$TMP/metrics.txt"
+	if ! $PY -c 'import prometheus_client.parser' 2>/dev/null; then
+		skip "zk_tools: --metrics parsed: python3-prometheus-client missing (make python-deps)"
+	elif $PY - "$TMP/metrics.txt" "$SHM" >"$TMP/py.out" 2>&1 <<'PYEOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+
+path, shm = sys.argv[1:3]
+samples = {}
+for fam in text_string_to_metric_families(open(path, encoding="utf-8").read()):
+    for s in fam.samples:
+        samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+want = {"acquisitions_total": 2, "contended_total": 1, "timeouts_total": 0,
+        "deadlocks_total": 0, "wait_seconds_count": 1}
+for m, v in want.items():
+    got = samples.get(("prdshm_lock_" + m, (("segment", shm),)))
+    assert got == v, "prdshm_lock_%s = %s, want %s" % (m, got, v)
+assert samples[("prdshm_lock_wait_seconds_sum", (("segment", shm),))] > 0
+assert not [k for k in samples if k[0].startswith("prdshm_resource_")], "resources listed"
+print("ok")
+PYEOF
+	then ok "zk_tools: --metrics parsed by prometheus_client: the closed sessions' grants"
+	else not_ok "zk_tools: --metrics figures: $(tail -1 "$TMP/py.out")"; head -20 "$TMP/metrics.txt"; fi
+	TEST_WRAP= t_rc 0 "zk_tools: prdshm-inspect --json after the closes" \
+		"$BIN/prdshm-inspect" --name "$SHM" --json
+	if json_ok "
+m = doc['metrics']['locks']
+assert (m['acquisitions'], m['contended'], sum(m['wait_buckets'])) == (2, 1, 1), m
+assert doc['metrics']['resources'] == [], doc['metrics']
+"; then ok "zk_tools: --json has the metrics"
+	else not_ok "zk_tools: --json metrics"; cat "$TMP/py.err"; fi
 }
 
 # A lock held by one prdshm-lock and waited for by another, in the tools.
@@ -113,10 +154,13 @@ assert doc['phases'] == [] and doc['problems'] == [], doc
 	TEST_WRAP= t_rc 0 "zk_tools: prdshm-inspect --check: healthy" \
 		"$BIN/prdshm-inspect" --name "$SHM" --check
 	t_grep "$TMP/out" "$SHM: healthy" "zk_tools: --check says healthy"
-	TEST_WRAP= t_rc 69 "zk_tools: prdshm-inspect --metrics is not done yet" \
+	# The lock metrics: res1, locked now, is listed; its figures are not
+	# written yet (a session writes them with its record: prdshm-lock at
+	# its close).
+	TEST_WRAP= t_rc 0 "zk_tools: prdshm-inspect --metrics" \
 		"$BIN/prdshm-inspect" --name "$SHM" --metrics
-	t_grep "$TMP/err" "not done yet for backend: zookeeper" \
-		"zk_tools: --metrics names what is missing"
+	t_grep "$TMP/out" "^prdshm_resource_acquisitions_total{segment=\"$SHM\",resource=\"res1\"} 0\$" \
+		"zk_tools: --metrics lists the resource locked now"
 	TEST_WRAP= t_rc 0 "zk_tools: prdshm-cleanup on a healthy segment" \
 		"$BIN/prdshm-cleanup" --name "$SHM"
 	t_grep "$TMP/out" "healthy" "zk_tools: prdshm-cleanup says healthy"
@@ -127,6 +171,7 @@ assert doc['phases'] == [] and doc['problems'] == [], doc
 
 	touch "$TMP/release"
 	wait "$holder"; wait "$waiter"
+	test_metrics
 	TEST_WRAP= t_rc 0 "zk_tools: prdshm-cleanup --unlink once they are gone" \
 		"$BIN/prdshm-cleanup" --name "$SHM" --unlink
 	TEST_WRAP= t_rc 66 "zk_tools: the segment is gone" "$BIN/prdshm-inspect" --name "$SHM"

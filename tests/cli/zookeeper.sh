@@ -148,10 +148,30 @@ test_tools_phases() {
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 }
 
+# No server behind the hosts: one message of ours, exit 69 (unavailable),
+# and the client's own log only when PRDSHM_ZOOKEEPER_LOG asks for it.
+test_unreachable() {
+	local dead
+	dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=127.0.0.1:$dead
+	export PRD_PARALLEL_ZOOKEEPER_SESSION_TIMEOUT_MS=2000
+	TEST_WRAP= t_rc 69 "zookeeper: no server at the hosts: prdshm-lock exits 69" \
+		"$BIN/prdshm-lock" --name /prdshm-unreachable-$$ -x res true
+	t_grep "$TMP/err" "cannot reach ZooKeeper at 127.0.0.1:$dead within 2000 ms" \
+		"zookeeper: the message names the hosts and the time waited"
+	if grep -q ZOO_ERROR "$TMP/err"; then not_ok "zookeeper: the client's own log is off by default"
+	else ok "zookeeper: the client's own log is off by default"; fi
+	PRDSHM_ZOOKEEPER_LOG=error TEST_WRAP= t_rc 69 "zookeeper: PRDSHM_ZOOKEEPER_LOG=error: exit 69" \
+		"$BIN/prdshm-lock" --name /prdshm-unreachable-$$ -x res true
+	t_grep "$TMP/err" "ZOO_ERROR" "zookeeper: PRDSHM_ZOOKEEPER_LOG=error shows the client's log"
+	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS PRD_PARALLEL_ZOOKEEPER_SESSION_TIMEOUT_MS
+}
+
 test_suite lockconf
 test_suite phaseconf
 test_suite nested
 test_tools_select
 test_nested_cli
 test_tools_phases
+test_unreachable
 cli_done
