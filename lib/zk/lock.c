@@ -350,6 +350,8 @@ int prdshm__zk_lock(prdshm_session *ps, const char *resource, prdshm_mode mode,
 	q.nested = err ? 0 : prdshm__zk_nested_covered(s, resource, mode);
 	if (q.nested < 0)
 		return q.nested;
+	if (q.nested) /* an acquire, as on shm, that did not wait */
+		prdshm__zk_metrics_count(s, resource, 0, 0, prdshm__now_mono());
 	if (!err && !q.nested)
 		err = serve(&q, mode, phase_id);
 	if (err)
