@@ -22,7 +22,7 @@
 #     run by prdshm-lock's command under the same exclusive lock acts for
 #     it and gets it at once; without (the variable removed) it is busy (-w 0); two families
 #     crossed (a under b, b under a) are a deadlock named through the
-#     children;
+#     children; a phase command of prdshm-agent locks its own output;
 #  5. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
 #     applied (a second skip is refused, naming both states), a refused
 #     retry exits 2, an unknown phase exits 2.
@@ -93,6 +93,7 @@ test_nested_cli() {
 		env -u PRDSHM_PARENT_SESSION "$BIN/prdshm-lock" --name "$SHM" -w 0 -x r true
 	t_grep "$TMP/err" "lock is taken" "zookeeper: nested: the inner one says the lock is taken"
 	nested_crossed
+	nested_agent
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 }
 
@@ -126,6 +127,32 @@ nested_crossed() {
 	cat "$TMP/err-A" "$TMP/err-B" >"$TMP/err"
 	t_grep "$TMP/err" "deadlock detected waiting for '[ab]': lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+" \
 		"zookeeper: nested: crossed families reported as a deadlock through the children"
+}
+
+# The case issue 18 left open (tests/cli/nested.sh, case 1): a phase with
+# outputs: [out.txt] whose command runs "prdshm-lock out.txt ..." acts for
+# its agent, which holds out.txt: it completes instead of waiting for the
+# agent until its timeout.
+nested_agent() {
+	shm_name
+	cat >"$TMP/nplan.yaml" <<EOF2
+wave_delay_seconds: 0
+lock_timeout_seconds: 5
+phases:
+  - id: write
+    outputs: [out.txt]
+    command: '"$BIN/prdshm-lock" --name "$SHM" -w 5 out.txt -c "echo written > $TMP/out.txt" && "$BIN/prdshm-lock" --name "$SHM" -s -n out.txt true'
+EOF2
+	TEST_WRAP= t_rc 0 "zookeeper: nested: create a plan" \
+		"$BIN/prdshm-create" -q -c "$TMP/nplan.yaml" --name "$SHM"
+	TEST_WRAP= t_rc 0 "zookeeper: nested: the phase that locks its own output completes" \
+		"$BIN/prdshm-agent" -c "$TMP/nplan.yaml" --name "$SHM" --id writer
+	t_grep "$TMP/out" "write completed" "zookeeper: nested: the agent says the phase completed"
+	if [ "$(cat "$TMP/out.txt" 2>/dev/null)" = written ]; then
+		ok "zookeeper: nested: the command wrote out.txt"
+	else not_ok "zookeeper: nested: out.txt not written"; fi
+	TEST_WRAP= t_rc 0 "zookeeper: nested: out.txt is free afterwards" \
+		"$BIN/prdshm-lock" --name "$SHM" -n out.txt true
 }
 
 test_tools_phases() {
