@@ -8,11 +8,14 @@
  * the sequence number of the parent's agent znode (its slot), the parent's
  * ZooKeeper session id in hex (the agent znode's ephemeralOwner, and the
  * <owner> tag of its requests' names), and the segment's creation time and
- * name.  A session opened with it acts for the parent while that agent
- * znode exists with that owner: a request that one of the parent's granted
- * requests covers (EXCLUSIVE covers both modes, SHARED covers SHARED) is
- * granted at once, with no request znode: the parent's request already
- * keeps out everyone the child's would, and the parent waits for the child.
+ * name.  A session opened with it, if that agent znode exists with that
+ * owner, acts for the parent and, through the parent= of their agent
+ * records, for the parent's ancestors: a request that a granted request of
+ * one of them covers (EXCLUSIVE covers both modes, SHARED covers SHARED)
+ * is granted at once, with no request znode: the ancestor's request
+ * already keeps out everyone the child's would, and the ancestor waits for
+ * the child.  So the child's hold lasts only as long as that request (on
+ * shm it is a record of its own; docs/zookeeper.md says what differs).
  * A shm value ("SLOT:GEN:...") is ignored here, as this one is on shm.
  */
 #ifdef PRDSHM_HAVE_ZOOKEEPER
