@@ -20,9 +20,11 @@
 #     tests the tools on ZooKeeper in full);
 #  4. nested locks (tests/test_nested.c on ZooKeeper too): a prdshm-lock
 #     run by prdshm-lock's command under the same exclusive lock acts for
-#     it and gets it at once; without (the variable removed) it is busy (-w 0); two families
-#     crossed (a under b, b under a) are a deadlock named through the
-#     children; a phase command of prdshm-agent locks its own output;
+#     it and gets it at once; without the variable it is busy (-w 0); and
+#     tests/cli/nested.sh's cases 1-3 pass on the server (a phase command
+#     of prdshm-agent locks its own output; two families crossed, a under
+#     b and b under a, are a deadlock named through the children;
+#     reentrant; EXCLUSIVE under SHARED a deadlock with one's own parent);
 #  5. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
 #     applied (a second skip is refused, naming both states), a refused
 #     retry exits 2, an unknown phase exits 2.
@@ -92,67 +94,26 @@ test_nested_cli() {
 		"$BIN/prdshm-lock" --name "$SHM" -w 20 -x r \
 		env -u PRDSHM_PARENT_SESSION "$BIN/prdshm-lock" --name "$SHM" -w 0 -x r true
 	t_grep "$TMP/err" "lock is taken" "zookeeper: nested: the inner one says the lock is taken"
-	nested_crossed
-	nested_agent
 	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
 }
 
-# Two families in a cycle (tests/cli/nested.sh, case 2): each outer lock
-# held, each inner command asks for the other's: the parents wait for
-# their children, so one inner request fails as a deadlock, named through
-# the children, and the other family completes.
-nested_crossed() {
-	rm -f "$TMP/go" "$TMP"/held-* "$TMP"/rc-*
-	crossed() {
-		"$BIN/prdshm-lock" --name "$SHM" "$1" -c "touch '$TMP/held-$3'; i=0;
-			while [ ! -e '$TMP/go' ] && [ \$i -lt 400 ]; do sleep 0.05; i=\$((i+1)); done;
-			'$BIN/prdshm-lock' --name '$SHM' -w 8 '$2' -c 'echo inner-$3'" \
-			>"$TMP/out-$3" 2>"$TMP/err-$3"
-		echo $? >"$TMP/rc-$3"
-	}
-	crossed a b A &
-	BG_PIDS+=("$!")
-	crossed b a B &
-	BG_PIDS+=("$!")
-	if wait_until 20 test -e "$TMP/held-A" -a -e "$TMP/held-B"; then
-		ok "zookeeper: nested: both outer locks held"
-	else not_ok "zookeeper: nested: the outer locks were never both held"; fi
-	touch "$TMP/go"
-	wait_until 30 test -e "$TMP/rc-A" -a -e "$TMP/rc-B"
-	rcs="$(cat "$TMP/rc-A" 2>/dev/null) $(cat "$TMP/rc-B" 2>/dev/null)"
-	if [ "$rcs" = "1 0" ] || [ "$rcs" = "0 1" ]; then
-		ok "zookeeper: nested: crossed families: one gives up, the other completes ($rcs)"
-	else not_ok "zookeeper: nested: crossed families: exit statuses $rcs, expected 1 and 0"
-		sed 's/^/#   /' "$TMP"/err-A "$TMP"/err-B; fi
-	cat "$TMP/err-A" "$TMP/err-B" >"$TMP/err"
-	t_grep "$TMP/err" "deadlock detected waiting for '[ab]': lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+ waits for lock-[0-9]+ waits for its child lock-[0-9]+" \
-		"zookeeper: nested: crossed families reported as a deadlock through the children"
-}
-
-# The case issue 18 left open (tests/cli/nested.sh, case 1): a phase with
-# outputs: [out.txt] whose command runs "prdshm-lock out.txt ..." acts for
-# its agent, which holds out.txt: it completes instead of waiting for the
-# agent until its timeout.
-nested_agent() {
-	shm_name
-	cat >"$TMP/nplan.yaml" <<EOF2
-wave_delay_seconds: 0
-lock_timeout_seconds: 5
-phases:
-  - id: write
-    outputs: [out.txt]
-    command: '"$BIN/prdshm-lock" --name "$SHM" -w 5 out.txt -c "echo written > $TMP/out.txt" && "$BIN/prdshm-lock" --name "$SHM" -s -n out.txt true'
-EOF2
-	TEST_WRAP= t_rc 0 "zookeeper: nested: create a plan" \
-		"$BIN/prdshm-create" -q -c "$TMP/nplan.yaml" --name "$SHM"
-	TEST_WRAP= t_rc 0 "zookeeper: nested: the phase that locks its own output completes" \
-		"$BIN/prdshm-agent" -c "$TMP/nplan.yaml" --name "$SHM" --id writer
-	t_grep "$TMP/out" "write completed" "zookeeper: nested: the agent says the phase completed"
-	if [ "$(cat "$TMP/out.txt" 2>/dev/null)" = written ]; then
-		ok "zookeeper: nested: the command wrote out.txt"
-	else not_ok "zookeeper: nested: out.txt not written"; fi
-	TEST_WRAP= t_rc 0 "zookeeper: nested: out.txt is free afterwards" \
-		"$BIN/prdshm-lock" --name "$SHM" -n out.txt true
+# tests/cli/nested.sh on this server: its cases 1-3 (a phase command
+# locking its agent's output, crossed families as a deadlock named through
+# the children, reentrant and EXCLUSIVE under SHARED), each line relayed.
+test_nested_sh() {
+	local rc line
+	(cd "$ROOT" && TEST_WRAP= PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
+		timeout -k 5 "$SUITE_TIMEOUT" bash tests/cli/nested.sh) >"$TMP/nested.log" 2>&1
+	rc=$?
+	while read -r line; do
+		case $line in
+		"ok "*) ok "zookeeper: nested.sh ${line#ok * - }" ;;
+		"not ok "*) not_ok "zookeeper: nested.sh ${line#not ok * - }" ;;
+		esac
+	done <"$TMP/nested.log"
+	if [ "$rc" != 0 ] || ! grep -q '^ok ' "$TMP/nested.log"; then
+		not_ok "zookeeper: nested.sh on ZooKeeper (exit $rc)"; tail -40 "$TMP/nested.log"
+	fi
 }
 
 test_tools_phases() {
@@ -199,6 +160,7 @@ test_suite phaseconf
 test_suite nested
 test_tools_select
 test_nested_cli
+test_nested_sh
 test_tools_phases
 test_unreachable
 cli_done
