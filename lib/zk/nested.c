@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "session/session.h"
 #include "zk/zk.h"
 
 int prdshm__zk_session_env(const prdshm_session *ps, char *buf, size_t size)
@@ -36,13 +37,7 @@ int prdshm__zk_session_env(const prdshm_session *ps, char *buf, size_t size)
 	n = snprintf(buf, size, "zk:%d:%llx:%llu:%s", s->slot,
 		     (unsigned long long)zoo_client_id(s->seg->zh)->client_id,
 		     (unsigned long long)s->seg->created_ns, s->seg->shm_name);
-	if (n < 0 || (size_t)n >= size) {
-		if (size > 0)
-			buf[0] = '\0';
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_env: %zu bytes are too few",
-				    size);
-	}
-	return 0;
+	return prdshm__session_env_fit(buf, size, n);
 }
 
 /* One field of the value, ended by ':', in base @p base.  @return the
