@@ -628,7 +628,9 @@ int prdshm_seg_info_get(prdshm_seg *seg, prdshm_seg_info *info);
  * command, or in anything it starts, reads the variable: if it names a
  * current session of the segment being opened (same name, same creation
  * time, the slot still in that generation), the new session is that
- * session's child and acts for it.  A value that does not parse, or names
+ * session's child and acts for it.  (On backend: zookeeper the value is
+ * "zk:SEQ:OWNER:CREATED_NS:SHM_NAME", and a nested hold lasts only as long
+ * as the ancestor's: docs/zookeeper.md, "Nested locks".)  A value that does not parse, or names
  * another segment or a session that has ended, is ignored; so is the
  * variable with PRDSHM_SESSION_INDEPENDENT.  A session, its children, their
  * children and so on form a family.

@@ -24,17 +24,6 @@ static int seg_unlink(const char *name)
 	return not_yet("prdshm_seg_unlink (use prdshm_seg_unlink_unused_cfg)");
 }
 
-/* Nested locks are not done yet on ZooKeeper: a command started under a
- * lock acts for itself (an empty value, which the tools do not export). */
-static int session_env(const prdshm_session *s, char *buf, size_t size)
-{
-	prdshm__call_begin();
-	if (size == 0)
-		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_env: no room");
-	buf[0] = '\0';
-	return 0;
-}
-
 const struct prdshm__backend prdshm__zk_backend = {
 	.name = "zookeeper",
 	.seg_create = prdshm__zk_seg_create,
@@ -48,7 +37,7 @@ const struct prdshm__backend prdshm__zk_backend = {
 	.session_abandon = prdshm__zk_session_abandon,
 	.session_slot = prdshm__zk_session_slot,
 	.session_fd = prdshm__zk_session_fd,
-	.session_env = session_env,
+	.session_env = prdshm__zk_session_env,
 	.lock = prdshm__zk_lock,
 	.unlock = prdshm__zk_unlock,
 	.unlock_all = prdshm__zk_unlock_all,

@@ -128,6 +128,11 @@ int prdshm__session_env(const prdshm_session *s, char *buf, size_t size)
 		return prdshm__fail(PRDSHM_EINVAL, "prdshm_session_env: NULL argument");
 	n = snprintf(buf, size, "%" PRIu32 ":%" PRIu32 ":%" PRIu64 ":%s", s->slot, s->gen,
 		     s->seg->hdr->created_ns, s->seg->name);
+	return prdshm__session_env_fit(buf, size, n);
+}
+
+int prdshm__session_env_fit(char *buf, size_t size, int n)
+{
 	if (n < 0 || (size_t)n >= size) {
 		if (size > 0)
 			buf[0] = '\0';

@@ -136,6 +136,10 @@ uint32_t prdshm__session_root(struct prdshm_seg *seg, uint32_t slot, uint32_t ge
 
 /* prdshm_session_env(): the value of PRDSHM_PARENT_SESSION that names @p s. */
 int prdshm__session_env(const prdshm_session *s, char *buf, size_t size);
+/* The end of prdshm_session_env() on every backend: @p n is what
+ * snprintf() answered writing the value into @p buf of @p size bytes.
+ * @return 0, or PRDSHM_EINVAL with @p buf "" if it did not fit. */
+int prdshm__session_env_fit(char *buf, size_t size, int n);
 
 int prdshm__session_slot(const prdshm_session *s);
 int prdshm__session_fd(const prdshm_session *s);

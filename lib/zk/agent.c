@@ -4,6 +4,7 @@
  * agent record"): key=value lines
  *
  *   pid=<n> uid=<n> host=<text> start=<ns> heartbeat=<ns> status=<IDLE...>
+ *   parent=<text>     "<seq>:<owner>", the session it acts for (nested.c)
  *   log=<text>        one per line of the log ring, oldest first
  *
  * A <text> value has every '\' and every byte below 0x20 or 0x7f written
@@ -75,6 +76,9 @@ int prdshm__zk_agent_format(const struct prdshm__zk_agent_rec *r, char *buf, siz
 	      put(buf, size, &o, "\nstart=%llu\nheartbeat=%llu\nstatus=%s\n",
 		  (unsigned long long)r->start_ns, (unsigned long long)r->heartbeat_ns,
 		  status ? status : "IDLE");
+	if (!bad && r->parent[0])
+		bad = put(buf, size, &o, "parent=") || put_text(buf, size, &o, r->parent) ||
+		      put(buf, size, &o, "\n");
 	for (uint32_t k = 0; !bad && k < r->nlog && k < PRDSHM_LOG_LINES; k++)
 		bad = put(buf, size, &o, "log=") || put_text(buf, size, &o, r->log[k]) ||
 		      put(buf, size, &o, "\n");
@@ -182,6 +186,8 @@ static int parse_line(const char *line, size_t n, struct prdshm__zk_agent_rec *r
 		r->heartbeat_ns = x;
 	} else if (KEY("status")) {
 		bad = get_status(v, vlen, &r->status);
+	} else if (KEY("parent")) {
+		bad = get_text(v, vlen, r->parent, sizeof(r->parent));
 	} else if (KEY("log")) {
 		/* A longer ring than ours keeps its newest lines. */
 		if (r->nlog == PRDSHM_LOG_LINES) {

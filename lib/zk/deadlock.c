@@ -15,6 +15,10 @@
  * anyway).  Its own session's requests are skipped, as an upgrade's write
  * request skips the read request it upgrades.  A request with such an edge
  * is waiting, one without is granted, so the edges need no other state.
+ * And, as on shm, a session waits for each of its children (the sessions
+ * acting for it, nested.c): a child's requests say parent=<slot>, and
+ * every request of that parent has an edge to each of them ("waits for its
+ * child"), which holds while both requests are there.
  *
  * ZooKeeper has no snapshot of a tree: locks/ is read resource by resource,
  * and a cycle seen in such a torn read may never have existed at one
@@ -50,6 +54,7 @@
 struct dreq {
 	size_t res;    /* index in graph.rpaths */
 	int slot;      /* its session: the agent znode's sequence number */
+	int parent;    /* the session it acts for (parent=), -1 if none */
 	int write;     /* a write request: blocks and waits for anything */
 	int excl;      /* a write request not downgraded */
 	int64_t czxid; /* ZooKeeper's order of creation */
@@ -57,9 +62,10 @@ struct dreq {
 	char agent[PRDSHM_ID_MAX + 1];
 };
 
-/* Request w waits for request b. */
+/* Request w waits for request b; child: w's session is b's parent. */
 struct edge {
 	size_t w, b;
+	int child;
 };
 
 /* A session reached by the search, and how. */
@@ -130,6 +136,8 @@ static int read_request(struct graph *g, size_t res, const struct prdshm__zk_req
 	d->excl = r->write && strcmp(buf, "shared") != 0;
 	prdshm__zk_field(data, "slot", buf, sizeof(buf));
 	d->slot = (int)strtol(buf, NULL, 10);
+	prdshm__zk_field(data, "parent", buf, sizeof(buf));
+	d->parent = buf[0] ? (int)strtol(buf, NULL, 10) : -1;
 	prdshm__zk_field(data, "agent", d->agent, sizeof(d->agent));
 	d->czxid = st.czxid;
 	prdshm__strlcpy(d->name, r->name, sizeof(d->name));
@@ -151,7 +159,22 @@ static int add_edges(struct graph *g, size_t from)
 				continue;
 			if (grow((void **)&g->edges, &g->capedge, g->nedge, sizeof(*g->edges)))
 				return PRDSHM_ENOMEM;
-			g->edges[g->nedge++] = (struct edge){ i, j };
+			g->edges[g->nedge++] = (struct edge){ i, j, 0 };
+		}
+	}
+	return 0;
+}
+
+/* Each request of a parent to each request of its children. */
+static int add_child_edges(struct graph *g)
+{
+	for (size_t c = 0; c < g->nreq; c++) {
+		for (size_t p = 0; p < g->nreq && g->reqs[c].parent >= 0; p++) {
+			if (g->reqs[p].slot != g->reqs[c].parent || g->reqs[c].slot == g->reqs[p].slot)
+				continue;
+			if (grow((void **)&g->edges, &g->capedge, g->nedge, sizeof(*g->edges)))
+				return PRDSHM_ENOMEM;
+			g->edges[g->nedge++] = (struct edge){ p, c, 1 };
 		}
 	}
 	return 0;
@@ -194,7 +217,7 @@ static int read_graph(struct graph *g, const char *mine)
 	for (int i = 0; i < kids.count && !err; i++)
 		err = read_resource(g, locks, kids.data[i], mine);
 	deallocate_String_vector(&kids);
-	return err;
+	return err ? err : add_child_edges(g);
 }
 
 static int visited(const struct visit *v, size_t n, int slot)
@@ -258,7 +281,7 @@ static int edge_holds(const struct graph *g, const struct edge *e)
 		return 0;
 	data[len > 0 ? len : 0] = '\0';
 	prdshm__zk_field(data, "mode", mode, sizeof(mode));
-	return w->excl || strcmp(mode, "shared") != 0;
+	return e->child || w->excl || strcmp(mode, "shared") != 0;
 }
 
 /* "deadlock detected waiting for 'r2': a waits for b waits for a". */
@@ -270,16 +293,19 @@ static void describe(const struct graph *g, const size_t *cycle, size_t k, const
 	len = (size_t)snprintf(buf, sizeof(buf), "deadlock detected waiting for '%.64s': %s",
 			       resource, g->reqs[g->me].agent);
 	for (size_t i = 0; i < k && len < sizeof(buf); i++)
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " waits for %s",
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, " waits for %s%s",
+					g->edges[cycle[i]].child ? "its child " : "",
 					g->reqs[g->edges[cycle[i]].b].agent);
 	prdshm__fail(PRDSHM_EDEADLK, "%s", buf);
 }
 
-/* The cycle's youngest waiting request is the one to fail. */
+/* The cycle's youngest waiting request is the one to fail (a parent's
+ * edge to its child leaves a request that may be granted). */
 static int is_victim(const struct graph *g, const size_t *cycle, size_t k)
 {
 	for (size_t i = 1; i < k; i++)
-		if (g->reqs[g->edges[cycle[i]].w].czxid > g->reqs[g->me].czxid)
+		if (!g->edges[cycle[i]].child &&
+		    g->reqs[g->edges[cycle[i]].w].czxid > g->reqs[g->me].czxid)
 			return 0;
 	return 1;
 }

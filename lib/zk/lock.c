@@ -43,6 +43,7 @@ struct zreq {
 	const char *ignore;  /* our own other request (upgrade), or NULL */
 	int write;
 	int try_;
+	int nested; /* granted as its parent's (nested.c): the request goes */
 	int slept;         /* it waited at least once (metrics.c) */
 	uint64_t deadline; /* prdshm__zk_now_ms() */
 };
@@ -58,9 +59,14 @@ static const char *base_name(const char *path)
 static void request_data(const struct prdshm__zk_session *s, prdshm_mode mode, const char *phase,
 			 uint64_t since, char *buf, size_t size)
 {
-	snprintf(buf, size, "mode=%s\nagent=%s\nslot=%d\npid=%ld\nphase=%s\nsince=%llu\n",
-		 mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared", s->agent_id, s->slot,
-		 (long)getpid(), phase ? phase : "", (unsigned long long)since);
+	int n = snprintf(buf, size, "mode=%s\nagent=%s\nslot=%d\npid=%ld\nphase=%s\nsince=%llu\n",
+			 mode == PRDSHM_EXCLUSIVE ? "exclusive" : "shared", s->agent_id, s->slot,
+			 (long)getpid(), phase ? phase : "", (unsigned long long)since);
+
+	/* A session acting for another says so: its parent waits for it in
+	 * the waits-for graph (deadlock.c). */
+	if (s->nanc > 0 && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, "parent=%d\n", s->anc_slot[0]);
 }
 
 /* How long a connection may stay lost before we give up on an operation:
@@ -229,6 +235,16 @@ static int await_grant(struct zreq *q)
 		err = find_blocker(q, blocker, sizeof(blocker));
 		if (err || !blocker[0])
 			return err;
+		/* Blocked, maybe by the parent we act for, which may have
+		 * been granted since we queued. */
+		err = prdshm__zk_nested_covered(q->s, q->resource,
+						q->write ? PRDSHM_EXCLUSIVE : PRDSHM_SHARED);
+		if (err < 0)
+			return err;
+		if (err) {
+			q->nested = 1;
+			return 0;
+		}
 		if (q->try_)
 			return prdshm__fail(PRDSHM_EBUSY, "busy: %s", base_name(blocker));
 		if (last)
@@ -278,8 +294,10 @@ static int serve(struct zreq *q, prdshm_mode mode, const char *phase)
 	if (err)
 		return err;
 	err = await_grant(q);
-	if (err)
+	if (err || q->nested)
 		delete_node(q->zs, q->node);
+	if (q->nested)
+		q->node[0] = '\0'; /* a nested hold has no request */
 	prdshm__zk_metrics_count(q->s, q->resource, err, q->slept, began);
 	return err;
 }
@@ -328,13 +346,20 @@ int prdshm__zk_lock(prdshm_session *ps, const char *resource, prdshm_mode mode,
 	if (holds_resource(s, resource))
 		return prdshm__fail(PRDSHM_EHELD, "'%s' is already held by this session", resource);
 	err = request_init(&q, ps, resource, mode == PRDSHM_EXCLUSIVE, timeout_ms);
-	if (!err)
+	/* Covered by the parent's hold: granted at once, no request. */
+	q.nested = err ? 0 : prdshm__zk_nested_covered(s, resource, mode);
+	if (q.nested < 0)
+		return q.nested;
+	if (q.nested) /* an acquire, as on shm, that did not wait */
+		prdshm__zk_metrics_count(s, resource, 0, 0, prdshm__now_mono());
+	if (!err && !q.nested)
 		err = serve(&q, mode, phase_id);
 	if (err)
 		return err;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
-		delete_node(q.zs, q.node);
+		if (q.node[0])
+			delete_node(q.zs, q.node);
 		return prdshm__fail(PRDSHM_ENOMEM, "out of memory");
 	}
 	h->mode = mode;
@@ -357,6 +382,10 @@ static int release(struct prdshm__zk_seg *zs, struct prdshm__zk_hold *h)
 	char rpath[PRDSHM__ZK_PATH_MAX];
 	int rc, err = 0;
 
+	if (!h->node[0]) { /* nested: the parent's request stays */
+		free(h);
+		return 0;
+	}
 	rc = delete_node(zs, h->node);
 	if (rc == ZOK && prdshm__zk_resource_path(zs, h->resource, rpath, sizeof(rpath)) == 0)
 		(void)zoo_delete(zs->zh, rpath, -1);
@@ -468,15 +497,20 @@ int prdshm__zk_upgrade(prdshm_session *ps, const char *resource, int64_t timeout
 	err = request_init(&q, ps, resource, 1, timeout_ms);
 	if (err)
 		return err;
+	/* A nested hold (no request) the parent's covers in full. */
+	q.nested = old[0] ? 0 : prdshm__zk_nested_covered(s, resource, PRDSHM_EXCLUSIVE);
+	if (q.nested < 0)
+		return q.nested;
 	q.ignore = base_name(old);
-	err = serve(&q, PRDSHM_EXCLUSIVE, NULL);
+	err = q.nested ? 0 : serve(&q, PRDSHM_EXCLUSIVE, NULL);
 	if (err)
 		return err;
 	if (!hold_update(s, resource, PRDSHM_EXCLUSIVE, q.node)) {
 		delete_node(q.zs, q.node);
 		return prdshm__fail(PRDSHM_ENOTHELD, "'%s' was released while upgrading", resource);
 	}
-	delete_node(q.zs, old);
+	if (old[0])
+		delete_node(q.zs, old);
 	return 0;
 }
 
@@ -493,6 +527,10 @@ int prdshm__zk_downgrade(prdshm_session *ps, const char *resource)
 	err = held_copy(s, resource, &mode, node, sizeof(node));
 	if (err || mode == PRDSHM_SHARED)
 		return err;
+	if (!node[0]) { /* nested: nobody queues behind it */
+		hold_update(s, resource, PRDSHM_SHARED, NULL);
+		return 0;
+	}
 	/* The readers queued behind us watch this request: the change of its
 	 * data wakes them, and they find it shared. */
 	request_data(s, PRDSHM_SHARED, NULL, prdshm__now_real(), data, sizeof(data));

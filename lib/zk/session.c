@@ -325,7 +325,6 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	struct prdshm__zk_agent_rec rec;
 	int rc, err, len;
 
-	(void)flags;
 	(void)timeout_ms;
 	if (!agent_id) {
 		snprintf(pid_id, sizeof(pid_id), "pid-%ld", (long)getpid());
@@ -343,8 +342,11 @@ int prdshm__zk_session_open(prdshm_seg *seg, const char *agent_id, unsigned flag
 	s->seg = zs;
 	pthread_mutex_init(&s->mu, NULL);
 	prdshm__strlcpy(s->agent_id, agent_id, sizeof(s->agent_id));
+	prdshm__zk_parent_from_env(s, flags);
 	snprintf(path, sizeof(path), "%s/agents/%s-", zs->base, agent_id);
 	prdshm__zk_agent_init(&rec);
+	if (s->nanc > 0)
+		snprintf(rec.parent, sizeof(rec.parent), "%d:%llx", s->anc_slot[0], s->anc_owner[0]);
 	len = prdshm__zk_agent_format(&rec, data, sizeof(data));
 	rc = len < 0 ? ZBADARGUMENTS : register_agent(zs, path, data, s->node, sizeof(s->node));
 	if (rc != ZOK) {

@@ -35,6 +35,9 @@
 #define PRDSHM__ZK_PATH_MAX \
 	(PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 3 * PRDSHM_NAME_MAX + 128)
 
+/* How many generations of parents a session acts for (nested.c). */
+#define PRDSHM__ZK_ANCESTORS 8
+
 struct prdshm__zk_seg {
 	struct prdshm__handle h; /* first: the backend that made it */
 	zhandle_t *zh;
@@ -93,6 +96,12 @@ struct prdshm__zk_session {
 	pthread_mutex_t mu;            /* guards holds and counts */
 	struct prdshm__zk_hold *holds; /* (mu) */
 	int slot;                      /* the sequence number of its agent znode */
+	/* The sessions this one acts for (nested.c), set once at open: its
+	 * parent, the parent's parent... (nanc of them, 0: none), each by its
+	 * slot and ZooKeeper session id. */
+	int nanc;
+	int anc_slot[PRDSHM__ZK_ANCESTORS];
+	unsigned long long anc_owner[PRDSHM__ZK_ANCESTORS];
 	char agent_id[PRDSHM_ID_MAX + 1];
 	char node[PRDSHM__ZK_PATH_MAX]; /* its agent znode */
 	struct prdshm__zk_counts counts; /* (mu) its lock metrics (metrics.c) */
@@ -190,6 +199,8 @@ struct prdshm__zk_agent_rec {
 	uint64_t start_ns, heartbeat_ns;
 	prdshm_agent_status status;
 	char host[PRDSHM__ZK_HOST_MAX + 1];
+	char parent[48]; /* "<seq>:<owner hex>": the session it acts for
+			  * (nested.c), "" if none */
 	uint32_t nlog; /* lines in log[], oldest first */
 	char log[PRDSHM_LOG_LINES][PRDSHM_MSG_MAX + 1];
 };
@@ -213,6 +224,17 @@ int prdshm__zk_check(prdshm_seg *seg, unsigned flags,
  * NULL). */
 int prdshm__zk_read_holders(struct prdshm__zk_seg *zs, const char *rpath, prdshm_holder **out,
 			    size_t *n, size_t *bad);
+
+/* nested.c (branch zknest): nested locks.  prdshm_session_env()'s value
+ * "zk:<seq>:<owner hex>:<created_ns>:<shm_name>"; at open, the parent it
+ * names and that one's ancestors (s->nanc, 0 if none or not honoured);
+ * whether a granted request of one of them covers a request of @p s in
+ * @p mode (1, 0, or an error).  An agent record's parent= is
+ * "<seq>:<owner hex>" (agent.c). */
+int prdshm__zk_session_env(const prdshm_session *s, char *buf, size_t size);
+void prdshm__zk_parent_from_env(struct prdshm__zk_session *s, unsigned flags);
+int prdshm__zk_nested_covered(struct prdshm__zk_session *s, const char *resource,
+			      prdshm_mode mode);
 
 /* plan.c: phases (docs/zookeeper.md, "Phases").  The znode <base>/plan holds
  * the phase-region image (plan/image.h), changed by version-checked writes.

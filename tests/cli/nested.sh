@@ -19,10 +19,19 @@
 #  5. A Python command under prdshm-lock (the binding opens its sessions
 #     through prdshm_session_open(), which honours the variable).
 #
+# tests/cli/zookeeper.sh runs cases 1-3 again on a ZooKeeper server
+# (PRDSHM_TEST_BACKEND=zookeeper, PRDSHM_TEST_ZK_HOSTS, as for the unit
+# tests); 4 and 5 look at what only shm has (a nested hold's own record, a
+# segment opened by name).
+#
 # Synchronisation: files the commands create, polled with a bound.
 ROOT=$(pwd)
 # shellcheck source=tests/cli/lib.sh
 . "$ROOT/tests/cli/lib.sh"
+# After lib.sh, which clears PRD_PARALLEL_*.
+if [ "${PRDSHM_TEST_BACKEND:-shm}" = zookeeper ]; then
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$PRDSHM_TEST_ZK_HOSTS
+fi
 
 # ---- 1. a phase command locks its own output ------------------------------
 
@@ -98,6 +107,11 @@ t_rc 1 "case 3: EXCLUSIVE under the parent's SHARED" \
 	"$BIN/prdshm-lock" --name "$SHM" -s y -c "'$BIN/prdshm-lock' --name '$SHM' -w 10 y true"
 t_grep "$TMP/err" "deadlock detected waiting for 'y': lock-[0-9]+ waits for lock-[0-9]+ waits for its child" \
 	"case 3: ... is a deadlock with its own parent, not a 10 s wait"
+
+if [ "${PRD_PARALLEL_BACKEND:-shm}" != shm ]; then
+	cli_done
+	exit
+fi
 
 # ---- 4. a nested holder killed -----------------------------------------------
 

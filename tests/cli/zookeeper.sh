@@ -18,7 +18,14 @@
 #     create says it exists, exit 73), prdshm-lock runs a command under a
 #     lock, and prdshm-inspect shows the segment (tests/cli/zk_tools.sh
 #     tests the tools on ZooKeeper in full);
-#  4. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
+#  4. nested locks (tests/test_nested.c on ZooKeeper too): a prdshm-lock
+#     run by prdshm-lock's command under the same exclusive lock acts for
+#     it and gets it at once; without the variable it is busy (-w 0); and
+#     tests/cli/nested.sh's cases 1-3 pass on the server (a phase command
+#     of prdshm-agent locks its own output; two families crossed, a under
+#     b and b under a, are a deadlock named through the children;
+#     reentrant; EXCLUSIVE under SHARED a deadlock with one's own parent);
+#  5. prdshm-phase steers the phases of a plan kept in ZooKeeper: skip is
 #     applied (a second skip is refused, naming both states), a refused
 #     retry exits 2, an unknown phase exits 2.
 ROOT=$(pwd)
@@ -70,6 +77,45 @@ test_tools_select() {
 		ok "zookeeper: nothing in /dev/shm"
 }
 
+# A command under `prdshm-lock -x r` locking r again acts for its parent
+# (PRDSHM_PARENT_SESSION): granted at once.  Without the variable it is
+# an ordinary request, busy while the parent holds r.
+test_nested_cli() {
+	shm_name
+	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
+	TEST_WRAP= t_rc 0 "zookeeper: nested: create" "$BIN/prdshm-create" --name "$SHM"
+	TEST_WRAP= t_rc 0 "zookeeper: nested: a command under -x r gets -x r at once" \
+		"$BIN/prdshm-lock" --name "$SHM" -w 20 -x r \
+		"$BIN/prdshm-lock" --name "$SHM" -w 10 -x r true
+	TEST_WRAP= t_rc 0 "zookeeper: nested: through sh -c, shared under exclusive" \
+		"$BIN/prdshm-lock" --name "$SHM" -w 20 -x r sh -c \
+		"\"$BIN/prdshm-lock\" --name $SHM -w 10 -s r true"
+	TEST_WRAP= t_rc 1 "zookeeper: nested: without the variable the inner one is busy" \
+		"$BIN/prdshm-lock" --name "$SHM" -w 20 -x r \
+		env -u PRDSHM_PARENT_SESSION "$BIN/prdshm-lock" --name "$SHM" -w 0 -x r true
+	t_grep "$TMP/err" "lock is taken" "zookeeper: nested: the inner one says the lock is taken"
+	unset PRD_PARALLEL_BACKEND PRD_PARALLEL_ZOOKEEPER_HOSTS
+}
+
+# tests/cli/nested.sh on this server: its cases 1-3 (a phase command
+# locking its agent's output, crossed families as a deadlock named through
+# the children, reentrant and EXCLUSIVE under SHARED), each line relayed.
+test_nested_sh() {
+	local rc line
+	(cd "$ROOT" && TEST_WRAP= PRDSHM_TEST_BACKEND=zookeeper PRDSHM_TEST_ZK_HOSTS=$HOSTS \
+		timeout -k 5 "$SUITE_TIMEOUT" bash tests/cli/nested.sh) >"$TMP/nested.log" 2>&1
+	rc=$?
+	while read -r line; do
+		case $line in
+		"ok "*) ok "zookeeper: nested.sh ${line#ok * - }" ;;
+		"not ok "*) not_ok "zookeeper: nested.sh ${line#not ok * - }" ;;
+		esac
+	done <"$TMP/nested.log"
+	if [ "$rc" != 0 ] || ! grep -q '^ok ' "$TMP/nested.log"; then
+		not_ok "zookeeper: nested.sh on ZooKeeper (exit $rc)"; tail -40 "$TMP/nested.log"
+	fi
+}
+
 test_tools_phases() {
 	shm_name
 	export PRD_PARALLEL_BACKEND=zookeeper PRD_PARALLEL_ZOOKEEPER_HOSTS=$HOSTS
@@ -111,7 +157,10 @@ test_unreachable() {
 
 test_suite lockconf
 test_suite phaseconf
+test_suite nested
 test_tools_select
+test_nested_cli
+test_nested_sh
 test_tools_phases
 test_unreachable
 cli_done
