@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # zookeeper.sh: the lock and phase conformance suites (tests/test_lockconf.c,
-# tests/test_phaseconf.c) again, on a standalone ZooKeeper server started for it (tests/zk/server.sh) on a
+# test_lockfaults.c, test_phaseconf.c, test_phaseprocs.c: conffix.h) again, on
+# a standalone ZooKeeper server started for it (tests/zk/server.sh) on a
 # free loopback port with a temporary data dir, stopped afterwards.  Skipped
 # with a message when no server can be run or the library was built
 # without the ZooKeeper client.
@@ -156,7 +157,9 @@ test_unreachable() {
 }
 
 test_suite lockconf
+test_suite lockfaults
 test_suite phaseconf
+test_suite phaseprocs
 test_suite nested
 test_tools_select
 test_nested_cli
