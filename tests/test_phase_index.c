@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "phaseplan.h"
+#include "base/util.h"
+#include "plan/image.h"
 #include "plan/phases.h"
 #include "lock/region.h"
 #include "session/region.h"
@@ -368,6 +370,49 @@ static void test_scribbled_claim_order_and_summaries(void)
 	tu_destroy(&cfg, seg);
 }
 
+/* The image a backend shares between hosts (plan/image.h) times its waves
+ * on the realtime clock: the monotonic clocks of two hosts have nothing in
+ * common, and a wave closed on one would open hours early or late on the
+ * other.  After wave 0 closes, wave_done_mono is near CLOCK_REALTIME, and
+ * the next wave opens wave_delay_seconds later. */
+static int holder_alive(void *ctx, const struct prdshm__phase *p)
+{
+	(void)ctx;
+	(void)p;
+	return 1;
+}
+
+static void test_image_waves_on_the_realtime_clock(void)
+{
+	struct prdshm__plan_holder h = { 7, 0, "host-a" };
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	prdshm_config cfg;
+	unsigned char *img;
+	uint64_t bytes, now;
+	int64_t delay_ms = -1;
+	const struct prdshm__phase_region *reg;
+
+	tp_base_config(&cfg, PRDSHM_SCHED_WAVES, 2, 1);
+	cfg.wave_delay_seconds = 30;
+	tp_plan_add(&cfg, "a", 1, NULL);
+	tp_plan_add(&cfg, "b", 1, "a");
+	bytes = prdshm__plan_image_bytes(&cfg);
+	img = aligned_alloc(64, (bytes + 63) & ~(uint64_t)63);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(img);
+	CU_ASSERT_EQUAL_FATAL(prdshm__plan_image_init(img, bytes, &cfg), 0);
+	CU_ASSERT_EQUAL_FATAL(prdshm__plan_image_claim(img, bytes, &h, holder_alive, NULL, &c), 0);
+	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	CU_ASSERT_EQUAL(prdshm__plan_image_finish(img, bytes, &h, c.index,
+						  PRDSHM_PHASE_COMPLETED, 0, NULL), 0);
+	CU_ASSERT_EQUAL(prdshm__plan_image_ready(img, bytes, &delay_ms), 0);
+	reg = (const struct prdshm__phase_region *)(const void *)img;
+	now = prdshm__now_real();
+	CU_ASSERT(reg->wave_done_mono <= now && now - reg->wave_done_mono < UINT64_C(60000000000));
+	CU_ASSERT(delay_ms > 20000 && delay_ms <= 30000);
+	free(img);
+	prdshm_config_free(&cfg);
+}
+
 const tu_test tu_tests[] = {
 	TU(test_claim_order_model_eager),
 	TU(test_claim_order_model_waves),
@@ -376,6 +421,7 @@ const tu_test tu_tests[] = {
 	TU(test_waves_open_into_the_index),
 	TU(test_scribbled_index_reported_and_rebuilt),
 	TU(test_scribbled_claim_order_and_summaries),
+	TU(test_image_waves_on_the_realtime_clock),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phase_index";

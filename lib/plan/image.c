@@ -339,6 +339,17 @@ size_t prdshm__plan_image_bytes(const prdshm_config *cfg)
 
 /* The image's geometry, and a check that its statuses are in range (the
  * transitions index the table with them). */
+/* An operation on an image: agents on several hosts share it, and their
+ * monotonic clocks have nothing in common, so the wave timing stored in it
+ * (wave_done_mono, the wave delay) follows the realtime clock, which NTP
+ * keeps within milliseconds across hosts.  A clock stepped back by hand
+ * only lengthens one wave's delay. */
+static void image_op_init(struct op *op, const char *who)
+{
+	prdshm__phase_op_init(op, who);
+	op->mono = op->now;
+}
+
 static int image_geom(unsigned char *buf, uint64_t bytes, struct geom *g)
 {
 	int r = prdshm__phase_geom_parse(buf, bytes, g);
@@ -391,7 +402,7 @@ int prdshm__plan_image_claim(unsigned char *buf, uint64_t bytes,
 			return prdshm__fail(PRDSHM_EBUSY, "agent %s already holds phase '%s'",
 					    h->agent_id, pid_of(&g, i, id));
 	}
-	prdshm__phase_op_init(&op, h->agent_id);
+	image_op_init(&op, h->agent_id);
 	return prdshm__phase_claim_core(NULL, &g, h, alive, actx, &op, out);
 }
 
@@ -423,7 +434,7 @@ int prdshm__plan_image_ready(unsigned char *buf, uint64_t bytes, int64_t *delay_
 	*delay_ms = 0;
 	if (image_geom(buf, bytes, &g) != 0)
 		return 1; /* the claim reports it */
-	prdshm__phase_op_init(&op, NULL);
+	image_op_init(&op, NULL);
 	prdshm__phase_refresh(&g, &op, &st);
 	if (st.nopen == 0 || (st.nrunning < (uint32_t)g.max_parallel &&
 			      (prdshm__phase_pick(&g, &op, &best) != 0 || best != NIL)))
@@ -443,7 +454,7 @@ int prdshm__plan_image_finish(unsigned char *buf, uint64_t bytes,
 
 	if (r)
 		return r;
-	prdshm__phase_op_init(&op, h->agent_id);
+	image_op_init(&op, h->agent_id);
 	return prdshm__phase_finish_core(NULL, &g, h, index, to, exit_status, message, &op);
 }
 
@@ -456,7 +467,7 @@ int prdshm__plan_image_set(unsigned char *buf, uint64_t bytes, const char *who, 
 
 	if (r)
 		return r;
-	prdshm__phase_op_init(&op, who);
+	image_op_init(&op, who);
 	return prdshm__phase_set_core(NULL, &g, id, to, &op);
 }
 
@@ -471,7 +482,7 @@ int prdshm__plan_image_reap(unsigned char *buf, uint64_t bytes, prdshm__plan_ali
 	*n = 0;
 	if (r)
 		return r;
-	prdshm__phase_op_init(&op, NULL);
+	image_op_init(&op, NULL);
 	*n = prdshm__phase_reap_core(NULL, &g, alive, actx, requeue, &op, report, rctx);
 	return 0;
 }
@@ -481,14 +492,20 @@ int prdshm__plan_image_rebuild(unsigned char *buf, uint64_t bytes)
 	struct run_state st;
 	struct geom g;
 	struct op op;
+	uint64_t mono;
 	int r = image_geom(buf, bytes, &g);
 
 	if (r)
 		return r;
 	if (prdshm__phase_check_static(&g, NULL, NULL))
 		return prdshm__fail(PRDSHM_ECORRUPT, "phase region: dependency lists corrupt");
-	prdshm__phase_op_init(&op, NULL);
+	image_op_init(&op, NULL);
+	mono = g.reg->wave_done_mono;
 	prdshm__phase_index_rebuild(&g);
+	/* The rebuild closes waves at this host's monotonic time: an image's
+	 * is the realtime clock (image_op_init()). */
+	if (g.reg->wave_done_mono != mono)
+		g.reg->wave_done_mono = op.now;
 	prdshm__phase_settle_all(&g, &op);
 	prdshm__phase_refresh(&g, &op, &st);
 	return 0;
