@@ -53,6 +53,12 @@ struct prdshm__zk_seg {
 	uint64_t created_ns;
 	prdshm_seg_info settings; /* from the base znode at open (session.c) */
 	int plan_bytes; /* the plan image's size once read, 0 before (atomic; plan.c) */
+	/* auth.c (branch zkauth), set once at connect: the ACL of every znode
+	 * the backend creates, and of the root's ancestors it creates; authed:
+	 * zookeeper.auth_file's credentials were added to the session. */
+	const struct ACL_vector *acl, *root_acl;
+	int authed;
+	int auth_rc, auth_done; /* (mu) zoo_add_auth()'s answer, once done */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
 };
@@ -136,6 +142,20 @@ int prdshm__zk_children(struct prdshm__zk_seg *zs, const char *path, struct Stri
 int prdshm__zk_get(struct prdshm__zk_seg *zs, const char *path, int watch, char *buf, int *len,
 		   struct Stat *st);
 int prdshm__zk_exists(struct prdshm__zk_seg *zs, const char *path, struct Stat *st);
+
+/* auth.c (branch zkauth): zookeeper.auth_file, the digest credentials
+ * (docs/zookeeper.md, "Security").  prdshm__zk_auth_read(): the file's
+ * "user:password" into @p cred, refused unless only its owner, the
+ * caller, may read it; "" when no file is configured.
+ * prdshm__zk_auth_add(): adds them to the connected session and chooses
+ * zs->acl.  prdshm__zk_trust(): whether the segment at zs->base may be
+ * used with the configuration's credentials. */
+#define PRDSHM__ZK_CRED_MAX 1024
+int prdshm__zk_auth_read(const struct prdshm__backend_cfg *be, char *cred, size_t size);
+int prdshm__zk_auth_add(struct prdshm__zk_seg *zs, const struct prdshm__backend_cfg *be,
+			const char *cred);
+int prdshm__zk_trust(struct prdshm__zk_seg *zs);
+int prdshm__zk_denied(struct prdshm__zk_seg *zs);
 
 /* session.c: segments and sessions. */
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out);
