@@ -79,7 +79,8 @@ static int parse_cred(const char *path, char *cred, ssize_t n)
 	return 0;
 }
 
-int prdshm__zk_auth_read(const struct prdshm__backend_cfg *be, char *cred, size_t size)
+/* The file's "user:password" into @p cred; "" when no file is configured. */
+static int auth_read(const struct prdshm__backend_cfg *be, char *cred, size_t size)
 {
 	const char *path = be->zk_auth_file, *problem;
 	char why[128];
@@ -156,8 +157,9 @@ static int await_auth(struct prdshm__zk_seg *zs, const char *path)
 	return 0;
 }
 
-int prdshm__zk_auth_add(struct prdshm__zk_seg *zs, const struct prdshm__backend_cfg *be,
-			const char *cred)
+/* Add @p cred ("": none) to the connected session, and choose the ACLs. */
+static int auth_add(struct prdshm__zk_seg *zs, const struct prdshm__backend_cfg *be,
+		    const char *cred)
 {
 	int rc;
 
@@ -177,6 +179,28 @@ int prdshm__zk_auth_add(struct prdshm__zk_seg *zs, const struct prdshm__backend_
 	zs->root_acl = &root_acl_creds;
 	zs->authed = 1;
 	return 0;
+}
+
+int prdshm__zk_connect_auth(const prdshm_config *cfg, const char *shm_name,
+			    struct prdshm__zk_seg **out)
+{
+	const struct prdshm__backend_cfg *be = prdshm__config_backend(cfg);
+	char cred[1024];
+	int err;
+
+	*out = NULL;
+	/* A bad credentials file is refused before any connection. */
+	err = auth_read(be, cred, sizeof(cred));
+	if (!err)
+		err = prdshm__zk_connect(cfg, shm_name, out);
+	if (!err)
+		err = auth_add(*out, be, cred);
+	if (err && *out) {
+		prdshm__zk_disconnect(*out);
+		*out = NULL;
+	}
+	explicit_bzero(cred, sizeof(cred));
+	return err;
 }
 
 /* "cdrwa" for the permissions @p perms grants, as zkCli prints them (the

@@ -298,35 +298,28 @@ int prdshm__zk_connect(const prdshm_config *cfg, const char *shm_name,
 {
 	const struct prdshm__backend_cfg *be = prdshm__config_backend(cfg);
 	struct prdshm__zk_seg *zs = NULL;
-	char cred[PRDSHM__ZK_CRED_MAX];
 	int err;
 
 	*out = NULL;
 	if (!shm_name || shm_name[0] != '/' || strchr(shm_name + 1, '/') || !shm_name[1])
 		return prdshm__fail(PRDSHM_ENAME, "bad segment name '%s'", shm_name ? shm_name : "");
-	/* A bad credentials file is refused before any connection. */
-	err = prdshm__zk_auth_read(be, cred, sizeof(cred));
-	if (!err)
-		err = seg_alloc(cfg, shm_name, &zs);
+	err = seg_alloc(cfg, shm_name, &zs);
 	if (err)
-		goto out;
+		return err;
 	zoo_set_debug_level(client_log_level());
 	zs->zh = init_quiet(be, zs);
 	if (!zs->zh) {
 		err = prdshm__fail_errno(PRDSHM_ESYS, "zookeeper_init(%s)", be->zk_hosts);
 		seg_free(zs);
-		goto out;
+		return err;
 	}
 	err = await_connected(zs, be->zk_hosts, be->zk_session_timeout_ms);
-	if (!err)
-		err = prdshm__zk_auth_add(zs, be, cred);
-	if (err)
+	if (err) {
 		prdshm__zk_disconnect(zs);
-	else
-		*out = zs;
-out:
-	explicit_bzero(cred, sizeof(cred));
-	return err;
+		return err;
+	}
+	*out = zs;
+	return 0;
 }
 
 /* Closing the ZooKeeper session removes its ephemeral znodes at once. */

@@ -95,7 +95,7 @@ int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	zoo_op_result_t res[4];
 	int err, rc;
 
-	err = prdshm__zk_connect(cfg, cfg->shm_name, &zs);
+	err = prdshm__zk_connect_auth(cfg, cfg->shm_name, &zs);
 	if (err)
 		return err;
 	err = ensure_root(zs);
@@ -147,7 +147,7 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 	uint64_t until, seen;
 	struct Stat st;
 
-	err = prdshm__zk_connect(cfg, name, &zs);
+	err = prdshm__zk_connect_auth(cfg, name, &zs);
 	if (err)
 		return err;
 	until = prdshm__zk_retry_until(zs);

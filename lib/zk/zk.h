@@ -144,16 +144,16 @@ int prdshm__zk_get(struct prdshm__zk_seg *zs, const char *path, int watch, char 
 int prdshm__zk_exists(struct prdshm__zk_seg *zs, const char *path, struct Stat *st);
 
 /* auth.c (branch zkauth): zookeeper.auth_file, the digest credentials
- * (docs/zookeeper.md, "Security").  prdshm__zk_auth_read(): the file's
- * "user:password" into @p cred, refused unless only its owner, the
- * caller, may read it; "" when no file is configured.
- * prdshm__zk_auth_add(): adds them to the connected session and chooses
- * zs->acl.  prdshm__zk_trust(): whether the segment at zs->base may be
- * used with the configuration's credentials. */
-#define PRDSHM__ZK_CRED_MAX 1024
-int prdshm__zk_auth_read(const struct prdshm__backend_cfg *be, char *cred, size_t size);
-int prdshm__zk_auth_add(struct prdshm__zk_seg *zs, const struct prdshm__backend_cfg *be,
-			const char *cred);
+ * (docs/zookeeper.md, "Security").  prdshm__zk_connect_auth(): as
+ * prdshm__zk_connect(), then the file's "user:password" added to the
+ * session, which chooses zs->acl; the file is refused (PRDSHM_EPERM)
+ * unless only its owner, the caller, may read it, before any connection.
+ * prdshm__zk_trust(): whether the segment at zs->base may be used with the
+ * configuration's credentials (PRDSHM_EPERM: its znode lets the world
+ * change it).  prdshm__zk_denied(): the PRDSHM_EACCES of a base znode
+ * whose ACL refused us (ZNOAUTH). */
+int prdshm__zk_connect_auth(const prdshm_config *cfg, const char *shm_name,
+			    struct prdshm__zk_seg **out);
 int prdshm__zk_trust(struct prdshm__zk_seg *zs);
 int prdshm__zk_denied(struct prdshm__zk_seg *zs);
 
