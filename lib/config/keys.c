@@ -283,8 +283,9 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 {
 	int err;
 
-	/* An empty shm_group says "no sharing group"; every other key needs a value. */
-	if (s->len == 0 && k->type != KEY_SHM_GROUP)
+	/* An empty shm_group says "no sharing group", an empty
+	 * zookeeper.auth_file "no credentials"; every other key needs a value. */
+	if (s->len == 0 && k->type != KEY_SHM_GROUP && strcmp(k->name, "zookeeper.auth_file") != 0)
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: empty value", k->name);
 	if (strlen(s->text) != s->len)
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG,
