@@ -1,9 +1,9 @@
 /*
  * backend.c: the keys that choose and reach a backend: "backend" (shm or
  * zookeeper) and the zookeeper: block ("zookeeper.hosts", "zookeeper.root",
- * "zookeeper.session_timeout_ms", "zookeeper.auth_file").  Their values live with the origins in
- * the configuration's private part (struct prdshm__config_src), not in
- * prdshm_config (config/backend.h says why).
+ * "zookeeper.session_timeout_ms", "zookeeper.auth_file").  Their values
+ * live with the origins in the configuration's private part (struct
+ * prdshm__config_src), not in prdshm_config (config/backend.h says why).
  */
 #include <stdio.h>
 #include <string.h>
