@@ -294,7 +294,7 @@ typedef enum prdshm_origin {
  * PRDSHM_CONFIG_SIZE_1_0 with PRDSHM_EINVAL.  A copy (struct assignment)
  * is a configuration of the same size.  The keys that choose and reach a
  * backend ("backend": shm or zookeeper, "zookeeper.hosts", "zookeeper.root",
- * "zookeeper.session_timeout_ms") have no field: they live in the private
+ * "zookeeper.session_timeout_ms", "zookeeper.auth_file") have no field: they live in the private
  * part, read them with prdshm_config_get() (docs/zookeeper.md).
  */
 typedef struct prdshm_config {

@@ -11,7 +11,8 @@
 
 /* The configuration a child needs to open the parent's segment. */
 static const char *const child_keys[] = { "shm_name", "backend", "zookeeper.hosts",
-					  "zookeeper.root", "zookeeper.session_timeout_ms" };
+					  "zookeeper.root", "zookeeper.session_timeout_ms",
+					  "zookeeper.auth_file" };
 
 static char self[4096];
 

@@ -43,7 +43,7 @@ static void test_defaults(void)
 		CU_ASSERT_EQUAL(line, 0);
 		CU_ASSERT_EQUAL(col, 0);
 	}
-	CU_ASSERT_EQUAL(n, 18);
+	CU_ASSERT_EQUAL(n, 19);
 	CU_ASSERT_STRING_EQUAL(keys[14], "backend");
 	CU_ASSERT_STRING_EQUAL(keys[0], "max_parallel_agents");
 	CU_ASSERT_STRING_EQUAL(keys[13], "max_agents");
@@ -474,6 +474,40 @@ static void test_backend_keys(void)
 	tc_expect_error("zookeeper:\n  hosts: a:1, b:2\n", 2, 10, "must not contain spaces");
 	tc_expect_error("zookeeper:\n  session_timeout_ms: 5\n", 2, 23, "out of range");
 	tc_expect_error("zookeeper.hosts: a:1\n", 1, 1, "unknown key");
+	tc_expect_error("zookeeper:\n  auth_file: \"a\\tb\"\n", 2, 14,
+			"must not contain control characters");
+}
+
+/* zookeeper.auth_file: none by default (empty, as written back); a path longer than a root (the
+ * field is its own size) read, written back and overridden by the
+ * environment. */
+static void test_auth_file_key(void)
+{
+	char path[280], yaml[400];
+	prdshm_config cfg, back;
+	prdshm_diag d = PRDSHM_DIAG_INIT;
+
+	prdshm_config_init(&cfg);
+	tc_expect_value(&cfg, "zookeeper.auth_file", "");
+	prdshm_config_free(&cfg);
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	snprintf(yaml, sizeof(yaml), "zookeeper:\n  auth_file: %s\n", path);
+	CU_ASSERT_EQUAL_FATAL(tc_load(&cfg, yaml, &d), 0);
+	tc_expect_value(&cfg, "zookeeper.auth_file", path);
+	CU_ASSERT_EQUAL(prdshm_config_validate(&cfg, &d), 0);
+	round_trip(&cfg, &back);
+	tc_expect_value(&back, "zookeeper.auth_file", path);
+	prdshm_config_free(&back);
+	tc_clear_env();
+	setenv("PRD_PARALLEL_ZOOKEEPER_AUTH_FILE", "/etc/prdshm/zk.auth", 1);
+	CU_ASSERT_EQUAL(prdshm_config_apply_env(&cfg, &d), 0);
+	tc_expect_value(&cfg, "zookeeper.auth_file", "/etc/prdshm/zk.auth");
+	CU_ASSERT_EQUAL(prdshm_config_origin(&cfg, "zookeeper.auth_file", NULL, NULL),
+			PRDSHM_FROM_ENV);
+	tc_clear_env();
+	prdshm_config_free(&cfg);
 }
 
 const tu_test tu_tests[] = {
@@ -492,6 +526,7 @@ const tu_test tu_tests[] = {
 	TU(test_round_trip),
 	TU(test_write_to_file),
 	TU(test_backend_keys),
+	TU(test_auth_file_key),
 	{ NULL, NULL },
 };
 const char *tu_suite = "config";

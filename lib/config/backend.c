@@ -1,9 +1,9 @@
 /*
  * backend.c: the keys that choose and reach a backend: "backend" (shm or
  * zookeeper) and the zookeeper: block ("zookeeper.hosts", "zookeeper.root",
- * "zookeeper.session_timeout_ms").  Their values live with the origins in
- * the configuration's private part (struct prdshm__config_src), not in
- * prdshm_config (config/backend.h says why).
+ * "zookeeper.session_timeout_ms", "zookeeper.auth_file").  Their values
+ * live with the origins in the configuration's private part (struct
+ * prdshm__config_src), not in prdshm_config (config/backend.h says why).
  */
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +85,18 @@ static const char *hosts_problem(const char *hosts)
 	return NULL;
 }
 
+/* Why @p path cannot name the credentials file, or NULL: "" is no file
+ * (no credentials).  The file itself is read at connect (lib/zk/auth.c):
+ * a configuration may name one that only the machine running the agents
+ * has. */
+static const char *auth_file_problem(const char *path)
+{
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "must not contain control characters";
+	return NULL;
+}
+
 /* Why @p root cannot be the znode the segments live under, or NULL. */
 static const char *root_problem(const char *root)
 {
@@ -117,8 +129,12 @@ int prdshm__check_backend_key(const struct key_def *k, const struct kval *v,
 	const char *why = NULL;
 
 	if (k->type == KEY_ZK_TEXT) {
-		why = strcmp(k->name, "zookeeper.hosts") == 0 ? hosts_problem(v->name)
-							      : root_problem(v->name);
+		if (strcmp(k->name, "zookeeper.hosts") == 0)
+			why = hosts_problem(v->name);
+		else if (strcmp(k->name, "zookeeper.auth_file") == 0)
+			why = auth_file_problem(v->name);
+		else
+			why = root_problem(v->name);
 		if (why)
 			return prdshm__diag_fail(diag, at, PRDSHM_ECONFIG, "%s: '%.64s' %s",
 						 k->name, v->name, why);
@@ -141,8 +157,7 @@ void prdshm__get_backend_key(const prdshm_config *cfg, const struct key_def *k, 
 
 void prdshm__put_backend_key(prdshm_config *cfg, const struct key_def *k, const struct kval *v)
 {
-	size_t size = strcmp(k->name, "zookeeper.hosts") == 0 ? PRDSHM__ZK_HOSTS_MAX + 1
-							      : PRDSHM__ZK_ROOT_MAX + 1;
+	size_t size = (size_t)k->max + 1; /* the field's size */
 
 	if (k->type == KEY_ZK_TEXT)
 		prdshm__strlcpy(be_field(cfg, k), v->name, size);

@@ -70,7 +70,7 @@ struct key_def {
 };
 
 /* The number of keys: the compiler checks it against the table in keys.c. */
-#define NKEYS 18
+#define NKEYS 19
 /* In documentation order; prdshm_config_keys() lists them in this order. */
 extern const struct key_def prdshm__keys[NKEYS];
 

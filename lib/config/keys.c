@@ -54,6 +54,7 @@ const struct key_def prdshm__keys[] = {
 	BKEY("zookeeper.root", zk_root, KEY_ZK_TEXT, 0, PRDSHM__ZK_ROOT_MAX),
 	BKEY("zookeeper.session_timeout_ms", zk_session_timeout_ms, KEY_ZK_INT,
 	     MIN_ZK_SESSION_MS, CAP_ZK_SESSION_MS),
+	BKEY("zookeeper.auth_file", zk_auth_file, KEY_ZK_TEXT, 0, PRDSHM__ZK_AUTH_FILE_MAX),
 };
 
 static const char *const key_names[] = {
@@ -61,7 +62,7 @@ static const char *const key_names[] = {
 	"conflict_retry_attempts", "monitoring_update_interval", "scheduling",
 	"phase_max_attempts", "deadlock_timeout_ms", "shm_name", "shm_mode",
 	"shm_group", "max_locks", "max_phases", "max_agents", "backend", "zookeeper.hosts",
-	"zookeeper.root", "zookeeper.session_timeout_ms", NULL,
+	"zookeeper.root", "zookeeper.session_timeout_ms", "zookeeper.auth_file", NULL,
 };
 
 _Static_assert(PRDSHM__ARRAY_SIZE(key_names) == NKEYS + 1, "key_names must list every key");
@@ -282,8 +283,9 @@ static int parse_value(const struct key_def *k, const struct setting *s, struct 
 {
 	int err;
 
-	/* An empty shm_group says "no sharing group"; every other key needs a value. */
-	if (s->len == 0 && k->type != KEY_SHM_GROUP)
+	/* An empty shm_group says "no sharing group", an empty
+	 * zookeeper.auth_file "no credentials"; every other key needs a value. */
+	if (s->len == 0 && k->type != KEY_SHM_GROUP && strcmp(k->name, "zookeeper.auth_file") != 0)
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG, "%s: empty value", k->name);
 	if (strlen(s->text) != s->len)
 		return prdshm__diag_fail(diag, &s->at, PRDSHM_ECONFIG,

@@ -26,14 +26,15 @@ static const char *const top_names[] = {
 	NULL,
 };
 /* The keys of the zookeeper: block: "hosts" is the setting "zookeeper.hosts". */
-static const char *const zk_names[] = { "hosts", "root", "session_timeout_ms", NULL };
+static const char *const zk_names[] = { "hosts", "root", "session_timeout_ms", "auth_file",
+					 NULL };
 #define ZK_PREFIX "zookeeper."
 /* The index of the zookeeper: block and of the plan in top_names and L->seen. */
 #define KI_PHASES ((int)NKEYS)
 #define KI_ZK_BLOCK ((int)NKEYS + 1)
 
-/* Every key but the three zookeeper.* ones, the zookeeper: block, phases, NULL. */
-_Static_assert(PRDSHM__ARRAY_SIZE(top_names) == NKEYS - 3 + 1 + 1 + 1,
+/* Every key but the four zookeeper.* ones, the zookeeper: block, phases, NULL. */
+_Static_assert(PRDSHM__ARRAY_SIZE(top_names) == NKEYS - 4 + 1 + 1 + 1,
 	       "top_names: every top-level key and phases");
 
 /* The value of a setting; the current event is the value. */
@@ -54,7 +55,8 @@ static int load_setting(struct loader *L, int ki, const struct where *key_at)
 	return prdshm__set_key(&L->tmp, ki, &s, L->diag);
 }
 
-/* The zookeeper: block, a mapping of hosts, root and session_timeout_ms;
+/* The zookeeper: block, a mapping of hosts, root, session_timeout_ms and
+ * auth_file;
  * the current event is its start. */
 static int load_zk_block(struct loader *L)
 {
@@ -65,7 +67,7 @@ static int load_zk_block(struct loader *L)
 	if (L->ev.type != YAML_MAPPING_START_EVENT)
 		return prdshm__diag_fail(L->diag, &at, PRDSHM_ECONFIG,
 					 "zookeeper: expected a mapping (hosts:, root:, "
-					 "session_timeout_ms:)");
+					 "session_timeout_ms:, auth_file:)");
 	for (;;) {
 		err = prdshm__ev_next(L);
 		if (err || L->ev.type == YAML_MAPPING_END_EVENT)

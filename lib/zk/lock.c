@@ -121,14 +121,14 @@ static int create_request(struct zreq *q, const char *data)
 				return prdshm__zk_err(q->zs, rc, "create", path);
 			continue;
 		}
-		rc = zoo_create(q->zs->zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+		rc = zoo_create(q->zs->zh, path, data, (int)strlen(data), q->zs->acl,
 				ZOO_EPHEMERAL_SEQUENTIAL, q->node, (int)sizeof(q->node));
 		if (rc == ZOK)
 			return 0;
 		if (rc == ZNONODE) {
 			/* The resource's znode: made by the first locker, removed
 			 * by the last unlocker (a race with it just loops). */
-			rc = zoo_create(q->zs->zh, q->rpath, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+			rc = zoo_create(q->zs->zh, q->rpath, NULL, -1, q->zs->acl, 0,
 					NULL, 0);
 			if (rc == ZNONODE)
 				return prdshm__fail(PRDSHM_ENOENT, "segment %s was removed",

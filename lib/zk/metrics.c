@@ -463,7 +463,7 @@ static int retire_write(struct prdshm__zk_session *s, const char *path, int exis
 	if (exists)
 		zoo_set_op_init(&ops[0], path, data, (int)o, version, NULL);
 	else
-		zoo_create_op_init(&ops[0], path, data, (int)o, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+		zoo_create_op_init(&ops[0], path, data, (int)o, s->seg->acl, 0, NULL, 0);
 	zoo_delete_op_init(&ops[1], s->node, -1);
 	return zoo_multi(s->seg->zh, 2, ops, res);
 }

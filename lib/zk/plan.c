@@ -174,7 +174,7 @@ int prdshm__zk_plan_create_op(const prdshm_config *cfg, struct prdshm__zk_seg *z
 		*image = NULL;
 		return r;
 	}
-	zoo_create_op_init(op, path, (const char *)*image, (int)bytes, &ZOO_OPEN_ACL_UNSAFE, 0,
+	zoo_create_op_init(op, path, (const char *)*image, (int)bytes, zs->acl, 0,
 			   NULL, 0);
 	return 0;
 }

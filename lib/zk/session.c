@@ -27,7 +27,7 @@ static int ensure_root(struct prdshm__zk_seg *zs)
 			continue;
 		memcpy(path, zs->base, i);
 		path[i] = '\0';
-		rc = zoo_create(zs->zh, path, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+		rc = zoo_create(zs->zh, path, NULL, -1, zs->root_acl, 0, NULL, 0);
 		if (rc != ZOK && rc != ZNODEEXISTS)
 			return prdshm__zk_err(zs, rc, "create", path);
 	}
@@ -95,7 +95,7 @@ int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	zoo_op_result_t res[4];
 	int err, rc;
 
-	err = prdshm__zk_connect(cfg, cfg->shm_name, &zs);
+	err = prdshm__zk_connect_auth(cfg, cfg->shm_name, &zs);
 	if (err)
 		return err;
 	err = ensure_root(zs);
@@ -106,10 +106,9 @@ int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out)
 	prdshm__zk_settings_parse(stamp, &zs->settings, NULL);
 	snprintf(agents, sizeof(agents), "%s/agents", zs->base);
 	snprintf(locks, sizeof(locks), "%s/locks", zs->base);
-	zoo_create_op_init(&ops[0], zs->base, stamp, (int)strlen(stamp), &ZOO_OPEN_ACL_UNSAFE, 0,
-			   NULL, 0);
-	zoo_create_op_init(&ops[1], agents, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
-	zoo_create_op_init(&ops[2], locks, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+	zoo_create_op_init(&ops[0], zs->base, stamp, (int)strlen(stamp), zs->acl, 0, NULL, 0);
+	zoo_create_op_init(&ops[1], agents, NULL, -1, zs->acl, 0, NULL, 0);
+	zoo_create_op_init(&ops[2], locks, NULL, -1, zs->acl, 0, NULL, 0);
 	/* The plan in the same multi: nobody sees a segment without it. */
 	err = prdshm__zk_plan_create_op(cfg, zs, &ops[3], plan, sizeof(plan), &image);
 	if (err)
@@ -148,7 +147,7 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 	uint64_t until, seen;
 	struct Stat st;
 
-	err = prdshm__zk_connect(cfg, name, &zs);
+	err = prdshm__zk_connect_auth(cfg, name, &zs);
 	if (err)
 		return err;
 	until = prdshm__zk_retry_until(zs);
@@ -160,6 +159,10 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 	if (rc == ZNONODE) {
 		err = prdshm__fail(PRDSHM_ENOENT, "no segment %s in ZooKeeper (znode %s)", name,
 				   zs->base);
+		goto fail;
+	}
+	if (rc == ZNOAUTH) {
+		err = prdshm__zk_denied(zs);
 		goto fail;
 	}
 	snprintf(locks, sizeof(locks), "%s/locks", zs->base);
@@ -174,6 +177,9 @@ int prdshm__zk_seg_open(const char *name, const prdshm_config *cfg, prdshm_seg *
 		err = prdshm__zk_err(zs, rc, "open segment", zs->base);
 		goto fail;
 	}
+	err = prdshm__zk_trust(zs);
+	if (err)
+		goto fail;
 	zs->created_ns = strtoull(buf + 27, NULL, 10);
 	prdshm__zk_settings_parse(buf, &zs->settings, NULL);
 	*out = (prdshm_seg *)(void *)zs;
@@ -309,7 +315,7 @@ static int register_agent(struct prdshm__zk_seg *zs, const char *prefix, const c
 			return ZOK;
 		if (own < 0)
 			continue; /* rc is still the lost create's: wait and look again */
-		rc = zoo_create(zs->zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+		rc = zoo_create(zs->zh, prefix, data, (int)strlen(data), zs->acl,
 				ZOO_EPHEMERAL_SEQUENTIAL, node, (int)size);
 		lost = prdshm__zk_retryable(rc);
 	} while (prdshm__zk_again(zs, rc, seen, until));

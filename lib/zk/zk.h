@@ -53,6 +53,12 @@ struct prdshm__zk_seg {
 	uint64_t created_ns;
 	prdshm_seg_info settings; /* from the base znode at open (session.c) */
 	int plan_bytes; /* the plan image's size once read, 0 before (atomic; plan.c) */
+	/* auth.c (branch zkauth), set once at connect: the ACL of every znode
+	 * the backend creates, and of the root's ancestors it creates; authed:
+	 * zookeeper.auth_file's credentials were added to the session. */
+	const struct ACL_vector *acl, *root_acl;
+	int authed;
+	int auth_rc, auth_done; /* (mu) zoo_add_auth()'s answer, once done */
 	char shm_name[PRDSHM_SHM_NAME_MAX + 1];
 	char base[PRDSHM__ZK_ROOT_MAX + PRDSHM_SHM_NAME_MAX + 1];
 };
@@ -136,6 +142,20 @@ int prdshm__zk_children(struct prdshm__zk_seg *zs, const char *path, struct Stri
 int prdshm__zk_get(struct prdshm__zk_seg *zs, const char *path, int watch, char *buf, int *len,
 		   struct Stat *st);
 int prdshm__zk_exists(struct prdshm__zk_seg *zs, const char *path, struct Stat *st);
+
+/* auth.c (branch zkauth): zookeeper.auth_file, the digest credentials
+ * (docs/zookeeper.md, "Security").  prdshm__zk_connect_auth(): as
+ * prdshm__zk_connect(), then the file's "user:password" added to the
+ * session, which chooses zs->acl; the file is refused (PRDSHM_EPERM)
+ * unless only its owner, the caller, may read it, before any connection.
+ * prdshm__zk_trust(): whether the segment at zs->base may be used with the
+ * configuration's credentials (PRDSHM_EPERM: its znode lets the world
+ * change it).  prdshm__zk_denied(): the PRDSHM_EACCES of a base znode
+ * whose ACL refused us (ZNOAUTH). */
+int prdshm__zk_connect_auth(const prdshm_config *cfg, const char *shm_name,
+			    struct prdshm__zk_seg **out);
+int prdshm__zk_trust(struct prdshm__zk_seg *zs);
+int prdshm__zk_denied(struct prdshm__zk_seg *zs);
 
 /* session.c: segments and sessions. */
 int prdshm__zk_seg_create(const prdshm_config *cfg, prdshm_seg **out);
