@@ -222,17 +222,38 @@ static void perms_text(int32_t perms, char *buf)
 	buf[n] = '\0';
 }
 
-/* A segment anyone may change is not ours to trust: whoever reaches the
- * ensemble could have written the plan whose commands our agents run, or
- * could delete a holder's request and take its lock.  Only the base
- * znode's ACL is read: its children were made in the same multi. */
+/* "scheme:id:perms,..." of @p acl, cut to @p size. */
+static void acl_text(const struct ACL_vector *acl, char *buf, size_t size)
+{
+	size_t n = 0;
+	char perms[8];
+
+	buf[0] = '\0';
+	for (int i = 0; i < acl->count && n < size; i++) {
+		perms_text(acl->data[i].perms, perms);
+		n += (size_t)snprintf(buf + n, size - n, "%s%s:%s:%s", i ? "," : "",
+				      acl->data[i].id.scheme, acl->data[i].id.id, perms);
+	}
+}
+
+/*
+ * A segment anyone could have made or may change is not ours to trust:
+ * whoever reaches the ensemble could have written the plan whose commands
+ * our agents run, or could delete a holder's request and take its lock.
+ * Ours has exactly the ACL ZOO_CREATOR_ALL_ACL gives: one digest entry,
+ * every right.  That entry is our identity, since we could read the znode
+ * (an identity's digest cannot be forged without its password), so nobody
+ * else may create, change or delete anything in the tree: checking the
+ * base znode is enough.  Any other entry (world:anyone read, an ip range, a
+ * second identity) is refused, whatever its rights: someone made the
+ * segment so that others can reach it.
+ */
 int prdshm__zk_trust(struct prdshm__zk_seg *zs)
 {
-	const int32_t unsafe = ZOO_PERM_WRITE | ZOO_PERM_CREATE | ZOO_PERM_DELETE | ZOO_PERM_ADMIN;
 	struct ACL_vector acl = { 0, NULL };
 	struct Stat st;
-	char perms[8] = "";
-	int rc;
+	char text[256];
+	int rc, ours;
 
 	if (!zs->authed)
 		return 0;
@@ -240,16 +261,16 @@ int prdshm__zk_trust(struct prdshm__zk_seg *zs)
 	if (rc != ZOK)
 		return rc == ZNOAUTH ? prdshm__zk_denied(zs)
 				     : prdshm__zk_err(zs, rc, "read the ACL of", zs->base);
-	for (int i = 0; i < acl.count && !perms[0]; i++)
-		if (strcmp(acl.data[i].id.scheme, "world") == 0 && (acl.data[i].perms & unsafe))
-			perms_text(acl.data[i].perms, perms);
+	ours = acl.count == 1 && strcmp(acl.data[0].id.scheme, "digest") == 0 &&
+	       acl.data[0].perms == ZOO_PERM_ALL;
+	acl_text(&acl, text, sizeof(text));
 	deallocate_ACL_vector(&acl);
-	if (perms[0])
+	if (!ours)
 		return prdshm__fail(PRDSHM_EPERM,
-				    "segment %s on ZooKeeper is not protected: its znode %s grants "
-				    "world:anyone %s; someone could plant phases or take locks "
-				    "(docs/zookeeper.md, \"Security\")",
-				    zs->shm_name, zs->base, perms);
+				    "segment %s on ZooKeeper is not protected: its znode %s has the "
+				    "ACL %s, not only our identity's; someone could plant phases or "
+				    "take locks (docs/zookeeper.md, \"Security\")",
+				    zs->shm_name, zs->base, text);
 	return 0;
 }
 

@@ -127,13 +127,37 @@ test_open_segment() {
 	PRD_PARALLEL_ZOOKEEPER_AUTH_FILE="$TMP/a.auth" TEST_WRAP= t_rc 77 \
 		"zk_security: a world-open segment refused with credentials" \
 		"$BIN/prdshm-lock" --name "$SHM" -x res1 true
-	t_grep "$TMP/err" "segment $SHM on ZooKeeper is not protected: its znode .* grants world:anyone cdrwa" \
+	t_grep "$TMP/err" "segment $SHM on ZooKeeper is not protected: its znode .* has the ACL world:anyone:cdrwa" \
 		"zk_security: the message names world:anyone and its rights"
 	TEST_WRAP= t_rc 0 "zk_security: without credentials it still works" \
 		"$BIN/prdshm-lock" --name "$SHM" -x res1 true
 }
 
+# A segment planted by someone else: readable by the world (so a client
+# with credentials can read it), all rights to the planter, and children
+# the world may write.  Refused, naming the ACL, before anything is read.
+test_planted_segment() {
+	local base
+	if [ ! -x "$ZKCLI" ]; then
+		skip "zk_security: planted segment: no zkCli.sh to plant it"
+		return
+	fi
+	shm_name
+	base="$PRD_PARALLEL_ZOOKEEPER_ROOT$SHM"
+	printf '%s\n' 'addauth digest mallory:secret-m' \
+		"create $base 'prdshm zookeeper 1 created=1' world:anyone:r,auth::cdrwa" \
+		"create $base/agents '' world:anyone:cdrwa" "create $base/locks '' world:anyone:cdrwa" \
+		"create $base/plan 'x' world:anyone:cdrwa" |
+		timeout 60 "$ZKCLI" -server "$HOSTS" >"$TMP/plant" 2>&1
+	PRD_PARALLEL_ZOOKEEPER_AUTH_FILE="$TMP/a.auth" TEST_WRAP= t_rc 77 \
+		"zk_security: a segment planted readable by the world is refused" \
+		"$BIN/prdshm-lock" --name "$SHM" -x res1 true
+	t_grep "$TMP/err" "its znode $base has the ACL world:anyone:r,digest:mallory:" \
+		"zk_security: the message shows the planted ACL"
+}
+
 test_credentials
 test_file
 test_open_segment
+test_planted_segment
 cli_done
