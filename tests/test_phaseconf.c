@@ -408,6 +408,36 @@ static void test_unregistered_agent_claims_nothing(void)
 #endif
 }
 
+/* A completion, a failure and a transition by hand whose answers are lost
+ * with the connection after the server did them (on ZooKeeper: the test
+ * hook PRDSHM_ZK_LOSE_PLAN_WRITE; on shm there is no connection to lose)
+ * succeed once: the retry finds them done, and neither says
+ * PRDSHM_ETRANSITION for a success nor does the work twice. */
+static void test_lost_answers_done_once(void)
+{
+	prdshm_session *s;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+
+	chain_plan(2);
+	s = session("lossy");
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(s, &c), 0);
+	CU_ASSERT_STRING_EQUAL(c.id, "a");
+	setenv("PRDSHM_ZK_LOSE_PLAN_WRITE", "1", 1);
+	CU_ASSERT_EQUAL(prdshm_phase_complete(s, c.index), 0);
+	STATUS("a", COMPLETED);
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(s, &c), 0);
+	setenv("PRDSHM_ZK_LOSE_PLAN_WRITE", "1", 1);
+	CU_ASSERT_EQUAL(prdshm_phase_fail(s, c.index, 1, "lost"), 0);
+	CU_ASSERT_EQUAL(state_of(c.id).status, PRDSHM_PHASE_QUEUED); /* 1 of 2 attempts */
+	CU_ASSERT_EQUAL(state_of(c.id).attempts, 1);
+	setenv("PRDSHM_ZK_LOSE_PLAN_WRITE", "1", 1);
+	CU_ASSERT_EQUAL(prdshm_phase_set(seg, NULL, "c", PRDSHM_PHASE_CANCELLED), 0);
+	STATUS("c", CANCELLED);
+	unsetenv("PRDSHM_ZK_LOSE_PLAN_WRITE");
+	prdshm_session_close(s);
+	teardown();
+}
+
 const tu_test tu_tests[] = {
 	TU(test_claim_order_by_priority),
 	TU(test_waves_mode),
@@ -422,6 +452,7 @@ const tu_test tu_tests[] = {
 	TU(test_only_holder_finishes),
 	TU(test_no_plan),
 	TU(test_unregistered_agent_claims_nothing),
+	TU(test_lost_answers_done_once),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phaseconf";

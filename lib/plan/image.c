@@ -424,6 +424,24 @@ int prdshm__plan_image_held(unsigned char *buf, uint64_t bytes,
 	return 0;
 }
 
+int prdshm__plan_image_peek(unsigned char *buf, uint64_t bytes, int32_t index, const char *id,
+			    const struct prdshm__plan_holder *h, struct prdshm__plan_peek *out)
+{
+	struct geom g;
+	long i = index;
+
+	if (image_geom(buf, bytes, &g) != 0)
+		return -1;
+	if (id)
+		i = find_phase(&g, id);
+	if (i < 0 || (uint64_t)i >= g.n)
+		return -1;
+	out->status = g.ph[i].status;
+	out->attempts = g.ph[i].attempts;
+	out->held = h != NULL && holds(&g.ph[i], h);
+	return 0;
+}
+
 int prdshm__plan_image_ready(unsigned char *buf, uint64_t bytes, int64_t *delay_ms)
 {
 	struct run_state st;

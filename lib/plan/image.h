@@ -62,6 +62,16 @@ int prdshm__plan_image_claim(unsigned char *buf, uint64_t bytes,
  * corrupt. */
 int prdshm__plan_image_held(unsigned char *buf, uint64_t bytes,
 			    const struct prdshm__plan_holder *h, prdshm_claim *out);
+/* What a retried operation needs to know of phase @p index (or @p id
+ * when not NULL): whether its write, lost with the connection, was done. */
+struct prdshm__plan_peek {
+	uint32_t status;   /* prdshm_phase_status */
+	uint32_t attempts; /* claims so far */
+	int held;          /* IN_PROGRESS by @p h (NULL: 0) */
+};
+/* @return 0, or -1 when the image is corrupt or has no such phase. */
+int prdshm__plan_image_peek(unsigned char *buf, uint64_t bytes, int32_t index, const char *id,
+			    const struct prdshm__plan_holder *h, struct prdshm__plan_peek *out);
 /* 1 if a claim may succeed now or every phase is final (the wait is
  * over), else 0 with *delay_ms the time until the next wave opens (0: no
  * wave is pending).  Updates the image's wave state, like a claim. */

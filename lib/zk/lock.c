@@ -146,20 +146,40 @@ static int create_request(struct zreq *q, const char *data)
 
 /* Delete our request, through a lost connection if need be (it would stay
  * and block others for as long as this process keeps its session).  Not
- * interrupted by a signal.  @return ZooKeeper's last answer. */
+ * interrupted by a signal.  A delete whose answer was lost may have been
+ * done: the node is ours alone (its sequential name), so its absence
+ * afterwards is that delete's success, not a lost lock.  @return
+ * ZooKeeper's last answer. */
 static int delete_node(struct prdshm__zk_seg *zs, const char *path)
 {
 	uint64_t until = prdshm__zk_now_ms() + (uint64_t)zoo_recv_timeout(zs->zh);
-	int rc;
+	int rc, lost = 0;
 
 	for (;;) {
 		uint64_t seen = prdshm__zk_events(zs);
 
 		rc = zoo_delete(zs->zh, path, -1);
+		if (rc == ZNONODE && lost && prdshm__zk_usable(zs) == 0)
+			return ZOK;
+		lost |= prdshm__zk_retryable(rc);
 		if (!prdshm__zk_retryable(rc) ||
 		    prdshm__zk_wait_event(zs, seen, until) == PRDSHM_ETIMEDOUT)
 			return rc;
 	}
+}
+
+/* Set our request's data, through a lost connection (setting it twice is
+ * setting it once).  @return ZooKeeper's last answer. */
+static int set_node(struct prdshm__zk_seg *zs, const char *path, const char *data)
+{
+	uint64_t until = prdshm__zk_retry_until(zs), seen;
+	int rc;
+
+	do {
+		seen = prdshm__zk_events(zs);
+		rc = zoo_set(zs->zh, path, data, (int)strlen(data), -1);
+	} while (prdshm__zk_again(zs, rc, seen, until));
+	return rc;
 }
 
 /* The request that blocks ours, into @p blocker ("" if none). */
@@ -534,9 +554,14 @@ int prdshm__zk_downgrade(prdshm_session *ps, const char *resource)
 	/* The readers queued behind us watch this request: the change of its
 	 * data wakes them, and they find it shared. */
 	request_data(s, PRDSHM_SHARED, NULL, prdshm__now_real(), data, sizeof(data));
-	rc = zoo_set(s->seg->zh, node, data, (int)strlen(data), -1);
-	if (rc != ZOK)
+	rc = set_node(s->seg, node, data);
+	if (rc != ZOK) {
+		/* The change may have reached the server, and readers may be
+		 * inside already: the hold is shared from now on, whatever the
+		 * answer (an upgrade then queues for exclusivity again). */
+		hold_update(s, resource, PRDSHM_SHARED, NULL);
 		return prdshm__zk_err(s->seg, rc, "downgrade", node);
+	}
 	hold_update(s, resource, PRDSHM_SHARED, NULL);
 	return 0;
 }

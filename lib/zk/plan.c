@@ -200,6 +200,8 @@ struct plan_op {
 	int listed;      /* live is this attempt's listing */
 	int lost;     /* a write's answer was lost with the connection */
 	int lost_now; /* ... in the last attempt */
+	int peeked;   /* before is the phase as the first attempt found it */
+	struct prdshm__plan_peek before;
 	/* Arguments. */
 	int32_t index;
 	uint32_t to;
@@ -247,6 +249,35 @@ static void op_report(void *ctx, const char *line)
 }
 
 /* Apply the operation to the private image @p buf. */
+/*
+ * A completion, failure or transition by hand whose write was lost with
+ * the connection may have been done: then doing it again would answer
+ * PRDSHM_ETRANSITION for a success, or, if the phase was requeued and
+ * claimed again meanwhile, finish the new attempt too.  The first attempt
+ * notes the phase as it found it; after a lost write, a phase no longer so
+ * (no longer ours, another attempt, or already in the wanted state) says
+ * the write was done.  @return 1 if it was.
+ */
+static int done_before(struct plan_op *op, unsigned char *buf, uint64_t bytes)
+{
+	const struct prdshm__plan_holder *h = op->kind == PK_FINISH ? &op->h : NULL;
+	struct prdshm__plan_peek now;
+	const char *id = op->kind == PK_SET ? op->id : NULL;
+
+	if (prdshm__plan_image_peek(buf, bytes, op->index, id, h, &now) != 0)
+		return 0; /* the operation itself reports it */
+	if (!op->peeked) {
+		op->before = now;
+		op->peeked = 1;
+		return 0;
+	}
+	if (!op->lost)
+		return 0;
+	if (op->kind == PK_FINISH)
+		return op->before.held && (!now.held || now.attempts != op->before.attempts);
+	return now.status == op->to && op->before.status != op->to;
+}
+
 static int apply(struct plan_op *op, unsigned char *buf, uint64_t bytes)
 {
 	switch (op->kind) {
@@ -257,11 +288,14 @@ static int apply(struct plan_op *op, unsigned char *buf, uint64_t bytes)
 			return 0;
 		return prdshm__plan_image_claim(buf, bytes, &op->h, op_alive, op, op->claim);
 	case PK_FINISH:
+	case PK_SET:
+		if (done_before(op, buf, bytes))
+			return 0;
+		if (op->kind == PK_SET)
+			return prdshm__plan_image_set(buf, bytes, op->s ? op->h.agent_id : NULL,
+						      op->id, (prdshm_phase_status)op->to);
 		return prdshm__plan_image_finish(buf, bytes, &op->h, op->index, op->to,
 						 op->exit_status, op->message);
-	case PK_SET:
-		return prdshm__plan_image_set(buf, bytes, op->s ? op->h.agent_id : NULL, op->id,
-					      (prdshm_phase_status)op->to);
 	case PK_REAP:
 		op->lines.len = 0;
 		return prdshm__plan_image_reap(buf, bytes, op_alive, op, op->requeue, op_report,
@@ -313,6 +347,22 @@ static int agent_gone(struct plan_op *op)
 			    op->h.agent_id, op->s->node);
 }
 
+#ifdef PRDSHM_TEST_HOOKS
+/* Test-only (PRDSHM_TEST_HOOKS builds): with PRDSHM_ZK_LOSE_PLAN_WRITE set,
+ * the next successful plan write answers as lost with the connection, its
+ * write done (what a failover can do, made repeatable), once: the variable
+ * is then removed.  Tests set it in a single-threaded process. */
+static int lose_write(int rc)
+{
+	if (rc != ZOK || getenv("PRDSHM_ZK_LOSE_PLAN_WRITE") == NULL)
+		return rc;
+	unsetenv("PRDSHM_ZK_LOSE_PLAN_WRITE");
+	return ZCONNECTIONLOSS;
+}
+#else
+#define lose_write(rc) (rc)
+#endif
+
 /* One attempt: read, apply, write if changed.  *again when it must start
  * over (conflict or a lost connection); else the operation's result. */
 static int attempt(struct plan_op *op, int *again)
@@ -343,7 +393,7 @@ static int attempt(struct plan_op *op, int *again)
 	r = apply(op, buf, bytes);
 	if (r == PRDSHM_ECORRUPT || memcmp(orig, buf, bytes) == 0)
 		goto out; /* nothing to write */
-	rc = plan_write(op, buf, bytes, version, &gone);
+	rc = lose_write(plan_write(op, buf, bytes, version, &gone));
 	if (rc == ZBADVERSION || prdshm__zk_retryable(rc)) {
 		op->lost_now = rc != ZBADVERSION;
 		op->lost |= op->lost_now;
