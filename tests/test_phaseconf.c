@@ -11,9 +11,13 @@
  * The shm-only parts (the transition table, loading, the ready index,
  * crashes inside the phase mutex) are in test_phases.c and its siblings.
  */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "phaseplan.h"
 #include "testutil.h"
@@ -438,6 +442,61 @@ static void test_lost_answers_done_once(void)
 	teardown();
 }
 
+/* A signal handler that runs during prdshm_phase_wait() ends it with
+ * PRDSHM_EINTR (prdshm.h), on either backend.  A thread signals the main
+ * thread every 50 ms until told to stop: each wait sleeps at most a
+ * second, so the test loops until one is interrupted (20 s at most). */
+static volatile sig_atomic_t usr1_seen;
+static atomic_int stop_signalling;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen = 1;
+}
+
+static void *signaller(void *arg)
+{
+	const struct timespec tick = { 0, 50 * 1000000L };
+
+	while (!atomic_load(&stop_signalling)) {
+		pthread_kill(*(pthread_t *)arg, SIGUSR1);
+		nanosleep(&tick, NULL);
+	}
+	return NULL;
+}
+
+static void test_phase_wait_interrupted(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 }, old;
+	prdshm_session *runner, *waiter;
+	prdshm_claim c = PRDSHM_CLAIM_INIT;
+	pthread_t self = pthread_self(), th;
+	int r = 0;
+
+	chain_plan(1);
+	runner = session("runner");
+	waiter = session("waiter");
+	/* "a" runs: nothing is ready for the waiter until it ends. */
+	CU_ASSERT_EQUAL_FATAL(prdshm_phase_claim(runner, &c), 0);
+	CU_ASSERT_EQUAL(prdshm_phase_claim(waiter, &c), 0); /* d, alone */
+	sigemptyset(&sa.sa_mask); /* no SA_RESTART */
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGUSR1, &sa, &old), 0);
+	atomic_store(&stop_signalling, 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, signaller, &self), 0);
+	for (int64_t end = tu_now_ms() + 20000; r == 0 && tu_now_ms() < end;)
+		r = prdshm_phase_wait(runner, 20000);
+	atomic_store(&stop_signalling, 1);
+	pthread_join(th, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	CU_ASSERT_EQUAL(r, PRDSHM_EINTR);
+	CU_ASSERT(usr1_seen);
+	CU_ASSERT_PTR_NOT_NULL(strstr(prdshm_last_error(), "interrupted by a signal"));
+	prdshm_session_close(waiter);
+	prdshm_session_close(runner);
+	teardown();
+}
+
 const tu_test tu_tests[] = {
 	TU(test_claim_order_by_priority),
 	TU(test_waves_mode),
@@ -453,6 +512,7 @@ const tu_test tu_tests[] = {
 	TU(test_no_plan),
 	TU(test_unregistered_agent_claims_nothing),
 	TU(test_lost_answers_done_once),
+	TU(test_phase_wait_interrupted),
 	{ NULL, NULL },
 };
 const char *tu_suite = "phaseconf";

@@ -507,7 +507,10 @@ int prdshm__zk_phase_wait(prdshm_session *ps, int64_t timeout_ms)
 		return 0;
 	if (delay_ms > 0 && delay_ms < wait_ms)
 		wait_ms = delay_ms;
-	(void)prdshm__zk_wait_event(s->seg, seen, prdshm__zk_now_ms() + (uint64_t)wait_ms);
+	/* No request to withdraw: an interrupted wait just says so, as on shm. */
+	if (prdshm__zk_wait_event(s->seg, seen, prdshm__zk_now_ms() + (uint64_t)wait_ms) ==
+	    PRDSHM_EINTR)
+		return prdshm__fail(PRDSHM_EINTR, "interrupted by a signal while waiting for a phase");
 	return 0;
 }
 
