@@ -8,7 +8,10 @@
  *   locks/    one persistent znode per resource (its name percent-encoded),
  *             whose EPHEMERAL_SEQUENTIAL children "read-<owner>-<seq>" and
  *             "write-<owner>-<seq>" are the requests, in the order of <seq>
- *             (the shared/exclusive recipe of the ZooKeeper documentation).
+ *             (the shared/exclusive recipe of the ZooKeeper documentation);
+ *   plan      the phase-region image (plan.c), changed by version-checked
+ *             writes;
+ *   metrics   the lock counts of the sessions that closed (metrics.c).
  * Built only with the C client (PRDSHM_HAVE_ZOOKEEPER, the Makefile's
  * HAVE_ZK); without it lib/api/zk_backend.c refuses every segment with
  * PRDSHM_ENOTSUP.
